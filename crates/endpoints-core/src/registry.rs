@@ -1,0 +1,325 @@
+//! The registry of endpoint types: plugins register themselves by being linked.
+//!
+//! A transport crate declares each prefix once with [`register_client!`](crate::register_client)
+//! or [`register_server!`](crate::register_server). Registration uses the `inventory` crate
+//! behind these macros, so a plugin only needs a dependency on `endpoints-core`, and the
+//! backend can change without touching any plugin.
+//!
+//! Lookups are case-insensitive on both sides. Two plugins with one prefix on one side are
+//! an [`Ambiguous`](ErrorKind::Ambiguous) error at lookup time, never silent shadowing.
+//!
+//! A crate's registrations are only present if the crate is linked into the final binary:
+//! name it in code (`use endpoints_vsock as _;`). The `endpoints` umbrella does this for the
+//! transports enabled by its features.
+
+use std::fmt;
+
+use crate::description::Description;
+use crate::endpoint::{ClientEndpoint, ServerEndpoint};
+use crate::error::{ErrorKind, ParseError};
+use crate::params::{Param, closest};
+
+/// Builds a client endpoint from a description whose prefix is the plugin's.
+pub type BuildClient = fn(&Description) -> Result<Box<dyn ClientEndpoint>, ParseError>;
+/// Builds a server endpoint from a description whose prefix is the plugin's.
+pub type BuildServer = fn(&Description) -> Result<Box<dyn ServerEndpoint>, ParseError>;
+
+/// Which side an endpoint type is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Connecting (`ClientEndpoint`).
+    Client,
+    /// Listening (`ServerEndpoint`).
+    Server,
+}
+
+impl Side {
+    /// `"client"` or `"server"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "client",
+            Self::Server => "server",
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Build {
+    Client(BuildClient),
+    Server(BuildServer),
+}
+
+/// One registered endpoint type. Made by the registration macros; read through
+/// [`plugins`].
+pub struct Plugin {
+    prefix: &'static str,
+    summary: &'static str,
+    params: &'static [Param],
+    crate_name: &'static str,
+    build: Build,
+}
+
+impl Plugin {
+    #[doc(hidden)]
+    pub const fn __client(
+        prefix: &'static str,
+        summary: &'static str,
+        params: &'static [Param],
+        build: BuildClient,
+        crate_name: &'static str,
+    ) -> Self {
+        Self {
+            prefix,
+            summary,
+            params,
+            crate_name,
+            build: Build::Client(build),
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __server(
+        prefix: &'static str,
+        summary: &'static str,
+        params: &'static [Param],
+        build: BuildServer,
+        crate_name: &'static str,
+    ) -> Self {
+        Self {
+            prefix,
+            summary,
+            params,
+            crate_name,
+            build: Build::Server(build),
+        }
+    }
+
+    /// The type prefix, as registered.
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
+    }
+
+    /// Client or server.
+    pub fn side(&self) -> Side {
+        match self.build {
+            Build::Client(_) => Side::Client,
+            Build::Server(_) => Side::Server,
+        }
+    }
+
+    /// One line describing the endpoint type.
+    pub fn summary(&self) -> &'static str {
+        self.summary
+    }
+
+    /// The declared parameters.
+    pub fn params(&self) -> &'static [Param] {
+        self.params
+    }
+
+    /// The crate that registered it (`CARGO_PKG_NAME` where the macro was used).
+    pub fn crate_name(&self) -> &'static str {
+        self.crate_name
+    }
+
+    /// Build a client endpoint; `None` if this is a server plugin.
+    pub fn build_client(
+        &self,
+        d: &Description,
+    ) -> Option<Result<Box<dyn ClientEndpoint>, ParseError>> {
+        match self.build {
+            Build::Client(f) => Some(f(d)),
+            Build::Server(_) => None,
+        }
+    }
+
+    /// Build a server endpoint; `None` if this is a client plugin.
+    pub fn build_server(
+        &self,
+        d: &Description,
+    ) -> Option<Result<Box<dyn ServerEndpoint>, ParseError>> {
+        match self.build {
+            Build::Server(f) => Some(f(d)),
+            Build::Client(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("prefix", &self.prefix)
+            .field("side", &self.side())
+            .field("crate_name", &self.crate_name)
+            .finish()
+    }
+}
+
+inventory::collect!(Plugin);
+
+/// Every registered plugin, both sides, in no particular order.
+pub fn plugins() -> impl Iterator<Item = &'static Plugin> {
+    inventory::iter::<Plugin>.into_iter()
+}
+
+/// The registered prefixes of one side, sorted and without duplicates.
+pub fn prefixes(side: Side) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = plugins()
+        .filter(|p| p.side() == side)
+        .map(|p| p.prefix)
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// The plugin for `prefix` on `side` (case-insensitive).
+///
+/// Errors: [`UnknownType`](ErrorKind::UnknownType) (with the known prefixes and the closest
+/// one), or [`Ambiguous`](ErrorKind::Ambiguous) when two plugins claim the prefix. The error's
+/// span is the prefix field of `d`.
+pub fn lookup(side: Side, d: &Description) -> Result<&'static Plugin, ParseError> {
+    let whole = 0..d.input().map_or(0, |s| s.len());
+    let Some(field) = d.prefix_field() else {
+        return Err(d.error(
+            ErrorKind::UnknownType,
+            whole,
+            format!("the description has no endpoint type; start it with one, as in `tcp:{d}`"),
+        ));
+    };
+    let prefix = field.value();
+    let span = field.span();
+    let matches: Vec<&'static Plugin> = plugins()
+        .filter(|p| p.side() == side && p.prefix.eq_ignore_ascii_case(prefix))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(unknown_type(side, d, prefix, span)),
+        many => {
+            let crates: Vec<String> = many.iter().map(|p| format!("`{}`", p.crate_name)).collect();
+            Err(d.error(
+                ErrorKind::Ambiguous,
+                span,
+                format!(
+                    "{side} endpoint type `{}` is registered more than once (by {}); link only one of them",
+                    prefix.to_ascii_lowercase(),
+                    crates.join(" and ")
+                ),
+            ))
+        }
+    }
+}
+
+fn unknown_type(
+    side: Side,
+    d: &Description,
+    prefix: &str,
+    span: std::ops::Range<usize>,
+) -> ParseError {
+    let known = prefixes(side);
+    let listing = if known.is_empty() {
+        "no endpoint types are linked into this program".to_owned()
+    } else {
+        format!("known {side} types: {}", known.join(", "))
+    };
+    if prefix.is_empty() {
+        return d.error(
+            ErrorKind::UnknownType,
+            span,
+            format!("missing endpoint type before `:` ({listing})"),
+        );
+    }
+    if prefix.bytes().all(|b| b.is_ascii_digit()) {
+        let fixed = format!("tcp:{d}");
+        return d
+            .error(
+                ErrorKind::UnknownType,
+                span,
+                format!("`{prefix}` is not an endpoint type: a bare port is not accepted, name the type (write `{fixed}`)"),
+            )
+            .with_suggestion(fixed);
+    }
+    let lower = prefix.to_ascii_lowercase();
+    if plugins().any(|p| p.side() == side.other() && p.prefix.eq_ignore_ascii_case(prefix)) {
+        return d.error(
+            ErrorKind::UnknownType,
+            span,
+            format!(
+                "`{lower}` is a {} endpoint type and cannot be used as a {side} ({listing})",
+                side.other()
+            ),
+        );
+    }
+    let e = d.error(
+        ErrorKind::UnknownType,
+        span,
+        format!("unknown {side} endpoint type `{lower}` ({listing})"),
+    );
+    match closest(prefix, known.iter().copied()) {
+        Some(s) => e.with_suggestion(s),
+        None => e,
+    }
+}
+
+/// Look up the prefix of `d` and build a client endpoint from it.
+pub fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let plugin = lookup(Side::Client, d)?;
+    match plugin.build_client(d) {
+        Some(r) => r,
+        None => unreachable!("lookup(Client) returned a server plugin"),
+    }
+}
+
+/// Look up the prefix of `d` and build a server endpoint from it.
+pub fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let plugin = lookup(Side::Server, d)?;
+    match plugin.build_server(d) {
+        Some(r) => r,
+        None => unreachable!("lookup(Server) returned a client plugin"),
+    }
+}
+
+/// Register a client endpoint type. Use once per prefix, at module level:
+///
+/// ```text
+/// endpoints_core::register_client! {
+///     prefix: "vsock",
+///     summary: "connect to a VM socket",
+///     params: PARAMS,
+///     build: build_client,
+/// }
+/// ```
+///
+/// `build` is a `fn(&Description) -> Result<Box<dyn ClientEndpoint>, ParseError>`.
+#[macro_export]
+macro_rules! register_client {
+    (prefix: $prefix:expr, summary: $summary:expr, params: $params:expr, build: $build:expr $(,)?) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::Plugin::__client($prefix, $summary, $params, $build, ::core::env!("CARGO_PKG_NAME"))
+        }
+    };
+}
+
+/// Register a server endpoint type. Same form as [`register_client!`](crate::register_client);
+/// `build` is a `fn(&Description) -> Result<Box<dyn ServerEndpoint>, ParseError>`.
+#[macro_export]
+macro_rules! register_server {
+    (prefix: $prefix:expr, summary: $summary:expr, params: $params:expr, build: $build:expr $(,)?) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::Plugin::__server($prefix, $summary, $params, $build, ::core::env!("CARGO_PKG_NAME"))
+        }
+    };
+}

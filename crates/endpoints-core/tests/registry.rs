@@ -1,0 +1,137 @@
+//! Registry behaviour with plugins registered by this test binary.
+
+use std::fmt;
+use std::io;
+
+use endpoints_core::params::{Args, Param, ParamKind};
+use endpoints_core::registry::{self, Side};
+use endpoints_core::{
+    ClientEndpoint, Connection, Description, ErrorKind, Listener, ParseError, ServerEndpoint,
+    async_trait,
+};
+
+static PARAMS: &[Param] = &[Param::required("port", ParamKind::Port)
+    .at(0)
+    .help("a port")];
+
+#[derive(Debug)]
+struct Fake(Description);
+
+impl fmt::Display for Fake {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[async_trait]
+impl ClientEndpoint for Fake {
+    async fn connect(&self) -> io::Result<Connection> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "fake endpoint"))
+    }
+}
+
+#[async_trait]
+impl ServerEndpoint for Fake {
+    async fn listen(&self) -> io::Result<Box<dyn Listener>> {
+        Err(io::Error::new(io::ErrorKind::Unsupported, "fake endpoint"))
+    }
+}
+
+fn client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    Ok(Box::new(Fake(Args::parse(d, PARAMS)?.canonical())))
+}
+
+fn server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let args = Args::parse(d, PARAMS)?;
+    args.required("port")?.port()?;
+    Ok(Box::new(Fake(args.canonical())))
+}
+
+endpoints_core::register_client! { prefix: "fakeclient", summary: "a client", params: PARAMS, build: client }
+endpoints_core::register_server! { prefix: "FakeServer", summary: "a server", params: PARAMS, build: server }
+endpoints_core::register_server! { prefix: "twice", summary: "first", params: PARAMS, build: server }
+endpoints_core::register_server! { prefix: "TWICE", summary: "second", params: PARAMS, build: server }
+
+fn parse(s: &str) -> Description {
+    s.parse().expect("valid description")
+}
+
+#[test]
+fn lookup_is_case_insensitive_on_both_sides() -> Result<(), ParseError> {
+    let e = registry::build_server(&parse("fakeserver:80"))?;
+    assert_eq!(e.to_string(), "fakeserver:port=80");
+    let e = registry::build_client(&parse("FAKECLIENT:81"))?;
+    assert_eq!(e.to_string(), "fakeclient:port=81");
+    Ok(())
+}
+
+#[test]
+fn listing_reports_side_params_and_crate() {
+    let p = registry::plugins()
+        .find(|p| p.prefix() == "fakeclient")
+        .expect("registered");
+    assert_eq!(p.side(), Side::Client);
+    assert_eq!(p.summary(), "a client");
+    assert_eq!(p.params()[0].name, "port");
+    assert_eq!(p.crate_name(), "endpoints-core");
+    assert!(registry::prefixes(Side::Server).contains(&"FakeServer"));
+    assert!(!registry::prefixes(Side::Server).contains(&"fakeclient"));
+}
+
+#[test]
+fn two_plugins_with_one_prefix_are_ambiguous() {
+    let e = registry::build_server(&parse("twice:80")).expect_err("ambiguous");
+    assert_eq!(e.kind(), ErrorKind::Ambiguous);
+    assert_eq!(e.span(), 0..5);
+    assert!(e.message().contains("registered more than once"), "{e}");
+}
+
+#[test]
+fn unknown_type_lists_known_and_suggests() {
+    let e = registry::build_server(&parse("fakeservr:80")).expect_err("unknown");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert_eq!(e.span(), 0..9);
+    assert_eq!(e.suggestion(), Some("FakeServer"));
+    assert!(
+        e.message()
+            .contains("known server types: FakeServer, TWICE, twice"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_side_says_so() {
+    let e = registry::build_server(&parse("fakeclient:80")).expect_err("client only");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert!(
+        e.message()
+            .starts_with("`fakeclient` is a client endpoint type"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bare_port_says_to_name_the_type() {
+    let e = registry::build_server(&parse("8080")).expect_err("bare port");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert_eq!(e.suggestion(), Some("tcp:8080"));
+    assert!(e.message().contains("write `tcp:8080`"), "{e}");
+}
+
+#[test]
+fn missing_type() {
+    let e = registry::build_server(&parse("port=80")).expect_err("no type");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert!(e.message().contains("`tcp:port=80`"), "{e}");
+    let e = registry::build_server(&parse(":80")).expect_err("empty type");
+    assert!(e.message().starts_with("missing endpoint type"), "{e}");
+    assert_eq!(e.span(), 0..0);
+}
+
+#[test]
+fn plugin_errors_pass_through_with_spans() {
+    let e = registry::build_server(&parse("fakeserver:99999")).expect_err("range");
+    assert_eq!(e.kind(), ErrorKind::InvalidValue);
+    assert_eq!(e.span(), 11..16);
+    assert_eq!(e.parameter(), Some("port"));
+}

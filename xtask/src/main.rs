@@ -1,0 +1,164 @@
+//! `cargo xtask`: the CI gate, the conformance suites and the benchmarks.
+//!
+//! ```text
+//! cargo xtask ci                          fmt, clippy, tests, docs, conformance, deny
+//! cargo xtask conformance [--vectors F]   the Twisted/PROXY vector suites
+//! cargo xtask bench                       benchmarks, as ratios against baselines
+//! ```
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let root = workspace_root();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(&root),
+        Some("conformance") => conformance(&root, &args[1..]),
+        Some("bench") => bench(&root, &args[1..]),
+        Some("-h" | "--help" | "help") | None => {
+            println!("usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick]>");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}` (try `cargo xtask help`)")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(Path::to_path_buf).unwrap_or(manifest)
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut c = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root);
+    c
+}
+
+fn run(step: &str, mut cmd: Command) -> Result<(), String> {
+    println!("\n==> {step}");
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{step}: cannot start: {e}"))?;
+    println!(
+        "<== {step}: {} in {:.1}s",
+        if status.success() { "ok" } else { "FAILED" },
+        started.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn ci(root: &Path) -> Result<(), String> {
+    let mut steps: Vec<(&str, Command)> = Vec::new();
+
+    let mut c = cargo(root);
+    c.args(["fmt", "--all", "--", "--check"]);
+    steps.push(("fmt", c));
+
+    let mut c = cargo(root);
+    c.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    steps.push(("clippy", c));
+
+    let mut c = cargo(root);
+    c.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
+    steps.push(("tests (unit, integration, doc)", c));
+
+    let mut c = cargo(root);
+    c.args(["doc", "--workspace", "--no-deps", "--locked"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    steps.push(("docs", c));
+
+    let mut failed: Vec<String> = steps
+        .into_iter()
+        .filter_map(|(name, cmd)| run(name, cmd).err())
+        .collect();
+
+    if let Err(e) = conformance(root, &[]) {
+        failed.push(e);
+    }
+
+    let has_deny = Command::new("cargo-deny")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_deny {
+        let mut c = cargo(root);
+        // Advisories need the network (GitHub); they run in the scheduled GitHub job instead.
+        c.args(["deny", "--locked", "check", "bans", "licenses", "sources"]);
+        if let Err(e) = run("deny", c) {
+            failed.push(e);
+        }
+    } else if env::var("CI").is_ok_and(|v| v == "true") {
+        failed.push("deny: cargo-deny is not installed (.ci/run installs it)".into());
+    } else {
+        println!(
+            "\n==> deny: skipped, cargo-deny is not installed (`cargo install --locked cargo-deny`)"
+        );
+    }
+
+    if failed.is_empty() {
+        println!("\nci: every step passed");
+        Ok(())
+    } else {
+        Err(format!(
+            "ci: {} step(s) failed:\n  {}",
+            failed.len(),
+            failed.join("\n  ")
+        ))
+    }
+}
+
+fn conformance(root: &Path, extra: &[String]) -> Result<(), String> {
+    let mut c = cargo(root);
+    c.args([
+        "run",
+        "--quiet",
+        "--locked",
+        "--package",
+        "endpoints-compat-tests",
+        "--bin",
+        "compat",
+        "--",
+    ]);
+    c.args(extra);
+    run("conformance", c)
+}
+
+fn bench(root: &Path, extra: &[String]) -> Result<(), String> {
+    let mut c = cargo(root);
+    c.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--locked",
+        "--package",
+        "endpoints-bench",
+        "--bin",
+        "endpoints-bench",
+        "--",
+    ]);
+    c.args(extra);
+    run("bench", c)
+}
