@@ -7,6 +7,10 @@
 //!   `a=b=c` is key `a` with value `b=c`. A field without `=` is positional.
 //! * A backslash makes the next character literal, whatever it is (`\:` `\=` `\\`); a
 //!   trailing lone backslash is a [`Syntax`](crate::ErrorKind::Syntax) error.
+//! * One addition to Twisted's grammar: a key, value or positional field that **starts**
+//!   with `[` runs to the next unescaped `]` with `:` and `=` taken literally, so IPv6
+//!   literals need no escaping: `tcp6:443:interface=[::1]`, `tcp:[::1]:80`. (Twisted would
+//!   split these; escaping as `\:\:1` works in both.) `Display` escapes a leading `[`.
 //! * No trimming, no quoting; the type prefix is the first positional field.
 //! * A repeated key is kept in [`Description::fields`] (order matters for wrappers), and
 //!   [`Description::get`] returns the last one, as in Twisted.
@@ -115,8 +119,14 @@ impl Description {
         let mut current = String::new();
         let mut seg_start = 0usize;
         let mut key: Option<(String, Range<usize>)> = None;
+        // Byte index of the `]` that closes a bracketed segment (`[::1]`): until then `:` and
+        // `=` are literal.
+        let mut bracket_end: Option<usize> = None;
         let mut chars = input.char_indices();
         while let Some((i, c)) = chars.next() {
+            if bracket_end.is_some_and(|end| i > end) {
+                bracket_end = None;
+            }
             match c {
                 '\\' => match chars.next() {
                     Some((_, escaped)) => current.push(escaped),
@@ -129,6 +139,11 @@ impl Description {
                         .with_input(shared));
                     }
                 },
+                '[' if i == seg_start && bracket_end.is_none() => {
+                    bracket_end = closing_bracket(input, i + 1);
+                    current.push(c);
+                }
+                ':' | '=' if bracket_end.is_some() => current.push(c),
                 ':' => {
                     fields.push(Field {
                         key: key.take(),
@@ -292,9 +307,25 @@ impl fmt::Display for Description {
     }
 }
 
+/// The byte index of the first unescaped `]` at or after `from`, if any.
+fn closing_bracket(input: &str, from: usize) -> Option<usize> {
+    let mut chars = input[from..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            ']' => return Some(from + i),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str, escape_eq: bool) -> fmt::Result {
-    for c in s.chars() {
-        if c == '\\' || c == ':' || (escape_eq && c == '=') {
+    for (i, c) in s.chars().enumerate() {
+        // A leading `[` would open a bracketed segment when parsed again.
+        if c == '\\' || c == ':' || (escape_eq && c == '=') || (i == 0 && c == '[') {
             f.write_str("\\")?;
         }
         fmt::Write::write_char(f, c)?;
@@ -303,7 +334,8 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str, escape_eq: bool) -> fmt::R
 }
 
 /// Escape a value for use inside a description (Twisted's `quoteStringArgument`): `\`
-/// becomes `\\` and `:` becomes `\:`. `=` needs no escape in a value.
+/// becomes `\\` and `:` becomes `\:`; a leading `[` becomes `\[` (so it cannot open a
+/// bracketed segment). `=` needs no escape in a value.
 ///
 /// Use it to nest one description inside another:
 ///
@@ -317,8 +349,8 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str, escape_eq: bool) -> fmt::R
 /// ```
 pub fn escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 4);
-    for c in value.chars() {
-        if c == '\\' || c == ':' {
+    for (i, c) in value.chars().enumerate() {
+        if c == '\\' || c == ':' || (i == 0 && c == '[') {
             out.push('\\');
         }
         out.push(c);
@@ -397,6 +429,28 @@ mod tests {
         assert_eq!(inner.to_string(), "tcp:80");
         assert_eq!(inner.prefix_field().expect("prefix").span(), 18..21);
         assert!(d.tail(9).is_none());
+    }
+
+    #[test]
+    fn brackets_protect_colons_at_segment_start() {
+        let (args, kwargs) = args_kwargs("tcp6:443:interface=[::1]");
+        assert_eq!(args, vec!["tcp6", "443"]);
+        assert_eq!(kwargs, vec![("interface".into(), "[::1]".into())]);
+        let (args, _) = args_kwargs("tcp:[::1]:80:x");
+        assert_eq!(args, vec!["tcp", "[::1]", "80", "x"]);
+        // Not at the start of a segment, or never closed: ordinary grammar.
+        assert_eq!(args_kwargs("a:b[:]").0, vec!["a", "b[", "]"]);
+        assert_eq!(args_kwargs("a:[b:c").0, vec!["a", "[b", "c"]);
+        assert_eq!(args_kwargs(r"a:[b\]:c]").0, vec!["a", "[b]:c]"]);
+        let d = Description::parse("x:[a:b]").expect("parses");
+        assert_eq!(d.fields()[1].value_span(), 2..7);
+    }
+
+    #[test]
+    fn leading_bracket_is_escaped_on_display() {
+        let d = Description::new("x").with("k", "[v:w");
+        assert_eq!(d.to_string(), r"x:k=\[v\:w");
+        assert_eq!(Description::parse(&d.to_string()).expect("parses"), d);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! * the connection types: [`Connection`], [`Address`], [`Extensions`];
 //! * the errors: [`ParseError`] with an [`ErrorKind`] and a byte span, and
 //!   [`EndpointIoError`] for I/O errors that name their endpoint;
+//! * the accept-loop policy every listener shares: [`accept`];
 //! * the plugin side: declared [`params`], the parameter extraction helper [`Args`], and the
 //!   [`registry`] with the [`register_client!`] and [`register_server!`] macros.
 //!
@@ -98,7 +99,8 @@
 //!
 //! # Crate feature flags
 //!
-//! None. The crate depends on `tokio` (I/O traits only), `async-trait` and `inventory`.
+//! None. The crate depends on `tokio` (I/O traits and timers), `async-trait`, `inventory`,
+//! `tracing` and `libc` (error numbers).
 //!
 //! # Supported Rust versions
 //!
@@ -106,6 +108,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod accept;
 pub mod address;
 pub mod connection;
 pub mod description;

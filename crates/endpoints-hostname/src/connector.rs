@@ -1,0 +1,362 @@
+//! The RFC 8305 ("happy eyeballs v2") connector.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+
+use crate::resolve::{Family, Resolver, SystemResolver};
+
+/// RFC 8305 §8 "Connection Attempt Delay" default.
+pub const DEFAULT_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+/// The smallest accepted attempt delay (RFC 8305 §5: never below 10 ms).
+pub const MIN_ATTEMPT_DELAY: Duration = Duration::from_millis(10);
+/// The largest accepted attempt delay (RFC 8305 §8: 2 s).
+pub const MAX_ATTEMPT_DELAY: Duration = Duration::from_secs(2);
+/// RFC 8305 §3 "Resolution Delay": how long to wait for AAAA answers after A answers.
+pub const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+
+/// Connects to a host name the RFC 8305 way:
+///
+/// * AAAA and A are asked separately and at once; connecting starts as soon as AAAA answers,
+///   or [`RESOLUTION_DELAY`] after A answered first;
+/// * addresses are interleaved by family, IPv6 first;
+/// * a new attempt starts every attempt delay (default 250 ms, clamped to 10 ms..2 s), or at
+///   once when the previous attempt failed;
+/// * the first success wins and every other attempt is closed;
+/// * an overall deadline and a per-attempt deadline;
+/// * failure lists every address tried and why it failed ([`HappyEyeballsError`]).
+///
+/// An IP literal (`::1`, `[::1]`, `127.0.0.1`) skips resolution. Dropping the future cancels
+/// every attempt.
+#[derive(Clone, Debug)]
+pub struct HappyEyeballs {
+    resolver: Arc<dyn Resolver>,
+    attempt_delay: Duration,
+    timeout: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    bind: Option<IpAddr>,
+}
+
+impl Default for HappyEyeballs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HappyEyeballs {
+    /// The system resolver, default delays, no deadlines, no bind address.
+    pub fn new() -> Self {
+        Self {
+            resolver: Arc::new(SystemResolver),
+            attempt_delay: DEFAULT_ATTEMPT_DELAY,
+            timeout: None,
+            attempt_timeout: None,
+            bind: None,
+        }
+    }
+
+    /// Use `resolver` for host names.
+    pub fn resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The stagger between attempts, clamped to [`MIN_ATTEMPT_DELAY`]..[`MAX_ATTEMPT_DELAY`].
+    pub fn attempt_delay(mut self, delay: Duration) -> Self {
+        self.attempt_delay = delay.clamp(MIN_ATTEMPT_DELAY, MAX_ATTEMPT_DELAY);
+        self
+    }
+
+    /// The deadline for the whole connect (resolution included).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The deadline for each attempt.
+    pub fn attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Bind attempts of the same family as `addr` to it (port 0); attempts of the other
+    /// family are not bound.
+    pub fn bind_address(mut self, addr: Option<IpAddr>) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// The configured attempt delay.
+    pub fn get_attempt_delay(&self) -> Duration {
+        self.attempt_delay
+    }
+
+    /// Connect to `host` (a name or an IP literal) on `port`.
+    pub async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut run = Run {
+            he: self,
+            host,
+            port,
+            v6: Vec::new(),
+            v4: Vec::new(),
+            last_family: None,
+            failures: Vec::new(),
+            resolution: Vec::new(),
+            in_flight: Vec::new(),
+        };
+        if let Some(ip) = crate::ip_literal(host) {
+            run.v6.push(SocketAddr::new(ip, port));
+            return run.attempts(deadline, Resolution::Done).await;
+        }
+        run.attempts(deadline, Resolution::Pending).await
+    }
+}
+
+enum Resolution {
+    Pending,
+    Done,
+}
+
+struct Run<'a> {
+    he: &'a HappyEyeballs,
+    host: &'a str,
+    port: u16,
+    v6: Vec<SocketAddr>,
+    v4: Vec<SocketAddr>,
+    last_family: Option<Family>,
+    failures: Vec<(SocketAddr, io::Error)>,
+    resolution: Vec<(Family, io::Error)>,
+    in_flight: Vec<SocketAddr>,
+}
+
+impl Run<'_> {
+    /// The next address, alternating families (IPv6 first).
+    fn next_addr(&mut self) -> Option<SocketAddr> {
+        let prefer_v4 = self.last_family == Some(Family::V6);
+        let pick_v4 = (prefer_v4 && !self.v4.is_empty()) || self.v6.is_empty();
+        let list = if pick_v4 { &mut self.v4 } else { &mut self.v6 };
+        if list.is_empty() {
+            return None;
+        }
+        let a = list.remove(0);
+        self.last_family = Some(if a.is_ipv4() { Family::V4 } else { Family::V6 });
+        Some(a)
+    }
+
+    fn add(&mut self, family: Family, result: io::Result<Vec<IpAddr>>) {
+        match result {
+            Ok(ips) => {
+                let list = match family {
+                    Family::V6 => &mut self.v6,
+                    Family::V4 => &mut self.v4,
+                };
+                list.extend(ips.into_iter().map(|ip| SocketAddr::new(ip, self.port)));
+            }
+            Err(e) => self.resolution.push((family, e)),
+        }
+    }
+
+    async fn attempts(
+        mut self,
+        deadline: Option<Instant>,
+        resolution: Resolution,
+    ) -> io::Result<TcpStream> {
+        let he = self.he;
+        let resolver = he.resolver.clone();
+        let host = self.host.to_owned();
+        let resolving = matches!(resolution, Resolution::Pending);
+        let mut v6_query = std::pin::pin!(async { resolver.resolve(&host, Family::V6).await });
+        let mut v4_query = std::pin::pin!(async { resolver.resolve(&host, Family::V4).await });
+        let (mut v6_done, mut v4_done) = (!resolving, !resolving);
+        // Set when A answered before AAAA: connecting may start at this instant.
+        let mut resolution_wait: Option<Instant> = None;
+        let mut tasks: JoinSet<(SocketAddr, io::Result<TcpStream>)> = JoinSet::new();
+        let mut next_start = Instant::now();
+
+        loop {
+            let now = Instant::now();
+            let may_start =
+                v6_done || !self.v6.is_empty() || resolution_wait.is_some_and(|t| now >= t);
+            if may_start
+                && (tasks.is_empty() || now >= next_start)
+                && let Some(addr) = self.next_addr()
+            {
+                self.in_flight.push(addr);
+                let (bind, limit) = (he.bind, he.attempt_timeout);
+                tasks.spawn(async move { (addr, attempt(addr, bind, limit).await) });
+                next_start = now + he.attempt_delay;
+                continue;
+            }
+            let pending = !self.v6.is_empty() || !self.v4.is_empty();
+            if tasks.is_empty() && v6_done && v4_done && !pending {
+                return Err(self.into_error(None));
+            }
+            let waiting_for_aaaa = !v6_done && resolution_wait.is_some_and(|t| now < t);
+            tokio::select! {
+                r = &mut v6_query, if !v6_done => {
+                    v6_done = true;
+                    self.add(Family::V6, r);
+                }
+                r = &mut v4_query, if !v4_done => {
+                    v4_done = true;
+                    self.add(Family::V4, r);
+                    if !v6_done {
+                        resolution_wait = Some(Instant::now() + RESOLUTION_DELAY);
+                    }
+                }
+                joined = tasks.join_next(), if !tasks.is_empty() => {
+                    match joined {
+                        Some(Ok((_, Ok(stream)))) => return Ok(stream),
+                        Some(Ok((addr, Err(e)))) => {
+                            tracing::debug!(%addr, error = %e, "connection attempt failed");
+                            self.in_flight.retain(|a| *a != addr);
+                            self.failures.push((addr, e));
+                            // A failure starts the next attempt at once (RFC 8305 §5).
+                            next_start = Instant::now();
+                        }
+                        Some(Err(join)) => return Err(io::Error::other(join)),
+                        None => {}
+                    }
+                }
+                () = sleep_until(next_start), if pending && may_start && !tasks.is_empty() => {}
+                () = sleep_until(resolution_wait.unwrap_or(now)), if waiting_for_aaaa => {}
+                () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {
+                    return Err(self.into_error(he.timeout));
+                }
+            }
+        }
+    }
+
+    fn into_error(self, timed_out: Option<Duration>) -> io::Error {
+        let kind = if timed_out.is_some() {
+            io::ErrorKind::TimedOut
+        } else if let Some((_, e)) = self.failures.first() {
+            e.kind()
+        } else if let Some((_, e)) = self.resolution.first() {
+            e.kind()
+        } else {
+            io::ErrorKind::NotFound
+        };
+        io::Error::new(
+            kind,
+            HappyEyeballsError {
+                host: self.host.to_owned(),
+                port: self.port,
+                failures: self.failures,
+                resolution: self.resolution,
+                unanswered: self.in_flight,
+                timed_out,
+            },
+        )
+    }
+}
+
+async fn attempt(
+    addr: SocketAddr,
+    bind: Option<IpAddr>,
+    limit: Option<Duration>,
+) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(local) = bind.filter(|b| b.is_ipv4() == addr.is_ipv4()) {
+        socket.bind(SocketAddr::new(local, 0))?;
+    }
+    let connecting = socket.connect(addr);
+    match limit {
+        Some(t) => tokio::time::timeout(t, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer within {:.3}s", t.as_secs_f64()),
+                ))
+            }),
+        None => connecting.await,
+    }
+}
+
+/// Why a happy-eyeballs connect failed: every address tried, with its error.
+#[derive(Debug)]
+pub struct HappyEyeballsError {
+    host: String,
+    port: u16,
+    failures: Vec<(SocketAddr, io::Error)>,
+    resolution: Vec<(Family, io::Error)>,
+    unanswered: Vec<SocketAddr>,
+    timed_out: Option<Duration>,
+}
+
+impl HappyEyeballsError {
+    /// Each address tried that failed, with its error, in the order they failed.
+    pub fn failures(&self) -> &[(SocketAddr, io::Error)] {
+        &self.failures
+    }
+
+    /// Resolution errors, per family.
+    pub fn resolution_errors(&self) -> &[(Family, io::Error)] {
+        &self.resolution
+    }
+
+    /// Addresses still connecting when the overall deadline passed.
+    pub fn unanswered(&self) -> &[SocketAddr] {
+        &self.unanswered
+    }
+
+    /// The overall deadline, if that is what ended the connect.
+    pub fn timed_out(&self) -> Option<Duration> {
+        self.timed_out
+    }
+}
+
+impl fmt::Display for HappyEyeballsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match crate::ip_literal(&self.host) {
+            Some(ip) => SocketAddr::new(ip, self.port).to_string(),
+            None => format!("{}:{}", self.host, self.port),
+        };
+        match self.timed_out {
+            Some(t) => write!(
+                f,
+                "no connection to {target} within {:.3}s",
+                t.as_secs_f64()
+            )?,
+            None if self.failures.is_empty() && self.unanswered.is_empty() => {
+                write!(f, "`{}` has no address", self.host)?;
+                for (family, e) in &self.resolution {
+                    let rr = if *family == Family::V6 { "AAAA" } else { "A" };
+                    write!(f, "; {rr}: {e}")?;
+                }
+                return Ok(());
+            }
+            None if self.failures.len() == 1 => {
+                let (addr, e) = &self.failures[0];
+                return write!(f, "{addr}: {e}");
+            }
+            None => write!(
+                f,
+                "all {} addresses of {target} failed",
+                self.failures.len()
+            )?,
+        }
+        for (addr, e) in &self.failures {
+            write!(f, "; {addr}: {e}")?;
+        }
+        for addr in &self.unanswered {
+            write!(f, "; {addr}: no answer yet")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for HappyEyeballsError {}

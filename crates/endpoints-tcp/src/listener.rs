@@ -1,0 +1,101 @@
+//! [`TcpListener`]: a tokio listener behind the shared never-deaf accept policy.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use endpoints_core::accept::AcceptBackoff;
+use endpoints_core::{Address, Connection, Description, Listener, async_trait};
+use socket2::{SockRef, TcpKeepalive};
+
+use crate::server::TcpServerConfig;
+
+/// A listening TCP socket. Made by [`TcpServerEndpoint`](crate::TcpServerEndpoint).
+#[derive(Debug)]
+pub struct TcpListener {
+    inner: tokio::net::TcpListener,
+    canonical: Description,
+    backoff: AcceptBackoff,
+    nodelay: bool,
+    keepalive: Option<Duration>,
+}
+
+impl TcpListener {
+    pub(crate) fn new(
+        inner: tokio::net::TcpListener,
+        canonical: Description,
+        config: &TcpServerConfig,
+    ) -> Self {
+        Self {
+            inner,
+            canonical,
+            backoff: AcceptBackoff::new(),
+            nodelay: config.nodelay,
+            keepalive: config.keepalive,
+        }
+    }
+
+    /// The tokio listener underneath.
+    pub fn get_ref(&self) -> &tokio::net::TcpListener {
+        &self.inner
+    }
+
+    fn configure(&self, stream: &tokio::net::TcpStream) -> io::Result<()> {
+        if self.nodelay {
+            stream.set_nodelay(true)?;
+        }
+        if let Some(idle) = self.keepalive {
+            SockRef::from(stream).set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.canonical.fmt(f)
+    }
+}
+
+#[async_trait]
+impl Listener for TcpListener {
+    async fn accept(&mut self) -> io::Result<Connection> {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, peer)) => {
+                    self.backoff.success();
+                    if let Err(e) = self.configure(&stream) {
+                        // The connection died between accept and setsockopt: skip it.
+                        tracing::debug!(listener = %self.canonical, %peer, error = %e, "dropped a connection that failed setup");
+                        continue;
+                    }
+                    let local = match stream.local_addr() {
+                        Ok(a) => Address::Ip(a),
+                        Err(e) => {
+                            tracing::debug!(listener = %self.canonical, %peer, error = %e, "dropped a connection with no local address");
+                            continue;
+                        }
+                    };
+                    return Ok(Connection::new(stream, local, Address::Ip(peer)));
+                }
+                Err(e) => {
+                    let canonical = &self.canonical;
+                    self.backoff.handle(e, canonical).await.map_err(|e| {
+                        endpoints_core::io_error(endpoints_core::Operation::Accept, canonical, e)
+                    })?;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Address> {
+        self.inner.local_addr().map(Address::Ip)
+    }
+
+    async fn close(self: Box<Self>) -> io::Result<()> {
+        // Dropping the tokio listener deregisters and closes the descriptor synchronously: a
+        // listening socket has no TIME_WAIT, so the port is free once this returns.
+        drop(self.inner);
+        Ok(())
+    }
+}
