@@ -72,10 +72,11 @@ pub fn server_from_args(
         .transpose()?
         .unwrap_or(false);
     if let Some(v) = args.get("v6only") {
-        if ip.is_ipv4() && args.is_given("v6only") {
-            return Err(v.invalid("applies only to an IPv6 interface"));
+        let only = v.flag()?;
+        if only && ip.is_ipv4() {
+            return Err(v.invalid("`v6only=1` needs an IPv6 interface"));
         }
-        config.v6only = ip.is_ipv6() && v.flag()?;
+        config.v6only = only;
     }
     config.nodelay = args
         .get("nodelay")
