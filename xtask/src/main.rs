@@ -62,6 +62,9 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
     }
 }
 
+/// The umbrella's feature sets checked one by one (the empty set: no transport at all).
+const UMBRELLA_FEATURES: &[&str] = &["", "tcp", "tcp6", "hostname"];
+
 fn ci(root: &Path) -> Result<(), String> {
     let mut steps: Vec<(&str, Command)> = Vec::new();
 
@@ -84,6 +87,24 @@ fn ci(root: &Path) -> Result<(), String> {
     let mut c = cargo(root);
     c.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
     steps.push(("tests (unit, integration, doc)", c));
+
+    // Each transport feature alone: the registry must hold exactly what the feature brings.
+    for features in UMBRELLA_FEATURES {
+        let mut c = cargo(root);
+        c.args([
+            "test",
+            "--locked",
+            "--package",
+            "endpoints",
+            "--no-default-features",
+            "--test",
+            "registry",
+        ]);
+        if !features.is_empty() {
+            c.args(["--features", features]);
+        }
+        steps.push(("umbrella feature matrix", c));
+    }
 
     let mut c = cargo(root);
     c.args(["doc", "--workspace", "--no-deps", "--locked"])

@@ -389,7 +389,7 @@ impl<'a> Args<'a> {
             let Some(i) = index_of(name) else { continue };
             match (given[i], conflict) {
                 (Some(kw), Conflict::Error) if kw.key().is_some() => {
-                    return Err(description
+                    let e = description
                         .error(
                             ErrorKind::Duplicate,
                             kw.span(),
@@ -399,7 +399,8 @@ impl<'a> Args<'a> {
                                 kw.value()
                             ),
                         )
-                        .with_parameter(name));
+                        .with_parameter(name);
+                    return Err(split_ipv6_hint(description, e));
                 }
                 _ => given[i] = Some(field),
             }
@@ -506,6 +507,40 @@ impl<'a> Args<'a> {
             None => panic!("parameter `{name}` is not declared for `{}`", self.prefix),
         }
     }
+}
+
+/// If the error comes from an IPv6 address split at its unescaped colons
+/// (`interface=::1` reads as `interface=`, ``, `1`), say so and suggest brackets.
+fn split_ipv6_hint(d: &Description, original: ParseError) -> ParseError {
+    let fields = d.fields();
+    for (i, kw) in fields.iter().enumerate() {
+        let Some(key) = kw.key() else { continue };
+        let mut joined = kw.value().to_owned();
+        // The longest run of following positional fields that makes an address.
+        let mut best: Option<(String, usize)> = None;
+        for (j, next) in fields.iter().enumerate().skip(i + 1) {
+            if !next.is_positional() {
+                break;
+            }
+            joined.push(':');
+            joined.push_str(next.value());
+            if joined.parse::<std::net::Ipv6Addr>().is_ok() {
+                best = Some((joined.clone(), j));
+            }
+        }
+        if let Some((addr, j)) = best {
+            let span = kw.span().start..fields[j].span().end;
+            let e = d
+                .error(
+                    original.kind(),
+                    span,
+                    format!("`{key}={addr}` was split at its colons: write an IPv6 address in brackets or escape its colons"),
+                )
+                .with_parameter(key);
+            return e.with_suggestion(format!("{key}=[{addr}]"));
+        }
+    }
+    original
 }
 
 fn example_for(kind: ParamKind) -> &'static str {
@@ -676,6 +711,19 @@ mod tests {
         let e = Args::parse(&d, P).expect_err("dup");
         assert_eq!(e.kind(), ErrorKind::Duplicate);
         assert_eq!(e.span(), 5..12);
+        Ok(())
+    }
+
+    #[test]
+    fn unescaped_ipv6_gets_a_bracket_suggestion() -> Result<(), ParseError> {
+        let d = parse("t:443:interface=::1")?;
+        let e = Args::parse(&d, P).expect_err("split address");
+        assert_eq!(e.kind(), ErrorKind::Duplicate);
+        assert_eq!(e.suggestion(), Some("interface=[::1]"));
+        assert_eq!(e.span(), 6..19);
+        let d = parse("t:443:interface=fe80::1:2:3")?;
+        let e = Args::parse(&d, P).expect_err("split address");
+        assert_eq!(e.suggestion(), Some("interface=[fe80::1:2:3]"));
         Ok(())
     }
 

@@ -248,7 +248,9 @@ fn unknown_type(
             .error(
                 ErrorKind::UnknownType,
                 span,
-                format!("`{prefix}` is not an endpoint type: a bare port is not accepted, name the type (write `{fixed}`)"),
+                format!(
+                    "`{prefix}` is not an endpoint type: a bare port is not accepted, name the type"
+                ),
             )
             .with_suggestion(fixed);
     }

@@ -115,7 +115,11 @@ fn bare_port_says_to_name_the_type() {
     let e = registry::build_server(&parse("8080")).expect_err("bare port");
     assert_eq!(e.kind(), ErrorKind::UnknownType);
     assert_eq!(e.suggestion(), Some("tcp:8080"));
-    assert!(e.message().contains("write `tcp:8080`"), "{e}");
+    assert!(
+        e.message()
+            .ends_with("name the type; did you mean `tcp:8080`?"),
+        "{e}"
+    );
 }
 
 #[test]

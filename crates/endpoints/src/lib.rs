@@ -1,0 +1,158 @@
+//! Listen and connect from one-line descriptions, as in Twisted's endpoints:
+//!
+//! ```text
+//! tcp:port=8080:interface=127.0.0.1     tcp6:443:interface=[::1]     hostname:db.internal:5432
+//! ```
+//!
+//! Give your program one `--listen` or `--connect` flag and let the user choose the
+//! transport. This crate provides:
+//!
+//! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
+//!   [`connect`] (build and go), [`types`] (what is linked in);
+//! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
+//!   [`hostname`]), so their registrations are linked;
+//! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
+//!   [`ParseError`], ...
+//!
+//! Applications depend on this crate. Transport authors depend on `endpoints-core` only.
+//!
+//! # Endpoint types
+//!
+//! | prefix | side | parameters (positional first) | feature |
+//! |---|---|---|---|
+//! | `tcp` | server | `port`, `interface` (`""`), `backlog` (`1024`), `reuseport`, `v6only`, `nodelay`, `keepalive`, `recvbuf`, `sendbuf` | `tcp` |
+//! | `tcp` | client | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `tcp` |
+//! | `tcp6` | server | `port`, `backlog` (`1024`), `interface` (`::`), `v6only` (`0`), and the `tcp` options | `tcp6` |
+//! | `hostname` | client | as the `tcp` client | `hostname` |
+//!
+//! Each transport crate's documentation has the full table. `endpoints types` lists what a
+//! build contains, with help for every parameter (see [`types`]).
+//!
+//! # Example
+//!
+//! ```
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), endpoints::Error> {
+//! let mut listener = endpoints::listen("tcp:0:interface=127.0.0.1").await?;
+//! println!("listening on {listener}"); // tcp:port=40123:interface=127.0.0.1:...
+//! let port = listener.local_addr()?.ip().map_or(0, |a| a.port());
+//!
+//! let (client, server) = tokio::join!(endpoints::connect(&format!("tcp:localhost:{port}")), listener.accept());
+//! client?.write_all(b"hello").await?;
+//! let mut buf = [0; 5];
+//! server?.read_exact(&mut buf).await?;
+//! assert_eq!(&buf, b"hello");
+//!
+//! // Mistakes are reported precisely:
+//! let err = endpoints::server("tcp:prot=80").unwrap_err();
+//! assert_eq!(err.to_string(), "\
+//! unknown parameter `prot` for `tcp`; did you mean `port`?
+//!   tcp:prot=80
+//!       ^^^^");
+//! # Ok(()) }
+//! ```
+//!
+//! # Crate feature flags
+//!
+//! * `full` (default): every transport that builds on Linux.
+//! * `tcp`: `tcp:` server and client (enables `hostname`).
+//! * `tcp6`: `tcp6:` server (enables `tcp`).
+//! * `hostname`: `hostname:` client, RFC 8305 happy eyeballs.
+//!
+//! # Third-party endpoint types
+//!
+//! A crate that registers a prefix with `endpoints_core::register_server!` is usable from
+//! [`server`] as soon as it is linked: name it once (`use endpoints_vsock as _;`).
+//!
+//! # Supported Rust versions
+//!
+//! The minimum is the workspace `rust-version` (1.88). Raising it is not a breaking change.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use std::fmt;
+use std::io;
+
+pub use endpoints_core::{
+    Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, ErrorKind, Extensions,
+    Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, escape, registry,
+};
+
+/// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
+#[cfg(feature = "hostname")]
+pub use endpoints_hostname as hostname;
+/// The `tcp:` server and client (feature `tcp`).
+#[cfg(feature = "tcp")]
+pub use endpoints_tcp as tcp;
+/// The `tcp6:` server (feature `tcp6`).
+#[cfg(feature = "tcp6")]
+pub use endpoints_tcp6 as tcp6;
+
+/// Parse `description` and build a server endpoint (no I/O yet).
+pub fn server(description: &str) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    registry::build_server(&description.parse()?)
+}
+
+/// Parse `description` and build a client endpoint (no I/O yet).
+pub fn client(description: &str) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    registry::build_client(&description.parse()?)
+}
+
+/// Build a server endpoint from `description` and start listening.
+pub async fn listen(description: &str) -> Result<Box<dyn Listener>, Error> {
+    Ok(server(description)?.listen().await?)
+}
+
+/// Build a client endpoint from `description` and connect.
+pub async fn connect(description: &str) -> Result<Connection, Error> {
+    Ok(client(description)?.connect().await?)
+}
+
+/// Every endpoint type linked into this program, sorted by prefix then side.
+pub fn types() -> Vec<&'static registry::Plugin> {
+    let mut v: Vec<_> = registry::plugins().collect();
+    v.sort_by_key(|p| (p.prefix().to_ascii_lowercase(), p.side().as_str()));
+    v
+}
+
+/// A description that does not build, or I/O that failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The description is wrong.
+    Parse(ParseError),
+    /// Listening or connecting failed; the message names the endpoint.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Parse(e) => e.fmt(f),
+            Self::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Parse(e) => e.source(),
+            Self::Io(e) => e.source(),
+        }
+    }
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Self::Parse(e)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
