@@ -77,7 +77,8 @@ use std::io;
 
 pub use endpoints_core::{
     Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, ErrorKind, Extensions,
-    Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, escape, registry,
+    Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, async_trait, escape,
+    register_client, register_server, registry,
 };
 
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).

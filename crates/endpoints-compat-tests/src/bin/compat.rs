@@ -1,0 +1,64 @@
+//! `compat [--vectors FILE...] [--deviations FILE] [--verbose]`: run the conformance vectors.
+//! Extra vector files run in addition to the ones in this crate.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut files = endpoints_compat_tests::default_vector_files();
+    let mut deviations = endpoints_compat_tests::default_deviations_file();
+    let mut verbose = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--vectors" => {
+                let mut any = false;
+                for f in args.by_ref() {
+                    if f.starts_with("--") {
+                        eprintln!("compat: `{f}` after --vectors: give options before the files");
+                        return ExitCode::from(2);
+                    }
+                    files.push(PathBuf::from(f));
+                    any = true;
+                }
+                if !any {
+                    eprintln!("compat: --vectors needs at least one file");
+                    return ExitCode::from(2);
+                }
+            }
+            "--deviations" => match args.next() {
+                Some(f) => deviations = PathBuf::from(f),
+                None => {
+                    eprintln!("compat: --deviations needs a file");
+                    return ExitCode::from(2);
+                }
+            },
+            "--verbose" => verbose = true,
+            other => {
+                eprintln!(
+                    "compat: unknown argument `{other}`\nusage: compat [--verbose] [--deviations FILE] [--vectors FILE...]"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match endpoints_compat_tests::run(&files, &deviations) {
+        Ok(report) => {
+            if verbose {
+                for (name, reason) in &report.deviations {
+                    println!("deviation {name}\n          {reason}");
+                }
+            }
+            print!("{}", report.render());
+            if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("compat: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
