@@ -24,8 +24,9 @@ pub const RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 
 /// Connects to a host name the RFC 8305 way:
 ///
-/// * AAAA and A are asked separately and at once; connecting starts as soon as AAAA answers,
-///   or [`RESOLUTION_DELAY`] after A answered first;
+/// * AAAA and A are asked separately and at once (where the [`Resolver`] can answer them
+///   separately); connecting starts as soon as AAAA answers, or [`RESOLUTION_DELAY`] after A
+///   answered first;
 /// * addresses are interleaved by family, IPv6 first;
 /// * a new attempt starts every attempt delay (default 250 ms, clamped to 10 ms..2 s), or at
 ///   once when the previous attempt failed;
@@ -113,16 +114,22 @@ impl HappyEyeballs {
             in_flight: Vec::new(),
         };
         if let Some(ip) = crate::ip_literal(host) {
-            run.v6.push(SocketAddr::new(ip, port));
-            return run.attempts(deadline, Resolution::Done).await;
+            // One address: no race to run, so no task to spawn.
+            let addr = SocketAddr::new(ip, port);
+            let limit = match (self.attempt_timeout, self.timeout) {
+                (Some(a), Some(t)) => Some(a.min(t)),
+                (a, t) => a.or(t),
+            };
+            return match attempt(addr, self.bind, limit).await {
+                Ok(stream) => Ok(stream),
+                Err(e) => {
+                    run.failures.push((addr, e));
+                    Err(run.into_error(None))
+                }
+            };
         }
-        run.attempts(deadline, Resolution::Pending).await
+        run.attempts(deadline).await
     }
-}
-
-enum Resolution {
-    Pending,
-    Done,
 }
 
 struct Run<'a> {
@@ -154,28 +161,30 @@ impl Run<'_> {
     fn add(&mut self, family: Family, result: io::Result<Vec<IpAddr>>) {
         match result {
             Ok(ips) => {
-                let list = match family {
-                    Family::V6 => &mut self.v6,
-                    Family::V4 => &mut self.v4,
-                };
-                list.extend(ips.into_iter().map(|ip| SocketAddr::new(ip, self.port)));
+                for ip in ips.into_iter().filter(|ip| family.contains(ip)) {
+                    let list = if ip.is_ipv6() {
+                        &mut self.v6
+                    } else {
+                        &mut self.v4
+                    };
+                    list.push(SocketAddr::new(ip, self.port));
+                }
             }
             Err(e) => self.resolution.push((family, e)),
         }
     }
 
-    async fn attempts(
-        mut self,
-        deadline: Option<Instant>,
-        resolution: Resolution,
-    ) -> io::Result<TcpStream> {
+    async fn attempts(mut self, deadline: Option<Instant>) -> io::Result<TcpStream> {
         let he = self.he;
         let resolver = he.resolver.clone();
         let host = self.host.to_owned();
-        let resolving = matches!(resolution, Resolution::Pending);
-        let mut v6_query = std::pin::pin!(async { resolver.resolve(&host, Family::V6).await });
+        // Separate AAAA and A queries where the resolver can answer them separately; else one
+        // query for both, in the slot of the AAAA query (the A slot starts done).
+        let separate = resolver.queries_families_separately();
+        let first = if separate { Family::V6 } else { Family::Any };
+        let mut v6_query = std::pin::pin!(async { resolver.resolve(&host, first).await });
         let mut v4_query = std::pin::pin!(async { resolver.resolve(&host, Family::V4).await });
-        let (mut v6_done, mut v4_done) = (!resolving, !resolving);
+        let (mut v6_done, mut v4_done) = (false, !separate);
         // Set when A answered before AAAA: connecting may start at this instant.
         let mut resolution_wait: Option<Instant> = None;
         let mut tasks: JoinSet<(SocketAddr, io::Result<TcpStream>)> = JoinSet::new();
@@ -183,6 +192,27 @@ impl Run<'_> {
 
         loop {
             let now = Instant::now();
+            if tasks.is_empty() && v6_done && v4_done && self.v6.len() + self.v4.len() == 1 {
+                // Resolution is over and one address is left: nothing to race, no task to spawn.
+                let Some(addr) = self.next_addr() else {
+                    continue;
+                };
+                self.in_flight.push(addr);
+                let one = attempt(addr, he.bind, he.attempt_timeout);
+                let result = match deadline {
+                    Some(d) => tokio::time::timeout_at(d, one).await,
+                    None => Ok(one.await),
+                };
+                return match result {
+                    Ok(Ok(stream)) => Ok(stream),
+                    Ok(Err(e)) => {
+                        self.in_flight.clear();
+                        self.failures.push((addr, e));
+                        Err(self.into_error(None))
+                    }
+                    Err(_) => Err(self.into_error(he.timeout)),
+                };
+            }
             let may_start =
                 v6_done || !self.v6.is_empty() || resolution_wait.is_some_and(|t| now >= t);
             if may_start
@@ -203,7 +233,7 @@ impl Run<'_> {
             tokio::select! {
                 r = &mut v6_query, if !v6_done => {
                     v6_done = true;
-                    self.add(Family::V6, r);
+                    self.add(first, r);
                 }
                 r = &mut v4_query, if !v4_done => {
                     v4_done = true;
@@ -334,8 +364,7 @@ impl fmt::Display for HappyEyeballsError {
             None if self.failures.is_empty() && self.unanswered.is_empty() => {
                 write!(f, "`{}` has no address", self.host)?;
                 for (family, e) in &self.resolution {
-                    let rr = if *family == Family::V6 { "AAAA" } else { "A" };
-                    write!(f, "; {rr}: {e}")?;
+                    write!(f, "; {}: {e}", family.records())?;
                 }
                 return Ok(());
             }

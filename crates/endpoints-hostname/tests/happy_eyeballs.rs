@@ -199,6 +199,7 @@ impl Resolver for SlowAaaa {
                 tokio::time::sleep(self.0).await;
                 Ok(vec![V6])
             }
+            Family::Any => Err(io::Error::other("this resolver answers per family")),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use endpoints_core::accept::AcceptBackoff;
@@ -18,6 +19,9 @@ pub struct TcpListener {
     backoff: AcceptBackoff,
     nodelay: bool,
     keepalive: Option<Duration>,
+    /// The bound address when it names one IP: then it is every connection's local address
+    /// and no `getsockname` is needed per connection.
+    fixed_local: Option<SocketAddr>,
 }
 
 impl TcpListener {
@@ -26,7 +30,9 @@ impl TcpListener {
         canonical: Description,
         config: &TcpServerConfig,
     ) -> Self {
+        let fixed_local = inner.local_addr().ok().filter(|a| !a.ip().is_unspecified());
         Self {
+            fixed_local,
             inner,
             canonical,
             backoff: AcceptBackoff::new(),
@@ -69,7 +75,7 @@ impl Listener for TcpListener {
                         tracing::debug!(listener = %self.canonical, %peer, error = %e, "dropped a connection that failed setup");
                         continue;
                     }
-                    let local = match stream.local_addr() {
+                    let local = match self.fixed_local.map_or_else(|| stream.local_addr(), Ok) {
                         Ok(a) => Address::Ip(a),
                         Err(e) => {
                             tracing::debug!(listener = %self.canonical, %peer, error = %e, "dropped a connection with no local address");

@@ -205,3 +205,25 @@ async fn a_host_name_connects_through_the_resolver() {
     );
     assert_eq!(s.peer_addr(), c.local_addr());
 }
+
+#[tokio::test]
+async fn accepted_connections_report_their_real_local_address() {
+    for desc in ["tcp:0:interface=127.0.0.1", "tcp:0", "tcp6:0"] {
+        let desc = desc.replace("tcp6:0", "tcp:0:interface=[::]");
+        let mut listener = listen(&desc).await;
+        let port = port_of(&listener.local_addr().expect("bound"));
+        let (client, conn) = tokio::join!(
+            tokio::net::TcpStream::connect(("127.0.0.1", port)),
+            listener.accept()
+        );
+        let (client, conn) = (client.expect("connect"), conn.expect("accept"));
+        let seen_by_client = client.peer_addr().expect("peer");
+        let local = conn.local_addr().ip().expect("ip");
+        assert_eq!(local.port(), seen_by_client.port(), "{desc}");
+        assert!(
+            !local.ip().is_unspecified(),
+            "{desc}: local address {local} is the wildcard"
+        );
+        listener.close().await.expect("close");
+    }
+}

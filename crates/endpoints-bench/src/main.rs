@@ -1,0 +1,222 @@
+//! `cargo xtask bench [--quick]`: each figure is a ratio against a baseline measured in the
+//! same run, on the same machine, interleaved (baseline, ours, baseline, ours, ...), with the
+//! median of several runs. Absolute numbers on a 2-core machine are noisy; ratios are not.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use endpoints::Listener;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::oneshot;
+
+struct Config {
+    runs: usize,
+    accepts: usize,
+    concurrency: usize,
+    connects: usize,
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let cfg = if quick {
+        Config {
+            runs: 3,
+            accepts: 2_000,
+            concurrency: 16,
+            connects: 300,
+        }
+    } else {
+        Config {
+            runs: 7,
+            accepts: 10_000,
+            concurrency: 16,
+            connects: 2_000,
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build();
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("endpoints-bench: cannot start tokio: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(async {
+        println!(
+            "endpoints-bench: {} runs per figure, medians; ratio = endpoints / baseline (higher is better)\n",
+            cfg.runs
+        );
+        println!("| benchmark | baseline | endpoints | ratio | target |");
+        println!("|---|---|---|---|---|");
+
+        let (base, ours) = interleave(cfg.runs, || accept_rate(Server::Raw, &cfg), || accept_rate(Server::Endpoints, &cfg)).await;
+        row("accept-and-close rate, `tcp:` listener vs tokio `TcpListener` (conn/s)", base, ours, "≥ 0.95");
+
+        let (base, ours) =
+            interleave(cfg.runs, || connect_rate(Client::Raw, &cfg), || connect_rate(Client::TcpLiteral, &cfg)).await;
+        row("connect rate, `tcp:127.0.0.1:P` vs `TcpStream::connect` (conn/s)", base, ours, "≥ 0.95");
+
+        let (base, ours) =
+            interleave(cfg.runs, || connect_rate(Client::RawName, &cfg), || connect_rate(Client::TcpName, &cfg)).await;
+        row("connect rate, `tcp:localhost:P` (happy eyeballs) vs `TcpStream::connect((\"localhost\", P))` (conn/s)", base, ours, "≥ 0.95");
+    });
+}
+
+fn row(name: &str, base: f64, ours: f64, target: &str) {
+    println!(
+        "| {name} | {base:.0} | {ours:.0} | {:.2}× | {target} |",
+        ours / base
+    );
+}
+
+async fn interleave<FB, FO, B, O>(runs: usize, mut base: FB, mut ours: FO) -> (f64, f64)
+where
+    FB: FnMut() -> B,
+    FO: FnMut() -> O,
+    B: Future<Output = f64>,
+    O: Future<Output = f64>,
+{
+    // One warm-up of each, not counted.
+    base().await;
+    ours().await;
+    let (mut b, mut o) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        b.push(base().await);
+        o.push(ours().await);
+    }
+    (median(b), median(o))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[derive(Clone, Copy)]
+enum Server {
+    Raw,
+    Endpoints,
+}
+
+/// Accepted connections per second: `concurrency` clients connect and reset (SO_LINGER 0, so
+/// no TIME_WAIT piles up) while the server accepts and drops, until `accepts` were accepted.
+async fn accept_rate(server: Server, cfg: &Config) -> f64 {
+    let target = cfg.accepts;
+    let (done_tx, done_rx) = oneshot::channel::<Instant>();
+    let (addr, task) = match server {
+        Server::Raw => {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = l.local_addr().expect("addr");
+            let task = tokio::spawn(async move {
+                let mut n = 0;
+                while n < target {
+                    if let Ok((s, _)) = l.accept().await {
+                        drop(s);
+                        n += 1;
+                    }
+                }
+                let _ = done_tx.send(Instant::now());
+            });
+            (addr, task)
+        }
+        Server::Endpoints => {
+            let mut l: Box<dyn Listener> = endpoints::listen("tcp:0:interface=127.0.0.1")
+                .await
+                .expect("listen");
+            let addr = l.local_addr().expect("addr").ip().expect("ip");
+            let task = tokio::spawn(async move {
+                let mut n = 0;
+                while n < target {
+                    if let Ok(c) = l.accept().await {
+                        drop(c);
+                        n += 1;
+                    }
+                }
+                let _ = done_tx.send(Instant::now());
+            });
+            (addr, task)
+        }
+    };
+    let started = Instant::now();
+    let issued = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..cfg.concurrency)
+        .map(|_| {
+            let issued = issued.clone();
+            tokio::spawn(async move {
+                while issued.fetch_add(1, Ordering::Relaxed) < target {
+                    if let Ok(s) = reset_connect(addr).await {
+                        drop(s);
+                    }
+                }
+            })
+        })
+        .collect();
+    let finished = tokio::time::timeout(Duration::from_secs(60), done_rx)
+        .await
+        .expect("finished")
+        .expect("sent");
+    for c in clients {
+        c.abort();
+    }
+    task.abort();
+    target as f64 / (finished - started).as_secs_f64()
+}
+
+async fn reset_connect(addr: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    let s = TcpSocket::new_v4()?;
+    // Reset on close: no TIME_WAIT piles up over hundreds of thousands of connections.
+    socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO))?;
+    s.connect(addr).await
+}
+
+#[derive(Clone, Copy)]
+enum Client {
+    Raw,
+    RawName,
+    TcpLiteral,
+    TcpName,
+}
+
+/// Sequential connects per second (one at a time: latency-bound) to a raw accept-and-drop
+/// server.
+async fn connect_rate(client: Client, cfg: &Config) -> f64 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        loop {
+            if let Ok((s, _)) = l.accept().await {
+                drop(s);
+            }
+        }
+    });
+    let endpoint = match client {
+        Client::Raw | Client::RawName => None,
+        Client::TcpLiteral => {
+            Some(endpoints::client(&format!("tcp:127.0.0.1:{}", addr.port())).expect("builds"))
+        }
+        Client::TcpName => {
+            Some(endpoints::client(&format!("tcp:localhost:{}", addr.port())).expect("builds"))
+        }
+    };
+    let started = Instant::now();
+    for _ in 0..cfg.connects {
+        match &endpoint {
+            None if matches!(client, Client::RawName) => drop(
+                tokio::net::TcpStream::connect(("localhost", addr.port()))
+                    .await
+                    .expect("connect"),
+            ),
+            None => drop(tokio::net::TcpStream::connect(addr).await.expect("connect")),
+            Some(e) => drop(e.connect().await.expect("connect")),
+        }
+    }
+    let rate = cfg.connects as f64 / started.elapsed().as_secs_f64();
+    server.abort();
+    rate
+}
