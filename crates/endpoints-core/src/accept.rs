@@ -174,6 +174,63 @@ mod tests {
         );
     }
 
+    /// Counts events at WARN level or above.
+    struct CountWarnings(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl tracing::Subscriber for CountWarnings {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            if *event.metadata().level() <= tracing::Level::WARN {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resource_exhaustion_warns_once_per_episode() {
+        let warnings = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let _guard = tracing::subscriber::set_default(CountWarnings(warnings.clone()));
+        let mut b = AcceptBackoff::new();
+        for _ in 0..50 {
+            b.handle(io::Error::from_raw_os_error(libc::EMFILE), &"tcp:0")
+                .await
+                .expect("retry");
+        }
+        assert_eq!(
+            warnings.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one warning for one episode"
+        );
+        b.success();
+        b.handle(io::Error::from_raw_os_error(libc::ENFILE), &"tcp:0")
+            .await
+            .expect("retry");
+        assert_eq!(
+            warnings.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "a new episode warns again"
+        );
+        for _ in 0..20 {
+            b.handle(io::Error::from_raw_os_error(libc::ECONNABORTED), &"tcp:0")
+                .await
+                .expect("skip");
+        }
+        assert_eq!(
+            warnings.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "per-connection errors never warn"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn connection_errors_do_not_wait_and_fatal_errors_return() {
         let mut b = AcceptBackoff::new();

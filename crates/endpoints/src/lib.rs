@@ -39,7 +39,8 @@
 //! println!("listening on {listener}"); // tcp:port=40123:interface=127.0.0.1:...
 //! let port = listener.local_addr()?.ip().map_or(0, |a| a.port());
 //!
-//! let (client, server) = tokio::join!(endpoints::connect(&format!("tcp:localhost:{port}")), listener.accept());
+//! let target = format!("tcp:localhost:{port}");
+//! let (client, server) = tokio::join!(endpoints::connect(&target), listener.accept());
 //! client?.write_all(b"hello").await?;
 //! let mut buf = [0; 5];
 //! server?.read_exact(&mut buf).await?;

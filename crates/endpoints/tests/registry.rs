@@ -79,3 +79,21 @@ async fn listen_error_names_the_endpoint() {
         "{err}"
     );
 }
+
+/// Every registered prefix has its section in docs/grammar.md.
+#[test]
+fn every_prefix_is_documented_in_the_grammar() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grammar.md");
+    let grammar = std::fs::read_to_string(path).expect("docs/grammar.md");
+    let headings: Vec<&str> = grammar.lines().filter(|l| l.starts_with("### ")).collect();
+    for p in endpoints::types() {
+        let needle = format!("`{}`", p.prefix());
+        assert!(
+            headings
+                .iter()
+                .any(|h| h.contains(&needle) && h.contains(p.side().as_str())),
+            "docs/grammar.md has no `### ` heading naming {needle} ({})",
+            p.side()
+        );
+    }
+}
