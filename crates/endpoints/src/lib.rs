@@ -10,7 +10,7 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`]), so their registrations are linked;
+//!   [`hostname`], [`unix`]), so their registrations are linked;
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -24,6 +24,8 @@
 //! | `tcp` | client | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `tcp` |
 //! | `tcp6` | server | `port`, `backlog` (`1024`), `interface` (`::`), `v6only` (`0`), and the `tcp` options | `tcp6` |
 //! | `hostname` | client | as the `tcp` client | `hostname` |
+//! | `unix` | server | `address` (path or `@abstract`), `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `unix` |
+//! | `unix` | client | `path`, `timeout` (`30`), `lockfile`/`checkPID` (`0`) | `unix` |
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
 //! build contains, with help for every parameter (see [`types`]).
@@ -61,6 +63,7 @@
 //! * `tcp`: `tcp:` server and client (enables `hostname`).
 //! * `tcp6`: `tcp6:` server (enables `tcp`).
 //! * `hostname`: `hostname:` client, RFC 8305 happy eyeballs.
+//! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
 //!
 //! # Third-party endpoint types
 //!
@@ -91,6 +94,9 @@ pub use endpoints_tcp as tcp;
 /// The `tcp6:` server (feature `tcp6`).
 #[cfg(feature = "tcp6")]
 pub use endpoints_tcp6 as tcp6;
+/// The `unix:` server and client (feature `unix`).
+#[cfg(feature = "unix")]
+pub use endpoints_unix as unix;
 
 /// Parse `description` and build a server endpoint (no I/O yet).
 pub fn server(description: &str) -> Result<Box<dyn ServerEndpoint>, ParseError> {

@@ -1,0 +1,80 @@
+//! `unix:` server and client endpoints.
+//!
+//! This crate provides:
+//!
+//! * [`UnixServerEndpoint`] / [`UnixListener`]: a socket file that never exists with broader
+//!   permissions than `mode`, not even for an instant (the mode is set on the socket before
+//!   `bind`, and an owner or group is set before group/other bits are opened); an `flock` on
+//!   `<address>.lock` for the listener's lifetime; stale-socket takeover; `close()` that
+//!   removes the socket and the lock file;
+//! * [`UnixClientEndpoint`], with an optional check that a live server holds the lock;
+//! * [`PeerCredentials`] (pid, uid, gid) on every connection, in its extensions;
+//! * Linux abstract names, written `@name` (no file, no mode, no lock).
+//!
+//! # `unix:` server parameters
+//!
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `address` | 1 | path | required | socket path, or `@name` (Linux abstract) |
+//! | `mode` | 2 | octal | `666` | permission bits, applied before the file exists |
+//! | `backlog` | 3 | integer | `1024` | accept queue (Twisted: 50) |
+//! | `lockfile` | 4 | 0/1 | `1` | hold `<address>.lock`; a stale socket is removed only if it is a socket |
+//! | `owner` | | user | none | name (from `/etc/passwd`) or uid |
+//! | `group` | | group | none | name (from `/etc/group`) or gid |
+//!
+//! With `lockfile=1`: a live owner makes `listen` fail with "in use by another process" and
+//! its socket is left alone; a socket file left by a dead owner is taken over; of any number
+//! of processes racing for one path, exactly one wins. With `lockfile=0` an existing file
+//! makes `listen` fail with "address in use".
+//!
+//! # `unix:` client parameters
+//!
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `path` | 1 | path | required | socket path or `@name` |
+//! | `timeout` | | seconds | `30` | connect deadline |
+//! | `lockfile` (or `checkPID`) | | 0/1 | `0` | `1`: refuse to connect unless a live server holds the lock |
+//!
+//! `checkPID=0` means off (in Twisted any `checkPID` value was truthy).
+//!
+//! # Example
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use endpoints_core::registry::{build_client, build_server};
+//! use endpoints_unix::PeerCredentials;
+//! use endpoints_unix as _;
+//!
+//! let dir = std::env::temp_dir().join(format!("endpoints-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! let path = dir.join("app.sock");
+//! let desc = format!("unix:{}:mode=600", path.display());
+//! let mut listener = build_server(&desc.parse()?)?.listen().await?;
+//! let client = build_client(&format!("unix:{}", path.display()).parse()?)?;
+//! let (_c, s) = tokio::join!(client.connect(), listener.accept());
+//! let creds = *s?.extensions().get::<PeerCredentials>().ok_or("no credentials")?;
+//! assert_eq!(creds.pid, Some(std::process::id() as i32));
+//! listener.close().await?;
+//! assert!(!path.exists());
+//! # Ok(()) }
+//! ```
+//!
+//! # Crate feature flags
+//!
+//! None.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod address;
+mod client;
+mod listener;
+mod lock;
+mod parse;
+mod server;
+
+pub use address::{MAX_PATH_LEN, PeerCredentials, UnixAddress};
+pub use client::UnixClientEndpoint;
+pub use listener::UnixListener;
+pub use parse::{CLIENT_PARAMS, SERVER_PARAMS};
+pub use server::{UnixServerConfig, UnixServerEndpoint};

@@ -1,0 +1,211 @@
+//! [`UnixServerEndpoint`]: bind a unix socket that is never more open than its mode.
+
+use std::fmt;
+use std::fs::{File, Permissions};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use endpoints_core::{Description, Listener, Operation, ServerEndpoint, async_trait, io_error};
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::address::UnixAddress;
+use crate::listener::{OwnedPath, UnixListener};
+use crate::lock::{LockError, LockFile, lock_path};
+
+/// Settings of a unix listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixServerConfig {
+    /// Where to listen.
+    pub address: UnixAddress,
+    /// Permission bits of the socket file (ignored for abstract names).
+    pub mode: u32,
+    /// Accept queue length.
+    pub backlog: u32,
+    /// Hold `<address>.lock` while listening, and take over a stale socket (paths only).
+    pub lockfile: bool,
+    /// Owner to give the socket file.
+    pub owner: Option<u32>,
+    /// Group to give the socket file.
+    pub group: Option<u32>,
+}
+
+impl UnixServerConfig {
+    /// Defaults for `address`: mode 666, backlog 1024, lock file on.
+    pub fn new(address: UnixAddress) -> Self {
+        Self {
+            address,
+            mode: 0o666,
+            backlog: 1024,
+            lockfile: true,
+            owner: None,
+            group: None,
+        }
+    }
+}
+
+/// A unix socket server endpoint (`unix:`).
+#[derive(Clone, Debug)]
+pub struct UnixServerEndpoint {
+    config: UnixServerConfig,
+    canonical: Description,
+}
+
+impl UnixServerEndpoint {
+    /// An endpoint for `config`, shown as `canonical`.
+    pub fn new(config: UnixServerConfig, canonical: Description) -> Self {
+        Self { config, canonical }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &UnixServerConfig {
+        &self.config
+    }
+
+    async fn bind(&self) -> io::Result<UnixListener> {
+        let c = &self.config;
+        match &c.address {
+            UnixAddress::Abstract(_) => {
+                let socket = new_socket()?;
+                socket.bind(&sock_addr(&c.address)?)?;
+                socket.listen(backlog(c.backlog))?;
+                Ok(UnixListener::new(
+                    into_tokio(socket)?,
+                    self.canonical.clone(),
+                    c.address.to_address(),
+                    None,
+                    None,
+                ))
+            }
+            UnixAddress::Path(path) => {
+                let lock = if c.lockfile {
+                    match LockFile::acquire(&lock_path(path)).await {
+                        Ok(lock) => {
+                            remove_stale_socket(path)?;
+                            Some(lock)
+                        }
+                        Err(LockError::Held) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::AddrInUse,
+                                format!(
+                                    "in use by another process (it holds {}); its socket was left alone",
+                                    lock_path(path).display()
+                                ),
+                            ));
+                        }
+                        Err(LockError::Io(e)) => {
+                            return Err(io::Error::new(
+                                e.kind(),
+                                format!("cannot lock {}: {e}", lock_path(path).display()),
+                            ));
+                        }
+                    }
+                } else {
+                    None
+                };
+                let socket = new_socket()?;
+                // The socket file is created with the socket's own mode (masked by the umask):
+                // set it before bind so the file is never more open than `mode`, not even for
+                // an instant. With an owner or group to set, start owner-only and widen after
+                // the chown.
+                let first = if c.owner.is_some() || c.group.is_some() {
+                    c.mode & 0o700
+                } else {
+                    c.mode
+                };
+                let socket = set_mode(socket, first)?;
+                socket.bind(&sock_addr(&c.address)?)?;
+                socket.listen(backlog(c.backlog))?;
+                let owned = OwnedPath::of(path)?;
+                let finish = || -> io::Result<()> {
+                    if c.owner.is_some() || c.group.is_some() {
+                        std::os::unix::fs::lchown(path, c.owner, c.group)?;
+                    }
+                    if std::fs::symlink_metadata(path)?.mode() & 0o7777 != c.mode {
+                        // Undo the umask's narrowing (this only ever widens to `mode`).
+                        std::fs::set_permissions(path, Permissions::from_mode(c.mode))?;
+                    }
+                    Ok(())
+                };
+                if let Err(e) = finish() {
+                    let _ = std::fs::remove_file(path);
+                    return Err(e);
+                }
+                Ok(UnixListener::new(
+                    into_tokio(socket)?,
+                    self.canonical.clone(),
+                    c.address.to_address(),
+                    Some(owned),
+                    lock,
+                ))
+            }
+        }
+    }
+}
+
+fn new_socket() -> io::Result<Socket> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn backlog(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+pub(crate) fn sock_addr(a: &UnixAddress) -> io::Result<SockAddr> {
+    // An abstract name is a path starting with NUL; socket2 sizes the address accordingly.
+    SockAddr::unix(a.os_path())
+}
+
+/// `fchmod` on the socket, through `File` (which is `fchmod` on any descriptor).
+fn set_mode(socket: Socket, mode: u32) -> io::Result<Socket> {
+    let file = File::from(OwnedFd::from(socket));
+    file.set_permissions(Permissions::from_mode(mode))?;
+    Ok(Socket::from(OwnedFd::from(file)))
+}
+
+fn into_tokio(socket: Socket) -> io::Result<tokio::net::UnixListener> {
+    let std_listener = std::os::unix::net::UnixListener::from(OwnedFd::from(socket));
+    tokio::net::UnixListener::from_std(std_listener)
+}
+
+/// With the lock held, a socket file at `path` is a leftover of a dead owner: remove it. Never
+/// remove anything that is not a socket.
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            tracing::info!(path = %path.display(), "removing a stale socket left by a process that is gone");
+            std::fs::remove_file(path)
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} exists and is not a socket; it was left alone",
+                path.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl fmt::Display for UnixServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.canonical.fmt(f)
+    }
+}
+
+#[async_trait]
+impl ServerEndpoint for UnixServerEndpoint {
+    async fn listen(&self) -> io::Result<Box<dyn Listener>> {
+        let listener = self
+            .bind()
+            .await
+            .map_err(|e| io_error(Operation::Listen, self, e))?;
+        tracing::debug!(endpoint = %self.canonical, "listening");
+        Ok(Box::new(listener))
+    }
+}
