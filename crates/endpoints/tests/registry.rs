@@ -20,6 +20,11 @@ const FEATURES: &[Feature] = &[
         cfg!(feature = "hostname"),
         &[("hostname", Side::Client)],
     ),
+    (
+        "unix",
+        cfg!(feature = "unix"),
+        &[("unix", Side::Server), ("unix", Side::Client)],
+    ),
 ];
 
 #[test]
