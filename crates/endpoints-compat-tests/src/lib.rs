@@ -226,9 +226,7 @@ pub fn judge(v: &Value) -> Verdict {
         Some("backoff") => {
             Verdict::Skip("backoff vectors need the ClientService (its own issue)".into())
         }
-        Some("systemd-env") => {
-            Verdict::Skip("systemd-env vectors need endpoints-systemd (its own issue)".into())
-        }
+        Some("systemd-env") => judge_systemd_env(v),
         other => Verdict::Fail(format!("unknown side {other:?}")),
     }
 }
@@ -287,6 +285,71 @@ fn judge_parse(v: &Value) -> Verdict {
                 "displays as `{shown}`, Twisted unparses to `{unparse}`"
             ));
         }
+    }
+    Verdict::Pass
+}
+
+/// `systemd-env`: which descriptors and names the variables give, and which variables are
+/// removed (we follow libsystemd: all three, whatever they said).
+fn judge_systemd_env(v: &Value) -> Verdict {
+    let input = &v["input"];
+    let own = std::process::id();
+    let get = |k: &str| {
+        input[k]
+            .as_str()
+            .map(|s| s.replace("$PID", &own.to_string()))
+    };
+    let (pid, fds, names) = (get("LISTEN_PID"), get("LISTEN_FDS"), get("LISTEN_FDNAMES"));
+    let ours = endpoints::systemd::Activation::from_vars(
+        pid.as_deref(),
+        fds.as_deref(),
+        names.as_deref(),
+        own,
+    );
+    let expect = &v["expect"];
+    let want_fds: Vec<i64> = expect["descriptors"]
+        .as_array()
+        .map_or(Vec::new(), |a| a.iter().filter_map(Value::as_i64).collect());
+    let want_named: BTreeMap<String, i64> =
+        expect["named"].as_object().map_or(BTreeMap::new(), |m| {
+            m.iter()
+                .filter_map(|(k, x)| x.as_i64().map(|n| (k.clone(), n)))
+                .collect()
+        });
+    let mut want_removed: Vec<&str> = expect["env_vars_removed"]
+        .as_array()
+        .map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
+    want_removed.sort_unstable();
+    let mut removed: Vec<&str> = endpoints::systemd::VARIABLES
+        .iter()
+        .copied()
+        .filter(|k| input.get(*k).is_some())
+        .collect();
+    removed.sort_unstable();
+    let a = match ours {
+        Ok(a) => a,
+        Err(e) => {
+            return Verdict::Fail(format!(
+                "we report an error ({e}); Twisted finds descriptors {want_fds:?}"
+            ));
+        }
+    };
+    let got_fds: Vec<i64> = a.descriptors().iter().map(|&f| i64::from(f)).collect();
+    let got_named: BTreeMap<String, i64> = a
+        .named()
+        .into_iter()
+        .map(|(k, f)| (k.to_owned(), i64::from(f)))
+        .collect();
+    if got_fds != want_fds {
+        return Verdict::Fail(format!("descriptors {got_fds:?}, Twisted {want_fds:?}"));
+    }
+    if got_named != want_named {
+        return Verdict::Fail(format!("names {got_named:?}, Twisted {want_named:?}"));
+    }
+    if removed != want_removed {
+        return Verdict::Fail(format!(
+            "we remove {removed:?}, Twisted removes {want_removed:?}"
+        ));
     }
     Verdict::Pass
 }
@@ -363,6 +426,32 @@ fn judge_build(v: &Value, side: Side) -> Verdict {
     let Some(raw) = v["input"].as_str() else {
         return Verdict::Fail("input is not a string".into());
     };
+    if let Some(env) = v.get("env") {
+        // The descriptors systemd would have passed, as the vector describes them.
+        let ints = |a: &Value| -> Vec<i32> {
+            a.as_array().map_or(Vec::new(), |a| {
+                a.iter()
+                    .filter_map(Value::as_i64)
+                    .map(|x| x as i32)
+                    .collect()
+            })
+        };
+        let strs = |a: &Value| -> Vec<String> {
+            a.as_array().map_or(Vec::new(), |a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+        };
+        match endpoints::systemd::Activation::with_descriptors(
+            ints(&env["fds"]),
+            strs(&env["names"]),
+        ) {
+            Ok(a) => a.install(),
+            Err(e) => return Verdict::Fail(format!("bad env in vector: {e}")),
+        }
+    }
     let input = match fixture::substitute(raw, v) {
         Ok(s) => s,
         Err(skip) => return Verdict::Skip(skip),

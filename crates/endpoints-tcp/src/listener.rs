@@ -41,6 +41,14 @@ impl TcpListener {
         }
     }
 
+    /// Wrap a listening socket this process did not bind (for example one inherited from
+    /// systemd), with the shared accept policy and no per-connection options.
+    pub fn adopt(inner: tokio::net::TcpListener, canonical: Description) -> Self {
+        let mut config = TcpServerConfig::new(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        config.nodelay = false;
+        Self::new(inner, canonical, &config)
+    }
+
     /// The tokio listener underneath.
     pub fn get_ref(&self) -> &tokio::net::TcpListener {
         &self.inner

@@ -10,7 +10,7 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`]), so their registrations are linked;
+//!   [`hostname`], [`unix`], [`systemd`]), so their registrations are linked;
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -26,6 +26,7 @@
 //! | `hostname` | client | as the `tcp` client | `hostname` |
 //! | `unix` | server | `address` (path or `@abstract`), `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `unix` |
 //! | `unix` | client | `path`, `timeout` (`30`), `lockfile`/`checkPID` (`0`) | `unix` |
+//! | `systemd` | server | `domain` (`INET`/`INET6`/`UNIX`), `index` or `name` | `systemd` |
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
 //! build contains, with help for every parameter (see [`types`]).
@@ -64,6 +65,8 @@
 //! * `tcp6`: `tcp6:` server (enables `tcp`).
 //! * `hostname`: `hostname:` client, RFC 8305 happy eyeballs.
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
+//! * `systemd`: `systemd:` server (socket activation; enables `tcp` and `unix`). Call
+//!   `endpoints::systemd::init()` first thing in `main`.
 //!
 //! # Third-party endpoint types
 //!
@@ -88,6 +91,9 @@ pub use endpoints_core::{
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
 #[cfg(feature = "hostname")]
 pub use endpoints_hostname as hostname;
+/// The `systemd:` server, [`systemd::init`] and `sd_notify` (feature `systemd`).
+#[cfg(feature = "systemd")]
+pub use endpoints_systemd as systemd;
 /// The `tcp:` server and client (feature `tcp`).
 #[cfg(feature = "tcp")]
 pub use endpoints_tcp as tcp;

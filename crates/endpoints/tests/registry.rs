@@ -25,6 +25,11 @@ const FEATURES: &[Feature] = &[
         cfg!(feature = "unix"),
         &[("unix", Side::Server), ("unix", Side::Client)],
     ),
+    (
+        "systemd",
+        cfg!(feature = "systemd"),
+        &[("systemd", Side::Server)],
+    ),
 ];
 
 #[test]

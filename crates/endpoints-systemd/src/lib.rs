@@ -1,0 +1,86 @@
+//! `systemd:` server endpoint: listen on a socket passed by systemd socket activation.
+//!
+//! This crate provides:
+//!
+//! * the `systemd:` server prefix: adopt an inherited listening socket by index or by name,
+//!   after checking it really is a listening stream socket of the named family;
+//! * [`init`]: read the activation variables at the start of `main`, mark every passed
+//!   descriptor close-on-exec, and remove the variables so children do not inherit them;
+//! * [`Activation`]: the passed descriptors and names, with libsystemd's rules;
+//! * [`notify`] / [`notify_ready`]: `sd_notify` readiness.
+//!
+//! The rules are libsystemd's, not Twisted's: `LISTEN_PID` must be this process; without
+//! `LISTEN_FDNAMES` every descriptor is named `unknown` (index still works); a name count
+//! that differs from `LISTEN_FDS` is an error; every passed descriptor is made
+//! close-on-exec; `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES` are all removed. Adopted
+//! unix sockets are never chmod-ed or removed (twisted#10261).
+//!
+//! # `systemd:` parameters
+//!
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `domain` | 1 | `INET`/`INET6`/`UNIX` | required | the family the socket must have (any case) |
+//! | `index` | 2 | integer | | position among the passed descriptors: `0` is fd 3 |
+//! | `name` | 3 | text | | a name from `LISTEN_FDNAMES` (`FileDescriptorName=`) |
+//!
+//! Exactly one of `index` and `name`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // First thing, before any thread exists:
+//!     endpoints_systemd::init()?;
+//!     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//!     rt.block_on(async {
+//!         let d = "systemd:domain=INET6:name=web".parse()?;
+//!         let mut listener = endpoints_core::registry::build_server(&d)?.listen().await?;
+//!         endpoints_systemd::notify_ready()?;
+//!         loop {
+//!             let conn = listener.accept().await?;
+//!             drop(conn);
+//!         }
+//!     })
+//! }
+//! ```
+//!
+//! If [`init`] is not called, the variables are read on first use and left in the
+//! environment (removing them is only sound before other threads exist).
+//!
+//! # Crate feature flags
+//!
+//! None.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod activation;
+mod env;
+mod notify;
+mod server;
+
+pub use activation::{Activation, LISTEN_FDS_START, VARIABLES};
+pub use notify::{notify, notify_ready};
+pub use server::{SERVER_PARAMS, SocketDomain, SystemdServerEndpoint};
+
+/// Read the socket-activation variables, mark the passed descriptors close-on-exec, and
+/// remove the variables from the environment. Call it at the start of `main`, before the
+/// tokio runtime or any other thread starts: removing environment variables is only sound
+/// while one thread exists (with more, they are left in place and a warning is logged).
+///
+/// Returns how many descriptors were passed (0 when the process was not activated), or the
+/// inconsistency found (for example a `LISTEN_FDNAMES` count that differs from `LISTEN_FDS`).
+pub fn init() -> Result<usize, InitError> {
+    activation::init_state(true).map_err(InitError)
+}
+
+/// The activation variables are inconsistent.
+#[derive(Debug, Clone)]
+pub struct InitError(String);
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "socket activation: {}", self.0)
+    }
+}
+
+impl std::error::Error for InitError {}

@@ -1,0 +1,287 @@
+//! The `systemd:` server endpoint: adopt an inherited listening socket.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use endpoints_core::params::{Args, Param, ParamKind};
+use endpoints_core::{
+    Description, ErrorKind, Listener, Operation, ParseError, ServerEndpoint, async_trait, io_error,
+};
+use socket2::{Domain, SockRef, Type};
+
+use crate::activation::lock;
+
+/// Parameters of the `systemd:` server.
+pub static SERVER_PARAMS: &[Param] = &[
+    Param::required("domain", ParamKind::Choice(&["INET", "INET6", "UNIX"]))
+        .at(0)
+        .help("address family the inherited socket must have"),
+    Param::optional("index", ParamKind::UInt)
+        .at(1)
+        .help("position among the passed descriptors (0 is fd 3); give index or name"),
+    Param::optional("name", ParamKind::Text)
+        .at(2)
+        .help("name from LISTEN_FDNAMES (FileDescriptorName=); give index or name"),
+];
+
+/// The address family a `systemd:` description names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketDomain {
+    /// `AF_INET`.
+    Inet,
+    /// `AF_INET6`.
+    Inet6,
+    /// `AF_UNIX`.
+    Unix,
+}
+
+impl SocketDomain {
+    fn socket2(self) -> Domain {
+        match self {
+            Self::Inet => Domain::IPV4,
+            Self::Inet6 => Domain::IPV6,
+            Self::Unix => Domain::UNIX,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Inet => "AF_INET",
+            Self::Inet6 => "AF_INET6",
+            Self::Unix => "AF_UNIX",
+        }
+    }
+}
+
+/// A socket passed by systemd (or `systemd-socket-activate`), adopted on `listen()`.
+#[derive(Debug)]
+pub struct SystemdServerEndpoint {
+    domain: SocketDomain,
+    position: usize,
+    fd: RawFd,
+    canonical: Description,
+}
+
+impl SystemdServerEndpoint {
+    /// The inherited descriptor this endpoint adopts.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// The address family it must have.
+    pub fn domain(&self) -> SocketDomain {
+        self.domain
+    }
+}
+
+fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let args = Args::parse(d, SERVER_PARAMS)?;
+    let domain_v = args.required("domain")?;
+    let domain = match domain_v.choice(&["INET", "INET6", "UNIX"])? {
+        "INET" => SocketDomain::Inet,
+        "INET6" => SocketDomain::Inet6,
+        _ => SocketDomain::Unix,
+    };
+    let (index, name) = (args.get("index"), args.get("name"));
+    let end = d.input().map_or(0, |s| s.len());
+    let state = lock();
+    let activation = match &*state {
+        Ok(a) => a,
+        Err(e) => {
+            return Err(d.error(
+                ErrorKind::InvalidValue,
+                0..end,
+                format!("the socket-activation variables are inconsistent: {e}"),
+            ));
+        }
+    };
+    let no_fds = |v: &endpoints_core::params::Value<'_>| match activation.absent_reason() {
+        Some(why) => v.invalid(format_args!(
+            "no descriptors were passed to this process ({why})"
+        )),
+        None => v.invalid(format_args!(
+            "only {} descriptor(s) were passed",
+            activation.descriptors().len()
+        )),
+    };
+    let (position, mut canonical) = match (index, name) {
+        (Some(i), None) => {
+            let n = i.u32()? as usize;
+            if n >= activation.descriptors().len() {
+                return Err(no_fds(&i));
+            }
+            (
+                n,
+                Description::new("systemd")
+                    .with("domain", domain_v.as_str().to_ascii_uppercase())
+                    .with("index", n.to_string()),
+            )
+        }
+        (None, Some(nm)) => {
+            let Some(p) = activation.position_of_name(nm.as_str()) else {
+                if activation.descriptors().is_empty() {
+                    return Err(no_fds(&nm));
+                }
+                return Err(nm.invalid(format_args!(
+                    "no descriptor is named `{}` (LISTEN_FDNAMES: {})",
+                    nm.as_str(),
+                    activation.names().join(", ")
+                )));
+            };
+            (
+                p,
+                Description::new("systemd")
+                    .with("domain", domain_v.as_str().to_ascii_uppercase())
+                    .with("name", nm.as_str()),
+            )
+        }
+        (Some(i), Some(_)) => {
+            return Err(i
+                .invalid("give exactly one of `index=` and `name=`")
+                .with_parameter("index"));
+        }
+        (None, None) => {
+            return Err(d
+                .error(
+                    ErrorKind::MissingParameter,
+                    end..end,
+                    "`systemd` needs `index=` or `name=` (exactly one)",
+                )
+                .with_parameter("index"));
+        }
+    };
+    canonical.set("domain", domain.name().trim_start_matches("AF_"));
+    let fd = activation.descriptors()[position];
+    Ok(Box::new(SystemdServerEndpoint {
+        domain,
+        position,
+        fd,
+        canonical,
+    }))
+}
+
+/// Check that `fd` is a listening stream socket of `domain`, then take ownership of it.
+fn adopt(
+    fd: RawFd,
+    domain: SocketDomain,
+    canonical: &Description,
+) -> io::Result<Box<dyn Listener>> {
+    if !crate::env::is_open(fd) {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("descriptor {fd} is not open"),
+        ));
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is open (checked above) and is only borrowed within this function.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = SockRef::from(&borrowed);
+    let wrong = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} {why}"),
+        )
+    };
+    match sock.r#type() {
+        Ok(t) if t == Type::STREAM => {}
+        Ok(_) => return Err(wrong("is not a stream socket".into())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTSOCK) => {
+            return Err(wrong("is not a socket".into()));
+        }
+        Err(e) => return Err(e),
+    }
+    if !sock.is_listener()? {
+        return Err(wrong("is a socket that is not listening".into()));
+    }
+    let actual = sock.domain()?;
+    if actual != domain.socket2() {
+        let name = [SocketDomain::Inet, SocketDomain::Inet6, SocketDomain::Unix]
+            .into_iter()
+            .find(|d| d.socket2() == actual)
+            .map_or("an other-family", |d| d.name());
+        return Err(wrong(format!(
+            "is an {name} socket, not {} as the description says",
+            domain.name()
+        )));
+    }
+    sock.set_nonblocking(true)?;
+    #[allow(unsafe_code)]
+    // SAFETY: the descriptor is open, was passed to this process for it to own, and the
+    // activation state marks it taken, so no other endpoint adopts it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    match domain {
+        SocketDomain::Unix => {
+            let l =
+                tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(owned))?;
+            // Never chmod-ed or removed: the socket belongs to the service manager (twisted#10261).
+            Ok(Box::new(endpoints_unix::UnixListener::adopt(
+                l,
+                canonical.clone(),
+            )?))
+        }
+        SocketDomain::Inet | SocketDomain::Inet6 => {
+            let l = tokio::net::TcpListener::from_std(std::net::TcpListener::from(owned))?;
+            Ok(Box::new(endpoints_tcp::TcpListener::adopt(
+                l,
+                canonical.clone(),
+            )))
+        }
+    }
+}
+
+impl fmt::Display for SystemdServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.canonical.fmt(f)
+    }
+}
+
+#[async_trait]
+impl ServerEndpoint for SystemdServerEndpoint {
+    async fn listen(&self) -> io::Result<Box<dyn Listener>> {
+        {
+            let mut state = lock();
+            let taken = match &mut *state {
+                Ok(a) if a.descriptors().get(self.position) == Some(&self.fd) => {
+                    a.take(self.position)
+                }
+                _ => {
+                    return Err(io_error(
+                        Operation::Listen,
+                        self,
+                        io::Error::new(
+                            io::ErrorKind::NotFound,
+                            format!("descriptor {} is no longer available", self.fd),
+                        ),
+                    ));
+                }
+            };
+            if !taken {
+                return Err(io_error(
+                    Operation::Listen,
+                    self,
+                    io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!(
+                            "descriptor {} was already adopted by another listener",
+                            self.fd
+                        ),
+                    ),
+                ));
+            }
+        }
+        adopt(self.fd, self.domain, &self.canonical).map_err(|e| {
+            if let Ok(a) = &mut *lock() {
+                a.give_back(self.position);
+            }
+            io_error(Operation::Listen, self, e)
+        })
+    }
+}
+
+endpoints_core::register_server! {
+    prefix: "systemd",
+    summary: "adopt a listening socket passed by systemd socket activation",
+    params: SERVER_PARAMS,
+    build: build,
+}
