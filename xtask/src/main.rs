@@ -63,7 +63,7 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 }
 
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
-const UMBRELLA_FEATURES: &[&str] = &["", "tcp", "tcp6", "hostname", "unix", "systemd"];
+const UMBRELLA_FEATURES: &[&str] = &["", "tcp", "tcp6", "hostname", "unix", "systemd", "tls"];
 
 fn ci(root: &Path) -> Result<(), String> {
     let mut steps: Vec<(&str, Command)> = Vec::new();

@@ -12,11 +12,15 @@ use endpoints::Listener;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
-struct Config {
+mod tls;
+
+pub(crate) struct Config {
     runs: usize,
     accepts: usize,
     concurrency: usize,
     connects: usize,
+    /// TLS handshakes per run.
+    handshakes: usize,
 }
 
 fn main() {
@@ -27,6 +31,7 @@ fn main() {
             accepts: 2_000,
             concurrency: 16,
             connects: 300,
+            handshakes: 300,
         }
     } else {
         Config {
@@ -34,6 +39,7 @@ fn main() {
             accepts: 10_000,
             concurrency: 16,
             connects: 2_000,
+            handshakes: 2_000,
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -65,6 +71,14 @@ fn main() {
         let (base, ours) =
             interleave(cfg.runs, || connect_rate(Client::RawName, &cfg), || connect_rate(Client::TcpName, &cfg)).await;
         row("connect rate, `tcp:localhost:P` (happy eyeballs) vs `TcpStream::connect((\"localhost\", P))` (conn/s)", base, ours, "≥ 0.95");
+
+        let tls = tls::Fixture::new();
+        let (base, ours) = interleave(cfg.runs, || tls.handshake_rate(tls::Server::Raw, &cfg), || tls.handshake_rate(tls::Server::Endpoints, &cfg)).await;
+        row("TLS 1.3 full handshakes, `ssl:` listener vs raw tokio-rustls, same config (handshakes/s)", base, ours, "≥ 0.95");
+        match tls.s_time_pair(quick).await {
+            Some((openssl, ours)) => row("`openssl s_time -new` against `openssl s_server` vs against `ssl:` (connections/s)", openssl, ours, "≥ 1.0"),
+            None => println!("| `openssl s_time` vs `openssl s_server` | skipped: `openssl` not found | | | |"),
+        }
     });
 }
 

@@ -39,13 +39,89 @@ endpoints::register_client! {
     build: build_recorder,
 }
 
-/// Replace the `{NAME}` placeholders of a vector by generated files. Until a transport that
-/// reads such files exists, a vector with placeholders is skipped.
+/// Replace the `{NAME}` placeholders of a vector by files generated once per run (escaped
+/// for use in a description, as Twisted's `quoteStringArgument` would).
 pub(crate) fn substitute(input: &str, v: &Value) -> Result<String, String> {
-    match v.get("fixtures") {
-        Some(f) if f.as_object().is_some_and(|m| !m.is_empty()) => {
-            Err("needs generated certificate/key files (the TLS issue adds them)".into())
-        }
-        _ => Ok(input.to_owned()),
+    let _ = v; // some vectors list their placeholders under "fixtures", some do not
+    if !input.contains('{') {
+        return Ok(input.to_owned());
     }
+    let files = files()?;
+    let mut out = input.to_owned();
+    for (name, path) in files {
+        out = out.replace(
+            &format!("{{{name}}}"),
+            &endpoints::escape(&path.display().to_string()),
+        );
+    }
+    if out.contains('{') {
+        return Err(format!("unknown placeholder in `{input}`"));
+    }
+    Ok(out)
+}
+
+/// The fixture files, by placeholder name.
+fn files() -> Result<&'static [(&'static str, std::path::PathBuf)], String> {
+    static FILES: std::sync::OnceLock<Result<Vec<(&'static str, std::path::PathBuf)>, String>> =
+        std::sync::OnceLock::new();
+    FILES
+        .get_or_init(|| make_files().map_err(|e| format!("cannot make TLS fixtures: {e}")))
+        .as_deref()
+        .map_err(Clone::clone)
+}
+
+fn make_files() -> Result<Vec<(&'static str, std::path::PathBuf)>, Box<dyn std::error::Error>> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let dir = std::env::temp_dir().join(format!("endpoints-compat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["certdir", "cas", "casparent"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    let key = KeyPair::generate()?;
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])?.self_signed(&key)?;
+    let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+    let pem = format!("{cert_pem}{key_pem}");
+    let ca = |cn: &str| -> Result<String, Box<dyn std::error::Error>> {
+        let k = KeyPair::generate()?;
+        let mut p = CertificateParams::new(Vec::<String>::new())?;
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.distinguished_name.push(DnType::CommonName, cn);
+        Ok(p.self_signed(&k)?.pem())
+    };
+    let files: Vec<(&'static str, std::path::PathBuf, String)> = vec![
+        ("PEM", dir.join("server.pem"), pem.clone()),
+        ("CERTDIR", dir.join("certdir/server.pem"), pem.clone()),
+        (
+            "CHAIN",
+            dir.join("chain.pem"),
+            format!("{}{}", ca("thing1")?, ca("thing2")?),
+        ),
+        ("EMPTY", dir.join("empty.pem"), String::new()),
+        (
+            "NOTRAIL_KEY",
+            dir.join("notrail-key.pem"),
+            key_pem.trim_end().to_owned(),
+        ),
+        (
+            "NOTRAIL_CERT",
+            dir.join("notrail-cert.pem"),
+            cert_pem.trim_end().to_owned(),
+        ),
+        ("CAS", dir.join("cas/ca.pem"), ca("a CA")?),
+        ("CASPARENT", dir.join("casparent/server.pem"), pem),
+    ];
+    let mut out = Vec::new();
+    for (name, path, text) in files {
+        std::fs::write(&path, text)?;
+        // Directory placeholders name the directory, file placeholders the file.
+        let named = match name {
+            "CERTDIR" | "CAS" | "CASPARENT" => path
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or(path),
+            _ => path,
+        };
+        out.push((name, named));
+    }
+    Ok(out)
 }

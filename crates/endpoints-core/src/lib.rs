@@ -9,7 +9,8 @@
 //! * the connection types: [`Connection`], [`Address`], [`Extensions`];
 //! * the errors: [`ParseError`] with an [`ErrorKind`] and a byte span, and
 //!   [`EndpointIoError`] for I/O errors that name their endpoint;
-//! * the accept-loop policy every listener shares: [`accept`];
+//! * the accept-loop policy every listener shares: [`accept`]; and [`upgrade`], which runs a
+//!   wrapper's per-connection step (TLS handshake, PROXY header) off the accept loop;
 //! * the plugin side: declared [`params`], the parameter extraction helper [`Args`], and the
 //!   [`registry`] with the [`register_client!`] and [`register_server!`] macros.
 //!
@@ -116,6 +117,7 @@ pub mod endpoint;
 pub mod error;
 pub mod params;
 pub mod registry;
+pub mod upgrade;
 
 pub use address::Address;
 pub use connection::{Connection, Extensions, Parts, Stream};

@@ -112,6 +112,22 @@ impl HostnameEndpoint {
         }
     }
 
+    /// An endpoint for `host:port` with `connector`, shown as `canonical` (for transports
+    /// that connect through happy eyeballs under their own description, such as `tls:`).
+    pub fn from_parts(
+        host: impl Into<String>,
+        port: u16,
+        connector: HappyEyeballs,
+        canonical: Description,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            connector,
+            canonical,
+        }
+    }
+
     /// Build from checked arguments (for `hostname:` and `tcp:` parsers).
     pub fn from_args(args: &Args<'_>) -> Result<Self, ParseError> {
         let host_v = args.required("host")?;
@@ -165,13 +181,13 @@ impl fmt::Display for HostnameEndpoint {
 #[async_trait]
 impl ClientEndpoint for HostnameEndpoint {
     async fn connect(&self) -> io::Result<Connection> {
-        let stream = self
+        let (stream, peer) = self
             .connector
-            .connect(&self.host, self.port)
+            .connect_to(&self.host, self.port)
             .await
             .map_err(|e| io_error(Operation::Connect, self, e))?;
         let local = Address::Ip(stream.local_addr()?);
-        let peer = Address::Ip(stream.peer_addr()?);
+        let peer = Address::Ip(peer);
         Ok(Connection::new(stream, local, peer))
     }
 }

@@ -101,6 +101,11 @@ impl HappyEyeballs {
 
     /// Connect to `host` (a name or an IP literal) on `port`.
     pub async fn connect(&self, host: &str, port: u16) -> io::Result<TcpStream> {
+        self.connect_to(host, port).await.map(|(stream, _)| stream)
+    }
+
+    /// Like [`connect`](Self::connect), also returning the address that won.
+    pub async fn connect_to(&self, host: &str, port: u16) -> io::Result<(TcpStream, SocketAddr)> {
         let deadline = self.timeout.map(|t| Instant::now() + t);
         let mut run = Run {
             he: self,
@@ -121,7 +126,7 @@ impl HappyEyeballs {
                 (a, t) => a.or(t),
             };
             return match attempt(addr, self.bind, limit).await {
-                Ok(stream) => Ok(stream),
+                Ok(stream) => Ok((stream, addr)),
                 Err(e) => {
                     run.failures.push((addr, e));
                     Err(run.into_error(None))
@@ -174,7 +179,7 @@ impl Run<'_> {
         }
     }
 
-    async fn attempts(mut self, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    async fn attempts(mut self, deadline: Option<Instant>) -> io::Result<(TcpStream, SocketAddr)> {
         let he = self.he;
         let resolver = he.resolver.clone();
         let host = self.host.to_owned();
@@ -204,7 +209,7 @@ impl Run<'_> {
                     None => Ok(one.await),
                 };
                 return match result {
-                    Ok(Ok(stream)) => Ok(stream),
+                    Ok(Ok(stream)) => Ok((stream, addr)),
                     Ok(Err(e)) => {
                         self.in_flight.clear();
                         self.failures.push((addr, e));
@@ -244,7 +249,7 @@ impl Run<'_> {
                 }
                 joined = tasks.join_next(), if !tasks.is_empty() => {
                     match joined {
-                        Some(Ok((_, Ok(stream)))) => return Ok(stream),
+                        Some(Ok((addr, Ok(stream)))) => return Ok((stream, addr)),
                         Some(Ok((addr, Err(e)))) => {
                             tracing::debug!(%addr, error = %e, "connection attempt failed");
                             self.in_flight.retain(|a| *a != addr);

@@ -10,7 +10,7 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`], [`systemd`]), so their registrations are linked;
+//!   [`hostname`], [`unix`], [`systemd`], [`tls`]), so their registrations are linked;
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -27,6 +27,10 @@
 //! | `unix` | server | `address` (path or `@abstract`), `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `unix` |
 //! | `unix` | client | `path`, `timeout` (`30`), `lockfile`/`checkPID` (`0`) | `unix` |
 //! | `systemd` | server | `domain` (`INET`/`INET6`/`UNIX`), `index` or `name` | `systemd` |
+//! | `tls` | client | `host`, `port`, `timeout`, `bindAddress`, `certificate`, `privateKey`, `trustRoots`, `endpoint`, `alpn`, `sni`, `minVersion` | `tls` |
+//! | `ssl` | client | `host`, `port`, `timeout`, `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` (verifies by default) | `tls` |
+//! | `ssl` | server | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface`, `backlog`, `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout`, `endpoint` | `tls` |
+//! | `tls` | server | `path` (PEM directory, SNI), `port` (`443`), `backlog`, `interface` (`::`), and the `ssl` options from `clientCA` on | `tls` |
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
 //! build contains, with help for every parameter (see [`types`]).
@@ -65,6 +69,7 @@
 //! * `tcp6`: `tcp6:` server (enables `tcp`).
 //! * `hostname`: `hostname:` client, RFC 8305 happy eyeballs.
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
+//! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `systemd`: `systemd:` server (socket activation; enables `tcp` and `unix`). Call
 //!   `endpoints::systemd::init()` first thing in `main`.
 //!
@@ -100,6 +105,9 @@ pub use endpoints_tcp as tcp;
 /// The `tcp6:` server (feature `tcp6`).
 #[cfg(feature = "tcp6")]
 pub use endpoints_tcp6 as tcp6;
+/// The `tls:` and `ssl:` clients and servers (feature `tls`).
+#[cfg(feature = "tls")]
+pub use endpoints_tls as tls;
 /// The `unix:` server and client (feature `unix`).
 #[cfg(feature = "unix")]
 pub use endpoints_unix as unix;

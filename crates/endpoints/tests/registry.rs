@@ -30,6 +30,16 @@ const FEATURES: &[Feature] = &[
         cfg!(feature = "systemd"),
         &[("systemd", Side::Server)],
     ),
+    (
+        "tls",
+        cfg!(feature = "tls"),
+        &[
+            ("tls", Side::Server),
+            ("tls", Side::Client),
+            ("ssl", Side::Server),
+            ("ssl", Side::Client),
+        ],
+    ),
 ];
 
 #[test]

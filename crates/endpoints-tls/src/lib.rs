@@ -1,0 +1,86 @@
+//! `tls:` and `ssl:` client and server endpoints, with rustls.
+//!
+//! This crate provides:
+//!
+//! * the `tls:` client: TLS over happy eyeballs, or over any client description
+//!   (`endpoint=`); certificates are always verified (IP hosts against IP SANs, with no SNI);
+//!   `connect()` resolves after the handshake;
+//! * the `ssl:` client, Twisted's legacy form, verifying by default (Twisted did not
+//!   without `hostname=`);
+//! * the `ssl:` server (a key and chain) and the `tls:` server (a directory of PEM files,
+//!   certificate chosen by SNI, reloaded when an unknown name arrives); both can run over any
+//!   server description (`endpoint=`: unix, systemd, haproxy);
+//! * handshakes off the accept loop, each with a deadline: a client that sends nothing
+//!   delays nobody (see `endpoints_core::upgrade`);
+//! * [`TlsInfo`] on every connection: version, cipher suite, ALPN, SNI, peer certificates.
+//!
+//! TLS 1.2 and 1.3 only; no legacy versions, ciphers or finite-field DH (the rustls
+//! defaults). Crypto provider: ring.
+//!
+//! # `tls:` client parameters
+//!
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `host` | 1 | host | required | name or IP; the certificate is verified against it |
+//! | `port` | 2 | port | required | |
+//! | `timeout` | | seconds | `30` | connect and handshake together |
+//! | `bindAddress` | | IP | none | local address, per family |
+//! | `certificate`, `privateKey` | | path | none | client certificate chain and key (the key may be in the certificate file) |
+//! | `trustRoots` | | path | Mozilla's roots | a directory of `*.pem`, a PEM file, or `system` |
+//! | `endpoint` | | description | happy eyeballs | connect through another client description (escape its `:`) |
+//! | `alpn` | | list | none | `h2,http/1.1` |
+//! | `sni` | | host | `host` | the name sent and verified |
+//! | `minVersion` | | `1.2`/`1.3` | `1.2` | |
+//!
+//! # `ssl:` server parameters
+//!
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `port` | 1 | port | required (or `endpoint=`) | |
+//! | `privateKey` | 2 | path | `server.pem` | key (and maybe the certificate) |
+//! | `certKey` | 3 | path | `privateKey` | certificate chain |
+//! | `sslmethod` | 4 | text | TLS 1.2+1.3 | `TLSv1_2_METHOD`: 1.2 only; SSLv2/3, TLSv1, TLSv1_1 are refused |
+//! | `interface` | 5 | IP | all IPv4 | |
+//! | `backlog` | 6 | integer | `1024` | |
+//! | `extraCertChain` | 7 | path | none | intermediates |
+//! | `dhParameters` | 8 | path | none | accepted, ignored with one warning |
+//! | `clientCA`, `requireClientCert` | | path, 0/1 | none, `1` | client certificates (mTLS) |
+//! | `alpn`, `minVersion` | | | | as for the client |
+//! | `handshakeTimeout` | | seconds | `10` | per client |
+//! | `endpoint` | | description | TCP | serve over another server description |
+//!
+//! The `tls:` server takes `path` (a directory), `port` (`443`), `backlog`, `interface`
+//! (`::`) and the same options from `clientCA` on. Files named by a description are read
+//! when it is built: a missing or unreadable file is an error naming it.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use endpoints_core::registry::build_client;
+//! use endpoints_tls::TlsInfo;
+//!
+//! let d = "tls:example.com:443:alpn=h2,http/1.1".parse()?;
+//! let conn = build_client(&d)?.connect().await?;
+//! let info = conn.extensions().get::<TlsInfo>().ok_or("no TLS info")?;
+//! println!("{:?} {:?}", info.version, info.alpn);
+//! # Ok(()) }
+//! ```
+//!
+//! # Crate feature flags
+//!
+//! None. The ring crypto provider is always used.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod client;
+mod config;
+mod info;
+mod parse;
+mod server;
+mod sni;
+
+pub use client::TlsClientEndpoint;
+pub use info::TlsInfo;
+pub use parse::{SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS, TLS_SERVER_PARAMS};
+pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, TlsServerEndpoint};

@@ -1,0 +1,479 @@
+//! Parsers for `tls:` and `ssl:`, client and server.
+
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use endpoints_core::params::{Args, Param, ParamKind, Value};
+use endpoints_core::registry::{build_client, build_server};
+use endpoints_core::{ClientEndpoint, Description, ErrorKind, ParseError, ServerEndpoint};
+use endpoints_hostname::{HappyEyeballs, HostnameEndpoint, host_port_args, host_value, ip_value};
+use endpoints_tcp::{TcpServerConfig, TcpServerEndpoint};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{RootCertStore, SupportedProtocolVersion};
+
+use crate::client::TlsClientEndpoint;
+use crate::config::{self, ALL_VERSIONS};
+use crate::server::TlsServerEndpoint;
+use crate::sni::{CertDir, load};
+
+const CLIENT_TLS_EXTRAS: [Param; 4] = [
+    Param::optional("endpoint", ParamKind::Description)
+        .help("connect through this client description instead (host and port then name the server for SNI and verification)"),
+    Param::optional("alpn", ParamKind::List).help("protocols to offer, comma-separated (`h2,http/1.1`)"),
+    Param::optional("sni", ParamKind::Host).help("server name to send and verify (default: host)"),
+    Param::optional("minVersion", ParamKind::Choice(&["1.2", "1.3"])).help("lowest TLS version: 1.2 (default) or 1.3"),
+];
+
+/// Parameters of the `tls:` client (Twisted's, then ours).
+pub static TLS_CLIENT_PARAMS: &[Param] = &[
+    Param::required("host", ParamKind::Host)
+        .at(0)
+        .help("server host name or IP; verified against its certificate"),
+    Param::required("port", ParamKind::Port)
+        .at(1)
+        .help("server port"),
+    Param::optional("timeout", ParamKind::Duration)
+        .default("30")
+        .help("deadline for connect and handshake, in seconds"),
+    Param::optional("bindAddress", ParamKind::Host)
+        .help("local IP for connection attempts of its family"),
+    Param::optional("certificate", ParamKind::Path)
+        .help("client certificate chain (PEM), for servers that ask for one"),
+    Param::optional("privateKey", ParamKind::Path)
+        .help("client key (PEM); default: the key in the certificate file"),
+    Param::optional("trustRoots", ParamKind::Path).help(
+        "CA certificates: a directory of *.pem, a PEM file, or `system` (default: Mozilla's roots)",
+    ),
+    CLIENT_TLS_EXTRAS[0],
+    CLIENT_TLS_EXTRAS[1],
+    CLIENT_TLS_EXTRAS[2],
+    CLIENT_TLS_EXTRAS[3],
+];
+
+/// Parameters of the legacy `ssl:` client (Twisted's). It verifies by default.
+pub static SSL_CLIENT_PARAMS: &[Param] = &[
+    Param::required("host", ParamKind::Host)
+        .at(0)
+        .help("server host name or IP"),
+    Param::required("port", ParamKind::Port)
+        .at(1)
+        .help("server port"),
+    Param::optional("timeout", ParamKind::Duration)
+        .default("30")
+        .help("deadline for connect and handshake, in seconds"),
+    Param::optional("bindAddress", ParamKind::Host)
+        .help("local IP for connection attempts of its family"),
+    Param::optional("certKey", ParamKind::Path).help("client certificate (PEM)"),
+    Param::optional("privateKey", ParamKind::Path).help("client key (PEM), used with certKey"),
+    Param::optional("caCertsDir", ParamKind::Path)
+        .help("directory of *.pem CA certificates (default: Mozilla's roots)"),
+    Param::optional("hostname", ParamKind::Host)
+        .help("name to verify the certificate against (default: host)"),
+];
+
+const SERVER_TLS_EXTRAS: [Param; 6] = [
+    Param::optional("clientCA", ParamKind::Path)
+        .help("CA certificates (PEM file or directory) that client certificates must chain to"),
+    Param::optional("requireClientCert", ParamKind::Bool).help(
+        "with clientCA: 1 (default) refuses clients without a certificate, 0 makes it optional",
+    ),
+    Param::optional("alpn", ParamKind::List)
+        .help("protocols to accept, in preference order (`h2,http/1.1`)"),
+    Param::optional("minVersion", ParamKind::Choice(&["1.2", "1.3"]))
+        .help("lowest TLS version: 1.2 (default) or 1.3"),
+    Param::optional("handshakeTimeout", ParamKind::Duration)
+        .default("10")
+        .help("deadline for a client's handshake, in seconds"),
+    Param::optional("endpoint", ParamKind::Description).help(
+        "serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP",
+    ),
+];
+
+/// Parameters of the `ssl:` server (Twisted's positional order, then ours).
+pub static SSL_SERVER_PARAMS: &[Param] = &[
+    Param::optional("port", ParamKind::Port).at(0).help("TCP port (required unless endpoint= is given)"),
+    Param::optional("privateKey", ParamKind::Path).at(1).default("server.pem").help("server key (PEM); may also hold the certificate"),
+    Param::optional("certKey", ParamKind::Path).at(2).help("server certificate chain (PEM); default: privateKey's file"),
+    Param::optional("sslmethod", ParamKind::Text)
+        .at(3)
+        .help("TLS_METHOD/SSLv23_METHOD: TLS 1.2+1.3; TLSv1_2_METHOD: 1.2 only; older methods are refused"),
+    Param::optional("interface", ParamKind::Host).at(4).default("").help("IP address to bind (empty: every IPv4 address)"),
+    Param::optional("backlog", ParamKind::UInt).at(5).default("1024").help("accept queue length"),
+    Param::optional("extraCertChain", ParamKind::Path).at(6).help("PEM file of intermediate certificates to send"),
+    Param::optional("dhParameters", ParamKind::Path).at(7).help("accepted and ignored: rustls uses ECDHE only"),
+    SERVER_TLS_EXTRAS[0],
+    SERVER_TLS_EXTRAS[1],
+    SERVER_TLS_EXTRAS[2],
+    SERVER_TLS_EXTRAS[3],
+    SERVER_TLS_EXTRAS[4],
+    SERVER_TLS_EXTRAS[5],
+];
+
+/// Parameters of the `tls:` server (Twisted 26's), then ours.
+pub static TLS_SERVER_PARAMS: &[Param] = &[
+    Param::required("path", ParamKind::Path)
+        .at(0)
+        .help("directory of *.pem files (each a key and its chain); certificates chosen by SNI"),
+    Param::optional("port", ParamKind::Port)
+        .at(1)
+        .default("443")
+        .help("TCP port"),
+    Param::optional("backlog", ParamKind::UInt)
+        .at(2)
+        .default("1024")
+        .help("accept queue length"),
+    Param::optional("interface", ParamKind::Host)
+        .at(3)
+        .default("::")
+        .help("IP address to bind (default: every address, dual stack)"),
+    SERVER_TLS_EXTRAS[0],
+    SERVER_TLS_EXTRAS[1],
+    SERVER_TLS_EXTRAS[2],
+    SERVER_TLS_EXTRAS[3],
+    SERVER_TLS_EXTRAS[4],
+    SERVER_TLS_EXTRAS[5],
+];
+
+fn server_name(v: &Value<'_>, text: &str) -> Result<ServerName<'static>, ParseError> {
+    ServerName::try_from(text.to_owned()).map_err(|_| {
+        v.invalid(format_args!(
+            "`{text}` is not a name a certificate can be checked against (write international names in punycode: xn--...)"
+        ))
+    })
+}
+
+fn versions(args: &Args<'_>) -> Result<&'static [&'static SupportedProtocolVersion], ParseError> {
+    match args.get("minVersion") {
+        Some(v) => config::min_version(&v),
+        None => Ok(ALL_VERSIONS),
+    }
+}
+
+fn nested_client(v: &Value<'_>, d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let inner = v.nested()?;
+    build_client(&inner).map_err(|e| e.nested_in(d.input().cloned(), v.span(), v.param()))
+}
+
+fn nested_server(v: &Value<'_>, d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let inner = v.nested()?;
+    build_server(&inner).map_err(|e| e.nested_in(d.input().cloned(), v.span(), v.param()))
+}
+
+fn client_config(
+    versions: &'static [&'static SupportedProtocolVersion],
+    roots: RootCertStore,
+    identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    alpn: Vec<Vec<u8>>,
+    at: &Value<'_>,
+) -> Result<Arc<rustls::ClientConfig>, ParseError> {
+    let builder = rustls::ClientConfig::builder_with_provider(config::provider())
+        .with_protocol_versions(versions)
+        .map_err(|e| at.invalid(e))?
+        .with_root_certificates(roots);
+    let mut cfg = match identity {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| at.invalid(e))?,
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = alpn;
+    Ok(Arc::new(cfg))
+}
+
+/// The happy-eyeballs transport of a TLS client.
+fn hostname_transport(
+    args: &Args<'_>,
+    host: &str,
+    port: u16,
+    timeout: Option<Duration>,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let bind = args.get("bindAddress").map(|v| ip_value(&v)).transpose()?;
+    let connector = HappyEyeballs::new().timeout(timeout).bind_address(bind);
+    let canonical = Description::new("hostname")
+        .with("host", host)
+        .with("port", port.to_string());
+    Ok(Box::new(HostnameEndpoint::from_parts(
+        host, port, connector, canonical,
+    )))
+}
+
+fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let args = Args::parse(d, TLS_CLIENT_PARAMS)?;
+    let host_v = args.required("host")?;
+    let host = host_value(&host_v)?;
+    let port = args.required("port")?.port()?;
+    let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
+    let inner = match args.get("endpoint") {
+        Some(v) => nested_client(&v, d)?,
+        None => hostname_transport(&args, &host, port, timeout)?,
+    };
+    let name = match args.get("sni") {
+        Some(v) => {
+            let n = host_value(&v)?;
+            server_name(&v, &n)?
+        }
+        None => server_name(&host_v, &host)?,
+    };
+    let roots = match args.get("trustRoots") {
+        Some(v) => config::roots(&v)?,
+        None => config::webpki_roots(),
+    };
+    let identity = match (args.get("certificate"), args.get("privateKey")) {
+        (Some(c), k) => {
+            let cert_file = c.path()?;
+            let key_v = k.unwrap_or_else(|| c.clone());
+            Some(config::chain_and_key(
+                &key_v,
+                &key_v.path()?,
+                &c,
+                &cert_file,
+            )?)
+        }
+        (None, Some(k)) => return Err(k.invalid("a client key needs `certificate=` too")),
+        (None, None) => None,
+    };
+    let alpn = args
+        .get("alpn")
+        .map(|v| config::alpn(&v))
+        .transpose()?
+        .unwrap_or_default();
+    let cfg = client_config(versions(&args)?, roots, identity, alpn, &host_v)?;
+    let mut canonical = args.canonical();
+    canonical.set("host", host);
+    Ok(Box::new(TlsClientEndpoint::new(
+        inner, name, cfg, timeout, canonical,
+    )))
+}
+
+fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let args = host_port_args(d, SSL_CLIENT_PARAMS)?;
+    let host_v = args.required("host")?;
+    let host = host_value(&host_v)?;
+    let port = args.required("port")?.port()?;
+    let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
+    let inner = hostname_transport(&args, &host, port, timeout)?;
+    let name = match args.get("hostname") {
+        Some(v) => {
+            let n = host_value(&v)?;
+            server_name(&v, &n)?
+        }
+        None => server_name(&host_v, &host)?,
+    };
+    let roots = match args.get("caCertsDir") {
+        Some(v) => config::roots(&v)?,
+        None => config::webpki_roots(),
+    };
+    let identity = match args.get("certKey") {
+        Some(c) => {
+            let key_v = args.get("privateKey").unwrap_or_else(|| c.clone());
+            Some(config::chain_and_key(
+                &key_v,
+                &key_v.path()?,
+                &c,
+                &c.path()?,
+            )?)
+        }
+        None => None,
+    };
+    let cfg = client_config(ALL_VERSIONS, roots, identity, Vec::new(), &host_v)?;
+    let mut canonical = args.canonical();
+    canonical.set("host", host);
+    Ok(Box::new(TlsClientEndpoint::new(
+        inner, name, cfg, timeout, canonical,
+    )))
+}
+
+/// The verifier for `clientCA=` / `requireClientCert=`.
+fn client_auth(
+    args: &Args<'_>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>, ParseError> {
+    let Some(ca) = args.get("clientCA") else {
+        if let Some(v) = args.get("requireClientCert").filter(|v| !v.is_default()) {
+            return Err(v.invalid("needs `clientCA=` (the CAs client certificates must chain to)"));
+        }
+        return Ok(None);
+    };
+    let roots = config::roots(&ca)?;
+    let required = args
+        .get("requireClientCert")
+        .map(|v| v.flag())
+        .transpose()?
+        .unwrap_or(true);
+    let builder = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        config::provider(),
+    );
+    let builder = if required {
+        builder
+    } else {
+        builder.allow_unauthenticated()
+    };
+    builder.build().map(Some).map_err(|e| ca.invalid(e))
+}
+
+fn server_config(
+    args: &Args<'_>,
+    versions: &'static [&'static SupportedProtocolVersion],
+    at: &Value<'_>,
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, ParseError>
+{
+    let builder = rustls::ServerConfig::builder_with_provider(config::provider())
+        .with_protocol_versions(versions)
+        .map_err(|e| at.invalid(e))?;
+    Ok(match client_auth(args)? {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+fn finish_server(
+    args: &Args<'_>,
+    d: &Description,
+    mut cfg: rustls::ServerConfig,
+    default_inner: impl FnOnce() -> Result<Box<dyn ServerEndpoint>, ParseError>,
+    canonical: Description,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    cfg.alpn_protocols = args
+        .get("alpn")
+        .map(|v| config::alpn(&v))
+        .transpose()?
+        .unwrap_or_default();
+    let handshake = args.required("handshakeTimeout")?.duration()?;
+    let (inner, port_is_inner) = match args.get("endpoint") {
+        Some(v) => (nested_server(&v, d)?, false),
+        None => (default_inner()?, true),
+    };
+    Ok(Box::new(TlsServerEndpoint::new(
+        inner,
+        Arc::new(cfg),
+        handshake,
+        canonical,
+        port_is_inner,
+    )))
+}
+
+fn tcp_inner(
+    args: &Args<'_>,
+    port: u16,
+    unspecified: std::net::IpAddr,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let iface = args.required("interface")?;
+    let ip = if iface.as_str().is_empty() {
+        unspecified
+    } else {
+        ip_value(&iface)?
+    };
+    let mut c = TcpServerConfig::new((ip, port).into());
+    c.backlog = args.required("backlog")?.u32()?;
+    Ok(Box::new(TcpServerEndpoint::from_config(c)))
+}
+
+fn build_ssl_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let args = Args::parse(d, SSL_SERVER_PARAMS)?;
+    let end = d.input().map_or(0, |s| s.len());
+    let port = match (args.get("port"), args.get("endpoint")) {
+        (Some(p), None) => Some(p.port()?),
+        (None, Some(_)) => None,
+        (Some(p), Some(_)) => return Err(p.invalid("give either `port` or `endpoint=`, not both")),
+        (None, None) => {
+            return Err(d
+                .error(
+                    ErrorKind::MissingParameter,
+                    end..end,
+                    "`ssl` needs `port` (or `endpoint=`); give it as `ssl:443:...`",
+                )
+                .with_parameter("port"));
+        }
+    };
+    let versions = match (args.get("sslmethod"), args.get("minVersion")) {
+        (Some(m), None) => config::ssl_method(&m)?,
+        (None, Some(v)) => config::min_version(&v)?,
+        (None, None) => ALL_VERSIONS,
+        (Some(_), Some(v)) => {
+            return Err(v.invalid("give either `sslmethod` or `minVersion`, not both"));
+        }
+    };
+    let key_v = args.required("privateKey")?;
+    let cert_v = args.get("certKey").unwrap_or_else(|| key_v.clone());
+    let (mut chain, key) = config::chain_and_key(&key_v, &key_v.path()?, &cert_v, &cert_v.path()?)?;
+    if let Some(extra) = args.get("extraCertChain") {
+        let path = extra.path()?;
+        let more = config::certs(&extra, &path)?;
+        if more.is_empty() {
+            return Err(extra.invalid(format_args!(
+                "`{}` doesn't contain any valid certificates in PEM format",
+                path.display()
+            )));
+        }
+        chain.extend(more);
+    }
+    if args.get("dhParameters").is_some() {
+        static WARNED: Once = Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "`dhParameters` is ignored: rustls has no finite-field DH (key exchange is ECDHE)"
+            )
+        });
+    }
+    let cfg = server_config(&args, versions, &key_v)?
+        .with_single_cert(chain, key)
+        .map_err(|e| key_v.invalid(e))?;
+    let canonical = args.canonical();
+    let default_inner = || {
+        tcp_inner(
+            &args,
+            port.unwrap_or(0),
+            std::net::Ipv4Addr::UNSPECIFIED.into(),
+        )
+    };
+    finish_server(&args, d, cfg, default_inner, canonical)
+}
+
+fn build_tls_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let args = Args::parse(d, TLS_SERVER_PARAMS)?;
+    let dir_v = args.required("path")?;
+    let dir = dir_v.path()?;
+    let loaded = load(&dir)
+        .map_err(|e| dir_v.invalid(format_args!("cannot read `{}`: {e}", dir.display())))?;
+    if loaded.names.is_empty() {
+        return Err(dir_v.invalid(format_args!(
+            "no certificate with a DNS name and its private key in `{}` (each *.pem file: a key and its chain)",
+            dir.display()
+        )));
+    }
+    let versions = versions(&args)?;
+    let cfg = server_config(&args, versions, &dir_v)?
+        .with_cert_resolver(Arc::new(CertDir::new(dir, loaded)));
+    let port = args.required("port")?.port()?;
+    let canonical = args.canonical();
+    let default_inner = || tcp_inner(&args, port, std::net::Ipv6Addr::UNSPECIFIED.into());
+    finish_server(&args, d, cfg, default_inner, canonical)
+}
+
+endpoints_core::register_client! {
+    prefix: "tls",
+    summary: "TLS over happy eyeballs or any client endpoint; certificates always verified",
+    params: TLS_CLIENT_PARAMS,
+    build: build_tls_client,
+}
+
+endpoints_core::register_client! {
+    prefix: "ssl",
+    summary: "legacy Twisted TLS client; verifies certificates by default (Twisted did not)",
+    params: SSL_CLIENT_PARAMS,
+    build: build_ssl_client,
+}
+
+endpoints_core::register_server! {
+    prefix: "ssl",
+    summary: "TLS server from a key and certificate chain (PEM), over TCP or any server endpoint",
+    params: SSL_SERVER_PARAMS,
+    build: build_ssl_server,
+}
+
+endpoints_core::register_server! {
+    prefix: "tls",
+    summary: "TLS server choosing its certificate by SNI from a directory of PEM files",
+    params: TLS_SERVER_PARAMS,
+    build: build_tls_server,
+}

@@ -1,0 +1,99 @@
+//! [`TlsServerEndpoint`]: TLS over any server endpoint, handshakes off the accept loop.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
+use endpoints_core::{
+    Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
+};
+use tokio_rustls::TlsAcceptor;
+
+use crate::info::TlsInfo;
+
+/// Default deadline for a client to complete its handshake.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A TLS server endpoint (`ssl:` and `tls:`).
+pub struct TlsServerEndpoint {
+    inner: Box<dyn ServerEndpoint>,
+    acceptor: TlsAcceptor,
+    handshake_timeout: Duration,
+    canonical: Description,
+    /// Whether `port=` in the canonical form is the inner TCP listener's (so port 0 is
+    /// replaced by the real port once listening).
+    port_is_inner: bool,
+}
+
+impl fmt::Debug for TlsServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsServerEndpoint")
+            .field("inner", &self.inner.to_string())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
+}
+
+impl TlsServerEndpoint {
+    /// TLS with `config` over `inner`. `port_is_inner`: the canonical `port=` names the inner
+    /// TCP listener's port.
+    pub fn new(
+        inner: Box<dyn ServerEndpoint>,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        handshake_timeout: Duration,
+        canonical: Description,
+        port_is_inner: bool,
+    ) -> Self {
+        Self {
+            inner,
+            acceptor: TlsAcceptor::from(config),
+            handshake_timeout,
+            canonical,
+            port_is_inner,
+        }
+    }
+}
+
+async fn handshake(acceptor: TlsAcceptor, mut plain: Connection) -> io::Result<Connection> {
+    let carried = std::mem::take(plain.extensions_mut());
+    let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
+    let tls = acceptor.accept(plain).await?;
+    let server = tls.get_ref().1;
+    let info = TlsInfo::from_common(server, server.server_name().map(str::to_owned));
+    let mut conn = Connection::new(tls, local, peer);
+    conn.extensions_mut().extend(carried);
+    conn.extensions_mut().insert(info);
+    Ok(conn)
+}
+
+impl fmt::Display for TlsServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.canonical.fmt(f)
+    }
+}
+
+#[async_trait]
+impl ServerEndpoint for TlsServerEndpoint {
+    async fn listen(&self) -> io::Result<Box<dyn Listener>> {
+        let inner = self
+            .inner
+            .listen()
+            .await
+            .map_err(|e| io_error(Operation::Listen, self, e))?;
+        let mut canonical = self.canonical.clone();
+        if self.port_is_inner
+            && let Some(a) = inner.local_addr().ok().and_then(|a| a.ip())
+        {
+            canonical.set("port", a.port().to_string());
+        }
+        let acceptor = self.acceptor.clone();
+        let settings = UpgradeSettings::new(self.handshake_timeout);
+        Ok(Box::new(UpgradeListener::spawn(
+            inner,
+            canonical,
+            settings,
+            move |conn| handshake(acceptor.clone(), conn),
+        )))
+    }
+}
