@@ -63,7 +63,9 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 }
 
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
-const UMBRELLA_FEATURES: &[&str] = &["", "tcp", "tcp6", "hostname", "unix", "systemd", "tls"];
+const UMBRELLA_FEATURES: &[&str] = &[
+    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy",
+];
 
 fn ci(root: &Path) -> Result<(), String> {
     let mut steps: Vec<(&str, Command)> = Vec::new();

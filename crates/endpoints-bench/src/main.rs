@@ -72,6 +72,17 @@ fn main() {
             interleave(cfg.runs, || connect_rate(Client::RawName, &cfg), || connect_rate(Client::TcpName, &cfg)).await;
         row("connect rate, `tcp:localhost:P` (happy eyeballs) vs `TcpStream::connect((\"localhost\", P))` (conn/s)", base, ours, "≥ 0.95");
 
+        for (version, name) in [(1u8, "v1"), (2, "v2")] {
+            let (base, ours) =
+                interleave(cfg.runs, || proxy_accept_rate(version, true, &cfg), || proxy_accept_rate(version, false, &cfg)).await;
+            row(
+                &format!("accept rate, `haproxy:tcp:` parsing a {name} header vs `tcp:` with the app reading the same bytes (conn/s)"),
+                base,
+                ours,
+                "≥ 0.9",
+            );
+        }
+
         let tls = tls::Fixture::new();
         let (base, ours) = interleave(cfg.runs, || tls.handshake_rate(tls::Server::Raw, &cfg), || tls.handshake_rate(tls::Server::Endpoints, &cfg)).await;
         row("TLS 1.3 full handshakes, `ssl:` listener vs raw tokio-rustls, same config (handshakes/s)", base, ours, "≥ 0.95");
@@ -179,6 +190,67 @@ async fn accept_rate(server: Server, cfg: &Config) -> f64 {
         c.abort();
     }
     task.abort();
+    target as f64 / (finished - started).as_secs_f64()
+}
+
+/// Accepted connections per second, every client sending the same bytes: a v`version` PROXY
+/// header. Baseline (`plain == true`): a `tcp:` listener whose application reads those bytes
+/// itself, as it would read a first request. Ours: `haproxy:tcp:`, whose wrapper reads and
+/// parses them before the application sees the connection. The ratio is what the PROXY layer
+/// costs. Each client waits for the server to close; 16 at a time.
+async fn proxy_accept_rate(version: u8, plain: bool, cfg: &Config) -> f64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let desc = if plain {
+        "tcp:0:interface=127.0.0.1"
+    } else {
+        "haproxy:tcp:0:interface=127.0.0.1"
+    };
+    let mut l: Box<dyn Listener> = endpoints::listen(desc).await.expect("listen");
+    let addr = l.local_addr().expect("addr").ip().expect("ip");
+    let src = endpoints::Address::Ip("192.0.2.1:5555".parse().expect("addr"));
+    let header = endpoints::proxy::encode(version, &src, &endpoints::Address::Ip(addr));
+    let header_len = header.len();
+    let target = cfg.accepts / 2;
+    let (done_tx, done_rx) = oneshot::channel::<Instant>();
+    let server = tokio::spawn(async move {
+        let mut n = 0;
+        let mut buf = vec![0u8; header_len];
+        while n < target {
+            if let Ok(mut c) = l.accept().await {
+                if plain {
+                    let _ = c.read_exact(&mut buf).await;
+                }
+                drop(c);
+                n += 1;
+            }
+        }
+        let _ = done_tx.send(Instant::now());
+    });
+    let started = Instant::now();
+    let issued = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..cfg.concurrency)
+        .map(|_| {
+            let (issued, header) = (issued.clone(), header.clone());
+            tokio::spawn(async move {
+                while issued.fetch_add(1, Ordering::Relaxed) < target {
+                    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+                        continue;
+                    };
+                    let _ = s.write_all(&header).await;
+                    let mut b = [0u8; 1];
+                    let _ = s.read(&mut b).await;
+                }
+            })
+        })
+        .collect();
+    let finished = tokio::time::timeout(Duration::from_secs(60), done_rx)
+        .await
+        .expect("finished")
+        .expect("sent");
+    for c in clients {
+        c.abort();
+    }
+    server.abort();
     target as f64 / (finished - started).as_secs_f64()
 }
 

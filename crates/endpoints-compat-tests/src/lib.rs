@@ -25,6 +25,7 @@ use endpoints::{Description, ErrorKind, ParseError};
 use serde_json::Value;
 
 mod fixture;
+mod proxy;
 
 /// The vector files in this crate, run by default.
 pub fn default_vector_files() -> Vec<PathBuf> {
@@ -190,9 +191,10 @@ fn read_deviations(path: &Path) -> io::Result<BTreeMap<String, String>> {
 pub fn vector_name(v: &Value) -> String {
     if let Some(mode) = v["mode"].as_str() {
         let hex = v["input"]["hex"].as_str().unwrap_or("");
-        let chunks = v["chunks"]
-            .as_array()
-            .map_or(String::new(), |c| format!(" [{} chunks]", c.len()));
+        let chunks = v["chunks"].as_array().map_or(String::new(), |c| {
+            let parts: Vec<&str> = c.iter().map(|x| x["hex"].as_str().unwrap_or("")).collect();
+            format!(" [{}]", parts.join("|"))
+        });
         return format!(
             "proxy-v{} {mode} {hex}{chunks}",
             v["version"].as_i64().map_or("?".into(), |n| n.to_string())
@@ -214,9 +216,7 @@ pub fn vector_name(v: &Value) -> String {
 /// Judge one vector.
 pub fn judge(v: &Value) -> Verdict {
     if v.get("mode").is_some() {
-        return Verdict::Skip(
-            "PROXY protocol vectors need endpoints-proxy (the `haproxy:` issue)".into(),
-        );
+        return proxy::judge(v);
     }
     match v["side"].as_str() {
         Some("parse") => judge_parse(v),

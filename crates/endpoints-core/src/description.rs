@@ -252,10 +252,23 @@ impl Description {
     /// (for wrappers such as `haproxy:`, whose inner description is the rest of the text).
     /// Returns `None` when `start` is past the last field.
     pub fn tail(&self, start: usize) -> Option<Self> {
-        let fields = self.fields.get(start..)?.to_vec();
+        self.slice(start..self.fields.len())
+    }
+
+    /// The fields in `range`, as a description sharing this one's input and spans (errors about
+    /// them still point into the original text). `None` for an empty or out-of-range slice.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Option<Self> {
+        let fields = self.fields.get(range)?.to_vec();
         let mut d = Self::from_fields(fields)?;
         d.input = self.input.clone();
         Some(d)
+    }
+
+    /// Remove every field with `key`; returns whether there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let before = self.fields.len();
+        self.fields.retain(|f| f.key() != Some(key));
+        before != self.fields.len()
     }
 
     /// An error about `span` of this description, with the input attached for rendering.
@@ -451,6 +464,21 @@ mod tests {
         let d = Description::new("x").with("k", "[v:w");
         assert_eq!(d.to_string(), r"x:k=\[v\:w");
         assert_eq!(Description::parse(&d.to_string()).expect("parses"), d);
+    }
+
+    #[test]
+    fn slice_and_remove() {
+        let mut d = Description::parse("haproxy:timeout=3:tcp:80:x=1:x=2").expect("parses");
+        let head = d.slice(0..2).expect("head");
+        assert_eq!(head.to_string(), "haproxy:timeout=3");
+        assert_eq!(
+            head.get_field("timeout").expect("field").value_span(),
+            16..17
+        );
+        assert!(d.slice(3..3).is_none());
+        assert!(d.remove("x"));
+        assert!(!d.remove("x"));
+        assert_eq!(d.to_string(), "haproxy:timeout=3:tcp:80");
     }
 
     #[test]

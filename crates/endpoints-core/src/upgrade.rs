@@ -1,21 +1,25 @@
 //! [`UpgradeListener`]: run a per-connection step (a TLS handshake, reading a PROXY header)
 //! off the accept loop, for wrapper endpoints.
 //!
-//! A background task accepts from the inner listener and starts each connection's upgrade in
-//! its own task with a deadline. Finished connections wait in a queue for
-//! [`Listener::accept`]. So a client that connects and sends nothing delays nobody: it is
-//! dropped at the deadline, and a failed upgrade is logged at debug level and never ends the
-//! listener. At most `max_pending` upgrades run at once; past that, accepting pauses (the
-//! kernel's accept queue holds the rest).
+//! Each accepted connection's upgrade runs in its own task with a deadline, so a client that
+//! connects and sends nothing delays nobody: it is dropped at the deadline, and a failed
+//! upgrade is logged at debug level and never ends the listener. [`Listener::accept`] returns
+//! whichever upgrade finishes first. At most `max_pending` upgrades run at once; past that,
+//! accepting pauses (the kernel's accept queue holds the rest).
+//!
+//! With [`UpgradeSettings::inline_first_poll`], an upgrade is first polled once in `accept`
+//! itself: when it can finish at once (a PROXY header already in the socket buffer), no task
+//! is spawned. A poll never blocks, so a silent client still costs nothing but a spawn.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::address::Address;
@@ -34,42 +38,56 @@ pub struct UpgradeSettings {
     pub deadline: Duration,
     /// Upgrades in progress at once.
     pub max_pending: usize,
+    /// Poll each upgrade once in `accept` before spawning it. Good for cheap steps that often
+    /// finish at once (reading a PROXY header); leave it off for CPU-heavy ones (a TLS
+    /// handshake), which then run in parallel on the runtime's workers.
+    pub inline_first_poll: bool,
 }
 
 impl UpgradeSettings {
-    /// `deadline` per upgrade, [`DEFAULT_MAX_PENDING`] at once.
+    /// `deadline` per upgrade, [`DEFAULT_MAX_PENDING`] at once, no inline poll.
     pub fn new(deadline: Duration) -> Self {
         Self {
             deadline,
             max_pending: DEFAULT_MAX_PENDING,
+            inline_first_poll: false,
         }
+    }
+
+    /// Set [`inline_first_poll`](Self::inline_first_poll).
+    pub fn inline_first_poll(mut self, yes: bool) -> Self {
+        self.inline_first_poll = yes;
+        self
     }
 }
 
-type Upgrade = dyn Fn(Connection) -> std::pin::Pin<Box<dyn Future<Output = io::Result<Connection>> + Send>>
+type Upgrade = dyn Fn(Connection) -> Pin<Box<dyn Future<Output = io::Result<Connection>> + Send>>
     + Send
     + Sync;
+type Pending = Pin<Box<dyn Future<Output = Option<Connection>> + Send>>;
 
 /// A listener whose connections went through an upgrade step. See the [module docs](self).
 pub struct UpgradeListener {
-    ready: mpsc::Receiver<io::Result<Connection>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    inner: Box<dyn Listener>,
+    pending: JoinSet<Option<Connection>>,
+    upgrade: Arc<Upgrade>,
+    settings: UpgradeSettings,
     canonical: Description,
-    local: io::Result<Address>,
+    name: Arc<str>,
 }
 
 impl fmt::Debug for UpgradeListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpgradeListener")
-            .field("canonical", &self.canonical.to_string())
+            .field("canonical", &self.name)
+            .field("pending", &self.pending.len())
             .finish()
     }
 }
 
 impl UpgradeListener {
-    /// Start accepting from `inner`, upgrading each connection with `upgrade`. `canonical` is
-    /// what `Display` shows. Must be called within a tokio runtime.
+    /// Upgrade every connection of `inner` with `upgrade`. `canonical` is what `Display`
+    /// shows. Upgrades are spawned on the current tokio runtime.
     pub fn spawn<F, Fut>(
         inner: Box<dyn Listener>,
         canonical: Description,
@@ -81,68 +99,38 @@ impl UpgradeListener {
         Fut: Future<Output = io::Result<Connection>> + Send + 'static,
     {
         let upgrade: Arc<Upgrade> = Arc::new(move |c| Box::pin(upgrade(c)));
-        let local = inner.local_addr();
-        let (tx, ready) = mpsc::channel(settings.max_pending.clamp(1, 4096));
-        let (stop_tx, stop_rx) = oneshot::channel();
-        let name = canonical.to_string();
-        let task = tokio::spawn(run(inner, tx, stop_rx, settings, upgrade, name));
+        let name: Arc<str> = canonical.to_string().into();
         Self {
-            ready,
-            stop: Some(stop_tx),
-            task: Some(task),
+            inner,
+            pending: JoinSet::new(),
+            upgrade,
+            settings,
             canonical,
-            local,
+            name,
         }
     }
-}
 
-async fn run(
-    mut inner: Box<dyn Listener>,
-    ready: mpsc::Sender<io::Result<Connection>>,
-    mut stop: oneshot::Receiver<()>,
-    settings: UpgradeSettings,
-    upgrade: Arc<Upgrade>,
-    name: String,
-) -> io::Result<()> {
-    let mut pending: JoinSet<Option<Connection>> = JoinSet::new();
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            accepted = inner.accept(), if pending.len() < settings.max_pending => match accepted {
-                Ok(conn) => {
-                    let (upgrade, deadline, name) = (upgrade.clone(), settings.deadline, name.clone());
-                    pending.spawn(async move {
-                        let peer = conn.peer_addr().clone();
-                        match tokio::time::timeout(deadline, upgrade(conn)).await {
-                            Ok(Ok(c)) => Some(c),
-                            Ok(Err(e)) => {
-                                tracing::debug!(listener = %name, %peer, error = %e, "connection dropped: upgrade failed");
-                                None
-                            }
-                            Err(_) => {
-                                tracing::debug!(listener = %name, %peer, ?deadline, "connection dropped: upgrade deadline passed");
-                                None
-                            }
-                        }
-                    });
+    fn start(&self, conn: Connection) -> Pending {
+        let (upgrade, deadline, name) = (
+            self.upgrade.clone(),
+            self.settings.deadline,
+            self.name.clone(),
+        );
+        Box::pin(async move {
+            let peer = conn.peer_addr().clone();
+            match tokio::time::timeout(deadline, upgrade(conn)).await {
+                Ok(Ok(c)) => Some(c),
+                Ok(Err(e)) => {
+                    tracing::debug!(listener = %name, %peer, error = %e, "connection dropped: upgrade failed");
+                    None
                 }
-                Err(e) => {
-                    let _ = ready.send(Err(e)).await;
-                    break;
-                }
-            },
-            Some(done) = pending.join_next(), if !pending.is_empty() => {
-                if let Ok(Some(conn)) = done {
-                    tokio::select! {
-                        sent = ready.send(Ok(conn)) => if sent.is_err() { break },
-                        _ = &mut stop => break,
-                    }
+                Err(_) => {
+                    tracing::debug!(listener = %name, %peer, ?deadline, "connection dropped: upgrade deadline passed");
+                    None
                 }
             }
-        }
+        })
     }
-    pending.shutdown().await;
-    inner.close().await
 }
 
 impl fmt::Display for UpgradeListener {
@@ -153,39 +141,39 @@ impl fmt::Display for UpgradeListener {
 
 #[async_trait]
 impl Listener for UpgradeListener {
+    /// Cancel-safe: upgrades in progress keep running in their tasks.
     async fn accept(&mut self) -> io::Result<Connection> {
-        match self.ready.recv().await {
-            Some(r) => r,
-            None => Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                format!("`{}` is closed", self.canonical),
-            )),
+        loop {
+            tokio::select! {
+                biased;
+                Some(done) = self.pending.join_next(), if !self.pending.is_empty() => {
+                    if let Ok(Some(conn)) = done {
+                        return Ok(conn);
+                    }
+                }
+                accepted = self.inner.accept(), if self.pending.len() < self.settings.max_pending => {
+                    let mut upgrading = self.start(accepted?);
+                    if self.settings.inline_first_poll {
+                        // One poll, never blocking: done at once, or handed to a task (which
+                        // polls again with its own waker).
+                        match upgrading.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                            Poll::Ready(Some(conn)) => return Ok(conn),
+                            Poll::Ready(None) => continue,
+                            Poll::Pending => {}
+                        }
+                    }
+                    self.pending.spawn(upgrading);
+                }
+            }
         }
     }
 
     fn local_addr(&self) -> io::Result<Address> {
-        match &self.local {
-            Ok(a) => Ok(a.clone()),
-            Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-        }
+        self.inner.local_addr()
     }
 
     async fn close(mut self: Box<Self>) -> io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.task.take() {
-            Some(task) => task.await.map_err(io::Error::other)?,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for UpgradeListener {
-    fn drop(&mut self) {
-        // Dropped without close(): stop the accept task (it closes the inner listener).
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.pending.shutdown().await;
+        self.inner.close().await
     }
 }

@@ -10,7 +10,7 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`], [`systemd`], [`tls`]), so their registrations are linked;
+//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`]), so their registrations are linked;
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -30,6 +30,8 @@
 //! | `tls` | client | `host`, `port`, `timeout`, `bindAddress`, `certificate`, `privateKey`, `trustRoots`, `endpoint`, `alpn`, `sni`, `minVersion` | `tls` |
 //! | `ssl` | client | `host`, `port`, `timeout`, `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` (verifies by default) | `tls` |
 //! | `ssl` | server | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface`, `backlog`, `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout`, `endpoint` | `tls` |
+//! | `haproxy` | server | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), then any server description | `proxy` |
+//! | `haproxy` | client | `version` (`1`), then any client description | `proxy` |
 //! | `tls` | server | `path` (PEM directory, SNI), `port` (`443`), `backlog`, `interface` (`::`), and the `ssl` options from `clientCA` on | `tls` |
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
@@ -70,6 +72,7 @@
 //! * `hostname`: `hostname:` client, RFC 8305 happy eyeballs.
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
+//! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
 //! * `systemd`: `systemd:` server (socket activation; enables `tcp` and `unix`). Call
 //!   `endpoints::systemd::init()` first thing in `main`.
 //!
@@ -96,6 +99,9 @@ pub use endpoints_core::{
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
 #[cfg(feature = "hostname")]
 pub use endpoints_hostname as hostname;
+/// The `haproxy:` PROXY protocol wrapper and sender (feature `proxy`).
+#[cfg(feature = "proxy")]
+pub use endpoints_proxy as proxy;
 /// The `systemd:` server, [`systemd::init`] and `sd_notify` (feature `systemd`).
 #[cfg(feature = "systemd")]
 pub use endpoints_systemd as systemd;

@@ -40,6 +40,11 @@ const FEATURES: &[Feature] = &[
             ("ssl", Side::Client),
         ],
     ),
+    (
+        "proxy",
+        cfg!(feature = "proxy"),
+        &[("haproxy", Side::Server), ("haproxy", Side::Client)],
+    ),
 ];
 
 #[test]

@@ -1,0 +1,187 @@
+//! Parsing `haproxy:[options:]<inner description>`.
+
+use std::time::Duration;
+
+use endpoints_core::params::{Args, Param, ParamKind};
+use endpoints_core::registry::{self, Side};
+use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
+
+use crate::client::ProxyClientEndpoint;
+use crate::server::{Cidr, ProxyServerEndpoint, ProxySettings, Renamed, Untrusted};
+
+/// Options of the `haproxy:` server wrapper, written before the inner type
+/// (`haproxy:timeout=3:tcp:80`).
+pub static SERVER_PARAMS: &[Param] = &[
+    Param::optional("timeout", ParamKind::Duration)
+        .default("5")
+        .help("deadline for the whole PROXY header, in seconds"),
+    Param::optional("maxHeader", ParamKind::UInt)
+        .default("4096")
+        .help("largest v2 header accepted, in bytes"),
+    Param::optional("trusted", ParamKind::List)
+        .help("CIDRs allowed to send headers (default: every peer must send one)"),
+    Param::optional("untrusted", ParamKind::Choice(&["reject", "accept"]))
+        .default("reject")
+        .help("other peers: reject (close), or accept as plain connections without a header"),
+];
+
+/// Options of the `haproxy:` client wrapper.
+pub static CLIENT_PARAMS: &[Param] = &[Param::optional("version", ParamKind::Choice(&["1", "2"]))
+    .default("1")
+    .help("PROXY protocol version to send")];
+
+/// Split `d` into the wrapper's head (prefix and options) and the inner description.
+fn split(d: &Description) -> Result<(Description, Description), ParseError> {
+    let fields = d.fields();
+    let positions: Vec<usize> = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_positional())
+        .map(|(i, _)| i)
+        .collect();
+    let end = d.input().map_or(0, |s| s.len());
+    let Some(&inner_at) = positions.get(1) else {
+        return Err(d
+            .error(
+                ErrorKind::MissingParameter,
+                end..end,
+                "`haproxy` wraps another endpoint: write `haproxy:tcp:8080`",
+            )
+            .with_parameter("endpoint"));
+    };
+    match (d.slice(0..inner_at), d.tail(inner_at)) {
+        (Some(head), Some(inner)) => Ok((head, inner)),
+        _ => Err(d.error(
+            ErrorKind::Syntax,
+            0..end,
+            "cannot split the wrapper from its inner description",
+        )),
+    }
+}
+
+fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
+    let mut s = ProxySettings {
+        timeout: args.required("timeout")?.duration()?,
+        ..ProxySettings::default()
+    };
+    if s.timeout.is_zero() {
+        s.timeout = Duration::from_secs(86_400);
+    }
+    let max = args.required("maxHeader")?;
+    s.v2_max = max.u32()? as usize;
+    if !(16 + 216..=65_551).contains(&s.v2_max) {
+        return Err(max.invalid("expected 232 to 65551 (16 bytes plus the largest address block, up to the protocol's limit)"));
+    }
+    if let Some(v) = args.get("trusted") {
+        let mut list = Vec::new();
+        for item in v.as_str().split(',').map(str::trim) {
+            list.push(
+                Cidr::parse(item)
+                    .ok_or_else(|| v.invalid(format_args!("`{item}` is not an address or CIDR")))?,
+            );
+        }
+        s.trusted = Some(list);
+    }
+    s.untrusted = match args.required("untrusted")?.choice(&["reject", "accept"])? {
+        "accept" => Untrusted::Accept,
+        _ => Untrusted::Reject,
+    };
+    if s.untrusted == Untrusted::Accept && s.trusted.is_none() {
+        return Err(args
+            .required("untrusted")?
+            .invalid("`accept` needs `trusted=` (the senders that must send a header)"));
+    }
+    Ok(s)
+}
+
+fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let (head, inner) = split(d)?;
+    let args = Args::parse(&head, SERVER_PARAMS)?;
+    let settings = settings(&args)?;
+    let options = args.canonical();
+    let inner_prefix = inner.prefix().unwrap_or("").to_ascii_lowercase();
+    if inner_prefix == "ssl" || inner_prefix == "tls" {
+        return tls_under(&options, &inner);
+    }
+    let inner_endpoint = registry::build_server(&inner)?;
+    Ok(Box::new(ProxyServerEndpoint::new(
+        inner_endpoint,
+        settings,
+        options,
+    )))
+}
+
+/// `haproxy:ssl:...`: real haproxy sends the PROXY header in cleartext, before the TLS
+/// handshake. So build TLS over `haproxy:<options>:tcp:<port, interface, backlog>` (or over
+/// `haproxy:` around the TLS endpoint's own `endpoint=`), and show it as written.
+fn tls_under(
+    options: &Description,
+    inner: &Description,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let plugin = registry::lookup(Side::Server, inner)?;
+    let args = Args::parse(inner, plugin.params())?;
+    let mut wrapped = options.clone();
+    let mut tls = args.canonical();
+    match args.get("endpoint") {
+        Some(v) => {
+            for f in v.nested()?.fields() {
+                wrapped.push(f.clone());
+            }
+        }
+        None => {
+            wrapped.push(Field::positional("tcp"));
+            for key in ["port", "interface", "backlog"] {
+                if let Some(v) = args.get(key) {
+                    wrapped.push(Field::keyword(key, v.as_str()));
+                }
+                tls.remove(key);
+            }
+        }
+    }
+    tls.set("endpoint", wrapped.to_string());
+    let built = registry::build_server(&tls).map_err(|e| {
+        ParseError::new(
+            e.kind(),
+            inner.prefix_field().map_or(0..0, |f| f.span()),
+            e.message(),
+        )
+    })?;
+    let mut shown = options.clone();
+    for f in args.canonical().fields() {
+        shown.push(f.clone());
+    }
+    Ok(Box::new(Renamed {
+        inner: built,
+        canonical: shown,
+    }))
+}
+
+fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let (head, inner) = split(d)?;
+    let args = Args::parse(&head, CLIENT_PARAMS)?;
+    let version: u8 = if args.required("version")?.choice(&["1", "2"])? == "2" {
+        2
+    } else {
+        1
+    };
+    let inner_endpoint = registry::build_client(&inner)?;
+    Ok(Box::new(ProxyClientEndpoint::new(
+        inner_endpoint,
+        version,
+        args.canonical(),
+    )))
+}
+
+endpoints_core::register_server! {
+    prefix: "haproxy",
+    summary: "read a PROXY protocol v1/v2 header on every connection of any server endpoint",
+    params: SERVER_PARAMS,
+    build: build_server,
+}
+
+endpoints_core::register_client! {
+    prefix: "haproxy",
+    summary: "send a PROXY protocol header first on every connection of any client endpoint",
+    params: CLIENT_PARAMS,
+    build: build_client,
+}
