@@ -553,7 +553,7 @@ fn compare(expect: &Value, ours: &Description) -> Verdict {
     }
     // The TCP parameters of a `tls:` server are its own in our canonical form.
     let mut expected: Vec<(&String, &Value)> = map.iter().collect();
-    if twisted_type == "TLSServerEndpoint"
+    if matches!(twisted_type, "TLSServerEndpoint" | "_WrapperServerEndpoint")
         && let Some(inner) = expect["wrapped"].as_object()
     {
         expected.extend(inner.iter().filter(|(k, _)| k.as_str() != "type"));

@@ -1,0 +1,164 @@
+//! `check` and `types`: descriptions and the registry as text and JSON.
+
+use endpoints::registry::{self, Plugin, Side};
+use endpoints::{Description, ParamKind, ParseError};
+use serde_json::{Map, Value, json};
+
+/// Build `text` on `side` (or, without one, as a server if the type has a server, else as a
+/// client). Returns the side and the canonical description.
+pub(crate) fn check(text: &str, side: Option<Side>) -> Result<(Side, Description), ParseError> {
+    let d: Description = text.parse()?;
+    let build = |side: Side| -> Result<Description, ParseError> {
+        let shown = match side {
+            Side::Server => registry::build_server(&d)?.to_string(),
+            Side::Client => registry::build_client(&d)?.to_string(),
+        };
+        shown.parse()
+    };
+    if let Some(side) = side {
+        return build(side).map(|c| (side, c));
+    }
+    // No side given: the side that builds (the server when both do, as `tcp:8080` is most
+    // often a port to listen on).
+    match (
+        registry::lookup(Side::Server, &d),
+        registry::lookup(Side::Client, &d),
+    ) {
+        (Ok(_), Ok(_)) => match (build(Side::Server), build(Side::Client)) {
+            (Ok(c), _) => Ok((Side::Server, c)),
+            (Err(_), Ok(c)) => Ok((Side::Client, c)),
+            (Err(e), Err(_)) => Err(e),
+        },
+        (Ok(_), Err(_)) => build(Side::Server).map(|c| (Side::Server, c)),
+        (Err(_), Ok(_)) => build(Side::Client).map(|c| (Side::Client, c)),
+        (Err(e), Err(_)) => Err(e),
+    }
+}
+
+/// The plugin registered for `d`'s prefix on `side`, if any.
+fn plugin_of(side: Side, d: &Description) -> Option<&'static Plugin> {
+    registry::lookup(side, d).ok()
+}
+
+/// A parameter value typed as its declaration says (numbers as numbers, 0/1 as booleans).
+fn typed(kind: Option<ParamKind>, text: &str) -> Value {
+    match kind {
+        Some(ParamKind::Port | ParamKind::UInt) => text
+            .parse::<u64>()
+            .map_or_else(|_| json!(text), |n| json!(n)),
+        Some(ParamKind::Duration) => text.parse::<f64>().map_or_else(
+            |_| json!(text),
+            |n| {
+                if n.fract() == 0.0 && n.abs() < 1e15 {
+                    json!(n as i64)
+                } else {
+                    json!(n)
+                }
+            },
+        ),
+        Some(ParamKind::Bool) => json!(text != "0"),
+        _ => json!(text),
+    }
+}
+
+/// `{"side", "type", "params", "canonical"}`, with a wrapped endpoint (the rest of a
+/// `haproxy:` description, or an `endpoint=` value) under `"wrapped"`.
+pub(crate) fn to_json(side: Side, d: &Description) -> Value {
+    let prefix = d.prefix().unwrap_or("").to_owned();
+    let plugin = plugin_of(side, d);
+    let kind_of = |name: &str| {
+        plugin
+            .and_then(|p| p.params().iter().find(|q| q.name == name))
+            .map(|q| q.kind)
+    };
+    let fields = d.fields();
+    let inner_at = fields
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.is_positional())
+        .nth(1)
+        .map(|(i, _)| i);
+    let own = &fields[..inner_at.unwrap_or(fields.len())];
+    let mut params = Map::new();
+    let mut wrapped = inner_at
+        .and_then(|i| d.tail(i))
+        .map(|inner| to_json(side, &inner));
+    for f in own {
+        let Some(key) = f.key() else { continue };
+        if key == "endpoint"
+            && let Ok((inner_side, inner)) = check(f.value(), Some(side))
+        {
+            wrapped = Some(to_json(inner_side, &inner));
+        }
+        params.insert(key.to_owned(), typed(kind_of(key), f.value()));
+    }
+    let mut out = Map::new();
+    out.insert("side".into(), json!(side.as_str()));
+    out.insert("type".into(), json!(prefix));
+    out.insert("params".into(), Value::Object(params));
+    out.insert("canonical".into(), json!(d.to_string()));
+    if let Some(w) = wrapped {
+        out.insert("wrapped".into(), w);
+    }
+    Value::Object(out)
+}
+
+/// `{"error": {"kind", "message", "span"}}`.
+pub(crate) fn error_json(e: &ParseError) -> Value {
+    let span = e.span();
+    json!({"error": {"kind": e.kind().as_str(), "message": e.message(), "span": [span.start, span.end], "parameter": e.parameter(), "suggestion": e.suggestion()}})
+}
+
+/// Every registered type, for `types --json`.
+pub(crate) fn types_json() -> Value {
+    let list: Vec<Value> = endpoints::types()
+        .iter()
+        .map(|p| {
+            let params: Vec<Value> = p
+                .params()
+                .iter()
+                .map(|q| {
+                    json!({
+                        "name": q.name,
+                        "position": q.position,
+                        "type": q.kind.to_string(),
+                        "default": q.default,
+                        "required": q.required,
+                        "help": q.help,
+                    })
+                })
+                .collect();
+            json!({"prefix": p.prefix(), "side": p.side().as_str(), "crate": p.crate_name(), "summary": p.summary(), "params": params})
+        })
+        .collect();
+    Value::Array(list)
+}
+
+/// `types` as text.
+pub(crate) fn types_text() -> String {
+    let mut out = String::new();
+    for p in endpoints::types() {
+        out.push_str(&format!(
+            "{}  ({}, {})\n    {}\n",
+            p.prefix(),
+            p.side().as_str(),
+            p.crate_name(),
+            p.summary()
+        ));
+        for q in p.params() {
+            let pos = q.position.map_or(String::new(), |i| format!(" #{}", i + 1));
+            let default = match (q.required, q.default) {
+                (true, _) => " required".to_owned(),
+                (false, Some(d)) => format!(" default `{d}`"),
+                (false, None) => String::new(),
+            };
+            out.push_str(&format!(
+                "    {:<18} {:<12}{pos}{default}  {}\n",
+                q.name,
+                q.kind.to_string(),
+                q.help
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,431 @@
+//! The `endpoints` command, run as a process.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run endpoints");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_prints_the_canonical_form_or_a_located_error() {
+    let (code, out, _) = run(&["check", "tcp:8080"]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "tcp:port=8080:interface=:backlog=1024:reuseport=0:nodelay=0"
+        )
+    );
+    let (code, _, err) = run(&["check", "tcp:prot=80"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err.trim_end(),
+        "unknown parameter `prot` for `tcp`; did you mean `port`?\n  tcp:prot=80\n      ^^^^"
+    );
+    let (code, out, _) = run(&["check", "--json", "tcp:prot=80"]);
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["error"]["kind"], "unknown-parameter");
+    assert_eq!(v["error"]["span"], serde_json::json!([4, 8]));
+    let (code, out, _) = run(&["check", "--json", "haproxy:timeout=3:unix:/run/a.sock"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (v["type"].as_str(), v["params"]["timeout"].as_i64()),
+        (Some("haproxy"), Some(3))
+    );
+    assert_eq!(v["wrapped"]["type"], "unix");
+    assert_eq!(v["wrapped"]["params"]["address"], "/run/a.sock");
+    assert_eq!(v["wrapped"]["params"]["mode"], "666");
+    let (code, out, _) = run(&["check", "--client", "--json", "tcp:db:5432"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (
+            v["side"].as_str(),
+            v["params"]["host"].as_str(),
+            v["params"]["port"].as_i64()
+        ),
+        (Some("client"), Some("db"), Some(5432))
+    );
+}
+
+#[test]
+fn types_lists_every_prefix_with_parameters() {
+    let (code, out, _) = run(&["types", "--json"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let names: Vec<String> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|t| {
+            format!(
+                "{}/{}",
+                t["prefix"].as_str().unwrap_or(""),
+                t["side"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    for want in [
+        "tcp/server",
+        "tcp/client",
+        "tcp6/server",
+        "hostname/client",
+        "unix/server",
+        "unix/client",
+        "systemd/server",
+        "tls/server",
+        "tls/client",
+        "ssl/server",
+        "ssl/client",
+        "haproxy/server",
+        "haproxy/client",
+    ] {
+        assert!(
+            names.contains(&want.to_owned()),
+            "{want} missing from {names:?}"
+        );
+    }
+    let tcp = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|t| t["prefix"] == "tcp" && t["side"] == "server")
+        .expect("tcp");
+    assert_eq!(tcp["crate"], "endpoints-tcp");
+    assert_eq!(tcp["params"][2]["name"], "backlog");
+    assert_eq!(tcp["params"][2]["default"], "1024");
+}
+
+/// `check --json` agrees with the Twisted vectors for every transport built, except the
+/// vectors listed as deliberate deviations.
+#[test]
+fn check_json_matches_the_conformance_vectors() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../endpoints-compat-tests/vectors"
+    );
+    let deviations: Vec<String> = std::fs::read_to_string(format!("{dir}/deviations.jsonl"))
+        .expect("deviations")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["vector"].as_str().map(str::to_owned))
+        .collect();
+    let rename = |key: &str| match key {
+        "wantPID" | "checkPID" => "lockfile".to_owned(),
+        k => k.to_owned(),
+    };
+    let mut compared = 0;
+    for line in std::fs::read_to_string(format!("{dir}/twisted-vectors.jsonl"))
+        .expect("vectors")
+        .lines()
+    {
+        let v: Value = serde_json::from_str(line).expect("json");
+        let (Some(side), Some(input)) = (v["side"].as_str(), v["input"].as_str()) else {
+            continue;
+        };
+        if !matches!(side, "server" | "client")
+            || v.get("expect").is_none()
+            || input.contains('{')
+            || v.get("env").is_some()
+        {
+            continue;
+        }
+        let bytes = if v["input_is_bytes"].as_bool() == Some(true) {
+            " [bytes]"
+        } else {
+            ""
+        };
+        if deviations.contains(&format!("{side} {input}{bytes}"))
+            || input.starts_with("crfake")
+            || input.starts_with("stdio")
+        {
+            continue;
+        }
+        let (code, out, err) = run(&["check", &format!("--{side}"), "--json", input]);
+        assert_eq!(code, 0, "`{input}`: {err}");
+        let ours: Value = serde_json::from_str(&out).expect("json");
+        let expect = &v["expect"];
+        // A `tls:` server's TCP parameters are its own; a wrapper's inner endpoint is `wrapped`.
+        let (tcp_of_tls, wrapper) = (
+            expect["type"] == "TLSServerEndpoint",
+            expect["type"] == "_WrapperServerEndpoint",
+        );
+        if wrapper {
+            agree(input, &expect["wrapped"], &ours["wrapped"], &rename);
+        } else {
+            agree(input, expect, &ours, &rename);
+            if tcp_of_tls {
+                agree(input, &expect["wrapped"], &ours, &rename);
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared >= 25, "only {compared} vectors compared");
+}
+
+/// Twisted's attributes that are not parameters.
+const NOT_PARAMETERS: &[&str] = &[
+    "type",
+    "wrapped",
+    "tls",
+    "connectionCreator",
+    "wrapperFactory",
+    "wrapper",
+    "fileno",
+    "addressFamily",
+    "pluginPrefix",
+];
+
+fn agree(input: &str, expect: &Value, ours: &Value, rename: &dyn Fn(&str) -> String) {
+    let Some(map) = expect.as_object() else {
+        return;
+    };
+    for (key, want) in map {
+        if NOT_PARAMETERS.contains(&key.as_str()) {
+            continue;
+        }
+        let ours_v = &ours["params"][rename(key)];
+        let agrees = match want {
+            // Our 0/1 parameters are JSON booleans; Twisted has 0, 1 or "0".
+            Value::Number(n) if ours_v.is_boolean() => {
+                ours_v.as_bool() == Some(n.as_f64() != Some(0.0))
+            }
+            Value::String(s) if ours_v.is_boolean() => ours_v.as_bool() == Some(s != "0"),
+            Value::Number(n) => {
+                ours_v.as_f64() == n.as_f64()
+                    || ours_v.as_str().and_then(|s| s.parse::<f64>().ok()) == n.as_f64()
+            }
+            Value::String(s) if s.starts_with("0o") => {
+                ours_v.as_str() == Some(s.trim_start_matches("0o"))
+            }
+            Value::String(s) => ours_v.as_str() == Some(s.as_str()),
+            Value::Bool(b) => ours_v.as_bool() == Some(*b),
+            Value::Null => ours_v.is_null(),
+            Value::Array(a) => ours_v.as_str() == a.first().and_then(Value::as_str),
+            Value::Object(_) => true,
+        };
+        assert!(agrees, "`{input}`: `{key}` is {ours_v}, Twisted {want}");
+    }
+}
+
+/// Start `endpoints ARGS`, wait for its `listening on ...` line; return it and the port.
+async fn start(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("in time")
+        .expect("read")
+        .expect("a line");
+    assert!(line.starts_with("listening on "), "{line}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, line["listening on ".len()..].to_owned())
+}
+
+fn port_in(desc: &str) -> u16 {
+    let d: endpoints::Description = desc.parse().expect("description");
+    d.get("port").and_then(|p| p.parse().ok()).expect("a port")
+}
+
+#[tokio::test]
+async fn listen_echo_and_connect_with_half_close() {
+    let (_server, shown) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
+    let port = port_in(&shown);
+    assert_ne!(port, 0, "the real port is shown: {shown}");
+    let mut client = Command::new(BIN)
+        .args(["connect", &format!("tcp:127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("connect");
+    let mut stdin = client.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"hello through the command\n")
+        .await
+        .expect("write");
+    drop(stdin); // EOF: connect half-closes, the echo server finishes, connect exits
+    let out = tokio::time::timeout(Duration::from_secs(10), client.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("output");
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"hello through the command\n");
+}
+
+#[tokio::test]
+async fn failures_exit_non_zero_with_one_line_naming_the_endpoint() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let (code, _, err) = run(&["listen", &format!("tcp:{port}:interface=127.0.0.1")]);
+    assert_eq!(code, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "endpoints: cannot listen on `tcp:port={port}:interface=127.0.0.1"
+        )),
+        "{err}"
+    );
+    drop(busy);
+    let (code, _, err) = run(&["connect", &format!("tcp:127.0.0.1:{port}")]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(&format!(
+            "endpoints: cannot connect to `tcp:host=127.0.0.1:port={port}"
+        )),
+        "{err}"
+    );
+    let (code, _, _) = run(&["relay", "tcp:0"]);
+    assert_eq!(code, 2, "usage error");
+}
+
+/// A deterministic byte stream.
+fn pattern(offset: u64, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        let x = offset + i as u64;
+        *b = (x ^ (x >> 8) ^ (x >> 17)).wrapping_mul(31) as u8;
+    }
+}
+
+fn close_wait_on(ports: &[u16]) -> usize {
+    let Ok(out) = std::process::Command::new("ss")
+        .args(["-tanH", "state", "close-wait"])
+        .output()
+    else {
+        return 0;
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| ports.iter().any(|p| l.contains(&format!(":{p} "))))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_chain_keeps_256_mib_intact_both_ways() {
+    const TOTAL: u64 = 256 << 20;
+    let dir = std::env::temp_dir().join(format!("endpoints-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sock = dir.join("hop.sock");
+    // tcp echo server <- relay (unix -> tcp) <- relay (tcp -> unix) <- client
+    let (_echo, echo_at) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
+    let echo_port = port_in(&echo_at);
+    let (_hop2, _) = start(&[
+        "relay",
+        &format!("unix:{}", sock.display()),
+        &format!("tcp:127.0.0.1:{echo_port}"),
+    ])
+    .await;
+    let (_hop1, front_at) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!("unix:{}", sock.display()),
+    ])
+    .await;
+    let front = port_in(&front_at);
+
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", front))
+        .await
+        .expect("connect");
+    let (mut r, mut w) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut sent = 0u64;
+        while sent < TOTAL {
+            pattern(sent, &mut buf);
+            w.write_all(&buf).await.expect("write");
+            sent += buf.len() as u64;
+        }
+        w.shutdown().await.expect("half-close");
+    });
+    let mut got = vec![0u8; 1 << 16];
+    let mut want = vec![0u8; 1 << 16];
+    let mut received = 0u64;
+    let started = Instant::now();
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(30), r.read(&mut got))
+            .await
+            .expect("progress")
+            .expect("read");
+        if n == 0 {
+            break;
+        }
+        pattern(received, &mut want[..n]);
+        assert!(got[..n] == want[..n], "corruption at byte {received}");
+        received += n as u64;
+    }
+    writer.await.expect("writer");
+    assert_eq!(
+        received, TOTAL,
+        "every byte came back, then EOF (half-close went through both relays)"
+    );
+    eprintln!(
+        "256 MiB each way through two relays in {:?}",
+        started.elapsed()
+    );
+    drop(r);
+
+    // Nothing stays in CLOSE_WAIT on the relays' ports.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while close_wait_on(&[front, echo_port]) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        close_wait_on(&[front, echo_port]),
+        0,
+        "sockets left in CLOSE_WAIT"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_listening_and_drains() {
+    let (mut relay, shown) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        "tcp:127.0.0.1:9",
+        "--drain-timeout",
+        "2",
+    ])
+    .await;
+    let port = port_in(&shown);
+    let pid = relay.id().expect("pid");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), relay.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(exit.success(), "{exit}");
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "the port was released"
+    );
+}
