@@ -170,7 +170,19 @@ fn conformance(root: &Path, extra: &[String]) -> Result<(), String> {
 }
 
 fn bench(root: &Path, extra: &[String]) -> Result<(), String> {
+    // The relay benchmarks run the release `endpoints` binary.
+    let mut b = cargo(root);
+    b.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--locked",
+        "--package",
+        "endpoints-cli",
+    ]);
+    run("build the endpoints command", b)?;
     let mut c = cargo(root);
+    c.env("ENDPOINTS_BIN", root.join("target/release/endpoints"));
     c.args([
         "run",
         "--release",

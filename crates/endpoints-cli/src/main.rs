@@ -13,6 +13,7 @@
 
 mod describe;
 mod pump;
+mod splice;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -385,7 +386,23 @@ async fn relay_one(conn: Connection, target: &dyn endpoints::ClientEndpoint, lim
             return;
         }
     };
-    let (stats, result) = pump(conn, upstream, limits).await;
+    // Plain TCP/unix on both sides: splice in the kernel; else (TLS, PROXY, ...) the buffered
+    // copy. A kernel that refuses splice before any byte moved falls back too.
+    let spliced = match (splice::End::of(&conn), splice::End::of(&upstream)) {
+        (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
+            (s, Err(e))
+                if e.kind() == std::io::ErrorKind::Unsupported && s == pump::Stats::default() =>
+            {
+                None
+            }
+            done => Some(done),
+        },
+        _ => None,
+    };
+    let (stats, result) = match spliced {
+        Some(done) => done,
+        None => pump(conn, upstream, limits).await,
+    };
     let outcome = match result {
         Ok(()) => String::new(),
         Err(e) => format!(" ({e})"),

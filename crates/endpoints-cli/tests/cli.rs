@@ -429,3 +429,101 @@ async fn sigterm_stops_listening_and_drains() {
         "the port was released"
     );
 }
+
+/// A wrapped listener (PROXY) relays through the buffered copy, keeps the bytes that came
+/// with the header, and logs the client address from the header.
+#[tokio::test]
+async fn relay_from_a_haproxy_listener_logs_the_real_client() {
+    let (_echo, echo_at) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
+    let echo_port = port_in(&echo_at);
+    let mut relay = Command::new(BIN)
+        .args([
+            "relay",
+            "haproxy:tcp:0:interface=127.0.0.1",
+            &format!("tcp:127.0.0.1:{echo_port}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("relay");
+    let mut lines = BufReader::new(relay.stderr.take().expect("stderr")).lines();
+    let first = lines.next_line().await.expect("read").expect("line");
+    let port = port_in(first.trim_start_matches("listening on "));
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(b"PROXY TCP4 192.0.2.77 127.0.0.1 40000 443\r\nping through the wrapper")
+        .await
+        .expect("write");
+    s.shutdown().await.expect("half-close");
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut back))
+        .await
+        .expect("in time")
+        .expect("read");
+    assert_eq!(back, b"ping through the wrapper");
+    let log = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("in time")
+        .expect("read")
+        .expect("a log line");
+    assert!(
+        log.starts_with("relay 192.0.2.77:40000 -> tcp:host=127.0.0.1"),
+        "{log}"
+    );
+    assert!(log.contains("24 bytes up, 24 bytes down"), "{log}");
+}
+
+/// Many connections at once through the relay: every byte of every connection arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_relayed_connections_lose_nothing() {
+    const CONNS: usize = 500;
+    const EACH: usize = 128 * 1024;
+    let (_echo, echo_at) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
+    let echo_port = port_in(&echo_at);
+    let (_relay, front_at) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!("tcp:127.0.0.1:{echo_port}"),
+    ])
+    .await;
+    let front = port_in(&front_at);
+    let mut tasks = Vec::new();
+    for i in 0..CONNS {
+        tasks.push(tokio::spawn(async move {
+            let s = tokio::net::TcpStream::connect(("127.0.0.1", front))
+                .await
+                .expect("connect");
+            let (mut r, mut w) = s.into_split();
+            let offset = (i * EACH) as u64;
+            let writer = tokio::spawn(async move {
+                let mut buf = vec![0u8; EACH];
+                pattern(offset, &mut buf);
+                w.write_all(&buf).await.expect("write");
+                w.shutdown().await.expect("half-close");
+            });
+            let mut back = Vec::with_capacity(EACH);
+            r.read_to_end(&mut back).await.expect("read");
+            writer.await.expect("writer");
+            let mut want = vec![0u8; EACH];
+            pattern(offset, &mut want);
+            assert_eq!(
+                back.len(),
+                EACH,
+                "connection {i}: {} of {EACH} bytes came back",
+                back.len()
+            );
+            assert!(back == want, "connection {i}: corrupted");
+        }));
+    }
+    let all = async {
+        for t in tasks {
+            t.await.expect("connection");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("every connection finished");
+}

@@ -1,0 +1,258 @@
+//! Relay benchmarks: `endpoints relay` against socat, a raw tokio relay and a direct
+//! connection, over loopback.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+/// Which relay sits between client and sink.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Relay {
+    Direct,
+    Tokio,
+    Socat,
+    Endpoints,
+}
+
+/// A sink that reads and counts everything, on every connection.
+async fn sink() -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                continue;
+            };
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    c.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (addr, count, task)
+}
+
+/// A relay in front of `target`; returns where to connect and what to keep alive.
+async fn start(
+    kind: Relay,
+    target: SocketAddr,
+    fork: bool,
+) -> (
+    SocketAddr,
+    Option<Child>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    match kind {
+        Relay::Direct => (target, None, None),
+        Relay::Tokio => {
+            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = l.local_addr().expect("addr");
+            let task = tokio::spawn(async move {
+                loop {
+                    let Ok((mut a, _)) = l.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let Ok(mut b) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional_with_sizes(
+                            &mut a,
+                            &mut b,
+                            1 << 16,
+                            1 << 16,
+                        )
+                        .await;
+                    });
+                }
+            });
+            (addr, None, Some(task))
+        }
+        Relay::Socat => {
+            let port = free_port();
+            let listen = if fork {
+                format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024")
+            } else {
+                format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr")
+            };
+            let child = Command::new("socat")
+                .args(["-b", "65536", &listen, &format!("TCP:{target}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("socat");
+            wait_bound(port).await;
+            (SocketAddr::from(([127, 0, 0, 1], port)), Some(child), None)
+        }
+        Relay::Endpoints => {
+            let bin = std::env::var("ENDPOINTS_BIN")
+                .unwrap_or_else(|_| "target/release/endpoints".into());
+            let mut child = Command::new(bin)
+                .args([
+                    "relay",
+                    "tcp:0:interface=127.0.0.1",
+                    &format!("tcp:{}:{}", target.ip(), target.port()),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("endpoints relay (run through `cargo xtask bench`, which builds it)");
+            let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+            let line = lines
+                .next_line()
+                .await
+                .expect("read")
+                .expect("listening line");
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            let d: endpoints::Description = line
+                .trim_start_matches("listening on ")
+                .parse()
+                .expect("description");
+            let port: u16 = d.get("port").and_then(|p| p.parse().ok()).expect("port");
+            (SocketAddr::from(([127, 0, 0, 1], port)), Some(child), None)
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+async fn wait_bound(port: u16) {
+    for _ in 0..400 {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Gbit/s for `bytes` sent over one connection through `kind`.
+pub(crate) async fn throughput(kind: Relay, bytes: u64) -> f64 {
+    let (target, count, sink_task) = sink().await;
+    let (addr, child, task) = start(kind, target, false).await;
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let buf = vec![0x5Au8; 1 << 16];
+    let mut sent = 0u64;
+    while sent < bytes {
+        s.write_all(&buf).await.expect("write");
+        sent += buf.len() as u64;
+    }
+    s.shutdown().await.expect("shutdown");
+    while count.load(Ordering::Relaxed) < bytes {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    drop((child, s));
+    if let Some(t) = task {
+        t.abort();
+    }
+    sink_task.abort();
+    bytes as f64 * 8.0 / secs / 1e9
+}
+
+/// (aggregate Gbit/s, peak KiB of relay memory per connection) for `conns` connections at
+/// once, `each` bytes apiece.
+pub(crate) async fn many(kind: Relay, conns: usize, each: u64) -> (f64, f64) {
+    let (target, count, sink_task) = sink().await;
+    let (addr, child, _task) = start(kind, target, true).await;
+    let pid = child.as_ref().and_then(Child::id);
+    let baseline = pid.map_or(0, rss_tree_kib);
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            while let Some(pid) = pid {
+                peak.fetch_max(rss_tree_kib(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..conns {
+        clients.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            let buf = vec![0xA5u8; 1 << 16];
+            let mut sent = 0u64;
+            while sent < each {
+                s.write_all(&buf).await.expect("write");
+                sent += buf.len() as u64;
+            }
+            s.shutdown().await.expect("shutdown");
+            s
+        }));
+    }
+    let total = each * conns as u64;
+    let mut kept = Vec::new();
+    for c in clients {
+        kept.push(c.await.expect("client"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count.load(Ordering::Relaxed) < total {
+        if Instant::now() > deadline {
+            eprintln!(
+                "{kind:?}: only {} of {total} bytes reached the sink within 120 s",
+                count.load(Ordering::Relaxed)
+            );
+            return (0.0, 0.0);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    sampler.abort();
+    if let Some(pid) = pid {
+        peak.fetch_max(rss_tree_kib(pid), Ordering::Relaxed);
+    }
+    drop((kept, child));
+    sink_task.abort();
+    let per_conn = peak.load(Ordering::Relaxed).saturating_sub(baseline) as f64 / conns as f64;
+    (total as f64 * 8.0 / secs / 1e9, per_conn)
+}
+
+/// Resident memory of `pid` and its children (socat forks one per connection), in KiB.
+fn rss_tree_kib(pid: u32) -> u64 {
+    let mut total = rss_kib(pid);
+    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        for c in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            total += rss_kib(c);
+        }
+    }
+    total
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}

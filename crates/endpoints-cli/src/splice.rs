@@ -1,0 +1,218 @@
+//! Zero-copy relaying with `splice(2)` between plain TCP or unix sockets (Linux): bytes go
+//! socket → pipe → socket inside the kernel. Same rules as [`crate::pump`]: half-close
+//! propagated, a linger deadline after the first EOF, an idle timeout, byte counts.
+#![allow(unsafe_code)] // pipe2, fcntl and splice on descriptors owned here; each call has a SAFETY note.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use endpoints::Connection;
+use tokio::io::Interest;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::pump::{Limits, Stats};
+
+/// A pipe's default capacity, and bytes per splice call at first.
+const CHUNK: usize = 1 << 16;
+/// The capacity a pipe grows to once its direction has moved [`GROW_AFTER`] bytes: fewer
+/// system calls for bulk transfers, while thousands of short connections keep small pipes
+/// (the kernel limits a user's pipe memory, and pipes made past that limit get one page).
+const BIG: usize = 1 << 20;
+/// Bytes a direction moves before its pipe grows.
+const GROW_AFTER: u64 = 8 << 20;
+
+/// One end of the relay, if it is a plain socket.
+#[derive(Clone, Copy)]
+pub(crate) enum End<'a> {
+    Tcp(&'a TcpStream),
+    Unix(&'a UnixStream),
+}
+
+impl<'a> End<'a> {
+    /// The plain socket under `conn`, or `None` (TLS, PROXY and other wrapped streams).
+    pub(crate) fn of(conn: &'a Connection) -> Option<Self> {
+        if let Some(t) = conn.stream_ref::<TcpStream>() {
+            return Some(Self::Tcp(t));
+        }
+        conn.stream_ref::<UnixStream>().map(Self::Unix)
+    }
+
+    fn fd(self) -> RawFd {
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    async fn ready(self, interest: Interest) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.ready(interest).await.map(|_| ()),
+            Self::Unix(s) => s.ready(interest).await.map(|_| ()),
+        }
+    }
+
+    fn try_io<R>(self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        match self {
+            Self::Tcp(s) => s.try_io(interest, f),
+            Self::Unix(s) => s.try_io(interest, f),
+        }
+    }
+
+    fn shutdown_write(self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Self::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+        }
+    }
+}
+
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+fn pipe() -> io::Result<Pipe> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid array of two descriptors for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok(Pipe { read, write })
+}
+
+/// Try to give `pipe` `size` bytes of capacity; returns the capacity it has.
+fn grow(pipe: &Pipe, size: usize) -> usize {
+    // SAFETY: fcntl on a descriptor this module owns; a refusal leaves the capacity as it was.
+    let got = unsafe {
+        libc::fcntl(
+            pipe.write.as_raw_fd(),
+            libc::F_SETPIPE_SZ,
+            size as libc::c_int,
+        )
+    };
+    if got > 0 { got as usize } else { CHUNK }
+}
+
+fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: both descriptors are open for the duration of the call (owned by this module's
+    // pipes or borrowed from live sockets); null offsets are allowed for pipes and sockets.
+    let n = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Relay `a` ⇄ `b` with splice. `Err(Unsupported)` before any byte moved means the kernel
+/// refused splice for these sockets: use the buffered copy instead.
+pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::Result<()>) {
+    let started = Instant::now();
+    let activity = AtomicU64::new(0);
+    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+    let result = async {
+        let (p1, p2) = (pipe()?, pipe()?);
+        let ab = direction(a, b, &p1, &up, &activity, started, limits.idle);
+        let ba = direction(b, a, &p2, &down, &activity, started, limits.idle);
+        tokio::pin!(ab, ba);
+        let first = tokio::select! {
+            r = &mut ab => (r, false),
+            r = &mut ba => (r, true),
+        };
+        match first {
+            (Err(e), _) => Err(e),
+            (Ok(()), ab_left) => {
+                let rest = async { if ab_left { ab.await } else { ba.await } };
+                tokio::time::timeout(limits.linger, rest)
+                    .await
+                    .unwrap_or(Ok(()))
+            }
+        }
+    }
+    .await;
+    (
+        Stats {
+            a_to_b: up.load(Ordering::Relaxed),
+            b_to_a: down.load(Ordering::Relaxed),
+        },
+        result,
+    )
+}
+
+async fn direction(
+    from: End<'_>,
+    to: End<'_>,
+    pipe: &Pipe,
+    count: &AtomicU64,
+    activity: &AtomicU64,
+    started: Instant,
+    idle: Option<Duration>,
+) -> io::Result<()> {
+    let (mut chunk, mut moved) = (CHUNK, 0u64);
+    loop {
+        if chunk == CHUNK && moved >= GROW_AFTER {
+            chunk = grow(pipe, BIG).max(CHUNK);
+        }
+        // Socket → pipe.
+        let n = loop {
+            let ready = from.ready(Interest::READABLE);
+            match idle {
+                None => ready.await?,
+                Some(limit) => match tokio::time::timeout(limit, ready).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        let last = Duration::from_millis(activity.load(Ordering::Relaxed));
+                        if started.elapsed().saturating_sub(last) >= limit {
+                            return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
+                        }
+                        continue;
+                    }
+                },
+            }
+            match from.try_io(Interest::READABLE, || {
+                splice(from.fd(), pipe.write.as_raw_fd(), CHUNK)
+            }) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EINVAL)
+                        || e.raw_os_error() == Some(libc::ENOSYS) =>
+                {
+                    return Err(io::Error::new(io::ErrorKind::Unsupported, e));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return to.shutdown_write();
+        }
+        // Pipe → socket, all of it.
+        let mut left = n;
+        while left > 0 {
+            to.ready(Interest::WRITABLE).await?;
+            match to.try_io(Interest::WRITABLE, || {
+                splice(pipe.read.as_raw_fd(), to.fd(), left)
+            }) {
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        moved += n as u64;
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
