@@ -90,6 +90,20 @@ fn ci(root: &Path) -> Result<(), String> {
     c.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
     steps.push(("tests (unit, integration, doc)", c));
 
+    // Features outside `full`: the axum integration.
+    let mut c = cargo(root);
+    c.args([
+        "test",
+        "--locked",
+        "--package",
+        "endpoints",
+        "--features",
+        "axum",
+        "--test",
+        "axum",
+    ]);
+    steps.push(("tests with the axum feature", c));
+
     // Each transport feature alone: the registry must hold exactly what the feature brings.
     for features in UMBRELLA_FEATURES {
         let mut c = cargo(root);
@@ -109,8 +123,14 @@ fn ci(root: &Path) -> Result<(), String> {
     }
 
     let mut c = cargo(root);
-    c.args(["doc", "--workspace", "--no-deps", "--locked"])
-        .env("RUSTDOCFLAGS", "-D warnings");
+    c.args([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--all-features",
+        "--locked",
+    ])
+    .env("RUSTDOCFLAGS", "-D warnings");
     steps.push(("docs", c));
 
     let mut failed: Vec<String> = steps

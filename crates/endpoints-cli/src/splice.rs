@@ -1,5 +1,5 @@
 //! Zero-copy relaying with `splice(2)` between plain TCP or unix sockets (Linux): bytes go
-//! socket → pipe → socket inside the kernel. Same rules as [`crate::pump`]: half-close
+//! socket → pipe → socket inside the kernel. Same rules as [`crate::pump::pump`]: half-close
 //! propagated, a linger deadline after the first EOF, an idle timeout, byte counts.
 #![allow(unsafe_code)] // pipe2, fcntl and splice on descriptors owned here; each call has a SAFETY note.
 

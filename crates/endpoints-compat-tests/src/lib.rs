@@ -223,9 +223,7 @@ pub fn judge(v: &Value) -> Verdict {
         Some("quote") => judge_quote(v),
         Some("server") => judge_build(v, Side::Server),
         Some("client") => judge_build(v, Side::Client),
-        Some("backoff") => {
-            Verdict::Skip("backoff vectors need the ClientService (its own issue)".into())
-        }
+        Some("backoff") => judge_backoff(v),
         Some("systemd-env") => judge_systemd_env(v),
         other => Verdict::Fail(format!("unknown side {other:?}")),
     }
@@ -287,6 +285,41 @@ fn judge_parse(v: &Value) -> Verdict {
         }
     }
     Verdict::Pass
+}
+
+/// `backoff`: Twisted's `backoffPolicy` delay for an attempt, jitter fixed.
+fn judge_backoff(v: &Value) -> Verdict {
+    use endpoints::service::{Backoff, Jitter};
+    let i = &v["input"];
+    let num = |k: &str| i[k].as_f64();
+    let (Some(attempt), Some(want)) = (i["attempt"].as_u64(), v["expect"]["delay"].as_f64()) else {
+        return Verdict::Fail("malformed backoff vector".into());
+    };
+    // Jitter is written as a number or as "constant N".
+    let jitter = num("jitter")
+        .or_else(|| {
+            i["jitter"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("constant "))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0.0);
+    let mut b = Backoff::new().jitter(Jitter::Fixed(jitter));
+    if let Some(x) = num("initialDelay") {
+        b = b.initial(x);
+    }
+    if let Some(x) = num("maxDelay") {
+        b = b.max(x);
+    }
+    if let Some(x) = num("factor") {
+        b = b.factor(x);
+    }
+    let got = b.seconds(u32::try_from(attempt).unwrap_or(u32::MAX));
+    if (got - want).abs() <= 1e-9 * want.abs().max(1.0) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(format!("delay {got}, Twisted {want}"))
+    }
 }
 
 /// `systemd-env`: which descriptors and names the variables give, and which variables are

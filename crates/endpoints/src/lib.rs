@@ -11,6 +11,8 @@
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
 //!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`]), so their registrations are linked;
+//! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff, a
+//!   [`service::ServerService`] with graceful shutdown, and axum / hyper-util integration;
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -73,6 +75,7 @@
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
+//! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener.
 //! * `systemd`: `systemd:` server (socket activation; enables `tcp` and `unix`). Call
 //!   `endpoints::systemd::init()` first thing in `main`.
 //!
@@ -86,6 +89,8 @@
 //! The minimum is the workspace `rust-version` (1.88). Raising it is not a breaking change.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod service;
 
 use std::fmt;
 use std::io;

@@ -81,7 +81,11 @@ impl Backoff {
     /// 100 and an infinite product becomes the cap).
     pub fn seconds(&self, attempt: u32) -> f64 {
         let grown = self.initial * self.factor.powi(attempt.min(100) as i32);
-        let capped = if grown.is_finite() { grown.min(self.max) } else { self.max };
+        let capped = if grown.is_finite() {
+            grown.min(self.max)
+        } else {
+            self.max
+        };
         capped
             + match self.jitter {
                 Jitter::Fixed(j) => j,
@@ -118,7 +122,13 @@ mod tests {
         for n in [20, 100, 1751, 1_000_000] {
             assert_eq!(b.seconds(n), 61.0, "attempt {n}");
         }
-        assert_eq!(Backoff::new().factor(1e10).jitter(Jitter::Fixed(1.0)).seconds(1751), 61.0);
+        assert_eq!(
+            Backoff::new()
+                .factor(1e10)
+                .jitter(Jitter::Fixed(1.0))
+                .seconds(1751),
+            61.0
+        );
     }
 
     #[test]

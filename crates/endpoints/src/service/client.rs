@@ -182,11 +182,16 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
     /// Start connecting (a no-op if running). Needs a tokio runtime.
     pub fn start(&self) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if running.as_ref().is_some_and(|(_, task)| !task.is_finished()) {
+        if running
+            .as_ref()
+            .is_some_and(|(_, task)| !task.is_finished())
+        {
             tracing::debug!("client service already running");
             return;
         }
         let (stop_tx, stop_rx) = oneshot::channel();
+        // Waiters from now on wait for this run, not for the stop before it.
+        self.shared.set(Phase::Connecting, None);
         let task = tokio::spawn(run(self.shared.clone(), stop_rx));
         *running = Some((stop_tx, task));
     }
@@ -195,7 +200,11 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
     /// established connection is closed. Returns once the connection is gone. Waiters get
     /// [`WhenConnectedError::Cancelled`].
     pub async fn stop(&self) {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some((stop, task)) = running {
             let _ = stop.send(());
             let _ = task.await;
@@ -210,7 +219,10 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
 
     /// The current connection's handle, or the next one. With `Some(n)`, give up after `n`
     /// more attempts fail in a row; after [`stop`](Self::stop), fail with `Cancelled`.
-    pub async fn when_connected(&self, fail_after_failures: Option<u32>) -> Result<H, WhenConnectedError> {
+    pub async fn when_connected(
+        &self,
+        fail_after_failures: Option<u32>,
+    ) -> Result<H, WhenConnectedError> {
         let mut rx = self.shared.state.subscribe();
         let base = rx.borrow().failures;
         loop {
@@ -224,7 +236,10 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
                 if let Some(n) = fail_after_failures
                     && s.failures - base >= u64::from(n)
                 {
-                    let e = s.last_error.clone().unwrap_or_else(|| Arc::new(io::Error::other("failed")));
+                    let e = s
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(io::Error::other("failed")));
                     return Err(WhenConnectedError::Failed(e));
                 }
             }
@@ -237,14 +252,22 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
 
 impl<H: Clone + Send + Sync + 'static> Drop for ClientService<H> {
     fn drop(&mut self) {
-        if let Some((stop, task)) = self.running.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some((stop, task)) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = stop.send(());
             task.abort();
         }
     }
 }
 
-async fn run<H: Clone + Send + Sync + 'static>(shared: Arc<Shared<H>>, mut stop: oneshot::Receiver<()>) {
+async fn run<H: Clone + Send + Sync + 'static>(
+    shared: Arc<Shared<H>>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut attempt: u32 = 0;
     loop {
         shared.set(Phase::Connecting, None);

@@ -1,0 +1,103 @@
+//! Serving frameworks on any listener: axum's `Listener` (feature `axum`), and a stream of
+//! connections for hyper-util and other `serve_incoming`-style servers.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use endpoints_core::{Connection, Listener};
+
+/// Every connection of `listener`, as a `futures_core::Stream` (for hyper-util's
+/// `serve_connection` loops and servers that take an incoming stream). Ends after a fatal
+/// listener error, which it yields first.
+pub fn incoming(listener: Box<dyn Listener>) -> Incoming {
+    Incoming {
+        listener: Some(listener),
+        pending: None,
+    }
+}
+
+type Accepting =
+    Pin<Box<dyn std::future::Future<Output = (Box<dyn Listener>, io::Result<Connection>)> + Send>>;
+
+/// The stream returned by [`incoming`].
+pub struct Incoming {
+    listener: Option<Box<dyn Listener>>,
+    pending: Option<Accepting>,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming").finish_non_exhaustive()
+    }
+}
+
+impl futures_core::Stream for Incoming {
+    type Item = io::Result<Connection>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.pending.is_none() {
+            let Some(mut l) = self.listener.take() else {
+                return Poll::Ready(None);
+            };
+            self.pending = Some(Box::pin(async move {
+                let r = l.accept().await;
+                (l, r)
+            }));
+        }
+        let Some(fut) = self.pending.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match fut.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready((l, r)) => {
+                self.pending = None;
+                if r.is_ok() {
+                    self.listener = Some(l);
+                }
+                Poll::Ready(Some(r))
+            }
+        }
+    }
+}
+
+/// Any endpoint listener as an [`axum::serve::Listener`]: `axum::serve(AxumListener::from(l),
+/// app)` serves HTTP on `tcp:`, `unix:`, `haproxy:tcp:`, `ssl:`, `systemd:`...
+///
+/// Accepting keeps the endpoint's never-deaf policy; if the listener fails outright, the error
+/// is logged and accepting is retried every second (axum's `accept` cannot fail).
+#[cfg(feature = "axum")]
+#[derive(Debug)]
+pub struct AxumListener(Box<dyn Listener>);
+
+#[cfg(feature = "axum")]
+impl From<Box<dyn Listener>> for AxumListener {
+    fn from(l: Box<dyn Listener>) -> Self {
+        Self(l)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::serve::Listener for AxumListener {
+    type Io = Connection;
+    type Addr = endpoints_core::Address;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok(conn) => {
+                    let peer = conn.peer_addr().clone();
+                    return (conn, peer);
+                }
+                Err(e) => {
+                    tracing::error!(listener = %self.0, error = %e, "accept failed; retrying in 1 s");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}

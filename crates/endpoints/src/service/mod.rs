@@ -1,0 +1,15 @@
+//! Long-lived clients and servers on top of endpoints: [`ClientService`] (reconnects with a
+//! [`RetryPolicy`]), [`ServerService`] (graceful shutdown), and integrations for axum and
+//! hyper-util.
+
+mod backoff;
+mod client;
+mod integrations;
+mod server;
+
+pub use backoff::{Backoff, Jitter, RetryPolicy};
+pub use client::{ClientService, Phase, WhenConnectedError};
+#[cfg(feature = "axum")]
+pub use integrations::AxumListener;
+pub use integrations::{Incoming, incoming};
+pub use server::{ServerService, ShutdownReport};
