@@ -90,7 +90,7 @@ fn ci(root: &Path) -> Result<(), String> {
     c.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
     steps.push(("tests (unit, integration, doc)", c));
 
-    // Features outside `full`: the axum integration.
+    // Features outside `full`: the axum and tonic integrations.
     let mut c = cargo(root);
     c.args([
         "test",
@@ -98,11 +98,10 @@ fn ci(root: &Path) -> Result<(), String> {
         "--package",
         "endpoints",
         "--features",
-        "axum",
-        "--test",
-        "axum",
+        "axum,tonic",
     ]);
-    steps.push(("tests with the axum feature", c));
+    c.args(["--test", "axum", "--test", "tonic"]);
+    steps.push(("tests with the axum and tonic features", c));
 
     // Each transport feature alone: the registry must hold exactly what the feature brings.
     for features in UMBRELLA_FEATURES {

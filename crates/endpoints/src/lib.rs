@@ -76,6 +76,7 @@
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener.
+//! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
 //! * `systemd`: `systemd:` server (socket activation; enables `tcp` and `unix`). Call
 //!   `endpoints::systemd::init()` first thing in `main`.
 //!

@@ -101,3 +101,71 @@ impl axum::serve::Listener for AxumListener {
         self.0.local_addr()
     }
 }
+
+/// A connection as tonic's server wants it: [`tonic::transport::server::Connected`] with the
+/// peer [`Address`](endpoints_core::Address) as connect info.
+#[cfg(feature = "tonic")]
+#[derive(Debug)]
+pub struct TonicIo(pub Connection);
+
+#[cfg(feature = "tonic")]
+impl tonic::transport::server::Connected for TonicIo {
+    type ConnectInfo = endpoints_core::Address;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.0.peer_addr().clone()
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl tokio::io::AsyncRead for TonicIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl tokio::io::AsyncWrite for TonicIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// [`incoming`] for tonic: `Server::builder().add_service(svc).serve_with_incoming(
+/// tonic_incoming(listener))` serves gRPC on any endpoint listener.
+#[cfg(feature = "tonic")]
+pub fn tonic_incoming(
+    listener: Box<dyn Listener>,
+) -> impl futures_core::Stream<Item = io::Result<TonicIo>> + Send {
+    TonicIncoming(incoming(listener))
+}
+
+#[cfg(feature = "tonic")]
+struct TonicIncoming(Incoming);
+
+#[cfg(feature = "tonic")]
+impl futures_core::Stream for TonicIncoming {
+    type Item = io::Result<TonicIo>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|o| o.map(|r| r.map(TonicIo)))
+    }
+}

@@ -1,6 +1,6 @@
 //! Long-lived clients and servers on top of endpoints: [`ClientService`] (reconnects with a
 //! [`RetryPolicy`]), [`ServerService`] (graceful shutdown), and integrations for axum and
-//! hyper-util.
+//! hyper-util (and tonic, feature `tonic`).
 
 mod backoff;
 mod client;
@@ -12,4 +12,6 @@ pub use client::{ClientService, Phase, WhenConnectedError};
 #[cfg(feature = "axum")]
 pub use integrations::AxumListener;
 pub use integrations::{Incoming, incoming};
+#[cfg(feature = "tonic")]
+pub use integrations::{TonicIo, tonic_incoming};
 pub use server::{ServerService, ShutdownReport};
