@@ -64,7 +64,7 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
 const UMBRELLA_FEATURES: &[&str] = &[
-    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy",
+    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio",
 ];
 
 fn ci(root: &Path) -> Result<(), String> {
@@ -90,7 +90,8 @@ fn ci(root: &Path) -> Result<(), String> {
     c.args(["test", "--workspace", "--locked", "--no-fail-fast"]);
     steps.push(("tests (unit, integration, doc)", c));
 
-    // Features outside `full`: the axum and tonic integrations.
+    // Features outside `full`: the axum, tonic, clap and serde integrations, and the examples
+    // that use them.
     let mut c = cargo(root);
     c.args([
         "test",
@@ -98,10 +99,21 @@ fn ci(root: &Path) -> Result<(), String> {
         "--package",
         "endpoints",
         "--features",
-        "axum,tonic",
+        "axum,tonic,clap,serde",
     ]);
-    c.args(["--test", "axum", "--test", "tonic"]);
-    steps.push(("tests with the axum and tonic features", c));
+    c.args([
+        "--test",
+        "axum",
+        "--test",
+        "tonic",
+        "--test",
+        "descriptions",
+        "--examples",
+    ]);
+    steps.push((
+        "tests and examples with the axum, tonic, clap and serde features",
+        c,
+    ));
 
     // Each transport feature alone: the registry must hold exactly what the feature brings.
     for features in UMBRELLA_FEATURES {

@@ -10,7 +10,10 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`]), so their registrations are linked;
+//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`]), so their
+//!   registrations are linked;
+//! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
+//!   and config files;
 //! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff, a
 //!   [`service::ServerService`] with graceful shutdown, and axum / hyper-util integration;
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
@@ -32,6 +35,7 @@
 //! | `tls` | client | `host`, `port`, `timeout`, `bindAddress`, `certificate`, `privateKey`, `trustRoots`, `endpoint`, `alpn`, `sni`, `minVersion` | `tls` |
 //! | `ssl` | client | `host`, `port`, `timeout`, `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` (verifies by default) | `tls` |
 //! | `ssl` | server | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface`, `backlog`, `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout`, `endpoint` | `tls` |
+//! | `stdio` | server | none: one connection of stdin and stdout | `stdio` |
 //! | `haproxy` | server | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), then any server description | `proxy` |
 //! | `haproxy` | client | `version` (`1`), then any client description | `proxy` |
 //! | `tls` | server | `path` (PEM directory, SNI), `port` (`443`), `backlog`, `interface` (`::`), and the `ssl` options from `clientCA` on | `tls` |
@@ -77,6 +81,10 @@
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
+//! * `stdio`: the `stdio:` server (one connection of stdin and stdout).
+//! * `clap` (not in `full`): [`ServerDescription`] and [`ClientDescription`] as clap argument
+//!   types, validated while arguments are parsed (`#[arg(long)] listen: ServerDescription`).
+//! * `serde` (not in `full`): the same types (de)serialized as strings, for config files.
 //! * `systemd`: `systemd:` server (socket activation; enables `tcp` and `unix`). Call
 //!   `endpoints::systemd::init()` first thing in `main`.
 //!
@@ -91,7 +99,10 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod descriptions;
 pub mod service;
+
+pub use descriptions::{ClientDescription, ServerDescription};
 
 use std::fmt;
 use std::io;
@@ -108,6 +119,9 @@ pub use endpoints_hostname as hostname;
 /// The `haproxy:` PROXY protocol wrapper and sender (feature `proxy`).
 #[cfg(feature = "proxy")]
 pub use endpoints_proxy as proxy;
+/// The `stdio:` server (feature `stdio`).
+#[cfg(feature = "stdio")]
+pub use endpoints_stdio as stdio;
 /// The `systemd:` server, [`systemd::init`] and `sd_notify` (feature `systemd`).
 #[cfg(feature = "systemd")]
 pub use endpoints_systemd as systemd;

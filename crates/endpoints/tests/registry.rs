@@ -45,6 +45,7 @@ const FEATURES: &[Feature] = &[
         cfg!(feature = "proxy"),
         &[("haproxy", Side::Server), ("haproxy", Side::Client)],
     ),
+    ("stdio", cfg!(feature = "stdio"), &[("stdio", Side::Server)]),
 ];
 
 #[test]

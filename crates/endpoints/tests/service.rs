@@ -322,17 +322,21 @@ async fn the_retry_count_restarts_only_after_a_stable_connection() {
     let flaky = |stable: Option<Duration>| {
         let script = Scripted::new(0, false);
         let s = script.clone();
-        let mut svc = ClientService::new(Box::new(Handle(script.clone())), move |conn: Connection| {
-            let n = s.attempts().len();
-            (n, async move { drop(conn) })
-        })
-        .retry(|n: u32| Duration::from_secs(u64::from(n)));
+        let mut svc =
+            ClientService::new(Box::new(Handle(script.clone())), move |conn: Connection| {
+                let n = s.attempts().len();
+                (n, async move { drop(conn) })
+            })
+            .retry(|n: u32| Duration::from_secs(u64::from(n)));
         if let Some(d) = stable {
             svc = svc.reset_after(d);
         }
         (svc, script)
     };
-    for (stable, want) in [(None, vec![1, 1, 1]), (Some(Duration::from_secs(10)), vec![1, 2, 3])] {
+    for (stable, want) in [
+        (None, vec![1, 1, 1]),
+        (Some(Duration::from_secs(10)), vec![1, 2, 3]),
+    ] {
         let (svc, script) = flaky(stable);
         svc.start();
         while script.attempts().len() < 4 {
@@ -340,7 +344,11 @@ async fn the_retry_count_restarts_only_after_a_stable_connection() {
         }
         svc.stop().await;
         let t = script.attempts();
-        let gaps: Vec<u64> = t.windows(2).take(3).map(|w| (w[1] - w[0]).as_secs()).collect();
+        let gaps: Vec<u64> = t
+            .windows(2)
+            .take(3)
+            .map(|w| (w[1] - w[0]).as_secs())
+            .collect();
         assert_eq!(gaps, want, "reset_after {stable:?}");
     }
 }

@@ -169,3 +169,25 @@ impl futures_core::Stream for TonicIncoming {
             .map(|o| o.map(|r| r.map(TonicIo)))
     }
 }
+
+/// The peer of an axum connection, for `ConnectInfo<PeerAddr>` (the real client behind a
+/// `haproxy:` listener): serve with `app.into_make_service_with_connect_info::<PeerAddr>()`.
+#[cfg(feature = "axum")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub endpoints_core::Address);
+
+#[cfg(feature = "axum")]
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, AxumListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, AxumListener>) -> Self {
+        Self(stream.remote_addr().clone())
+    }
+}

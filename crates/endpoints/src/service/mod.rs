@@ -10,7 +10,7 @@ mod server;
 pub use backoff::{Backoff, Jitter, RetryPolicy};
 pub use client::{ClientService, Phase, WhenConnectedError};
 #[cfg(feature = "axum")]
-pub use integrations::AxumListener;
+pub use integrations::{AxumListener, PeerAddr};
 pub use integrations::{Incoming, incoming};
 #[cfg(feature = "tonic")]
 pub use integrations::{TonicIo, tonic_incoming};

@@ -61,11 +61,14 @@ impl ServerService {
             .map(|mut l| {
                 let (mut stopped, connections, handler) = (stop.subscribe(), connections.clone(), handler.clone());
                 tokio::spawn(async move {
+                    let name = l.to_string();
                     loop {
                         tokio::select! {
                             accepted = l.accept() => match accepted {
                                 Ok(conn) => {
-                                    let work = handler(conn);
+                                    // One span per connection, with the endpoint and the peer.
+                                    let span = tracing::debug_span!("connection", listener = %name, peer = %conn.peer_addr());
+                                    let work = tracing::Instrument::instrument(handler(conn), span);
                                     let mut set = connections.lock().unwrap_or_else(|p| p.into_inner());
                                     while set.try_join_next().is_some() {}
                                     set.spawn(work);
