@@ -42,30 +42,39 @@ where
     let activity = Arc::new(AtomicU64::new(0));
     let up = AtomicU64::new(0);
     let down = AtomicU64::new(0);
-    let result = {
-        let ab = copy(&mut ar, &mut bw, &up, &activity, started, limits.idle);
-        let ba = copy(&mut br, &mut aw, &down, &activity, started, limits.idle);
-        tokio::pin!(ab, ba);
-        let first = tokio::select! {
-            r = &mut ab => (r, false),
-            r = &mut ba => (r, true),
-        };
-        match first {
-            (Err(e), _) => Err(e),
-            (Ok(()), ab_left) => {
-                let rest = async { if ab_left { ab.await } else { ba.await } };
-                match tokio::time::timeout(limits.linger, rest).await {
-                    Ok(r) => r,
-                    Err(_) => Ok(()), // lingered long enough: close both
-                }
-            }
-        }
-    };
+    let result = both_ways(
+        copy(&mut ar, &mut bw, &up, &activity, started, limits.idle),
+        copy(&mut br, &mut aw, &down, &activity, started, limits.idle),
+        limits.linger,
+    )
+    .await;
     let stats = Stats {
         a_to_b: up.load(Ordering::Relaxed),
         b_to_a: down.load(Ordering::Relaxed),
     };
     (stats, result)
+}
+
+/// Run both directions; when one ends cleanly (its half-close already passed on), give the
+/// other `linger` to finish, then stop: nothing stays half-open. An error in either ends both.
+pub(crate) async fn both_ways(
+    ab: impl std::future::Future<Output = io::Result<()>>,
+    ba: impl std::future::Future<Output = io::Result<()>>,
+    linger: Duration,
+) -> io::Result<()> {
+    tokio::pin!(ab, ba);
+    let first = tokio::select! {
+        r = &mut ab => (r, false),
+        r = &mut ba => (r, true),
+    };
+    match first {
+        (Err(e), _) => Err(e),
+        (Ok(()), ab_left) => {
+            let rest = async { if ab_left { ab.await } else { ba.await } };
+            // Lingered long enough: close both.
+            tokio::time::timeout(linger, rest).await.unwrap_or(Ok(()))
+        }
+    }
 }
 
 async fn copy<R, W>(

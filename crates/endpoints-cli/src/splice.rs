@@ -125,22 +125,12 @@ pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let result = async {
         let (p1, p2) = (pipe()?, pipe()?);
-        let ab = direction(a, b, &p1, &up, &activity, started, limits.idle);
-        let ba = direction(b, a, &p2, &down, &activity, started, limits.idle);
-        tokio::pin!(ab, ba);
-        let first = tokio::select! {
-            r = &mut ab => (r, false),
-            r = &mut ba => (r, true),
-        };
-        match first {
-            (Err(e), _) => Err(e),
-            (Ok(()), ab_left) => {
-                let rest = async { if ab_left { ab.await } else { ba.await } };
-                tokio::time::timeout(limits.linger, rest)
-                    .await
-                    .unwrap_or(Ok(()))
-            }
-        }
+        crate::pump::both_ways(
+            direction(a, b, &p1, &up, &activity, started, limits.idle),
+            direction(b, a, &p2, &down, &activity, started, limits.idle),
+            limits.linger,
+        )
+        .await
     }
     .await;
     (
