@@ -376,10 +376,10 @@ async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn relay_one(conn: Connection, target: &dyn endpoints::ClientEndpoint, limits: Limits) {
+async fn relay_one(mut conn: Connection, target: &dyn endpoints::ClientEndpoint, limits: Limits) {
     let started = Instant::now();
     let peer = conn.peer_addr().clone();
-    let upstream = match target.connect().await {
+    let mut upstream = match target.connect().await {
         Ok(u) => u,
         Err(e) => {
             eprintln!("relay {peer}: {e}");
@@ -401,8 +401,15 @@ async fn relay_one(conn: Connection, target: &dyn endpoints::ClientEndpoint, lim
     };
     let (stats, result) = match spliced {
         Some(done) => done,
-        None => pump(conn, upstream, limits).await,
+        None => pump(&mut conn, &mut upstream, limits).await,
     };
+    // A failure on one side (a reset, a broken pipe) reaches the other side as a reset: closing
+    // it cleanly would tell that peer its bytes were delivered when they may not have been.
+    // An idle timeout is an ordinary close.
+    if matches!(&result, Err(e) if e.kind() != std::io::ErrorKind::TimedOut) {
+        reset_on_close(&conn);
+        reset_on_close(&upstream);
+    }
     let outcome = match result {
         Ok(()) => String::new(),
         Err(e) => format!(" ({e})"),
@@ -413,6 +420,16 @@ async fn relay_one(conn: Connection, target: &dyn endpoints::ClientEndpoint, lim
         stats.b_to_a,
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Make dropping `conn` send a TCP reset (`SO_LINGER` 0) when it is a plain TCP socket. Unix
+/// sockets have no reset (the peer sees EOF or `EPIPE`), and wrapped streams (TLS, PROXY) do
+/// not expose their socket here, so those close normally.
+fn reset_on_close(conn: &Connection) {
+    if let Some(tcp) = conn.stream_ref::<tokio::net::TcpStream>() {
+        // Best effort: the connection is being torn down either way.
+        let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+    }
 }
 
 /// Wait for connections to finish, up to `deadline`; then abort the rest.

@@ -527,3 +527,38 @@ async fn many_concurrent_relayed_connections_lose_nothing() {
         .await
         .expect("every connection finished");
 }
+
+#[tokio::test]
+async fn relay_passes_an_upstream_reset_on_as_a_reset() {
+    // An upstream that reads a little, then resets the connection.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up_port = upstream.local_addr().expect("addr").port();
+    let resetter = tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.expect("accept");
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.expect("first byte");
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .expect("linger");
+        drop(s);
+    });
+    let (_relay, front_at) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!("tcp:127.0.0.1:{up_port}"),
+    ])
+    .await;
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port_in(&front_at)))
+        .await
+        .expect("connect");
+    client.write_all(b"hello, upstream").await.expect("write");
+    resetter.await.expect("upstream reset");
+    let mut rest = Vec::new();
+    let got = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut rest))
+        .await
+        .expect("the relay closed the client in time");
+    let err = got.expect_err("a reset, not a clean end of stream");
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
