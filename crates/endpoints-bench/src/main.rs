@@ -119,6 +119,14 @@ fn main() {
     });
 }
 
+/// A loopback port nobody listens on now, for a peer program (socat, openssl) to bind.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 fn row(name: &str, base: f64, ours: f64, target: &str) {
     println!(
         "| {name} | {base:.0} | {ours:.0} | {:.2}× | {target} |",

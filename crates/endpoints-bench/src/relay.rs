@@ -95,7 +95,7 @@ async fn start(
             (addr, None, Some(task))
         }
         Relay::Socat => {
-            let port = free_port();
+            let port = crate::free_port();
             let listen = if fork {
                 format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,backlog=1024")
             } else {
@@ -144,13 +144,8 @@ async fn start(
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
+/// Wait (up to 4 s) until socat listens on `port`: binding it fails. A probe connection
+/// would use up a socat without `fork`, which serves one connection.
 async fn wait_bound(port: u16) {
     for _ in 0..400 {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {

@@ -135,7 +135,7 @@ impl Fixture {
             .output()
             .ok()?;
         let seconds = if quick { "2" } else { "5" };
-        let port = free_port();
+        let port = crate::free_port();
         let mut server = tokio::process::Command::new("openssl")
             .args([
                 "s_server",
@@ -180,13 +180,6 @@ async fn one_handshake(connector: &TlsConnector, addr: SocketAddr) {
     let mut tls = connector.connect(name, tcp).await.expect("handshake");
     let mut b = [0u8; 1];
     let _ = tls.read(&mut b).await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
 }
 
 async fn wait_port(port: u16) {

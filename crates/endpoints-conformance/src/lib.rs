@@ -36,6 +36,10 @@
 //! [`echo`] listens, connects, sends a payload both ways with a half-close, closes the
 //! listener, and checks that the same address can be listened on again at once.
 //!
+//! [`peer_program`] is for tests that need a real program on the other side (haproxy,
+//! openssl, curl): it says whether the program is there, printing why a test skips when it
+//! is not, and fails the test instead under `CI=true`, where a missing peer is a setup error.
+//!
 //! # Crate feature flags
 //!
 //! None.
@@ -466,4 +470,32 @@ pub async fn echo(server: &str, client_for: impl Fn(&Address) -> String) {
         .close()
         .await
         .unwrap_or_else(|e| panic!("close `{real}`: {e}"));
+}
+
+/// Whether `program` runs (`program probe_arg` exits successfully). When it does not, prints
+/// that the calling test skips and which Debian package provides it, and returns `false`;
+/// under `CI=true` it panics instead, so a CI machine without the peer fails loudly.
+///
+/// ```no_run
+/// #[test]
+/// fn against_real_haproxy() {
+///     if !endpoints_conformance::peer_program("haproxy", "-v", "haproxy") {
+///         return;
+///     }
+///     // ...
+/// }
+/// ```
+pub fn peer_program(program: &str, probe_arg: &str, package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg(probe_arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "`{program}` is missing and CI=true: install the Debian package `{package}`"
+        );
+        println!("skipping: `{program}` not found (Debian package `{package}`)");
+    }
+    found
 }

@@ -15,21 +15,6 @@ use tokio::net::TcpStream;
 use endpoints_tcp as _;
 use endpoints_tls as _;
 
-fn have_haproxy() -> bool {
-    let found = std::process::Command::new("haproxy")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "haproxy is missing and CI=true: install the Debian package `haproxy`"
-        );
-        println!("skipping: `haproxy` not found (Debian package `haproxy`)");
-    }
-    found
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -118,7 +103,7 @@ async fn listen(desc: &str) -> Box<dyn Listener> {
 
 #[tokio::test]
 async fn behind_real_haproxy() {
-    if !have_haproxy() {
+    if !endpoints_conformance::peer_program("haproxy", "-v", "haproxy") {
         return;
     }
     let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
@@ -153,7 +138,7 @@ async fn behind_real_haproxy() {
 
 #[tokio::test]
 async fn haproxy_ssl_send_proxy_to_haproxy_ssl_listener() {
-    if !have_haproxy() {
+    if !endpoints_conformance::peer_program("haproxy", "-v", "haproxy") {
         return;
     }
     let dir = std::env::temp_dir().join(format!("endpoints-haproxy-tls-{}", std::process::id()));

@@ -15,21 +15,6 @@ use tokio::process::{Child, Command};
 
 use endpoints_tcp as _;
 
-fn have_openssl() -> bool {
-    let found = std::process::Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "openssl is missing and CI=true: install the Debian package `openssl`"
-        );
-        println!("skipping: `openssl` not found (Debian package `openssl`)");
-    }
-    found
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -82,7 +67,7 @@ async fn rev(desc: &str) -> std::io::Result<(String, TlsInfo)> {
 
 #[tokio::test]
 async fn our_client_against_s_server() {
-    if !have_openssl() {
+    if !endpoints_conformance::peer_program("openssl", "version", "openssl") {
         return;
     }
     let pki = Pki::new("osl-client");
@@ -194,7 +179,7 @@ async fn serve(desc: &str) -> (u16, tokio::task::JoinHandle<()>) {
 
 #[tokio::test]
 async fn s_client_against_our_server() {
-    if !have_openssl() {
+    if !endpoints_conformance::peer_program("openssl", "version", "openssl") {
         return;
     }
     let pki = Pki::new("osl-server");

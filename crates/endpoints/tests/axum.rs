@@ -9,21 +9,6 @@ use axum::routing::get;
 use endpoints::service::{AxumListener, incoming};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn have_curl() -> bool {
-    let found = std::process::Command::new("curl")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "curl is missing and CI=true: install the Debian package `curl`"
-        );
-        println!("skipping: `curl` not found");
-    }
-    found
-}
-
 async fn serve(desc: &str) -> endpoints::Address {
     let listener = endpoints::listen(desc).await.expect("listen");
     let at = listener.local_addr().expect("bound");
@@ -53,7 +38,7 @@ async fn curl(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn axum_on_tcp_unix_and_haproxy() {
-    if !have_curl() {
+    if !endpoints_conformance::peer_program("curl", "--version", "curl") {
         return;
     }
     let tcp = serve("tcp:0:interface=127.0.0.1").await;
