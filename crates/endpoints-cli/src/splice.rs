@@ -14,8 +14,8 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::pump::{Limits, Stats};
 
-/// A pipe's default capacity, and bytes per splice call at first.
-const CHUNK: usize = 1 << 16;
+/// A pipe's default capacity (16 pages).
+const SMALL: usize = 1 << 16;
 /// The capacity a pipe grows to once its direction has moved [`GROW_AFTER`] bytes: fewer
 /// system calls for bulk transfers, while thousands of short connections keep small pipes
 /// (the kernel limits a user's pipe memory, and pipes made past that limit get one page).
@@ -94,7 +94,7 @@ fn grow(pipe: &Pipe, size: usize) -> usize {
             size as libc::c_int,
         )
     };
-    if got > 0 { got as usize } else { CHUNK }
+    if got > 0 { got as usize } else { SMALL }
 }
 
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
@@ -151,10 +151,10 @@ async fn direction(
     started: Instant,
     idle: Option<Duration>,
 ) -> io::Result<()> {
-    let (mut chunk, mut moved) = (CHUNK, 0u64);
+    let (mut capacity, mut moved, mut grown) = (SMALL, 0u64, false);
     loop {
-        if chunk == CHUNK && moved >= GROW_AFTER {
-            chunk = grow(pipe, BIG).max(CHUNK);
+        if !grown && moved >= GROW_AFTER {
+            (capacity, grown) = (grow(pipe, BIG).max(SMALL), true);
         }
         // Socket → pipe.
         let n = loop {
@@ -172,8 +172,10 @@ async fn direction(
                     }
                 },
             }
+            // Ask for as much as the pipe holds: the pipe is empty here, and one call that
+            // takes everything queued on the socket beats several that take 64 KiB each.
             match from.try_io(Interest::READABLE, || {
-                splice(from.fd(), pipe.write.as_raw_fd(), CHUNK)
+                splice(from.fd(), pipe.write.as_raw_fd(), capacity)
             }) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
