@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask ci                          fmt, clippy, tests, docs, conformance, deny
 //! cargo xtask conformance [--vectors F]   the Twisted/PROXY vector suites
-//! cargo xtask bench                       benchmarks, as ratios against baselines
+//! cargo xtask bench [--quick] [--only G]  benchmarks, as ratios against baselines
 //! ```
 
 use std::env;
@@ -19,7 +19,9 @@ fn main() -> ExitCode {
         Some("conformance") => conformance(&root, &args[1..]),
         Some("bench") => bench(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
-            println!("usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick]>");
+            println!(
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick] [--only accept,connect,proxy,relay,tls]>"
+            );
             Ok(())
         }
         Some(other) => Err(format!("unknown task `{other}` (try `cargo xtask help`)")),

@@ -24,8 +24,30 @@ pub(crate) struct Config {
     handshakes: usize,
 }
 
+/// The groups of figures, for `--only`.
+const GROUPS: [&str; 5] = ["accept", "connect", "proxy", "relay", "tls"];
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    // `--only relay,tls`: run just these groups (default: all).
+    let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").map(|i| {
+        args.get(i + 1)
+            .map(|g| g.split(',').map(str::to_owned).collect())
+            .unwrap_or_default()
+    });
+    if let Some(bad) = only
+        .iter()
+        .flatten()
+        .find(|g| !GROUPS.contains(&g.as_str()))
+    {
+        eprintln!(
+            "endpoints-bench: unknown group `{bad}` for --only; the groups are {}",
+            GROUPS.join(", ")
+        );
+        std::process::exit(2);
+    }
+    let want = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
     let cfg = if quick {
         Config {
             runs: 3,
@@ -62,61 +84,115 @@ fn main() {
         println!("| benchmark | baseline | endpoints | ratio | target |");
         println!("|---|---|---|---|---|");
 
-        let (base, ours) = interleave(cfg.runs, || accept_rate(Server::Raw, &cfg), || accept_rate(Server::Endpoints, &cfg)).await;
-        row("accept-and-close rate, `tcp:` listener vs tokio `TcpListener` (conn/s)", base, ours, "≥ 0.95");
-
-        let (base, ours) =
-            interleave(cfg.runs, || connect_rate(Client::Raw, &cfg), || connect_rate(Client::TcpLiteral, &cfg)).await;
-        row("connect rate, `tcp:127.0.0.1:P` vs `TcpStream::connect` (conn/s)", base, ours, "≥ 0.95");
-
-        let (base, ours) =
-            interleave(cfg.runs, || connect_rate(Client::RawName, &cfg), || connect_rate(Client::TcpName, &cfg)).await;
-        row("connect rate, `tcp:localhost:P` (happy eyeballs) vs `TcpStream::connect((\"localhost\", P))` (conn/s)", base, ours, "≥ 0.95");
-
-        for (version, name) in [(1u8, "v1"), (2, "v2")] {
-            let (base, ours) =
-                interleave(cfg.runs, || proxy_accept_rate(version, true, &cfg), || proxy_accept_rate(version, false, &cfg)).await;
-            row(
-                &format!("accept rate, `haproxy:tcp:` parsing a {name} header vs `tcp:` with the app reading the same bytes (conn/s)"),
-                base,
-                ours,
-                "≥ 0.9",
-            );
+        if want("accept") {
+            accept_figures(&cfg).await;
         }
-
-        if std::process::Command::new("socat").arg("-V").output().is_ok() {
-            let bytes: u64 = if quick { 256 << 20 } else { 1 << 30 };
-            let runs = if quick { 3 } else { 5 };
-            let mut results = Vec::new();
-            for kind in [relay::Relay::Direct, relay::Relay::Socat, relay::Relay::Tokio, relay::Relay::Endpoints] {
-                let mut v = Vec::new();
-                for _ in 0..runs {
-                    v.push(relay::throughput(kind, bytes).await);
-                }
-                results.push(median(v));
-            }
-            let (direct, socat, tokio_relay, ours) = (results[0], results[1], results[2], results[3]);
-            let mb = bytes >> 20;
-            row(&format!("relay, {mb} MiB over one connection: `endpoints relay` vs `socat -b 65536` (Gbit/s)"), socat, ours, "≥ 1.5");
-            row(&format!("relay, {mb} MiB: `endpoints relay` vs raw tokio `copy_bidirectional` 64 KiB (Gbit/s)"), tokio_relay, ours, "informative");
-            row(&format!("relay, {mb} MiB: `endpoints relay` vs a direct connection, the ceiling (Gbit/s)"), direct, ours, "≥ 0.7");
-            let (conns, each) = (1_000, 1u64 << 20);
-            let (socat_bw, socat_kib) = relay::many(relay::Relay::Socat, conns, each).await;
-            let (ours_bw, ours_kib) = relay::many(relay::Relay::Endpoints, conns, each).await;
-            row(&format!("relay, {conns} connections at once, 1 MiB each: aggregate throughput vs socat fork (Gbit/s)"), socat_bw, ours_bw, "informative");
-            println!("| relay, {conns} connections at once: peak memory per connection (KiB) | socat fork {socat_kib:.0} | endpoints {ours_kib:.0} | {:.2}× less | informative |", socat_kib / ours_kib.max(1.0));
-        } else {
-            println!("| relay benchmarks | skipped: `socat` not found | | | |");
+        if want("connect") {
+            connect_figures(&cfg).await;
         }
-
-        let tls = tls::Fixture::new();
-        let (base, ours) = interleave(cfg.runs, || tls.handshake_rate(tls::Server::Raw, &cfg), || tls.handshake_rate(tls::Server::Endpoints, &cfg)).await;
-        row("TLS 1.3 full handshakes, `ssl:` listener vs raw tokio-rustls, same config (handshakes/s)", base, ours, "≥ 0.95");
-        match tls.s_time_pair(quick).await {
-            Some((openssl, ours)) => row("`openssl s_time -new` against `openssl s_server` vs against `ssl:` (connections/s)", openssl, ours, "≥ 1.0"),
-            None => println!("| `openssl s_time` vs `openssl s_server` | skipped: `openssl` not found | | | |"),
+        if want("proxy") {
+            proxy_figures(&cfg).await;
+        }
+        if want("relay") {
+            relay::figures(quick).await;
+        }
+        if want("tls") {
+            tls_figures(&cfg, quick).await;
         }
     });
+}
+
+/// Accept rate: `tcp:` against a raw tokio listener.
+async fn accept_figures(cfg: &Config) {
+    let (base, ours) = interleave(
+        cfg.runs,
+        || accept_rate(Server::Raw, cfg),
+        || accept_rate(Server::Endpoints, cfg),
+    )
+    .await;
+    row(
+        "accept-and-close rate, `tcp:` listener vs tokio `TcpListener` (conn/s)",
+        base,
+        ours,
+        "≥ 0.95",
+    );
+}
+
+/// Connect rate: `tcp:` with an IP literal and with `localhost`, against tokio's connect.
+async fn connect_figures(cfg: &Config) {
+    let (base, ours) = interleave(
+        cfg.runs,
+        || connect_rate(Client::Raw, cfg),
+        || connect_rate(Client::TcpLiteral, cfg),
+    )
+    .await;
+    row(
+        "connect rate, `tcp:127.0.0.1:P` vs `TcpStream::connect` (conn/s)",
+        base,
+        ours,
+        "≥ 0.95",
+    );
+
+    let (base, ours) = interleave(
+        cfg.runs,
+        || connect_rate(Client::RawName, cfg),
+        || connect_rate(Client::TcpName, cfg),
+    )
+    .await;
+    row(
+        "connect rate, `tcp:localhost:P` (happy eyeballs) vs `TcpStream::connect((\"localhost\", P))` (conn/s)",
+        base,
+        ours,
+        "≥ 0.95",
+    );
+}
+
+/// PROXY header overhead: `haproxy:tcp:` against `tcp:` reading the same bytes.
+async fn proxy_figures(cfg: &Config) {
+    for (version, name) in [(1u8, "v1"), (2, "v2")] {
+        let (base, ours) = interleave(
+            cfg.runs,
+            || proxy_accept_rate(version, true, cfg),
+            || proxy_accept_rate(version, false, cfg),
+        )
+        .await;
+        row(
+            &format!(
+                "accept rate, `haproxy:tcp:` parsing a {name} header vs `tcp:` with the app reading the same bytes (conn/s)"
+            ),
+            base,
+            ours,
+            "≥ 0.9",
+        );
+    }
+}
+
+/// TLS handshakes against tokio-rustls, and `openssl s_time` against `openssl s_server`.
+async fn tls_figures(cfg: &Config, quick: bool) {
+    let tls = tls::Fixture::new();
+    let (base, ours) = interleave(
+        cfg.runs,
+        || tls.handshake_rate(tls::Server::Raw, cfg),
+        || tls.handshake_rate(tls::Server::Endpoints, cfg),
+    )
+    .await;
+    row(
+        "TLS 1.3 full handshakes, `ssl:` listener vs raw tokio-rustls, same config (handshakes/s)",
+        base,
+        ours,
+        "≥ 0.95",
+    );
+    match tls.s_time_pair(quick).await {
+        Some((openssl, ours)) => row(
+            "`openssl s_time -new` against `openssl s_server` vs against `ssl:` (connections/s)",
+            openssl,
+            ours,
+            "≥ 1.0",
+        ),
+        None => println!(
+            "| `openssl s_time` vs `openssl s_server` | skipped: `openssl` not found | | | |"
+        ),
+    }
 }
 
 /// A loopback port nobody listens on now, for a peer program (socat, openssl) to bind.
@@ -127,7 +203,7 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn row(name: &str, base: f64, ours: f64, target: &str) {
+pub(crate) fn row(name: &str, base: f64, ours: f64, target: &str) {
     println!(
         "| {name} | {base:.0} | {ours:.0} | {:.2}× | {target} |",
         ours / base
@@ -152,9 +228,9 @@ where
     (median(b), median(o))
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[derive(Clone, Copy)]

@@ -22,7 +22,7 @@ pub(crate) enum Relay {
 
 /// A sink that reads and counts everything, on every connection. Its accept queue is deep
 /// (the usual `somaxconn`, 4096): with tokio's default of 1024, a burst of 1,000 relayed
-/// connections overflowed it on the gVisor machine these figures come from, and the
+/// connections overflowed it now and then on the 2-core VM these figures come from, and the
 /// connections it turned away were reset.
 async fn sink() -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -56,6 +56,80 @@ async fn sink() -> (SocketAddr, Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
         }
     });
     (addr, count, task)
+}
+
+/// The relay rows of the table: one connection (throughput against socat, tokio and a
+/// direct connection; the relay's CPU per GiB), and 1,000 connections at once.
+pub(crate) async fn figures(quick: bool) {
+    if std::process::Command::new("socat")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        println!("| relay benchmarks | skipped: `socat` not found | | | |");
+        return;
+    }
+    let bytes: u64 = if quick { 256 << 20 } else { 1 << 30 };
+    let runs = if quick { 3 } else { 5 };
+    // Round robin, so that drift in the machine's speed falls on all four alike.
+    let kinds = [Relay::Direct, Relay::Socat, Relay::Tokio, Relay::Endpoints];
+    let mut results: Vec<Vec<Transfer>> = kinds.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        for (kind, v) in kinds.iter().zip(&mut results) {
+            v.push(throughput(*kind, bytes).await);
+        }
+    }
+    let cpu = |v: &[Transfer]| crate::median(v.iter().filter_map(|t| t.cpu_per_gib).collect());
+    let (socat_cpu, ours_cpu) = (cpu(&results[1]), cpu(&results[3]));
+    let mut medians = results
+        .iter()
+        .map(|v| crate::median(v.iter().map(|t| t.gbits).collect()));
+    let mut next = || medians.next().unwrap_or(f64::NAN);
+    let (direct, socat, tokio_relay, ours) = (next(), next(), next(), next());
+    let mb = bytes >> 20;
+    crate::row(
+        &format!(
+            "relay, {mb} MiB over one connection: `endpoints relay` vs `socat -b 65536` (Gbit/s)"
+        ),
+        socat,
+        ours,
+        "≥ 1.5",
+    );
+    crate::row(
+        &format!(
+            "relay, {mb} MiB: `endpoints relay` vs raw tokio `copy_bidirectional` 64 KiB (Gbit/s)"
+        ),
+        tokio_relay,
+        ours,
+        "informative",
+    );
+    crate::row(
+        &format!("relay, {mb} MiB: `endpoints relay` vs a direct connection, the ceiling (Gbit/s)"),
+        direct,
+        ours,
+        "≥ 0.7",
+    );
+    println!(
+        "| relay, {mb} MiB: CPU time of the relay process per GiB (ms) | socat {:.0} | endpoints {:.0} | {:.2}× less | informative |",
+        socat_cpu * 1e3,
+        ours_cpu * 1e3,
+        socat_cpu / ours_cpu
+    );
+    let (conns, each) = (1_000, 1u64 << 20);
+    let (socat_bw, socat_kib) = many(Relay::Socat, conns, each).await;
+    let (ours_bw, ours_kib) = many(Relay::Endpoints, conns, each).await;
+    crate::row(
+        &format!(
+            "relay, {conns} connections at once, 1 MiB each: aggregate throughput vs socat fork (Gbit/s)"
+        ),
+        socat_bw,
+        ours_bw,
+        "informative",
+    );
+    println!(
+        "| relay, {conns} connections at once: peak memory per connection (KiB) | socat fork {socat_kib:.0} | endpoints {ours_kib:.0} | {:.2}× less | informative |",
+        socat_kib / ours_kib.max(1.0)
+    );
 }
 
 /// A relay in front of `target`; returns where to connect and what to keep alive.
@@ -155,10 +229,20 @@ async fn wait_bound(port: u16) {
     }
 }
 
-/// Gbit/s for `bytes` sent over one connection through `kind`.
-pub(crate) async fn throughput(kind: Relay, bytes: u64) -> f64 {
+/// One transfer over one connection.
+pub(crate) struct Transfer {
+    pub(crate) gbits: f64,
+    /// CPU seconds the relay process spent per GiB moved (user + system, `/proc`), for the
+    /// relays that run as their own process.
+    pub(crate) cpu_per_gib: Option<f64>,
+}
+
+/// `bytes` sent over one connection through `kind`.
+pub(crate) async fn throughput(kind: Relay, bytes: u64) -> Transfer {
     let (target, count, sink_task) = sink().await;
     let (addr, child, task) = start(kind, target, false).await;
+    let pid = child.as_ref().and_then(Child::id);
+    let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
     let mut s = TcpStream::connect(addr).await.expect("connect");
     let buf = vec![0x5Au8; 1 << 16];
@@ -172,12 +256,32 @@ pub(crate) async fn throughput(kind: Relay, bytes: u64) -> f64 {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, pid.and_then(cpu_secs)) {
+        (Some(before), Some(after)) => Some((after - before) / (bytes as f64 / f64::from(1 << 30))),
+        _ => None,
+    };
     drop((child, s));
     if let Some(t) = task {
         t.abort();
     }
     sink_task.abort();
-    bytes as f64 * 8.0 / secs / 1e9
+    Transfer {
+        gbits: bytes as f64 * 8.0 / secs / 1e9,
+        cpu_per_gib: cpu,
+    }
+}
+
+/// User plus system CPU seconds of process `pid` (all its threads), from `/proc/PID/stat`.
+/// The process may have exited already (socat without `fork` does, after its connection);
+/// until it is reaped its figures stay readable.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // the first, utime the 12th and stime the 13th.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    // USER_HZ: /proc reports clock ticks of 1/100 s on Linux whatever the kernel's HZ.
+    Some(ticks as f64 / 100.0)
 }
 
 /// (aggregate Gbit/s, peak KiB of relay memory per connection) for `conns` connections at
