@@ -3,7 +3,8 @@
 //! ```text
 //! cargo xtask ci                          fmt, clippy, tests, docs, conformance, deny
 //! cargo xtask conformance [--vectors F]   the Twisted/PROXY vector suites
-//! cargo xtask bench [--quick] [--only G]  benchmarks, as ratios against baselines
+//! cargo xtask bench [--quick] [--only G] [--cc CC]
+//!                                         benchmarks, as ratios against baselines
 //! ```
 
 use std::env;
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick] [--only accept,connect,proxy,relay,tls]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick] [--only accept,connect,proxy,relay,tls] [--cc cubic]>"
             );
             Ok(())
         }

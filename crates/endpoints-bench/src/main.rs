@@ -48,6 +48,15 @@ fn main() {
         std::process::exit(2);
     }
     let want = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
+    if let Some(i) = args.iter().position(|a| a == "--cc") {
+        let Some(cc) = args.get(i + 1) else {
+            eprintln!("endpoints-bench: --cc needs a congestion control name (cubic, bbr, reno)");
+            std::process::exit(2);
+        };
+        let mut rest = args.clone();
+        rest.drain(i..i + 2);
+        std::process::exit(in_namespace(cc, &rest));
+    }
     let cfg = if quick {
         Config {
             runs: 3,
@@ -78,8 +87,15 @@ fn main() {
     };
     rt.block_on(async {
         println!(
-            "endpoints-bench: {} runs per figure, medians; ratio = endpoints / baseline (higher is better)\n",
+            "endpoints-bench: {} runs per figure, medians; ratio = endpoints / baseline (higher is better)",
             cfg.runs
+        );
+        // The relay figures depend on it: BBR paces every send with a timer, CUBIC does not.
+        let cc = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control");
+        println!(
+            "machine: {} cores, TCP congestion control {} (see --cc)\n",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cc.as_deref().map_or("unknown", str::trim)
         );
         println!("| benchmark | baseline | endpoints | ratio | target |");
         println!("|---|---|---|---|---|");
@@ -192,6 +208,42 @@ async fn tls_figures(cfg: &Config, quick: bool) {
         None => println!(
             "| `openssl s_time` vs `openssl s_server` | skipped: `openssl` not found | | | |"
         ),
+    }
+}
+
+/// Run this benchmark again, in a new network namespace (loopback only) whose TCP congestion
+/// control is `cc`, with the machine's TCP buffer limits copied in, so that the congestion
+/// control is the one difference. Needs root (`unshare --net`); returns the exit code.
+fn in_namespace(cc: &str, args: &[String]) -> i32 {
+    let sysctl = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}"))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let (rmem, wmem) = (sysctl("tcp_rmem"), sysctl("tcp_wmem"));
+    let script = format!(
+        "ip link set lo up && echo '{cc}' > /proc/sys/net/ipv4/tcp_congestion_control \
+         && echo '{rmem}' > /proc/sys/net/ipv4/tcp_rmem && echo '{wmem}' > /proc/sys/net/ipv4/tcp_wmem \
+         && exec \"$0\" \"$@\""
+    );
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("endpoints-bench: cannot find my own binary: {e}");
+            return 1;
+        }
+    };
+    let status = std::process::Command::new("unshare")
+        .args(["--net", "--", "sh", "-c", &script])
+        .arg(exe)
+        .args(args)
+        .status();
+    match status {
+        Ok(s) => s.code().unwrap_or(1),
+        Err(e) => {
+            eprintln!("endpoints-bench: --cc runs `unshare --net` (util-linux, as root): {e}");
+            1
+        }
     }
 }
 
