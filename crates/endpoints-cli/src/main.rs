@@ -10,6 +10,12 @@
 //!
 //! Exit status: 0 on success, 2 for a bad description or usage, 1 when listening, connecting or
 //! relaying fails.
+//!
+//! `relay` logs one line per connection to stderr when it ends:
+//! `relay PEER -> CONNECT: N bytes up, M bytes down, SECONDSs, spliced` (or `copied`), then
+//! ` (error)` if it failed. PEER is the client named by a PROXY header when there is one.
+//! Between plain TCP or unix sockets, a PROXY header's socket included, the bytes move with
+//! `splice(2)` and never enter user space; TLS takes the buffered copy.
 
 mod describe;
 mod pump;
@@ -386,22 +392,36 @@ async fn relay_one(mut conn: Connection, target: &dyn endpoints::ClientEndpoint,
             return;
         }
     };
-    // Plain TCP/unix on both sides: splice in the kernel; else (TLS, PROXY, ...) the buffered
-    // copy. A kernel that refuses splice before any byte moved falls back too.
-    let spliced = match (splice::End::of(&conn), splice::End::of(&upstream)) {
-        (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
-            (s, Err(e))
-                if e.kind() == std::io::ErrorKind::Unsupported && s == pump::Stats::default() =>
-            {
-                None
-            }
-            done => Some(done),
-        },
-        _ => None,
-    };
-    let (stats, result) = match spliced {
-        Some(done) => done,
-        None => pump(&mut conn, &mut upstream, limits).await,
+    // Plain TCP/unix on both sides (also under a PROXY header, once the bytes that came with
+    // it are forwarded): splice in the kernel; else (TLS, ...) the buffered copy. A kernel
+    // that refuses splice before any byte moved falls back too.
+    let early = splice::take_early(&mut conn, &upstream);
+    let mut how = "copied";
+    let (stats, result) = match upstream.write_all(&early).await {
+        Err(e) => (pump::Stats::default(), Err(e)),
+        Ok(()) => {
+            let spliced = match (splice::End::of(&conn), splice::End::of(&upstream)) {
+                (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
+                    (s, Err(e))
+                        if e.kind() == std::io::ErrorKind::Unsupported
+                            && s == pump::Stats::default() =>
+                    {
+                        None
+                    }
+                    done => Some(done),
+                },
+                _ => None,
+            };
+            let (mut stats, result) = match spliced {
+                Some(done) => {
+                    how = "spliced";
+                    done
+                }
+                None => pump(&mut conn, &mut upstream, limits).await,
+            };
+            stats.a_to_b += early.len() as u64;
+            (stats, result)
+        }
     };
     // A failure on one side (a reset, a broken pipe) reaches the other side as a reset: closing
     // it cleanly would tell that peer its bytes were delivered when they may not have been.
@@ -415,18 +435,18 @@ async fn relay_one(mut conn: Connection, target: &dyn endpoints::ClientEndpoint,
         Err(e) => format!(" ({e})"),
     };
     eprintln!(
-        "relay {peer} -> {target}: {} bytes up, {} bytes down, {:.3}s{outcome}",
+        "relay {peer} -> {target}: {} bytes up, {} bytes down, {:.3}s, {how}{outcome}",
         stats.a_to_b,
         stats.b_to_a,
         started.elapsed().as_secs_f64()
     );
 }
 
-/// Make dropping `conn` send a TCP reset (`SO_LINGER` 0) when it is a plain TCP socket. Unix
-/// sockets have no reset (the peer sees EOF or `EPIPE`), and wrapped streams (TLS, PROXY) do
-/// not expose their socket here, so those close normally.
+/// Make dropping `conn` send a TCP reset (`SO_LINGER` 0) when it is a TCP socket, plain or
+/// under a PROXY header. Unix sockets have no reset (the peer sees EOF or `EPIPE`), and TLS
+/// does not expose its socket here, so those close normally.
 fn reset_on_close(conn: &Connection) {
-    if let Some(tcp) = conn.stream_ref::<tokio::net::TcpStream>() {
+    if let Some(tcp) = splice::End::under(conn).and_then(splice::End::tcp) {
         // Best effort: the connection is being torn down either way.
         let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
     }

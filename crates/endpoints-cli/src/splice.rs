@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use endpoints::Connection;
+use endpoints::proxy::Prefixed;
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
@@ -31,12 +32,34 @@ pub(crate) enum End<'a> {
 }
 
 impl<'a> End<'a> {
-    /// The plain socket under `conn`, or `None` (TLS, PROXY and other wrapped streams).
+    /// The plain socket `conn` reads from and writes to, if splicing it moves the same bytes:
+    /// a TCP or unix socket, or one under a PROXY-protocol header once no bytes that came
+    /// with the header are left unread (see [`take_early`]). `None` for TLS and other
+    /// streams that transform their bytes.
     pub(crate) fn of(conn: &'a Connection) -> Option<Self> {
+        match conn.stream_ref::<Prefixed<Connection>>() {
+            Some(p) if !p.buffered().is_empty() => None,
+            _ => Self::under(conn),
+        }
+    }
+
+    /// The socket under `conn` (through PROXY headers), whatever is buffered above it.
+    pub(crate) fn under(conn: &'a Connection) -> Option<Self> {
         if let Some(t) = conn.stream_ref::<TcpStream>() {
             return Some(Self::Tcp(t));
         }
-        conn.stream_ref::<UnixStream>().map(Self::Unix)
+        if let Some(u) = conn.stream_ref::<UnixStream>() {
+            return Some(Self::Unix(u));
+        }
+        Self::under(conn.stream_ref::<Prefixed<Connection>>()?.get_ref())
+    }
+
+    /// The TCP socket, if this end is one.
+    pub(crate) fn tcp(self) -> Option<&'a TcpStream> {
+        match self {
+            Self::Tcp(t) => Some(t),
+            Self::Unix(_) => None,
+        }
     }
 
     fn fd(self) -> RawFd {
@@ -65,6 +88,19 @@ impl<'a> End<'a> {
             Self::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
             Self::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
         }
+    }
+}
+
+/// If `conn` is a PROXY-protocol connection over a plain socket, and `other` is a plain
+/// socket too, take the bytes that arrived with the header and are not read yet, so that the
+/// caller forwards them before splicing the socket underneath. Empty otherwise.
+pub(crate) fn take_early(conn: &mut Connection, other: &Connection) -> Vec<u8> {
+    if End::of(other).is_none() {
+        return Vec::new();
+    }
+    match conn.stream_mut::<Prefixed<Connection>>() {
+        Some(p) if End::under(p.get_ref()).is_some() => p.take_buffered(),
+        _ => Vec::new(),
     }
 }
 

@@ -432,8 +432,8 @@ async fn sigterm_stops_listening_and_drains() {
     );
 }
 
-/// A wrapped listener (PROXY) relays through the buffered copy, keeps the bytes that came
-/// with the header, and logs the client address from the header.
+/// A PROXY listener: the relay forwards the bytes that came in the header's segment, then
+/// splices the socket underneath; it logs the client address from the header.
 #[tokio::test]
 async fn relay_from_a_haproxy_listener_logs_the_real_client() {
     let (_echo, echo_at) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
@@ -456,16 +456,30 @@ async fn relay_from_a_haproxy_listener_logs_the_real_client() {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
+    // The header and the first bytes in one segment, so the wrapper reads them together;
+    // then enough more that the relay's pipe grows (after 8 MiB).
+    const MORE: usize = 12 << 20;
     s.write_all(b"PROXY TCP4 192.0.2.77 127.0.0.1 40000 443\r\nping through the wrapper")
         .await
         .expect("write");
-    s.shutdown().await.expect("half-close");
+    let (mut r, mut w) = s.into_split();
+    let writer = tokio::spawn(async move {
+        let mut buf = vec![0u8; MORE];
+        pattern(0, &mut buf);
+        w.write_all(&buf).await.expect("write");
+        w.shutdown().await.expect("half-close");
+    });
     let mut back = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut back))
+    tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back))
         .await
         .expect("in time")
         .expect("read");
-    assert_eq!(back, b"ping through the wrapper");
+    writer.await.expect("writer");
+    let mut want = b"ping through the wrapper".to_vec();
+    want.resize(24 + MORE, 0);
+    pattern(0, &mut want[24..]);
+    assert_eq!(back.len(), want.len());
+    assert!(back == want, "the bytes came back changed");
     let log = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
         .expect("in time")
@@ -475,7 +489,12 @@ async fn relay_from_a_haproxy_listener_logs_the_real_client() {
         log.starts_with("relay 192.0.2.77:40000 -> tcp:host=127.0.0.1"),
         "{log}"
     );
-    assert!(log.contains("24 bytes up, 24 bytes down"), "{log}");
+    let n = 24 + MORE;
+    assert!(
+        log.contains(&format!("{n} bytes up, {n} bytes down")),
+        "{log}"
+    );
+    assert!(log.ends_with(", spliced"), "{log}");
 }
 
 /// Many connections at once through the relay: every byte of every connection arrives.

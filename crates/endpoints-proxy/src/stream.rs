@@ -24,6 +24,31 @@ impl<S> Prefixed<S> {
             inner,
         }
     }
+
+    /// The bytes that arrived with the header and have not been read yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.prefix[self.pos..]
+    }
+
+    /// Take the bytes that arrived with the header and have not been read yet: later reads
+    /// go straight to the stream underneath. For a caller that moves the rest of the stream
+    /// itself (the `endpoints relay` command splices the socket underneath).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let mut rest = std::mem::take(&mut self.prefix);
+        rest.drain(..self.pos);
+        self.pos = 0;
+        rest
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The stream underneath, mutably. Reading from it directly skips [`Self::buffered`].
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
@@ -74,5 +99,27 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
 
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn take_buffered_hands_over_what_was_not_read_and_reads_go_on_underneath() {
+        let inner: &[u8] = b" and then the socket";
+        let mut s = Prefixed::new(b"with the header".to_vec(), inner);
+        let mut first = [0u8; 5];
+        s.read_exact(&mut first).await.expect("read");
+        assert_eq!(&first, b"with ");
+        assert_eq!(s.buffered(), b"the header");
+        assert_eq!(s.take_buffered(), b"the header");
+        assert!(s.buffered().is_empty());
+        assert_eq!(s.get_ref(), b" and then the socket");
+        let mut rest = String::new();
+        s.read_to_string(&mut rest).await.expect("read");
+        assert_eq!(rest, " and then the socket");
     }
 }
