@@ -5,7 +5,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use endpoints::Connection;
@@ -37,21 +37,26 @@ impl<'a> End<'a> {
     /// with the header are left unread (see [`take_early`]). `None` for TLS and other
     /// streams that transform their bytes.
     pub(crate) fn of(conn: &'a Connection) -> Option<Self> {
-        match conn.stream_ref::<Prefixed<Connection>>() {
-            Some(p) if !p.buffered().is_empty() => None,
-            _ => Self::under(conn),
-        }
+        Self::find(conn, false)
     }
 
     /// The socket under `conn` (through PROXY headers), whatever is buffered above it.
     pub(crate) fn under(conn: &'a Connection) -> Option<Self> {
+        Self::find(conn, true)
+    }
+
+    fn find(conn: &'a Connection, buffered_ok: bool) -> Option<Self> {
         if let Some(t) = conn.stream_ref::<TcpStream>() {
             return Some(Self::Tcp(t));
         }
         if let Some(u) = conn.stream_ref::<UnixStream>() {
             return Some(Self::Unix(u));
         }
-        Self::under(conn.stream_ref::<Prefixed<Connection>>()?.get_ref())
+        let p = conn.stream_ref::<Prefixed<Connection>>()?;
+        if !buffered_ok && !p.buffered().is_empty() {
+            return None;
+        }
+        Self::find(p.get_ref(), buffered_ok)
     }
 
     /// The TCP socket, if this end is one.
@@ -153,17 +158,23 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// Relay `a` ⇄ `b` with splice. `Err(Unsupported)` before any byte moved means the kernel
-/// refused splice for these sockets: use the buffered copy instead.
+/// Relay `a` ⇄ `b` with splice. `Err(Unsupported)` means no byte was taken from either
+/// socket (the kernel refused splice for them, or no pipe could be made): use the buffered
+/// copy instead.
 pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::Result<()>) {
-    let started = Instant::now();
-    let activity = AtomicU64::new(0);
+    let shared = Shared {
+        started: Instant::now(),
+        activity: AtomicU64::new(0),
+        taken: AtomicBool::new(false),
+        idle: limits.idle,
+    };
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let result = async {
-        let (p1, p2) = (pipe()?, pipe()?);
+        let unsupported = |e| io::Error::new(io::ErrorKind::Unsupported, e);
+        let (p1, p2) = (pipe().map_err(unsupported)?, pipe().map_err(unsupported)?);
         crate::pump::both_ways(
-            direction(a, b, &p1, &up, &activity, started, limits.idle),
-            direction(b, a, &p2, &down, &activity, started, limits.idle),
+            direction(a, b, &p1, &up, &shared),
+            direction(b, a, &p2, &down, &shared),
             limits.linger,
         )
         .await
@@ -178,15 +189,30 @@ pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::
     )
 }
 
+/// What both directions of one relayed connection share.
+struct Shared {
+    started: Instant,
+    /// Milliseconds after `started` when a byte last moved either way.
+    activity: AtomicU64,
+    /// Set once a byte has been taken from either socket: from then on, falling back to the
+    /// buffered copy would lose what is in the pipes.
+    taken: AtomicBool,
+    idle: Option<Duration>,
+}
+
 async fn direction(
     from: End<'_>,
     to: End<'_>,
     pipe: &Pipe,
     count: &AtomicU64,
-    activity: &AtomicU64,
-    started: Instant,
-    idle: Option<Duration>,
+    shared: &Shared,
 ) -> io::Result<()> {
+    let Shared {
+        started,
+        ref activity,
+        ref taken,
+        idle,
+    } = *shared;
     let (mut capacity, mut moved, mut grown) = (SMALL, 0u64, false);
     loop {
         if !grown && moved >= GROW_AFTER {
@@ -216,8 +242,9 @@ async fn direction(
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e)
-                    if e.raw_os_error() == Some(libc::EINVAL)
-                        || e.raw_os_error() == Some(libc::ENOSYS) =>
+                    if !taken.load(Ordering::Relaxed)
+                        && (e.raw_os_error() == Some(libc::EINVAL)
+                            || e.raw_os_error() == Some(libc::ENOSYS)) =>
                 {
                     return Err(io::Error::new(io::ErrorKind::Unsupported, e));
                 }
@@ -227,6 +254,7 @@ async fn direction(
         if n == 0 {
             return to.shutdown_write();
         }
+        taken.store(true, Ordering::Relaxed);
         // Pipe → socket, all of it.
         let mut left = n;
         while left > 0 {
@@ -234,13 +262,86 @@ async fn direction(
             match to.try_io(Interest::WRITABLE, || {
                 splice(pipe.read.as_raw_fd(), to.fd(), left)
             }) {
-                Ok(m) => left -= m,
+                Ok(m) => {
+                    // Counted as it is delivered: a slow reader draining a big chunk is
+                    // activity, and a failure part-way logs what really arrived.
+                    left -= m;
+                    count.fetch_add(m as u64, Ordering::Relaxed);
+                    activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
             }
         }
         moved += n as u64;
-        count.fetch_add(n as u64, Ordering::Relaxed);
-        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A reader that drains slowly, after the pipe has grown, is activity: the idle timeout
+    /// counts from the last byte delivered, not from the last whole chunk.
+    #[tokio::test]
+    async fn a_slow_reader_is_not_an_idle_connection() {
+        const FAST: usize = (GROW_AFTER as usize) + (1 << 20);
+        const SLOW: usize = 2 << 20;
+        let (mut client, relay_a) = UnixStream::pair().expect("pair");
+        let (relay_b, mut sink) = UnixStream::pair().expect("pair");
+        // A big buffer from the client, so that the relay takes 1 MiB chunks once its pipe
+        // has grown; small ones towards the sink, so that delivering a chunk waits for the
+        // reader. (A splice into a unix socket makes one message of up to 64 KiB whatever the
+        // buffer size; the reader below takes 40 ms to drain one.)
+        socket2::SockRef::from(&client)
+            .set_send_buffer_size(2 << 20)
+            .expect("sndbuf");
+        for s in [&relay_b, &sink] {
+            let s = socket2::SockRef::from(s);
+            s.set_send_buffer_size(8 << 10).expect("sndbuf");
+            s.set_recv_buffer_size(8 << 10).expect("rcvbuf");
+        }
+        let limits = Limits {
+            linger: Duration::from_secs(5),
+            idle: Some(Duration::from_millis(400)),
+        };
+        let relay =
+            tokio::spawn(
+                async move { pump(End::Unix(&relay_a), End::Unix(&relay_b), limits).await },
+            );
+        let writer = tokio::spawn(async move {
+            let buf = vec![7u8; FAST + SLOW];
+            client.write_all(&buf).await.expect("write");
+            client.shutdown().await.expect("half-close");
+            client
+        });
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 << 10];
+        while got < FAST {
+            let n = sink.read(&mut buf).await.expect("read");
+            assert!(n > 0, "EOF after {got} bytes");
+            got += n;
+        }
+        // 8 KiB every 5 ms: a whole 1 MiB chunk takes longer than the idle timeout (400 ms),
+        // one message of 64 KiB a tenth of it.
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let n = sink.read(&mut buf[..8 << 10]).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        drop(sink);
+        let (stats, result) = relay.await.expect("relay");
+        let _client = writer.await.expect("writer");
+        assert!(
+            result.is_ok(),
+            "the relay ended with {result:?} after {got} of {} bytes",
+            FAST + SLOW
+        );
+        assert_eq!(got, FAST + SLOW, "every byte arrived");
+        assert_eq!(stats.a_to_b, (FAST + SLOW) as u64);
     }
 }
