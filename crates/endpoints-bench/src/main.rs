@@ -34,7 +34,7 @@ fn main() {
     let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").map(|i| {
         args.get(i + 1)
             .map(|g| g.split(',').map(str::to_owned).collect())
-            .unwrap_or_default()
+            .unwrap_or_else(|| vec![String::new()])
     });
     if let Some(bad) = only
         .iter()
@@ -49,7 +49,10 @@ fn main() {
     }
     let want = |group: &str| only.as_ref().is_none_or(|o| o.iter().any(|g| g == group));
     if let Some(i) = args.iter().position(|a| a == "--cc") {
-        let Some(cc) = args.get(i + 1) else {
+        // The name goes into a shell script run as root: letters, digits and `_` only.
+        let Some(cc) = args.get(i + 1).filter(|cc| {
+            !cc.is_empty() && cc.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }) else {
             eprintln!("endpoints-bench: --cc needs a congestion control name (cubic, bbr, reno)");
             std::process::exit(2);
         };
