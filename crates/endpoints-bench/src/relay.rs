@@ -18,6 +18,8 @@ pub(crate) enum Relay {
     Tokio,
     Socat,
     Endpoints,
+    /// `endpoints relay` from a `haproxy:tcp:` listener; the client sends a PROXY v1 header.
+    EndpointsProxy,
 }
 
 /// A sink that reads and counts everything, on every connection. Its accept queue is deep
@@ -71,8 +73,14 @@ pub(crate) async fn figures(quick: bool) {
     }
     let bytes: u64 = if quick { 256 << 20 } else { 1 << 30 };
     let runs = if quick { 3 } else { 5 };
-    // Round robin, so that drift in the machine's speed falls on all four alike.
-    let kinds = [Relay::Direct, Relay::Socat, Relay::Tokio, Relay::Endpoints];
+    // Round robin, so that drift in the machine's speed falls on all of them alike.
+    let kinds = [
+        Relay::Direct,
+        Relay::Socat,
+        Relay::Tokio,
+        Relay::Endpoints,
+        Relay::EndpointsProxy,
+    ];
     let mut results: Vec<Vec<Transfer>> = kinds.iter().map(|_| Vec::new()).collect();
     for _ in 0..runs {
         for (kind, v) in kinds.iter().zip(&mut results) {
@@ -85,7 +93,7 @@ pub(crate) async fn figures(quick: bool) {
         .iter()
         .map(|v| crate::median(v.iter().map(|t| t.gbits).collect()));
     let mut next = || medians.next().unwrap_or(f64::NAN);
-    let (direct, socat, tokio_relay, ours) = (next(), next(), next(), next());
+    let (direct, socat, tokio_relay, ours, ours_proxy) = (next(), next(), next(), next(), next());
     let mb = bytes >> 20;
     crate::row(
         &format!(
@@ -108,6 +116,14 @@ pub(crate) async fn figures(quick: bool) {
         direct,
         ours,
         "≥ 0.7",
+    );
+    crate::row(
+        &format!(
+            "relay, {mb} MiB: from a `haproxy:tcp:` listener (PROXY v1 header) vs from `tcp:` (Gbit/s)"
+        ),
+        ours,
+        ours_proxy,
+        "informative",
     );
     // /proc counts ticks of 10 ms: ours is about 17 ticks in a full run (1 GiB), 4 in a quick one.
     if ours_cpu > 0.0 && socat_cpu > 0.0 {
@@ -193,13 +209,18 @@ async fn start(
             wait_bound(port).await;
             (SocketAddr::from(([127, 0, 0, 1], port)), Some(child), None)
         }
-        Relay::Endpoints => {
+        Relay::Endpoints | Relay::EndpointsProxy => {
+            let listen = if matches!(kind, Relay::EndpointsProxy) {
+                "haproxy:tcp:0:interface=127.0.0.1"
+            } else {
+                "tcp:0:interface=127.0.0.1"
+            };
             let bin = std::env::var("ENDPOINTS_BIN")
                 .unwrap_or_else(|_| "target/release/endpoints".into());
             let mut child = Command::new(bin)
                 .args([
                     "relay",
-                    "tcp:0:interface=127.0.0.1",
+                    listen,
                     &format!("tcp:{}:{}", target.ip(), target.port()),
                 ])
                 .stdin(Stdio::null())
@@ -252,6 +273,12 @@ pub(crate) async fn throughput(kind: Relay, bytes: u64) -> Transfer {
     let cpu_before = pid.and_then(cpu_secs);
     let started = Instant::now();
     let mut s = TcpStream::connect(addr).await.expect("connect");
+    if matches!(kind, Relay::EndpointsProxy) {
+        // Not counted: the relay takes the header off.
+        s.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 443\r\n")
+            .await
+            .expect("write");
+    }
     let buf = vec![0x5Au8; 1 << 16];
     let mut sent = 0u64;
     while sent < bytes {
