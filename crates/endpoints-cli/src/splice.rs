@@ -5,7 +5,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use endpoints::Connection;
@@ -19,7 +20,8 @@ use crate::pump::{Limits, Stats};
 const SMALL: usize = 1 << 16;
 /// The capacity a pipe grows to once its direction has moved [`GROW_AFTER`] bytes: fewer
 /// system calls for bulk transfers, while thousands of short connections keep small pipes
-/// (the kernel limits a user's pipe memory, and pipes made past that limit get one page).
+/// (the kernel limits a user's pipe memory, and pipes made past that limit get two pages).
+/// Growth also stays within [`growth_budget`].
 const BIG: usize = 1 << 20;
 /// Bytes a direction moves before its pipe grows.
 const GROW_AFTER: u64 = 8 << 20;
@@ -112,6 +114,68 @@ pub(crate) fn take_early(conn: &mut Connection, other: &Connection) -> Vec<u8> {
 struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
+    /// The growth budget this pipe holds, given back when it closes.
+    grown: Option<Reservation<'static>>,
+}
+
+/// Capacity that growing pipes may add, shared by every connection of the process.
+struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Self {
+            used: AtomicUsize::new(0),
+            limit,
+        }
+    }
+
+    /// `bytes` of the budget, or `None` if that would go over it.
+    fn reserve(&self, bytes: usize) -> Option<Reservation<'_>> {
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        if before.saturating_add(bytes) > self.limit {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+            return None;
+        }
+        Some(Reservation {
+            budget: self,
+            bytes,
+        })
+    }
+}
+
+/// Part of a [`Budget`], given back on drop.
+struct Reservation<'a> {
+    budget: &'a Budget,
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// The kernel counts the capacity of all of a user's pipes against `fs.pipe-user-pages-soft`
+/// (64 MiB by default) and gives a pipe made past it two pages: a few dozen grown pipes
+/// would shrink the pipes of every later connection. So growth may take a quarter of that
+/// limit (16 MiB, 16 grown pipes by default); past it, pipes keep their default size.
+fn growth_budget() -> &'static Budget {
+    static BUDGET: OnceLock<Budget> = OnceLock::new();
+    BUDGET.get_or_init(|| {
+        let pages = std::fs::read_to_string("/proc/sys/fs/pipe-user-pages-soft")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(16384);
+        // 0: no limit.
+        Budget::new(if pages == 0 {
+            usize::MAX
+        } else {
+            pages * 4096 / 4
+        })
+    })
 }
 
 fn pipe() -> io::Result<Pipe> {
@@ -122,11 +186,18 @@ fn pipe() -> io::Result<Pipe> {
     }
     // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody else.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    Ok(Pipe { read, write })
+    Ok(Pipe {
+        read,
+        write,
+        grown: None,
+    })
 }
 
-/// Try to give `pipe` `size` bytes of capacity; returns the capacity it has.
-fn grow(pipe: &Pipe, size: usize) -> usize {
+/// Try to give `pipe` `size` bytes of capacity, within `budget`; returns the capacity it has.
+fn grow(pipe: &mut Pipe, size: usize, budget: &'static Budget) -> usize {
+    let Some(reservation) = budget.reserve(size - SMALL) else {
+        return SMALL;
+    };
     // SAFETY: fcntl on a descriptor this module owns; a refusal leaves the capacity as it was.
     let got = unsafe {
         libc::fcntl(
@@ -135,7 +206,12 @@ fn grow(pipe: &Pipe, size: usize) -> usize {
             size as libc::c_int,
         )
     };
-    if got > 0 { got as usize } else { SMALL }
+    if got > 0 {
+        pipe.grown = Some(reservation);
+        got as usize
+    } else {
+        SMALL
+    }
 }
 
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
@@ -173,8 +249,8 @@ pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::
         let unsupported = |e| io::Error::new(io::ErrorKind::Unsupported, e);
         let (p1, p2) = (pipe().map_err(unsupported)?, pipe().map_err(unsupported)?);
         crate::pump::both_ways(
-            direction(a, b, &p1, &up, &shared),
-            direction(b, a, &p2, &down, &shared),
+            direction(a, b, p1, &up, &shared),
+            direction(b, a, p2, &down, &shared),
             limits.linger,
         )
         .await
@@ -203,7 +279,7 @@ struct Shared {
 async fn direction(
     from: End<'_>,
     to: End<'_>,
-    pipe: &Pipe,
+    mut pipe: Pipe,
     count: &AtomicU64,
     shared: &Shared,
 ) -> io::Result<()> {
@@ -216,7 +292,7 @@ async fn direction(
     let (mut capacity, mut moved, mut grown) = (SMALL, 0u64, false);
     loop {
         if !grown && moved >= GROW_AFTER {
-            (capacity, grown) = (grow(pipe, BIG).max(SMALL), true);
+            (capacity, grown) = (grow(&mut pipe, BIG, growth_budget()).max(SMALL), true);
         }
         // Socket → pipe.
         let n = loop {
@@ -281,6 +357,32 @@ async fn direction(
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn growth_stops_at_the_budget_and_resumes_when_pipes_close() {
+        let budget = Budget::new(3 * (BIG - SMALL));
+        let held: Vec<_> = (0..3)
+            .map(|_| budget.reserve(BIG - SMALL).expect("within the budget"))
+            .collect();
+        assert!(budget.reserve(BIG - SMALL).is_none(), "a fourth is over it");
+        assert_eq!(budget.used.load(Ordering::Relaxed), 3 * (BIG - SMALL));
+        drop(held);
+        assert_eq!(budget.used.load(Ordering::Relaxed), 0);
+        assert!(budget.reserve(BIG - SMALL).is_some(), "room again");
+    }
+
+    #[test]
+    fn a_grown_pipe_holds_its_share_until_it_closes() {
+        let budget: &'static Budget = Box::leak(Box::new(Budget::new(BIG - SMALL)));
+        let mut first = pipe().expect("pipe");
+        assert_eq!(grow(&mut first, BIG, budget), BIG);
+        assert_eq!(budget.used.load(Ordering::Relaxed), BIG - SMALL);
+        let mut second = pipe().expect("pipe");
+        assert_eq!(grow(&mut second, BIG, budget), SMALL, "over the budget");
+        drop(first);
+        assert_eq!(budget.used.load(Ordering::Relaxed), 0);
+        assert_eq!(grow(&mut second, BIG, budget), BIG);
+    }
 
     /// A reader that drains slowly, after the pipe has grown, is activity: the idle timeout
     /// counts from the last byte delivered, not from the last whole chunk.
