@@ -16,9 +16,13 @@
 //! ` (error)` if it failed. PEER is the client named by a PROXY header when there is one.
 //! Between plain TCP or unix sockets, a PROXY header's socket included, the bytes move with
 //! `splice(2)` and never enter user space; TLS takes the buffered copy.
+//!
+//! At start the command raises its soft limit on open files to the hard limit (as Go
+//! programs do): a relayed connection holds up to six descriptors.
 
 mod describe;
 mod pump;
+mod rlimit;
 mod splice;
 
 use std::process::ExitCode;
@@ -51,6 +55,11 @@ fn main() -> ExitCode {
     if let Err(e) = endpoints::systemd::init() {
         eprintln!("endpoints: {e}");
         return ExitCode::from(2);
+    }
+    // Best effort: with the soft limit as it was, the command still works, on fewer
+    // connections at once.
+    if let Err(e) = rlimit::raise_open_files() {
+        tracing::debug!(error = %e, "cannot raise the open-files limit");
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = match tokio::runtime::Builder::new_multi_thread()

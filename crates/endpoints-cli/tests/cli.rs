@@ -227,8 +227,14 @@ fn agree(input: &str, expect: &Value, ours: &Value, rename: &dyn Fn(&str) -> Str
 
 /// Start `endpoints ARGS`, wait for its `listening on ...` line; return it and the port.
 async fn start(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    start_command(cmd).await
+}
+
+/// Like [`start`], for a command built by the caller.
+async fn start_command(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -582,4 +588,64 @@ async fn relay_passes_an_upstream_reset_on_as_a_reset() {
         .expect("the relay closed the client in time");
     let err = got.expect_err("a reset, not a clean end of stream");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
+
+/// The command raises its soft open-files limit to the hard one: started with a soft limit of
+/// 64, a relay still serves 40 connections held open at once (each takes up to six
+/// descriptors: two sockets, two pipes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_raises_a_low_open_files_limit() {
+    const CONNS: usize = 40;
+    let (_echo, echo_at) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
+    let echo_port = port_in(&echo_at);
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "ulimit -Sn 64 && exec \"$0\" \"$@\"",
+        BIN,
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!("tcp:127.0.0.1:{echo_port}"),
+    ]);
+    let (relay, front_at) = start_command(cmd).await;
+    let pid = relay.id().expect("pid");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a line for open files");
+    let soft: u64 = open_files
+        .split_whitespace()
+        .nth(3)
+        .and_then(|v| v.parse().ok())
+        .expect("a number");
+    assert!(
+        soft > 6 * CONNS as u64,
+        "soft limit still {soft}: {open_files}"
+    );
+    let front = port_in(&front_at);
+    let all_echoed = std::sync::Arc::new(tokio::sync::Barrier::new(CONNS));
+    let mut tasks = Vec::new();
+    for i in 0..CONNS {
+        let all_echoed = all_echoed.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", front))
+                .await
+                .expect("connect");
+            let msg = format!("connection {i:02}");
+            s.write_all(msg.as_bytes()).await.expect("write");
+            let mut back = vec![0u8; msg.len()];
+            s.read_exact(&mut back).await.expect("echo");
+            assert_eq!(back, msg.as_bytes());
+            // Every connection stays open until all have their echo.
+            all_echoed.wait().await;
+        }));
+    }
+    tokio::time::timeout(Duration::from_secs(20), async {
+        for t in tasks {
+            t.await.expect("connection");
+        }
+    })
+    .await
+    .expect("all 40 connections served at once");
 }
