@@ -401,37 +401,7 @@ async fn relay_one(mut conn: Connection, target: &dyn endpoints::ClientEndpoint,
             return;
         }
     };
-    // Plain TCP/unix on both sides (also under a PROXY header, once the bytes that came with
-    // it are forwarded): splice in the kernel; else (TLS, ...) the buffered copy. A kernel
-    // that refuses splice before any byte moved falls back too.
-    let early = splice::take_early(&mut conn, &upstream);
-    let mut how = "copied";
-    let (stats, result) = match upstream.write_all(&early).await {
-        Err(e) => (pump::Stats::default(), Err(e)),
-        Ok(()) => {
-            let spliced = match (splice::End::of(&conn), splice::End::of(&upstream)) {
-                (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
-                    (s, Err(e))
-                        if e.kind() == std::io::ErrorKind::Unsupported
-                            && s == pump::Stats::default() =>
-                    {
-                        None
-                    }
-                    done => Some(done),
-                },
-                _ => None,
-            };
-            let (mut stats, result) = match spliced {
-                Some(done) => {
-                    how = "spliced";
-                    done
-                }
-                None => pump(&mut conn, &mut upstream, limits).await,
-            };
-            stats.a_to_b += early.len() as u64;
-            (stats, result)
-        }
-    };
+    let (stats, result, how) = carry(&mut conn, &mut upstream, limits).await;
     // A failure on one side (a reset, a broken pipe) reaches the other side as a reset: closing
     // it cleanly would tell that peer its bytes were delivered when they may not have been.
     // An idle timeout is an ordinary close.
@@ -449,6 +419,34 @@ async fn relay_one(mut conn: Connection, target: &dyn endpoints::ClientEndpoint,
         stats.b_to_a,
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Move bytes both ways until both directions end. Plain TCP/unix on both sides (also under
+/// a PROXY header, once the bytes that came with it are forwarded): splice in the kernel;
+/// else (TLS, ...), or if the kernel refuses splice before any byte was taken, the buffered
+/// copy. Returns the byte counts, the outcome and how the bytes moved.
+async fn carry(
+    conn: &mut Connection,
+    upstream: &mut Connection,
+    limits: Limits,
+) -> (pump::Stats, std::io::Result<()>, &'static str) {
+    let early = splice::take_early(conn, upstream);
+    if let Err(e) = upstream.write_all(&early).await {
+        return (pump::Stats::default(), Err(e), "copied");
+    }
+    let spliced = match (splice::End::of(conn), splice::End::of(upstream)) {
+        (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
+            (_, Err(e)) if splice::is_refused(&e) => None,
+            done => Some(done),
+        },
+        _ => None,
+    };
+    let ((mut stats, result), how) = match spliced {
+        Some(done) => (done, "spliced"),
+        None => (pump(conn, upstream, limits).await, "copied"),
+    };
+    stats.a_to_b += early.len() as u64;
+    (stats, result, how)
 }
 
 /// Make dropping `conn` send a TCP reset (`SO_LINGER` 0) when it is a TCP socket, plain or

@@ -234,9 +234,34 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     }
 }
 
-/// Relay `a` ⇄ `b` with splice. `Err(Unsupported)` means no byte was taken from either
-/// socket (the kernel refused splice for them, or no pipe could be made): use the buffered
-/// copy instead.
+/// Why [`pump`] moved nothing: the kernel refused splice for these sockets, or no pipe could
+/// be made, before any byte was taken from either socket. The caller copies instead.
+#[derive(Debug)]
+struct Refused(io::Error);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "splice refused: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn refused(e: io::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, Refused(e))
+}
+
+/// Whether `e` from [`pump`] means nothing was taken, so the buffered copy may take over.
+pub(crate) fn is_refused(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Refused>())
+}
+
+/// Relay `a` ⇄ `b` with splice. An error for which [`is_refused`] holds means no byte was
+/// taken from either socket: use the buffered copy instead.
 pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::Result<()>) {
     let shared = Shared {
         started: Instant::now(),
@@ -246,8 +271,7 @@ pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::
     };
     let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
     let result = async {
-        let unsupported = |e| io::Error::new(io::ErrorKind::Unsupported, e);
-        let (p1, p2) = (pipe().map_err(unsupported)?, pipe().map_err(unsupported)?);
+        let (p1, p2) = (pipe().map_err(refused)?, pipe().map_err(refused)?);
         crate::pump::both_ways(
             direction(a, b, p1, &up, &shared),
             direction(b, a, p2, &down, &shared),
@@ -322,7 +346,7 @@ async fn direction(
                         && (e.raw_os_error() == Some(libc::EINVAL)
                             || e.raw_os_error() == Some(libc::ENOSYS)) =>
                 {
-                    return Err(io::Error::new(io::ErrorKind::Unsupported, e));
+                    return Err(refused(e));
                 }
                 Err(e) => return Err(e),
             }
@@ -357,6 +381,15 @@ async fn direction(
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn only_a_refusal_before_any_byte_hands_over_to_the_copy() {
+        assert!(is_refused(&refused(io::Error::from_raw_os_error(libc::EINVAL))));
+        // EOPNOTSUPP is also `Unsupported`, but a socket error part-way must not fall back.
+        let mid_stream = io::Error::from_raw_os_error(libc::EOPNOTSUPP);
+        assert_eq!(mid_stream.kind(), io::ErrorKind::Unsupported);
+        assert!(!is_refused(&mid_stream));
+    }
 
     #[test]
     fn growth_stops_at_the_budget_and_resumes_when_pipes_close() {
