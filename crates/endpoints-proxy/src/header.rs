@@ -306,27 +306,18 @@ fn parse_v2(buf: &[u8], v2_max: usize) -> Result<Progress, HeaderError> {
     let local = h.command == ppp::v2::Command::Local;
     // LOCAL, and UNSPEC family or transport: the addresses are not to be used.
     let unspecified = buf[13] >> 4 == 0 || buf[13] & 0x0F == 0;
+    let ip = |source: SocketAddr, destination: SocketAddr| {
+        (Some(Address::Ip(source)), Some(Address::Ip(destination)))
+    };
     let (source, destination) = match (local || unspecified, h.addresses) {
         (true, _) | (_, ppp::v2::Addresses::Unspecified) => (None, None),
-        (false, ppp::v2::Addresses::IPv4(a)) => (
-            Some(Address::Ip(SocketAddr::from((
-                a.source_address,
-                a.source_port,
-            )))),
-            Some(Address::Ip(SocketAddr::from((
-                a.destination_address,
-                a.destination_port,
-            )))),
+        (false, ppp::v2::Addresses::IPv4(a)) => ip(
+            (a.source_address, a.source_port).into(),
+            (a.destination_address, a.destination_port).into(),
         ),
-        (false, ppp::v2::Addresses::IPv6(a)) => (
-            Some(Address::Ip(SocketAddr::from((
-                a.source_address,
-                a.source_port,
-            )))),
-            Some(Address::Ip(SocketAddr::from((
-                a.destination_address,
-                a.destination_port,
-            )))),
+        (false, ppp::v2::Addresses::IPv6(a)) => ip(
+            (a.source_address, a.source_port).into(),
+            (a.destination_address, a.destination_port).into(),
         ),
         (false, ppp::v2::Addresses::Unix(u)) => (
             Some(unix_address(&u.source)),
