@@ -384,7 +384,9 @@ mod tests {
 
     #[test]
     fn only_a_refusal_before_any_byte_hands_over_to_the_copy() {
-        assert!(is_refused(&refused(io::Error::from_raw_os_error(libc::EINVAL))));
+        assert!(is_refused(&refused(io::Error::from_raw_os_error(
+            libc::EINVAL
+        ))));
         // EOPNOTSUPP is also `Unsupported`, but a socket error part-way must not fall back.
         let mid_stream = io::Error::from_raw_os_error(libc::EOPNOTSUPP);
         assert_eq!(mid_stream.kind(), io::ErrorKind::Unsupported);
