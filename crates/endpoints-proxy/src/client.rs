@@ -83,24 +83,6 @@ impl ProxyClientEndpoint {
             options,
         }
     }
-
-    /// Connect and announce `source` → `destination` (a relay passes on its client's
-    /// addresses this way).
-    pub async fn connect_as(
-        &self,
-        source: &Address,
-        destination: &Address,
-    ) -> io::Result<Connection> {
-        let mut conn = self
-            .inner
-            .connect()
-            .await
-            .map_err(|e| io_error(Operation::Connect, self, e))?;
-        conn.write_all(&encode(self.version, source, destination))
-            .await
-            .map_err(|e| io_error(Operation::Connect, self, e))?;
-        Ok(conn)
-    }
 }
 
 impl fmt::Display for ProxyClientEndpoint {
@@ -120,6 +102,20 @@ impl ClientEndpoint for ProxyClientEndpoint {
             .map_err(|e| io_error(Operation::Connect, self, e))?;
         let header = encode(self.version, conn.local_addr(), conn.peer_addr());
         conn.write_all(&header)
+            .await
+            .map_err(|e| io_error(Operation::Connect, self, e))?;
+        Ok(conn)
+    }
+
+    /// Connect and announce `source` → `destination` (a relay passes on its client's
+    /// addresses this way).
+    async fn connect_as(&self, source: &Address, destination: &Address) -> io::Result<Connection> {
+        let mut conn = self
+            .inner
+            .connect()
+            .await
+            .map_err(|e| io_error(Operation::Connect, self, e))?;
+        conn.write_all(&encode(self.version, source, destination))
             .await
             .map_err(|e| io_error(Operation::Connect, self, e))?;
         Ok(conn)
