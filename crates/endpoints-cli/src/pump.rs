@@ -1,33 +1,252 @@
-//! Copying both ways between two streams, the way a relay must: half-close propagated, a
-//! linger deadline once one side is done, an optional idle timeout, byte counts.
+//! Copying both ways between two streams, the way a relay must: half-close propagated by a
+//! stated policy, a linger deadline once one side is done (and a loud cut when it passes), an
+//! optional idle timeout, byte counts.
 
+use std::fmt;
 use std::io;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
 
 /// Buffer per direction (64 KiB: what socat needs `-b 65536` for).
 pub(crate) const BUFFER: usize = 64 * 1024;
 
+/// Under `--half-close auto`, how long a TLS peer must have been quiet before our
+/// `close_notify` goes out: servers that follow TLS 1.2's rule close at once on it and drop
+/// their pending writes, so the reply to what we sent must be in first.
+pub(crate) const TLS_QUIET: Duration = Duration::from_secs(1);
+
 /// Bytes moved each way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stats {
-    /// From `a` to `b`.
+    /// From `a` to `b`, delivered.
     pub(crate) a_to_b: u64,
-    /// From `b` to `a`.
+    /// From `b` to `a`, delivered.
     pub(crate) b_to_a: u64,
+    /// Read from `a` but not delivered to `b` when the copy ended (non-zero only after a
+    /// failure or a cut).
+    pub(crate) a_to_b_held: u64,
+    /// Read from `b` but not delivered to `a`.
+    pub(crate) b_to_a_held: u64,
 }
 
-/// How the copy ends.
+/// When one side's data ends, how that end is passed on (`--half-close`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HalfClose {
+    /// Plain sockets: at once. TLS: once the peer has been quiet for [`TLS_QUIET`] (or has
+    /// closed), so a server that closes at once on `close_notify` loses no reply.
+    Auto,
+    /// At once, whatever the transport (TLS: `close_notify` as soon as our data ends).
+    Always,
+    /// Not until the other side has closed too: our end stays open for writing.
+    Never,
+}
+
+impl std::str::FromStr for HalfClose {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => Err(format!(
+                "expected `auto`, `always` or `never`, got `{}`",
+                other.escape_debug()
+            )),
+        }
+    }
+}
+
+impl HalfClose {
+    /// How a direction ends whose destination is (or is not) a TLS stream.
+    pub(crate) fn finish(self, destination_is_tls: bool) -> Finish {
+        match (self, destination_is_tls) {
+            (Self::Always, _) | (Self::Auto, false) => Finish::Now,
+            (Self::Auto, true) => Finish::WhenQuiet(TLS_QUIET),
+            (Self::Never, _) => Finish::Never,
+        }
+    }
+}
+
+/// How one direction passes its end of data on to its destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Finish {
+    /// Shut the destination's write side down at once.
+    Now,
+    /// Once the other direction has been quiet this long, or has ended.
+    WhenQuiet(Duration),
+    /// Once the other direction has ended.
+    Never,
+}
+
+/// What happens to the other direction once one has ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Linger {
+    /// It goes on until it ends by itself.
+    Forever,
+    /// It may go on this long; then it is cut (an error: see [`Cut`]).
+    For(Duration),
+    /// It stops at once, and that is not a loss (a terminal's stdin after the peer closed).
+    Stop,
+}
+
+/// How a copy both ways ends.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {
-    /// After one direction reaches EOF (and the other side's write half was shut down), how
-    /// long the other direction may still run. Nothing stays half-open longer.
-    pub(crate) linger: Duration,
+    /// For the direction b → a, once a → b has ended.
+    pub(crate) after_a: Linger,
+    /// For the direction a → b, once b → a has ended.
+    pub(crate) after_b: Linger,
     /// Close when no byte moved either way for this long.
     pub(crate) idle: Option<Duration>,
+    /// How a → b passes its end on to `b`.
+    pub(crate) finish_ab: Finish,
+    /// How b → a passes its end on to `a`.
+    pub(crate) finish_ba: Finish,
+}
+
+impl Limits {
+    /// The same linger both ways, and half-close at once both ways.
+    #[cfg(test)]
+    pub(crate) fn symmetric(linger: Linger, idle: Option<Duration>) -> Self {
+        Self {
+            after_a: linger,
+            after_b: linger,
+            idle,
+            finish_ab: Finish::Now,
+            finish_ba: Finish::Now,
+        }
+    }
+}
+
+/// Which way bytes were going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    AToB,
+    BToA,
+}
+
+/// The error of a copy whose other direction was given up on at the linger deadline: the
+/// connection was truncated, and must not end as if it were complete.
+#[derive(Debug)]
+pub(crate) struct Cut {
+    /// The direction that was still open.
+    pub(crate) direction: Direction,
+    /// How long it had been given.
+    pub(crate) after: Duration,
+}
+
+impl fmt::Display for Cut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cut: one direction was still open {:?} after the other ended (the linger deadline)",
+            self.after
+        )
+    }
+}
+
+impl std::error::Error for Cut {}
+
+/// The [`Cut`] inside `e`, if `e` is one.
+pub(crate) fn cut_of(e: &io::Error) -> Option<&Cut> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<Cut>())
+}
+
+/// What both directions of one copy share.
+pub(crate) struct Shared {
+    started: Instant,
+    /// Milliseconds after `started` when a byte last moved either way.
+    activity: AtomicU64,
+    /// Each direction's source has ended, and its end is being passed on: a → b, b → a.
+    finishing: [AtomicBool; 2],
+    /// Each direction's end: a → b, b → a.
+    done: [AtomicBool; 2],
+    ended: [Notify; 2],
+    pub(crate) idle: Option<Duration>,
+}
+
+impl Shared {
+    pub(crate) fn new(idle: Option<Duration>) -> Self {
+        Self {
+            started: Instant::now(),
+            activity: AtomicU64::new(0),
+            finishing: [AtomicBool::new(false), AtomicBool::new(false)],
+            done: [AtomicBool::new(false), AtomicBool::new(false)],
+            ended: [Notify::new(), Notify::new()],
+            idle,
+        }
+    }
+
+    /// A byte moved.
+    pub(crate) fn touch(&self) {
+        self.activity
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since a byte last moved either way.
+    pub(crate) fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.activity.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// Whether the idle timeout has passed (`None` without one).
+    pub(crate) fn idle_expired(&self) -> bool {
+        self.idle.is_some_and(|limit| self.quiet_for() >= limit)
+    }
+
+    fn index(d: Direction) -> usize {
+        match d {
+            Direction::AToB => 0,
+            Direction::BToA => 1,
+        }
+    }
+
+    fn mark_done(&self, d: Direction) {
+        self.done[Self::index(d)].store(true, Ordering::Relaxed);
+        self.ended[Self::index(d)].notify_one();
+    }
+
+    fn is_done(&self, d: Direction) -> bool {
+        self.done[Self::index(d)].load(Ordering::Relaxed)
+    }
+
+    async fn wait_done(&self, d: Direction) {
+        while !self.is_done(d) {
+            self.ended[Self::index(d)].notified().await;
+        }
+    }
+
+    /// Wait until it is time to pass direction `d`'s end of data on, by `finish`. Returns
+    /// whether the other direction has ended by then (a failed shutdown is no loss then).
+    pub(crate) async fn until_finish(&self, d: Direction, finish: Finish) -> bool {
+        self.finishing[Self::index(d)].store(true, Ordering::Relaxed);
+        let other = match d {
+            Direction::AToB => Direction::BToA,
+            Direction::BToA => Direction::AToB,
+        };
+        match finish {
+            Finish::Now => {}
+            Finish::Never => self.wait_done(other).await,
+            Finish::WhenQuiet(quiet) => loop {
+                if self.is_done(other) {
+                    break;
+                }
+                let quiet_for = self.quiet_for();
+                if quiet_for >= quiet {
+                    break;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(quiet - quiet_for) => {}
+                    () = self.wait_done(other) => {}
+                }
+            },
+        }
+        self.is_done(other)
+    }
 }
 
 /// Copy `a` ⇄ `b` until both directions end, or the linger or idle deadline passes.
@@ -38,52 +257,115 @@ where
 {
     let (mut ar, mut aw) = tokio::io::split(a);
     let (mut br, mut bw) = tokio::io::split(b);
-    let started = Instant::now();
-    let activity = Arc::new(AtomicU64::new(0));
-    let up = AtomicU64::new(0);
-    let down = AtomicU64::new(0);
+    let shared = Shared::new(limits.idle);
+    let up = Counters::default();
+    let down = Counters::default();
     let result = both_ways(
-        copy(&mut ar, &mut bw, &up, &activity, started, limits.idle),
-        copy(&mut br, &mut aw, &down, &activity, started, limits.idle),
-        limits.linger,
+        copy(
+            &mut ar,
+            &mut bw,
+            &up,
+            &shared,
+            Direction::AToB,
+            limits.finish_ab,
+        ),
+        copy(
+            &mut br,
+            &mut aw,
+            &down,
+            &shared,
+            Direction::BToA,
+            limits.finish_ba,
+        ),
+        &shared,
+        limits,
     )
     .await;
-    let stats = Stats {
-        a_to_b: up.load(Ordering::Relaxed),
-        b_to_a: down.load(Ordering::Relaxed),
-    };
-    (stats, result)
+    (Counters::stats(&up, &down), result)
 }
 
-/// Run both directions; when one ends cleanly (its half-close already passed on), give the
-/// other `linger` to finish, then stop: nothing stays half-open. An error in either ends both.
+/// Bytes of one direction: taken from the source, delivered to the destination.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) taken: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn stats(up: &Self, down: &Self) -> Stats {
+        let (ut, ud) = (
+            up.taken.load(Ordering::Relaxed),
+            up.delivered.load(Ordering::Relaxed),
+        );
+        let (dt, dd) = (
+            down.taken.load(Ordering::Relaxed),
+            down.delivered.load(Ordering::Relaxed),
+        );
+        Stats {
+            a_to_b: ud,
+            b_to_a: dd,
+            a_to_b_held: ut.saturating_sub(ud),
+            b_to_a_held: dt.saturating_sub(dd),
+        }
+    }
+}
+
+/// Run both directions; when one ends cleanly (its end of data passed on), the other goes on
+/// as `limits` say for it; a linger that passes is a [`Cut`]. An error in either ends both.
 pub(crate) async fn both_ways(
     ab: impl std::future::Future<Output = io::Result<()>>,
     ba: impl std::future::Future<Output = io::Result<()>>,
-    linger: Duration,
+    shared: &Shared,
+    limits: Limits,
 ) -> io::Result<()> {
     tokio::pin!(ab, ba);
     let first = tokio::select! {
-        r = &mut ab => (r, false),
-        r = &mut ba => (r, true),
+        r = &mut ab => (r, Direction::AToB),
+        r = &mut ba => (r, Direction::BToA),
     };
-    match first {
-        (Err(e), _) => Err(e),
-        (Ok(()), ab_left) => {
-            let rest = async { if ab_left { ab.await } else { ba.await } };
-            // Lingered long enough: close both.
-            tokio::time::timeout(linger, rest).await.unwrap_or(Ok(()))
+    let (linger, left) = match first {
+        (Err(e), _) => return Err(e),
+        (Ok(()), Direction::AToB) => {
+            shared.mark_done(Direction::AToB);
+            (limits.after_a, Direction::BToA)
         }
+        (Ok(()), Direction::BToA) => {
+            shared.mark_done(Direction::BToA);
+            (limits.after_b, Direction::AToB)
+        }
+    };
+    let rest = async {
+        let r = match left {
+            Direction::AToB => ab.await,
+            Direction::BToA => ba.await,
+        };
+        shared.mark_done(left);
+        r
+    };
+    match linger {
+        Linger::Forever => rest.await,
+        // Stop reading; but a direction whose source has already ended still passes its end
+        // on (a TLS close_notify that waited for this one): it is quick, the other side is
+        // done.
+        Linger::Stop if shared.finishing[Shared::index(left)].load(Ordering::Relaxed) => rest.await,
+        Linger::Stop => Ok(()),
+        Linger::For(after) => match tokio::time::timeout(after, rest).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::other(Cut {
+                direction: left,
+                after,
+            })),
+        },
     }
 }
 
 async fn copy<R, W>(
     r: &mut R,
     w: &mut W,
-    count: &AtomicU64,
-    activity: &AtomicU64,
-    started: Instant,
-    idle: Option<Duration>,
+    count: &Counters,
+    shared: &Shared,
+    me: Direction,
+    finish: Finish,
 ) -> io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -91,29 +373,39 @@ where
 {
     let mut buf = vec![0u8; BUFFER];
     loop {
-        let n = match idle {
+        let n = match shared.idle {
             None => r.read(&mut buf).await?,
             Some(limit) => loop {
                 match tokio::time::timeout(limit, r.read(&mut buf)).await {
                     Ok(n) => break n?,
-                    Err(_) => {
-                        // Quiet this way; idle only if the other way was quiet too.
-                        let last = Duration::from_millis(activity.load(Ordering::Relaxed));
-                        if started.elapsed().saturating_sub(last) >= limit {
-                            return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
-                        }
+                    // Quiet this way; idle only if the other way was quiet too.
+                    Err(_) if shared.idle_expired() => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
                     }
+                    Err(_) => {}
                 }
             },
         };
         if n == 0 {
-            // Propagate the half-close.
-            w.shutdown().await?;
-            return Ok(());
+            // Pass the end of data on, as the policy says.
+            let other_done = shared.until_finish(me, finish).await;
+            return match w.shutdown().await {
+                Err(_) if other_done => Ok(()),
+                r => r,
+            };
         }
-        w.write_all(&buf[..n]).await?;
-        count.fetch_add(n as u64, Ordering::Relaxed);
-        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        count.taken.fetch_add(n as u64, Ordering::Relaxed);
+        let mut at = 0;
+        while at < n {
+            let m = w.write(&buf[at..n]).await?;
+            if m == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            at += m;
+            count.delivered.fetch_add(m as u64, Ordering::Relaxed);
+        }
+        w.flush().await?;
+        shared.touch();
     }
 }
 
@@ -125,10 +417,7 @@ mod tests {
     async fn half_close_is_propagated_and_bytes_counted() {
         let (client, relay_a) = tokio::io::duplex(1024);
         let (relay_b, mut server) = tokio::io::duplex(1024);
-        let limits = Limits {
-            linger: Duration::from_secs(5),
-            idle: None,
-        };
+        let limits = Limits::symmetric(Linger::For(Duration::from_secs(5)), None);
         let relay = tokio::spawn(async move { pump(relay_a, relay_b, limits).await });
         let (mut cr, mut cw) = tokio::io::split(client);
         cw.write_all(b"request").await.expect("write");
@@ -150,41 +439,113 @@ mod tests {
             stats,
             Stats {
                 a_to_b: 7,
-                b_to_a: 8
+                b_to_a: 8,
+                ..Stats::default()
             }
         );
     }
 
+    /// A half-open connection is bounded by the linger, and the cut is an error that says so,
+    /// not a clean end.
     #[tokio::test(start_paused = true)]
-    async fn linger_bounds_a_half_open_connection() {
+    async fn a_linger_that_passes_is_a_cut() {
         let (client, relay_a) = tokio::io::duplex(1024);
         let (relay_b, _server_never_closes) = tokio::io::duplex(1024);
-        let limits = Limits {
-            linger: Duration::from_secs(2),
-            idle: None,
-        };
+        let limits = Limits::symmetric(Linger::For(Duration::from_secs(2)), None);
         let relay = tokio::spawn(async move { pump(relay_a, relay_b, limits).await });
         let (_r, mut w) = tokio::io::split(client);
         w.shutdown().await.expect("half-close");
         let started = tokio::time::Instant::now();
         let (_, r) = relay.await.expect("relay");
+        let e = r.expect_err("a cut");
+        let cut = cut_of(&e).expect("a Cut");
+        assert_eq!(cut.direction, Direction::BToA);
+        assert_eq!(started.elapsed().as_secs(), 2, "cut at the linger deadline");
+    }
+
+    /// With no linger, the other direction goes on as long as it likes: receiving does not
+    /// stop because our side's data ended.
+    #[tokio::test(start_paused = true)]
+    async fn without_a_linger_receiving_goes_on() {
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        // stdin ends at once; stdout goes to `stdout_far`.
+        let (stdout, mut stdio_r_far) = tokio::io::duplex(1 << 20);
+        let stdio = tokio::io::join(tokio::io::empty(), stdout);
+        let limits = Limits::symmetric(Linger::Forever, None);
+        let relay = tokio::spawn(async move { pump(ours, stdio, limits).await });
+        for i in 0..100u8 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            peer.write_all(&[i; 100])
+                .await
+                .expect("the peer can still send");
+        }
+        peer.shutdown().await.expect("close");
+        let mut got = Vec::new();
+        stdio_r_far.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got.len(), 10_000, "100 s later, every byte arrived");
+        let (stats, r) = relay.await.expect("relay");
         r.expect("clean");
-        assert_eq!(
-            started.elapsed().as_secs(),
-            2,
-            "closed at the linger deadline"
+        assert_eq!(stats.a_to_b, 10_000);
+    }
+
+    /// `WhenQuiet`: the end of data goes out only after the other way has been quiet.
+    #[tokio::test(start_paused = true)]
+    async fn when_quiet_waits_for_the_reply() {
+        let (client, relay_a) = tokio::io::duplex(1024);
+        let (relay_b, mut server) = tokio::io::duplex(1024);
+        let limits = Limits {
+            finish_ab: Finish::WhenQuiet(Duration::from_secs(1)),
+            ..Limits::symmetric(Linger::Forever, None)
+        };
+        let relay = tokio::spawn(async move { pump(relay_a, relay_b, limits).await });
+        let (mut cr, mut cw) = tokio::io::split(client);
+        cw.write_all(b"req").await.expect("write");
+        cw.shutdown().await.expect("stdin ends");
+        let mut req = [0u8; 3];
+        server.read_exact(&mut req).await.expect("request");
+        // Reply in pieces, 600 ms apart: each piece restarts the quiet period.
+        let t0 = tokio::time::Instant::now();
+        for piece in [b"r1", b"r2", b"r3"] {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            server.write_all(piece).await.expect("reply");
+        }
+        let mut rest = Vec::new();
+        server
+            .read_to_end(&mut rest)
+            .await
+            .expect("EOF from the relay");
+        assert!(rest.is_empty());
+        let waited = t0.elapsed();
+        assert!(
+            waited >= Duration::from_millis(2800),
+            "the end came only once the reply had been quiet for 1 s: {waited:?}"
         );
+        server.shutdown().await.expect("close");
+        let mut back = Vec::new();
+        cr.read_to_end(&mut back).await.expect("read");
+        assert_eq!(back, b"r1r2r3");
+        relay.await.expect("relay").1.expect("clean");
     }
 
     #[tokio::test(start_paused = true)]
     async fn idle_connections_are_closed() {
         let (_client, relay_a) = tokio::io::duplex(1024);
         let (relay_b, _server) = tokio::io::duplex(1024);
-        let limits = Limits {
-            linger: Duration::from_secs(60),
-            idle: Some(Duration::from_secs(3)),
-        };
+        let limits = Limits::symmetric(
+            Linger::For(Duration::from_secs(60)),
+            Some(Duration::from_secs(3)),
+        );
         let (_, r) = pump(relay_a, relay_b, limits).await;
         assert_eq!(r.expect_err("idle").kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn half_close_policies() {
+        assert_eq!("auto".parse(), Ok(HalfClose::Auto));
+        assert!("".parse::<HalfClose>().is_err());
+        assert_eq!(HalfClose::Auto.finish(false), Finish::Now);
+        assert_eq!(HalfClose::Auto.finish(true), Finish::WhenQuiet(TLS_QUIET));
+        assert_eq!(HalfClose::Always.finish(true), Finish::Now);
+        assert_eq!(HalfClose::Never.finish(false), Finish::Never);
     }
 }

@@ -24,3 +24,14 @@ pub(crate) fn raise_open_files() -> std::io::Result<u64> {
     }
     Ok(raised.rlim_cur)
 }
+
+/// The soft limit on open files in force.
+pub(crate) fn open_files() -> std::io::Result<u64> {
+    // SAFETY: all-zero is a valid `rlimit`; getrlimit fills it.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(lim.rlim_cur)
+}

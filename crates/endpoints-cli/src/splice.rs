@@ -6,15 +6,14 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use endpoints::Connection;
 use endpoints::proxy::Prefixed;
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::pump::{Limits, Stats};
+use crate::pump::{Counters, Direction, Finish, Limits, Shared, Stats};
 
 /// A pipe's default capacity (16 pages).
 const SMALL: usize = 1 << 16;
@@ -42,7 +41,7 @@ impl<'a> End<'a> {
         Self::find(conn, false)
     }
 
-    /// The socket under `conn` (through PROXY headers), whatever is buffered above it.
+    /// The socket under `conn` (through PROXY headers and TLS), whatever is buffered above it.
     pub(crate) fn under(conn: &'a Connection) -> Option<Self> {
         Self::find(conn, true)
     }
@@ -53,6 +52,15 @@ impl<'a> End<'a> {
         }
         if let Some(u) = conn.stream_ref::<UnixStream>() {
             return Some(Self::Unix(u));
+        }
+        if buffered_ok {
+            // Under TLS: only to reach the socket (a reset), never to splice.
+            if let Some(t) = conn.stream_ref::<tokio_rustls::client::TlsStream<Connection>>() {
+                return Self::find(t.get_ref().0, true);
+            }
+            if let Some(t) = conn.stream_ref::<tokio_rustls::server::TlsStream<Connection>>() {
+                return Self::find(t.get_ref().0, true);
+            }
         }
         let p = conn.stream_ref::<Prefixed<Connection>>()?;
         if !buffered_ok && !p.buffered().is_empty() {
@@ -263,56 +271,54 @@ pub(crate) fn is_refused(e: &io::Error) -> bool {
 /// Relay `a` ⇄ `b` with splice. An error for which [`is_refused`] holds means no byte was
 /// taken from either socket: use the buffered copy instead.
 pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::Result<()>) {
-    let shared = Shared {
-        started: Instant::now(),
-        activity: AtomicU64::new(0),
-        taken: AtomicBool::new(false),
-        idle: limits.idle,
-    };
-    let (up, down) = (AtomicU64::new(0), AtomicU64::new(0));
+    let shared = Shared::new(limits.idle);
+    let taken = AtomicBool::new(false);
+    let (up, down) = (Counters::default(), Counters::default());
     let result = async {
         let (p1, p2) = (pipe().map_err(refused)?, pipe().map_err(refused)?);
         crate::pump::both_ways(
-            direction(a, b, p1, &up, &shared),
-            direction(b, a, p2, &down, &shared),
-            limits.linger,
+            direction(
+                a,
+                b,
+                p1,
+                &up,
+                &shared,
+                &taken,
+                Direction::AToB,
+                limits.finish_ab,
+            ),
+            direction(
+                b,
+                a,
+                p2,
+                &down,
+                &shared,
+                &taken,
+                Direction::BToA,
+                limits.finish_ba,
+            ),
+            &shared,
+            limits,
         )
         .await
     }
     .await;
-    (
-        Stats {
-            a_to_b: up.load(Ordering::Relaxed),
-            b_to_a: down.load(Ordering::Relaxed),
-        },
-        result,
-    )
+    (Counters::stats(&up, &down), result)
 }
 
-/// What both directions of one relayed connection share.
-struct Shared {
-    started: Instant,
-    /// Milliseconds after `started` when a byte last moved either way.
-    activity: AtomicU64,
-    /// Set once a byte has been taken from either socket: from then on, falling back to the
-    /// buffered copy would lose what is in the pipes.
-    taken: AtomicBool,
-    idle: Option<Duration>,
-}
-
+/// One direction. `taken` is set once a byte has been taken from either socket: from then
+/// on, falling back to the buffered copy would lose what is in the pipes.
+#[allow(clippy::too_many_arguments)] // one call site per direction, each argument named there
 async fn direction(
     from: End<'_>,
     to: End<'_>,
     mut pipe: Pipe,
-    count: &AtomicU64,
+    count: &Counters,
     shared: &Shared,
+    taken: &AtomicBool,
+    me: Direction,
+    finish: Finish,
 ) -> io::Result<()> {
-    let Shared {
-        started,
-        ref activity,
-        ref taken,
-        idle,
-    } = *shared;
     let (mut capacity, mut moved, mut grown) = (SMALL, 0u64, false);
     loop {
         if !grown && moved >= GROW_AFTER {
@@ -321,17 +327,14 @@ async fn direction(
         // Socket → pipe.
         let n = loop {
             let ready = from.ready(Interest::READABLE);
-            match idle {
+            match shared.idle {
                 None => ready.await?,
                 Some(limit) => match tokio::time::timeout(limit, ready).await {
                     Ok(r) => r?,
-                    Err(_) => {
-                        let last = Duration::from_millis(activity.load(Ordering::Relaxed));
-                        if started.elapsed().saturating_sub(last) >= limit {
-                            return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
-                        }
-                        continue;
+                    Err(_) if shared.idle_expired() => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
                     }
+                    Err(_) => continue,
                 },
             }
             // Ask for as much as the pipe holds: the pipe is empty here, and one call that
@@ -352,9 +355,14 @@ async fn direction(
             }
         };
         if n == 0 {
-            return to.shutdown_write();
+            let other_done = shared.until_finish(me, finish).await;
+            return match to.shutdown_write() {
+                Err(_) if other_done => Ok(()),
+                r => r,
+            };
         }
         taken.store(true, Ordering::Relaxed);
+        count.taken.fetch_add(n as u64, Ordering::Relaxed);
         // Pipe → socket, all of it.
         let mut left = n;
         while left > 0 {
@@ -366,8 +374,8 @@ async fn direction(
                     // Counted as it is delivered: a slow reader draining a big chunk is
                     // activity, and a failure part-way logs what really arrived.
                     left -= m;
-                    count.fetch_add(m as u64, Ordering::Relaxed);
-                    activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    count.delivered.fetch_add(m as u64, Ordering::Relaxed);
+                    shared.touch();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Err(e),
@@ -380,6 +388,7 @@ async fn direction(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
@@ -439,10 +448,10 @@ mod tests {
             s.set_send_buffer_size(8 << 10).expect("sndbuf");
             s.set_recv_buffer_size(8 << 10).expect("rcvbuf");
         }
-        let limits = Limits {
-            linger: Duration::from_secs(5),
-            idle: Some(Duration::from_millis(400)),
-        };
+        let limits = Limits::symmetric(
+            crate::pump::Linger::For(Duration::from_secs(5)),
+            Some(Duration::from_millis(400)),
+        );
         let relay =
             tokio::spawn(
                 async move { pump(End::Unix(&relay_a), End::Unix(&relay_b), limits).await },

@@ -486,6 +486,8 @@ async fn relay_from_a_haproxy_listener_logs_the_real_client() {
     pattern(0, &mut want[24..]);
     assert_eq!(back.len(), want.len());
     assert!(back == want, "the bytes came back changed");
+    let limit = lines.next_line().await.expect("read").expect("a line");
+    assert!(limit.starts_with("relay: at most "), "{limit}");
     let log = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
         .await
         .expect("in time")

@@ -1,0 +1,254 @@
+//! `relay`: accept on one description, connect to another for each connection, copy both ways.
+//!
+//! Bounded by default: at most as many connections at once as the open-files limit allows
+//! (6 descriptors each), so a flood makes the relay wait, not fail. A direction given up on at
+//! the `--linger` deadline, and any failure, resets both sides: no peer takes a truncated
+//! transfer for a complete one. The exit status counts such connections.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use endpoints::Connection;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::flags::{MAX_CONNECTIONS, Parsed};
+use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
+use crate::{Fail, USAGE, build_client, drain, rlimit, shutdown_signal, splice, start_listening};
+
+/// Descriptors one relayed connection may hold: two sockets and two pipes (four ends).
+pub(crate) const DESCRIPTORS_PER_CONNECTION: u64 = 6;
+/// Descriptors kept for the command itself: stdio, the listener, the runtime's epoll and
+/// wakers, a resolver's sockets.
+pub(crate) const DESCRIPTORS_KEPT: u64 = 32;
+
+/// The default `--max-connections` for an open-files limit of `open_files`.
+pub(crate) fn default_max_connections(open_files: u64) -> usize {
+    let n = open_files.saturating_sub(DESCRIPTORS_KEPT) / DESCRIPTORS_PER_CONNECTION;
+    (n.max(1) as usize).min(MAX_CONNECTIONS)
+}
+
+pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
+    let [listen_at, connect_to] = p.positional.as_slice() else {
+        return Err(Fail::Usage(format!(
+            "relay needs LISTEN and CONNECT\n{USAGE}"
+        )));
+    };
+    let linger = p
+        .seconds("--linger", true)
+        .map_err(Fail::Usage)?
+        .unwrap_or(Duration::from_secs(5));
+    let idle = p.seconds("--idle-timeout", false).map_err(Fail::Usage)?;
+    let drain_for = p
+        .seconds("--drain-timeout", true)
+        .map_err(Fail::Usage)?
+        .unwrap_or(Duration::from_secs(10));
+    let half_close = p.half_close().map_err(Fail::Usage)?;
+    let asked = p
+        .count("--max-connections", MAX_CONNECTIONS)
+        .map_err(Fail::Usage)?;
+    let target: Arc<dyn endpoints::ClientEndpoint> = Arc::from(build_client(connect_to)?);
+    let open_files = rlimit::open_files().unwrap_or(1024);
+    let fits = default_max_connections(open_files);
+    let max = asked.unwrap_or(fits);
+    let slots = Arc::new(Semaphore::new(max));
+    let settings = Settings {
+        linger,
+        idle,
+        half_close,
+    };
+
+    let mut listener = start_listening(listen_at).await?;
+    match asked {
+        Some(n) if n > fits => eprintln!(
+            "relay: at most {n} connections at once (--max-connections); warning: the \
+             open-files limit ({open_files}) fits about {fits} at {DESCRIPTORS_PER_CONNECTION} \
+             descriptors each: past that, new connections wait for descriptors"
+        ),
+        Some(n) => eprintln!("relay: at most {n} connections at once (--max-connections)"),
+        None => eprintln!(
+            "relay: at most {max} connections at once (the open-files limit {open_files}, \
+             {DESCRIPTORS_PER_CONNECTION} descriptors each, {DESCRIPTORS_KEPT} kept); \
+             --max-connections changes it"
+        ),
+    }
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut relayed = 0u64;
+    let mut tasks = JoinSet::new();
+    let mut fatal = None;
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = shutdown_signal() => break,
+        };
+        let conn = tokio::select! {
+            c = listener.accept() => match c {
+                Ok(c) => c,
+                // A listener that has handed out its only connection (stdio:).
+                Err(e) if e.kind() == std::io::ErrorKind::NotConnected => break,
+                Err(e) => {
+                    fatal = Some(format!("{listener}: {e}; no longer accepting"));
+                    break;
+                }
+            },
+            () = shutdown_signal() => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        relayed += 1;
+        let (target, failed) = (target.clone(), failed.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            if !relay_one(conn, &*target, settings).await {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let _ = listener.close().await;
+    drain(tasks, drain_for).await;
+    let failed = failed.load(Ordering::Relaxed);
+    if let Some(m) = fatal {
+        return Err(Fail::Run(m));
+    }
+    if failed > 0 {
+        return Err(Fail::Run(format!(
+            "{failed} of {relayed} relayed connection(s) failed or were cut (see above)"
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The per-connection flags.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    linger: Duration,
+    idle: Option<Duration>,
+    half_close: HalfClose,
+}
+
+/// Relay one connection; log one line when it ends. Returns whether it ended cleanly.
+async fn relay_one(
+    mut conn: Connection,
+    target: &dyn endpoints::ClientEndpoint,
+    settings: Settings,
+) -> bool {
+    let started = Instant::now();
+    let peer = conn.peer_addr().clone();
+    // Announce the client (a PROXY header, if the target sends one): from a `haproxy:`
+    // listener, the addresses its header named, so a chain of relays keeps the first client.
+    let mut upstream = match target.connect_as(conn.peer_addr(), conn.local_addr()).await {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("relay {peer}: {e}; the client is reset");
+            reset_on_close(&conn);
+            return false;
+        }
+    };
+    let limits = Limits {
+        after_a: Linger::For(settings.linger),
+        after_b: Linger::For(settings.linger),
+        idle: settings.idle,
+        finish_ab: settings.half_close.finish(is_tls(&upstream)),
+        finish_ba: settings.half_close.finish(is_tls(&conn)),
+    };
+    let (stats, result, how) = carry(&mut conn, &mut upstream, limits).await;
+    // A failure on one side (a reset, a broken pipe) or a cut reaches the other side as a
+    // reset: closing it cleanly would tell that peer its bytes were delivered when they may
+    // not have been. An idle timeout is an ordinary close.
+    let clean = match &result {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => true,
+        Err(_) => false,
+    };
+    if !clean {
+        reset_on_close(&conn);
+        reset_on_close(&upstream);
+    }
+    let line = format!(
+        "relay {peer} -> {target}: {} bytes up, {} bytes down, {:.3}s, {how}",
+        stats.a_to_b,
+        stats.b_to_a,
+        started.elapsed().as_secs_f64()
+    );
+    match result {
+        Ok(()) => eprintln!("{line}"),
+        Err(e) => match pump::cut_of(&e) {
+            Some(cut) => {
+                let (way, delivered, held) = match cut.direction {
+                    Direction::AToB => ("up", stats.a_to_b, stats.a_to_b_held),
+                    Direction::BToA => ("down", stats.b_to_a, stats.b_to_a_held),
+                };
+                eprintln!(
+                    "{line} (warning: cut: the {way} direction was still open {:?} after the \
+                     other ended (--linger); {delivered} bytes had gone {way}, {held} read but \
+                     not delivered were dropped; both sides reset)",
+                    cut.after
+                );
+            }
+            None => eprintln!("{line} ({e})"),
+        },
+    }
+    clean
+}
+
+/// Move bytes both ways until both directions end. Plain TCP/unix on both sides (also under
+/// a PROXY header, once the bytes that came with it are forwarded): splice in the kernel;
+/// else (TLS, ...), or if the kernel refuses splice before any byte was taken, the buffered
+/// copy. Returns the byte counts, the outcome and how the bytes moved.
+async fn carry(
+    conn: &mut Connection,
+    upstream: &mut Connection,
+    limits: Limits,
+) -> (pump::Stats, std::io::Result<()>, &'static str) {
+    let early = splice::take_early(conn, upstream);
+    if let Err(e) = upstream.write_all(&early).await {
+        return (pump::Stats::default(), Err(e), "copied");
+    }
+    let spliced = match (splice::End::of(conn), splice::End::of(upstream)) {
+        (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
+            (_, Err(e)) if splice::is_refused(&e) => None,
+            done => Some(done),
+        },
+        _ => None,
+    };
+    let ((mut stats, result), how) = match spliced {
+        Some(done) => (done, "spliced"),
+        None => (pump(&mut *conn, &mut *upstream, limits).await, "copied"),
+    };
+    stats.a_to_b += early.len() as u64;
+    (stats, result, how)
+}
+
+/// Whether `conn` is a TLS connection (its `close_notify` is what `--half-close auto` waits
+/// with).
+pub(crate) fn is_tls(conn: &Connection) -> bool {
+    conn.extensions().get::<endpoints::tls::TlsInfo>().is_some()
+}
+
+/// Make dropping `conn` send a TCP reset (`SO_LINGER` 0) when a TCP socket is under it: plain,
+/// under a PROXY header or under TLS. Unix sockets have no reset (the peer sees EOF or
+/// `EPIPE`), so those close normally.
+pub(crate) fn reset_on_close(conn: &Connection) {
+    if let Some(tcp) = splice::End::under(conn).and_then(splice::End::tcp) {
+        // Best effort: the connection is being torn down either way.
+        let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_limit_follows_the_open_files_limit() {
+        assert_eq!(default_max_connections(1024), (1024 - 32) / 6);
+        assert_eq!(default_max_connections(64), 5);
+        assert_eq!(default_max_connections(10), 1, "never zero");
+        assert_eq!(default_max_connections(u64::MAX), MAX_CONNECTIONS);
+    }
+}
