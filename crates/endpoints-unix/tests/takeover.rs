@@ -322,3 +322,33 @@ async fn a_symlink_planted_at_the_lock_path_is_not_followed() {
         .expect_err("a symlink that is not a lock");
     assert!(!missing.exists(), "the link was followed with O_CREAT");
 }
+
+#[tokio::test]
+async fn the_client_lock_check_understands_twisted_locks() {
+    use endpoints_core::registry::build_client;
+    let d = dir("client");
+    let path = d.join("s.sock");
+    let server = std::os::unix::net::UnixListener::bind(&path).expect("server");
+    let client = build_client(
+        &format!("unix:{}:lockfile=1", path.display())
+            .parse()
+            .expect("parse"),
+    )
+    .expect("builds");
+    // Twisted's lock naming a live process (this one): a live server.
+    twisted_lock(&path, std::process::id());
+    client.connect().await.expect("a live Twisted lock");
+    server.accept().expect("accepted");
+    // Naming a dead process: no live server.
+    std::fs::remove_file(lock_of(&path)).expect("unlock");
+    let mut gone = Command::new("true").spawn().expect("true");
+    let pid = gone.id();
+    gone.wait().expect("reaped");
+    twisted_lock(&path, pid);
+    let err = client.connect().await.expect_err("a dead Twisted lock");
+    assert!(err.to_string().contains("no live server holds"), "{err}");
+    assert!(
+        !d.join(pid.to_string()).exists(),
+        "the dangling link was not followed"
+    );
+}
