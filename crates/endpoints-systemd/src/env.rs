@@ -1,59 +1,110 @@
-//! Reading (and removing) the activation variables, and marking the passed descriptors
-//! close-on-exec.
-#![allow(unsafe_code)] // env::remove_var (2024 edition) and fcntl on inherited descriptors.
+//! Reading (and removing) the activation variables, claiming the passed descriptors, and
+//! marking them close-on-exec.
+#![allow(unsafe_code)] // env::remove_var (2024 edition), fcntl/getrlimit, and taking ownership of inherited descriptors.
 
 use std::env;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use crate::activation::{Activation, VARIABLES};
+use crate::activation::{Activation, Count, LISTEN_FDS_START, Slot, VARIABLES, passed_count};
 
-/// Read the variables; mark every passed descriptor close-on-exec; with `remove`, remove the
-/// variables when that is sound (this process has a single thread).
-pub(crate) fn read(remove: bool) -> Result<Activation, String> {
+/// The cap used when the open-files limit is unlimited (Linux's default `fs.nr_open`).
+const UNLIMITED_CAP: u64 = 1 << 20;
+
+/// Read the variables, mark every passed descriptor close-on-exec (even when the names do
+/// not match the count, so a child never inherits them), and take ownership of those that
+/// are open. Called once per process (the state is kept in a `OnceLock`).
+pub(crate) fn read() -> Result<Activation, String> {
     let var = |k: &str| env::var(k).ok();
     let (pid, fds, names) = (var(VARIABLES[0]), var(VARIABLES[1]), var(VARIABLES[2]));
-    let result = Activation::from_vars(
-        pid.as_deref(),
-        fds.as_deref(),
-        names.as_deref(),
-        std::process::id(),
-    );
-    if let Ok(a) = &result {
-        for &fd in a.descriptors() {
-            set_cloexec(fd);
-        }
-    }
-    // As libsystemd: all three are removed, whatever they said.
-    if remove && (pid.is_some() || fds.is_some() || names.is_some()) {
-        if single_threaded() {
-            for k in VARIABLES {
-                // SAFETY: only one thread exists (checked just above), so nothing can read
-                // the environment concurrently.
-                unsafe { env::remove_var(k) };
+    let own = std::process::id();
+    match passed_count(pid.as_deref(), fds.as_deref(), own) {
+        Count::Passed(n) => {
+            for fd in (LISTEN_FDS_START..).take(n) {
+                set_cloexec(fd);
             }
-        } else {
-            tracing::warn!(
-                "LISTEN_* variables left in the environment: call endpoints_systemd::init() before starting threads"
-            );
         }
+        Count::TooMany(_) => {
+            // A count above the open-files limit: mark what can exist, up to the first
+            // descriptor that is not open (as libsystemd).
+            let limit = RawFd::try_from(open_files_limit()).unwrap_or(RawFd::MAX);
+            for fd in LISTEN_FDS_START..limit {
+                if !set_cloexec(fd) {
+                    break;
+                }
+            }
+        }
+        _ => {}
     }
-    result
+    let mut a = Activation::from_vars(pid.as_deref(), fds.as_deref(), names.as_deref(), own)?;
+    let numbers = a.descriptors().to_vec();
+    for (slot, fd) in a.slots_mut().iter_mut().zip(numbers) {
+        *slot = if is_open(fd) {
+            // SAFETY: LISTEN_PID names this process, so systemd passed descriptor `fd` for
+            // it to own; it is open (checked just above); and this runs once per process
+            // (the caller keeps the state in a OnceLock), so no other owner is ever made.
+            Slot::Ready(unsafe { OwnedFd::from_raw_fd(fd) })
+        } else {
+            Slot::NotOpen
+        };
+    }
+    Ok(a)
 }
 
-fn set_cloexec(fd: i32) {
+/// Remove the three variables (as libsystemd: all of them, whatever they said), when that is
+/// sound: this process has a single thread.
+pub(crate) fn remove_variables() {
+    if VARIABLES.iter().all(|k| env::var_os(k).is_none()) {
+        return;
+    }
+    if single_threaded() {
+        for k in VARIABLES {
+            // SAFETY: only one thread exists (checked just above), so nothing can read the
+            // environment concurrently.
+            unsafe { env::remove_var(k) };
+        }
+    } else {
+        tracing::warn!(
+            "LISTEN_* variables left in the environment: call endpoints_systemd::init() before starting threads"
+        );
+    }
+}
+
+/// Mark `fd` close-on-exec; `false` if it is not open.
+fn set_cloexec(fd: RawFd) -> bool {
     // SAFETY: fcntl on an integer descriptor touches no memory; on a descriptor that is not
-    // open it fails with EBADF, which is ignored here (adoption reports it later).
+    // open it fails with EBADF, reported as `false` (adoption reports it later).
     unsafe {
         let flags = libc::fcntl(fd, libc::F_GETFD);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+        if flags < 0 {
+            return false;
         }
+        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) >= 0
     }
 }
 
 /// Whether `fd` is an open descriptor.
-pub(crate) fn is_open(fd: i32) -> bool {
+fn is_open(fd: RawFd) -> bool {
     // SAFETY: as in `set_cloexec`.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// The open-files limit (`RLIMIT_NOFILE`, soft): no descriptor this process can have open is
+/// numbered at or above it (unlimited counts as 2^20).
+pub(crate) fn open_files_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct owned here.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return UNLIMITED_CAP;
+    }
+    if rl.rlim_cur == libc::RLIM_INFINITY {
+        UNLIMITED_CAP
+    } else {
+        #[allow(clippy::useless_conversion)] // rlim_t is u64 on Linux, not everywhere
+        u64::try_from(rl.rlim_cur).unwrap_or(UNLIMITED_CAP)
+    }
 }
 
 fn single_threaded() -> bool {

@@ -4,16 +4,21 @@
 //!
 //! * the `systemd:` server prefix: adopt an inherited listening socket by index or by name,
 //!   after checking it really is a listening stream socket of the named family;
-//! * [`init`]: read the activation variables at the start of `main`, mark every passed
-//!   descriptor close-on-exec, and remove the variables so children do not inherit them;
-//! * [`Activation`]: the passed descriptors and names, with libsystemd's rules;
+//! * [`init`]: read the activation variables at the start of `main`, take ownership of the
+//!   passed descriptors, mark every one close-on-exec, and remove the variables so children
+//!   do not inherit them;
+//! * [`Activation`]: the passed descriptors and names, with libsystemd's rules; descriptors
+//!   handed over another way come as `OwnedFd` ([`Activation::with_descriptors`]);
 //! * [`notify`] / [`notify_ready`]: `sd_notify` readiness.
 //!
 //! The rules are libsystemd's, not Twisted's: `LISTEN_PID` must be this process; without
 //! `LISTEN_FDNAMES` every descriptor is named `unknown` (index still works); a name count
-//! that differs from `LISTEN_FDS` is an error; every passed descriptor is made
-//! close-on-exec; `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES` are all removed. Adopted
-//! unix sockets are never chmod-ed or removed (twisted#10261).
+//! that differs from `LISTEN_FDS` is an error; a `LISTEN_FDS` above the open-files limit
+//! (`RLIMIT_NOFILE`) is an error, found before anything is allocated for it; every passed
+//! descriptor is made close-on-exec, even when the variables are inconsistent;
+//! `LISTEN_PID`, `LISTEN_FDS` and `LISTEN_FDNAMES` are all removed. Each descriptor is adopted
+//! by at most one listener: one whose checks fail stays open and available, and none is ever
+//! closed twice. Adopted unix sockets are never chmod-ed or removed (twisted#10261).
 //!
 //! # `systemd:` parameters
 //!
@@ -45,7 +50,8 @@
 //! ```
 //!
 //! If [`init`] is not called, the variables are read on first use and left in the
-//! environment (removing them is only sound before other threads exist).
+//! environment (removing them is only sound before other threads exist). They are read once
+//! per process: a later [`init`] keeps that state and only removes the variables.
 //!
 //! # Crate feature flags
 //!
@@ -68,7 +74,9 @@ pub use server::{SERVER_PARAMS, SocketDomain, SystemdServerEndpoint};
 /// while one thread exists (with more, they are left in place and a warning is logged).
 ///
 /// Returns how many descriptors were passed (0 when the process was not activated), or the
-/// inconsistency found (for example a `LISTEN_FDNAMES` count that differs from `LISTEN_FDS`).
+/// inconsistency found (for example a `LISTEN_FDNAMES` count that differs from `LISTEN_FDS`,
+/// or a `LISTEN_FDS` above the open-files limit). The variables are read once per process;
+/// calling `init()` again (or after they were read on first use) keeps that state.
 pub fn init() -> Result<usize, InitError> {
     activation::init_state(true).map_err(InitError)
 }

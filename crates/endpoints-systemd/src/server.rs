@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::{
@@ -161,26 +161,15 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
     }))
 }
 
-/// Check that `fd` is a listening stream socket of `domain`, then take ownership of it.
-fn adopt(
-    fd: RawFd,
-    domain: SocketDomain,
-    canonical: &Description,
-) -> io::Result<Box<dyn Listener>> {
-    if !crate::env::is_open(fd) {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("descriptor {fd} is not open"),
-        ));
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: `fd` is open (checked above) and is only borrowed within this function.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let sock = SockRef::from(&borrowed);
+/// Check that `fd` is a listening stream socket of `domain` (nothing is changed when it is
+/// not), and make it non-blocking.
+fn check(fd: BorrowedFd<'_>, domain: SocketDomain) -> io::Result<()> {
+    let number = fd.as_raw_fd();
+    let sock = SockRef::from(&fd);
     let wrong = |why: String| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("descriptor {fd} {why}"),
+            format!("descriptor {number} {why}"),
         )
     };
     match sock.r#type() {
@@ -205,11 +194,16 @@ fn adopt(
             domain.name()
         )));
     }
-    sock.set_nonblocking(true)?;
-    #[allow(unsafe_code)]
-    // SAFETY: the descriptor is open, was passed to this process for it to own, and the
-    // activation state marks it taken, so no other endpoint adopts it.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    sock.set_nonblocking(true)
+}
+
+/// Wrap an adopted descriptor (checked by [`check`]). On error it is closed, once: the
+/// activation state has already given it up.
+fn wrap(
+    owned: OwnedFd,
+    domain: SocketDomain,
+    canonical: &Description,
+) -> io::Result<Box<dyn Listener>> {
     match domain {
         SocketDomain::Unix => {
             let l =
@@ -239,43 +233,21 @@ impl fmt::Display for SystemdServerEndpoint {
 #[async_trait]
 impl ServerEndpoint for SystemdServerEndpoint {
     async fn listen(&self) -> io::Result<Box<dyn Listener>> {
-        {
+        let taken = {
             let mut state = lock();
-            let taken = match &mut *state {
+            match &mut *state {
                 Ok(a) if a.descriptors().get(self.position) == Some(&self.fd) => {
-                    a.take(self.position)
+                    a.take_checked(self.position, |fd| check(fd, self.domain))
                 }
-                _ => {
-                    return Err(io_error(
-                        Operation::Listen,
-                        self,
-                        io::Error::new(
-                            io::ErrorKind::NotFound,
-                            format!("descriptor {} is no longer available", self.fd),
-                        ),
-                    ));
-                }
-            };
-            if !taken {
-                return Err(io_error(
-                    Operation::Listen,
-                    self,
-                    io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        format!(
-                            "descriptor {} was already adopted by another listener",
-                            self.fd
-                        ),
-                    ),
-                ));
+                _ => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("descriptor {} is no longer available", self.fd),
+                )),
             }
-        }
-        adopt(self.fd, self.domain, &self.canonical).map_err(|e| {
-            if let Ok(a) = &mut *lock() {
-                a.give_back(self.position);
-            }
-            io_error(Operation::Listen, self, e)
-        })
+        };
+        taken
+            .and_then(|owned| wrap(owned, self.domain, &self.canonical))
+            .map_err(|e| io_error(Operation::Listen, self, e))
     }
 }
 

@@ -14,6 +14,8 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "ENDPOINTS_ACTIVATED_DESC";
+/// Run as the close-on-exec probe: `init()`, then report whether descriptor 3 is close-on-exec.
+const PROBE: &str = "ENDPOINTS_CLOEXEC_PROBE";
 
 /// A test: `Err` says what went wrong.
 type Test = fn() -> Result<(), String>;
@@ -23,6 +25,17 @@ fn main() -> ExitCode {
     if let Ok(desc) = std::env::var(ROLE) {
         return activated_server(&desc);
     }
+    if std::env::var_os(PROBE).is_some() {
+        return cloexec_probe();
+    }
+    // Tests that need no activator: the variables are set by hand.
+    let plain: &[(&str, Test)] = &[
+        ("huge_listen_fds_fails_fast", huge_listen_fds_fails_fast),
+        (
+            "cloexec_even_when_names_do_not_match",
+            cloexec_even_when_names_do_not_match,
+        ),
+    ];
     let tests: &[(&str, Test)] = &[
         ("by_index_without_names", by_index_without_names),
         ("by_name", by_name),
@@ -40,13 +53,15 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    if Command::new(ACTIVATE)
+    let (mut passed, mut failed, mut filtered) = (0, 0, 0);
+    let mut ignored = 0;
+    let activator = Command::new(ACTIVATE)
         .arg("--help")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_err()
-    {
+        .is_ok();
+    if !activator {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             println!(
                 "test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out"
@@ -55,17 +70,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!(
-            "skipping socket-activation tests: {ACTIVATE} not found (Debian package `systemd`)"
-        );
-        println!(
-            "test result: ok. 0 passed; 0 failed; {} ignored; 0 measured; 0 filtered out",
+            "skipping {} socket-activation tests: {ACTIVATE} not found (Debian package `systemd`)",
             tests.len()
         );
-        return ExitCode::SUCCESS;
+        ignored = tests.len();
     }
-    let (mut passed, mut failed, mut filtered) = (0, 0, 0);
-    println!("\nrunning {} tests", tests.len());
-    for (name, test) in tests {
+    let run: Vec<&(&str, Test)> = if activator {
+        plain.iter().chain(tests.iter()).collect()
+    } else {
+        plain.iter().collect()
+    };
+    println!("\nrunning {} tests", run.len());
+    for (name, test) in run {
         if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
             filtered += 1;
             continue;
@@ -83,7 +99,7 @@ fn main() -> ExitCode {
     }
     let verdict = if failed == 0 { "ok" } else { "FAILED" };
     println!(
-        "\ntest result: {verdict}. {passed} passed; {failed} failed; 0 ignored; 0 measured; {filtered} filtered out\n"
+        "\ntest result: {verdict}. {passed} passed; {failed} failed; {ignored} ignored; 0 measured; {filtered} filtered out\n"
     );
     if failed == 0 {
         ExitCode::SUCCESS
@@ -143,6 +159,94 @@ fn activated_server(desc: &str) -> ExitCode {
             ExitCode::from(4)
         }
     }
+}
+
+/// The probe side: `init()` (the variables are wrong on purpose), then whether descriptor 3
+/// is close-on-exec, from `/proc/self/fdinfo/3`.
+fn cloexec_probe() -> ExitCode {
+    match endpoints_systemd::init() {
+        Ok(n) => println!("init: {n} descriptor(s)"),
+        Err(e) => println!("init: {e}"),
+    }
+    let flags = std::fs::read_to_string("/proc/self/fdinfo/3")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        });
+    match flags {
+        // O_CLOEXEC as fdinfo shows it (octal 02000000 on Linux).
+        Some(f) => println!("fd3 cloexec={}", f & 0o2_000_000 != 0),
+        None => println!("fd3 not open"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Run this binary through `sh`, so that `LISTEN_PID` can be the exec-ed process's own pid;
+/// `prelude` runs in the shell first.
+fn run_with_pid(prelude: &str, env: &[(&str, &str)]) -> Result<std::process::Output, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("{prelude} export LISTEN_PID=$$; exec \"$0\""))
+        .arg(me)
+        .env_remove(ROLE)
+        .env_remove(PROBE)
+        .env_remove("LISTEN_FDNAMES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().map_err(|e| e.to_string())?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pid = child.id();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(out) => out.map_err(|e| e.to_string()),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            Err("the child did not exit within 10 s".into())
+        }
+    }
+}
+
+fn huge_listen_fds_fails_fast() -> Result<(), String> {
+    // `ulimit -v`: should the count ever be trusted again, the child fails to allocate
+    // instead of eating the machine's memory.
+    let out = run_with_pid(
+        "ulimit -v 4194304;",
+        &[
+            (ROLE, "systemd:domain=INET:index=0"),
+            ("LISTEN_FDS", "2000000000"),
+        ],
+    )?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        return Err(format!("LISTEN_FDS=2000000000 was accepted: {err}"));
+    }
+    expect(
+        &err,
+        "LISTEN_FDS=2000000000 is more descriptors than this process may have open (RLIMIT_NOFILE is",
+    )
+}
+
+fn cloexec_even_when_names_do_not_match() -> Result<(), String> {
+    // Descriptor 3 is inherited (no close-on-exec); the names do not match the count.
+    let out = run_with_pid(
+        "exec 3</dev/null;",
+        &[(PROBE, "1"), ("LISTEN_FDS", "1"), ("LISTEN_FDNAMES", "a:b")],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    expect(
+        &text,
+        "init: socket activation: LISTEN_FDNAMES names 2 descriptor(s) but LISTEN_FDS=1",
+    )?;
+    expect(&text, "fd3 cloexec=true")
 }
 
 fn free_port() -> u16 {

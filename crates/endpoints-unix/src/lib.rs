@@ -5,7 +5,8 @@
 //! * [`UnixServerEndpoint`] / [`UnixListener`]: a socket file that never exists with broader
 //!   permissions than `mode`, not even for an instant (the mode is set on the socket before
 //!   `bind`, and an owner or group is set before group/other bits are opened); an `flock` on
-//!   `<address>.lock` for the listener's lifetime; stale-socket takeover; `close()` that
+//!   `<address>.lock` for the listener's lifetime; takeover of a stale socket only (one that
+//!   refuses connections), never of a live one; `close()` that
 //!   removes the socket and the lock file;
 //! * [`UnixClientEndpoint`], with an optional check that a live server holds the lock;
 //! * [`PeerCredentials`] (pid, uid, gid) on every connection, in its extensions;
@@ -18,14 +19,22 @@
 //! | `address` | 1 | path | required | socket path, or `@name` (Linux abstract) |
 //! | `mode` | 2 | octal | `666` | permission bits, applied before the file exists |
 //! | `backlog` | 3 | integer | `1024` | accept queue (Twisted: 50) |
-//! | `lockfile` | 4 | 0/1 | `1` | hold `<address>.lock`; a stale socket is removed only if it is a socket |
+//! | `lockfile` | 4 | 0/1 | `1` | hold `<address>.lock`; an existing socket is removed only if it refuses connections |
 //! | `owner` | | user | none | name (from `/etc/passwd`) or uid |
 //! | `group` | | group | none | name (from `/etc/group`) or gid |
 //!
 //! With `lockfile=1`: a live owner makes `listen` fail with "in use by another process" and
-//! its socket is left alone; a socket file left by a dead owner is taken over; of any number
-//! of processes racing for one path, exactly one wins. With `lockfile=0` an existing file
-//! makes `listen` fail with "address in use".
+//! its socket is left alone; of any number of processes racing for one path, exactly one wins.
+//! An existing socket file is taken over only when it is stale, that is when a connection to it
+//! is refused: if anything accepts (a server that does not use the lock: Python's
+//! `socket.bind()`, nginx, a systemd socket unit, a `lockfile=0` listener), `listen` fails
+//! with `AddrInUse` naming the path and the file is left alone. Anything at the path that is
+//! not a socket is an error, never removed. Twisted's lock (a symbolic link
+//! `<address>.lock -> "<pid>"`) is recognised: a live pid means in use, a dead one is stale
+//! and the link is removed (never its target). The lock path is opened with `O_NOFOLLOW`; any
+//! other symbolic link there is an error and is left alone. After `bind`, owner, group and
+//! mode are set without following symbolic links. With `lockfile=0` an existing file makes
+//! `listen` fail with "address in use".
 //!
 //! # `unix:` client parameters
 //!
@@ -33,7 +42,7 @@
 //! |---|---|---|---|---|
 //! | `path` | 1 | path | required | socket path or `@name` |
 //! | `timeout` | | seconds | `30` | connect deadline |
-//! | `lockfile` (or `checkPID`) | | 0/1 | `0` | `1`: refuse to connect unless a live server holds the lock |
+//! | `lockfile` (or `checkPID`) | | 0/1 | `0` | `1`: refuse to connect unless a live server holds the lock (ours, or Twisted's with a live pid) |
 //!
 //! `checkPID=0` means off (in Twisted any `checkPID` value was truthy).
 //!
@@ -72,6 +81,7 @@ mod listener;
 mod lock;
 mod parse;
 mod server;
+mod sys;
 
 pub use address::{MAX_PATH_LEN, PeerCredentials, UnixAddress};
 pub use client::UnixClientEndpoint;

@@ -31,7 +31,7 @@ impl OwnedPath {
         })
     }
 
-    fn remove(self) -> io::Result<()> {
+    pub(crate) fn remove(self) -> io::Result<()> {
         match std::fs::symlink_metadata(&self.path) {
             Ok(m) if m.dev() == self.dev && m.ino() == self.ino => std::fs::remove_file(&self.path),
             Ok(_) => Ok(()), // someone else's file now: leave it

@@ -24,7 +24,7 @@ pub static SERVER_PARAMS: &[Param] = &[
     Param::optional("lockfile", ParamKind::Bool)
         .at(3)
         .default("1")
-        .help("hold <address>.lock (flock) and take over a stale socket"),
+        .help("hold <address>.lock (flock) and take over a stale socket (one that refuses connections)"),
     Param::optional("owner", ParamKind::Text).help("user name or uid to own the socket file"),
     Param::optional("group", ParamKind::Text).help("group name or gid of the socket file"),
 ];

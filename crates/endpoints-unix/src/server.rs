@@ -81,67 +81,120 @@ impl UnixServerEndpoint {
             }
             UnixAddress::Path(path) => {
                 let lock = if c.lockfile {
-                    match LockFile::acquire(&lock_path(path)).await {
-                        Ok(lock) => {
-                            remove_stale_socket(path)?;
-                            Some(lock)
-                        }
-                        Err(LockError::Held) => {
-                            return Err(io::Error::new(
-                                io::ErrorKind::AddrInUse,
-                                format!(
-                                    "in use by another process (it holds {}); its socket was left alone",
-                                    lock_path(path).display()
-                                ),
-                            ));
-                        }
-                        Err(LockError::Io(e)) => {
-                            return Err(io::Error::new(
-                                e.kind(),
-                                format!("cannot lock {}: {e}", lock_path(path).display()),
-                            ));
-                        }
-                    }
+                    Some(take_lock(path).await?)
                 } else {
                     None
                 };
-                let socket = new_socket()?;
-                // The socket file is created with the socket's own mode (masked by the umask):
-                // set it before bind so the file is never more open than `mode`, not even for
-                // an instant. With an owner or group to set, start owner-only and widen after
-                // the chown.
-                let first = if c.owner.is_some() || c.group.is_some() {
-                    c.mode & 0o700
-                } else {
-                    c.mode
-                };
-                let socket = set_mode(socket, first)?;
-                socket.bind(&sock_addr(&c.address)?)?;
-                socket.listen(backlog(c.backlog))?;
-                let owned = OwnedPath::of(path)?;
-                let finish = || -> io::Result<()> {
-                    if c.owner.is_some() || c.group.is_some() {
-                        std::os::unix::fs::lchown(path, c.owner, c.group)?;
+                match self.bind_path(path) {
+                    Ok((socket, owned)) => Ok(UnixListener::new(
+                        into_tokio(socket)?,
+                        self.canonical.clone(),
+                        c.address.to_address(),
+                        Some(owned),
+                        lock,
+                    )),
+                    Err(e) => {
+                        // Nothing was taken: give the lock (and its file) back.
+                        if let Some(lock) = lock {
+                            let _ = lock.release();
+                        }
+                        Err(e)
                     }
-                    if std::fs::symlink_metadata(path)?.mode() & 0o7777 != c.mode {
-                        // Undo the umask's narrowing (this only ever widens to `mode`).
-                        std::fs::set_permissions(path, Permissions::from_mode(c.mode))?;
-                    }
-                    Ok(())
-                };
-                if let Err(e) = finish() {
-                    let _ = std::fs::remove_file(path);
-                    return Err(e);
                 }
-                Ok(UnixListener::new(
-                    into_tokio(socket)?,
-                    self.canonical.clone(),
-                    c.address.to_address(),
-                    Some(owned),
-                    lock,
-                ))
             }
         }
+    }
+
+    /// Remove a stale socket (with the lock held), then bind and listen at `path`.
+    fn bind_path(&self, path: &Path) -> io::Result<(Socket, OwnedPath)> {
+        let c = &self.config;
+        if c.lockfile {
+            remove_stale_socket(path)?;
+        }
+        let socket = new_socket()?;
+        // The socket file is created with the socket's own mode (masked by the umask): set it
+        // before bind so the file is never more open than `mode`, not even for an instant.
+        // With an owner or group to set, start owner-only and widen after the chown.
+        let first = if c.owner.is_some() || c.group.is_some() {
+            c.mode & 0o700
+        } else {
+            c.mode
+        };
+        let socket = set_mode(socket, first)?;
+        if let Err(e) = socket.bind(&sock_addr(&c.address)?) {
+            if e.kind() == io::ErrorKind::AddrInUse {
+                let why = if c.lockfile {
+                    "appeared while this listener started; it was left alone"
+                } else {
+                    "already exists; with lockfile=0 an existing file is never removed"
+                };
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} {why}", path.display()),
+                ));
+            }
+            return Err(e);
+        }
+        socket.listen(backlog(c.backlog))?;
+        let owned = OwnedPath::of(path)?;
+        // Every change below is made without following a symbolic link: if the socket file
+        // was replaced by a link meanwhile, the link's target is never chown-ed or chmod-ed.
+        let finish = || -> io::Result<()> {
+            if c.owner.is_some() || c.group.is_some() {
+                std::os::unix::fs::lchown(path, c.owner, c.group)?;
+            }
+            if std::fs::symlink_metadata(path)?.mode() & 0o7777 != c.mode {
+                // Undo the umask's narrowing (this only ever widens to `mode`).
+                crate::sys::chmod_nofollow(path, c.mode).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot set mode {:o} on {}: {e}", c.mode, path.display()),
+                    )
+                })?;
+            }
+            Ok(())
+        };
+        if let Err(e) = finish() {
+            drop(owned.remove());
+            return Err(e);
+        }
+        Ok((socket, owned))
+    }
+}
+
+/// Take `<path>.lock`, or say who holds it.
+async fn take_lock(path: &Path) -> io::Result<LockFile> {
+    let lock = lock_path(path);
+    match LockFile::acquire(&lock).await {
+        Ok(l) => Ok(l),
+        Err(LockError::Held) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "in use by another process (it holds {}); its socket was left alone",
+                lock.display()
+            ),
+        )),
+        Err(LockError::HeldByPid(pid)) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "in use by process {pid} (Twisted's lock {} -> {pid}); its socket was left alone. \
+                 If process {pid} is not that server, remove {}",
+                lock.display(),
+                lock.display()
+            ),
+        )),
+        Err(LockError::NotALock(target)) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is a symbolic link to {}, not a lock; it was not followed and was left alone: remove it",
+                lock.display(),
+                target.display()
+            ),
+        )),
+        Err(LockError::Io(e)) => Err(io::Error::new(
+            e.kind(),
+            format!("cannot lock {}: {e}", lock.display()),
+        )),
     }
 }
 
@@ -172,23 +225,80 @@ fn into_tokio(socket: Socket) -> io::Result<tokio::net::UnixListener> {
     tokio::net::UnixListener::from_std(std_listener)
 }
 
-/// With the lock held, a socket file at `path` is a leftover of a dead owner: remove it. Never
-/// remove anything that is not a socket.
+/// With the lock held, a socket file at `path` may be a leftover of a dead owner, or the live
+/// socket of a server that does not use the lock (Python's `socket.bind()`, nginx, a systemd
+/// socket unit, a `lockfile=0` listener). Connect to it first: only a socket that refuses
+/// connections is stale and removed. Never remove anything that is not a socket.
 fn remove_stale_socket(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {
-            tracing::info!(path = %path.display(), "removing a stale socket left by a process that is gone");
-            std::fs::remove_file(path)
+        Ok(m) if m.file_type().is_socket() => {}
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a socket; it was left alone",
+                    path.display()
+                ),
+            ));
         }
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match probe(path) {
+        Probe::Refused => {
+            tracing::info!(path = %path.display(), "removing a stale socket (it refuses connections)");
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Probe::Gone => Ok(()),
+        Probe::Accepts => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
             format!(
-                "{} exists and is not a socket; it was left alone",
+                "{} is in use: a server that does not hold {} accepts connections on it; it was left alone",
+                path.display(),
+                lock_path(path).display()
+            ),
+        )),
+        Probe::Unknown(e) => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "cannot tell whether {} is in use (connecting to it failed: {e}); it was left alone",
                 path.display()
             ),
         )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
+    }
+}
+
+/// What a connection attempt to an existing socket file says about it.
+enum Probe {
+    /// Something listens (it accepted, or its queue is full).
+    Accepts,
+    /// Nothing listens: stale.
+    Refused,
+    /// The file went away meanwhile.
+    Gone,
+    /// Anything else (no permission to connect, ...): not known to be stale.
+    Unknown(io::Error),
+}
+
+fn probe(path: &Path) -> Probe {
+    let attempt = || -> io::Result<()> {
+        let s = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        // Non-blocking: a listener with a full queue answers EAGAIN at once instead of
+        // making this connect wait.
+        s.set_nonblocking(true)?;
+        s.connect(&SockAddr::unix(path)?)
+    };
+    match attempt() {
+        Ok(()) => Probe::Accepts,
+        Err(e) => match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINPROGRESS) => Probe::Accepts,
+            Some(libc::ECONNREFUSED) => Probe::Refused,
+            Some(libc::ENOENT) => Probe::Gone,
+            _ => Probe::Unknown(e),
+        },
     }
 }
 
