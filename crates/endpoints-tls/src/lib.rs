@@ -75,10 +75,14 @@
 
 mod client;
 mod config;
+mod errors;
 mod info;
 mod parse;
 mod server;
 mod sni;
+mod sniff;
+mod trust;
+mod verify;
 
 pub use client::TlsClientEndpoint;
 pub use info::TlsInfo;

@@ -91,14 +91,18 @@ async fn our_client_against_s_server() {
     ))
     .await
     .expect_err("wrong host");
-    assert!(e.to_string().contains("not valid for"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("is for `localhost`, `127.0.0.1`, `::1`, not `wrong.example`"),
+        "{e}"
+    );
     let e = rev(&format!(
         "tls:localhost:{port}:trustRoots={}",
         pki.path("other-ca.pem")
     ))
     .await
     .expect_err("unknown CA");
-    assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+    assert!(e.to_string().contains("which is not in"), "{e}");
 
     let port = free_port();
     let expired = pki.path("expired.pem");
@@ -106,7 +110,7 @@ async fn our_client_against_s_server() {
     let e = rev(&format!("tls:localhost:{port}:trustRoots={ca}"))
         .await
         .expect_err("expired");
-    assert!(e.to_string().contains("certificate expired"), "{e}");
+    assert!(e.to_string().contains("expired on 2002-01-01"), "{e}");
 
     let port = free_port();
     let _srv = s_server(
