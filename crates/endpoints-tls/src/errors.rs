@@ -169,6 +169,25 @@ pub(crate) fn certificate(e: Error, cert: &CertificateDer<'_>, trust: &Trust) ->
             info.subject(),
             trust.label
         ),
+        CertificateError::BadSignature
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. }
+            if info.self_signed =>
+        {
+            format!(
+                "the server's certificate {} is self-signed and not in {} (a certificate of the same name there did not sign it): if you trust it, list the certificate itself in `trustRoots=`, or pin its key with `trustRoots=none:pin=...`{key}",
+                info.subject(),
+                trust.label
+            )
+        }
+        CertificateError::BadSignature
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
+            "the server's certificate {} names {} as its issuer, but the certificate of that name in {} did not sign it: give the CA that did in `trustRoots=`, or the chain is broken or forged{key}",
+            info.subject(),
+            info.issuer(),
+            trust.label
+        ),
         CertificateError::UnknownIssuer => {
             let advice = if trust.explicit {
                 "give the CA that issued it in `trustRoots=` (a PEM file or a directory of *.pem), or have the server send its intermediate certificates"
@@ -217,10 +236,6 @@ pub(crate) fn certificate(e: Error, cert: &CertificateDer<'_>, trust: &Trust) ->
         ),
         _ if is_ca_used_as_end_entity(&e) => format!(
             "the server presents a CA certificate {} (basicConstraints CA:TRUE) as its own certificate: if it is a self-signed certificate you trust, list it in `trustRoots=` (only certificates listed there are accepted this way); otherwise have the server use a certificate issued by that CA{key}",
-            info.subject()
-        ),
-        CertificateError::BadSignature => format!(
-            "the server's certificate {} has a signature that does not verify: the chain it sends is broken or forged",
             info.subject()
         ),
         other => format!(
