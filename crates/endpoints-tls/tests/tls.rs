@@ -394,6 +394,11 @@ fn conformance() {
         ))
         .valid("tls:example.com:443:endpoint=tcp\\:7.6.5.4\\:443")
         .valid("tls:example.com:443:trustRoots=system")
+        .valid("tls:example.com:443:trustRoots=mozilla")
+        .valid("tls:example.com:443:trustRoots=none:pin=sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        .valid("tls:example.com:443:pin=sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=,sha256//47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        .invalid("tls:example.com:443:trustRoots=none", ErrorKind::InvalidValue)
+        .invalid("tls:example.com:443:pin=sha256/abc", ErrorKind::InvalidValue)
         .invalid("tls:example.com", ErrorKind::MissingParameter)
         .invalid("tls:example.com:443:bogus=1", ErrorKind::UnknownParameter)
         .invalid(
