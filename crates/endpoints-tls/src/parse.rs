@@ -287,7 +287,15 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         None => server_name(&host_v, &host)?,
     };
     let trust = match args.get("caCertsDir") {
-        Some(v) => Trust::from_value(&v)?,
+        Some(v) => {
+            let trust = Trust::from_value(&v)?;
+            if trust.store.is_none() {
+                return Err(v.invalid(
+                    "`caCertsDir=none` would trust anything: `ssl:` has no `pin=`; use `tls:...:trustRoots=none:pin=sha256/<base64>`",
+                ));
+            }
+            trust
+        }
         None => Trust::default_set(),
     };
     let verifier = Verifier::new(trust, Vec::new()).map_err(|e| host_v.invalid(e))?;

@@ -118,8 +118,14 @@ pub(crate) struct Verifier {
 }
 
 impl Verifier {
-    /// `Err` only if the trust set is empty, which [`Trust`] never builds.
+    /// `Err` if nothing would be checked (no trust roots and no pins), or rustls refuses
+    /// the roots.
     pub(crate) fn new(trust: Trust, pins: Vec<Pin>) -> Result<Self, String> {
+        if trust.store.is_none() && pins.is_empty() {
+            return Err(
+                "no trust roots and no `pin=`: nothing to verify the server with".to_owned(),
+            );
+        }
         let provider = crate::config::provider();
         let webpki = match &trust.store {
             Some(store) => Some(

@@ -266,6 +266,13 @@ fn pin_parse_errors() {
             .contains("`trustRoots=none` trusts nothing on its own: add `pin=sha256/<base64>`"),
         "{e}"
     );
+    // The legacy ssl: client has no pins, so `none` would trust anything.
+    let e = parse("ssl:example.com:443:caCertsDir=none");
+    assert!(
+        e.message()
+            .contains("`caCertsDir=none` would trust anything"),
+        "{e}"
+    );
     let e = parse("tls:example.com:443:pin=md5/abcd");
     assert!(e.message().contains("is not a pin: write `sha256/"), "{e}");
     let e = parse("tls:example.com:443:pin=sha256/Zm9v");
