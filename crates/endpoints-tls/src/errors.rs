@@ -280,6 +280,15 @@ pub(crate) fn describe(e: &io::Error, first_bytes: &[u8]) -> Option<String> {
             {
                 Some(not_tls(first_bytes))
             }
+            Error::AlertReceived(alert) => Some(alert_words(*alert)),
+            Error::PeerIncompatible(
+                rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13
+                | rustls::PeerIncompatible::ServerTlsVersionIsDisabledByOurConfig
+                | rustls::PeerIncompatible::SupportedVersionsExtensionRequired,
+            ) => Some(OLD_VERSIONS.to_owned()),
+            Error::PeerIncompatible(rustls::PeerIncompatible::NoCipherSuitesInCommon) => {
+                Some(NO_CIPHERS.to_owned())
+            }
             _ => None,
         };
     }
@@ -298,6 +307,34 @@ pub(crate) fn describe(e: &io::Error, first_bytes: &[u8]) -> Option<String> {
         });
     }
     None
+}
+
+const OLD_VERSIONS: &str = "the server offers no TLS version this client speaks (1.2 or 1.3; rustls implements nothing older): upgrade the server's TLS configuration";
+const NO_CIPHERS: &str = "the server and this client have no cipher suite in common (this client offers the modern TLS 1.2 and 1.3 suites only): upgrade the server's TLS configuration";
+
+/// A fatal alert from the server during the handshake, in words.
+fn alert_words(alert: rustls::AlertDescription) -> String {
+    use rustls::AlertDescription as A;
+    let what = match alert {
+        A::ProtocolVersion => return OLD_VERSIONS.to_owned(),
+        A::HandshakeFailure | A::InsufficientSecurity => {
+            "it found nothing acceptable in this client's hello: no TLS version, cipher suite or key exchange in common (an old server?), or it wanted a client certificate (`certificate=`)"
+        }
+        A::CertificateRequired => {
+            "it requires a client certificate: give one with `certificate=` (and `privateKey=`)"
+        }
+        A::UnrecognisedName => {
+            "it has no certificate for the name this client sent (SNI): check the host name, or set `sni=`"
+        }
+        A::NoApplicationProtocol => {
+            "it speaks none of the protocols offered with `alpn=`: check `alpn=` against what the server accepts"
+        }
+        A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::AccessDenied => {
+            "it did not accept this client's certificate (or lack of one): check `certificate=` against the CAs the server trusts"
+        }
+        _ => "check the server's logs for why",
+    };
+    format!("the server refused the TLS handshake (alert `{alert:?}`): {what}")
 }
 
 /// A TLS record starts with a content type (20-23) and version 3.x.
@@ -337,6 +374,30 @@ mod tests {
         // 2024-02-29T13:14:15Z
         let t = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_709_212_455));
         assert_eq!(utc(t), "2024-02-29 13:14:15 UTC");
+    }
+
+    #[test]
+    fn alerts_and_incompatibilities_in_words() {
+        let io = |e: Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let words = |e: Error| describe(&io(e), &[22, 3, 3]).expect("worded");
+        let m = words(Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired,
+        ));
+        assert!(m.contains("(alert `CertificateRequired`): it requires a client certificate: give one with `certificate=`"), "{m}");
+        let m = words(Error::AlertReceived(
+            rustls::AlertDescription::UnrecognisedName,
+        ));
+        assert!(m.contains("set `sni=`"), "{m}");
+        let m = words(Error::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion,
+        ));
+        assert!(m.contains("no TLS version this client speaks"), "{m}");
+        let m = words(Error::PeerIncompatible(
+            rustls::PeerIncompatible::NoCipherSuitesInCommon,
+        ));
+        assert!(m.contains("no cipher suite in common"), "{m}");
+        let other = io(Error::DecryptError);
+        assert_eq!(describe(&other, &[22, 3, 3]), None);
     }
 
     #[test]

@@ -247,3 +247,39 @@ async fn s_client_against_our_server() {
         "served without a client certificate:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn a_server_with_only_old_tls_is_named_in_words() {
+    if !endpoints_conformance::peer_program("openssl", "version", "openssl") {
+        return;
+    }
+    let pki = Pki::new("osl-old");
+    let (cert, key, ca) = (
+        pki.path("server-cert.pem"),
+        pki.path("server-key.pem"),
+        pki.path("ca.pem"),
+    );
+    let port = free_port();
+    // TLS 1.1 only (OpenSSL needs security level 0 for it).
+    let _srv = s_server(
+        port,
+        &[
+            "-cert",
+            &cert,
+            "-key",
+            &key,
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+        ],
+    )
+    .await;
+    let e = rev(&format!("tls:localhost:{port}:trustRoots={ca}"))
+        .await
+        .expect_err("TLS 1.1 only");
+    assert!(
+        e.to_string()
+            .contains("the server offers no TLS version this client speaks (1.2 or 1.3"),
+        "{e}"
+    );
+}
