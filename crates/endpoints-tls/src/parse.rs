@@ -15,8 +15,7 @@ use crate::client::TlsClientEndpoint;
 use crate::config::{self, ALL_VERSIONS};
 use crate::server::TlsServerEndpoint;
 use crate::sni::{CertDir, load};
-use crate::trust::Trust;
-use crate::verify::{Pin, Verifier, parse_pin};
+use crate::verify::{self, Verifier};
 
 const CLIENT_TLS_EXTRAS: [Param; 4] = [
     Param::optional("endpoint", ParamKind::Description)
@@ -204,14 +203,6 @@ fn hostname_transport(
     )))
 }
 
-/// `pin=sha256/A,sha256/B`.
-fn pins(v: &Value<'_>) -> Result<Vec<Pin>, ParseError> {
-    v.as_str()
-        .split(',')
-        .map(|p| parse_pin(p.trim()).map_err(|why| v.invalid(why)))
-        .collect()
-}
-
 fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     let args = Args::parse(d, TLS_CLIENT_PARAMS)?;
     let host_v = args.required("host")?;
@@ -229,21 +220,7 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => server_name(&host_v, &host)?,
     };
-    let trust = match args.get("trustRoots") {
-        Some(v) => Trust::from_value(&v)?,
-        None => Trust::default_set(),
-    };
-    let pins = match args.get("pin") {
-        Some(v) => pins(&v)?,
-        None => Vec::new(),
-    };
-    if trust.store.is_none() && pins.is_empty() {
-        let v = args.required("trustRoots")?;
-        return Err(v.invalid(
-            "`trustRoots=none` trusts nothing on its own: add `pin=sha256/<base64>` (the server's public key), or drop it to use the platform's trust store",
-        ));
-    }
-    let verifier = Verifier::new(trust, pins).map_err(|e| host_v.invalid(e))?;
+    let verifier = verify::from_params(args.get("trustRoots"), Some(args.get("pin")), &host_v)?;
     let identity = match (args.get("certificate"), args.get("privateKey")) {
         (Some(c), k) => {
             let cert_file = c.path()?;
@@ -286,19 +263,7 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => server_name(&host_v, &host)?,
     };
-    let trust = match args.get("caCertsDir") {
-        Some(v) => {
-            let trust = Trust::from_value(&v)?;
-            if trust.store.is_none() {
-                return Err(v.invalid(
-                    "`caCertsDir=none` would trust anything: `ssl:` has no `pin=`; use `tls:...:trustRoots=none:pin=sha256/<base64>`",
-                ));
-            }
-            trust
-        }
-        None => Trust::default_set(),
-    };
-    let verifier = Verifier::new(trust, Vec::new()).map_err(|e| host_v.invalid(e))?;
+    let verifier = verify::from_params(args.get("caCertsDir"), None, &host_v)?;
     let identity = match args.get("certKey") {
         Some(c) => {
             let key_v = args.get("privateKey").unwrap_or_else(|| c.clone());

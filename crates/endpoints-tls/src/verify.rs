@@ -19,6 +19,9 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, Error, SignatureScheme};
 
+use endpoints_core::ParseError;
+use endpoints_core::params::Value;
+
 use crate::errors::{self, CertInfo};
 use crate::trust::Trust;
 
@@ -106,6 +109,45 @@ pub(crate) fn pin_of(cert: &CertificateDer<'_>) -> Option<(Pin, String)> {
     let digest = ring::digest::digest(&ring::digest::SHA256, spki.as_ref());
     let pin = <[u8; 32]>::try_from(digest.as_ref()).ok()?;
     Some((pin, format!("sha256/{}", base64_encode(&pin))))
+}
+
+/// The verifier of a client description: `trust` is `trustRoots=` (or `caCertsDir=`), `pin`
+/// is `None` for a client type without `pin=` (`ssl:`), `Some(None)` when not given.
+pub(crate) fn from_params(
+    trust: Option<Value<'_>>,
+    pin: Option<Option<Value<'_>>>,
+    at: &Value<'_>,
+) -> Result<Verifier, ParseError> {
+    let trust_v = trust;
+    let trust = match &trust_v {
+        Some(v) => Trust::from_value(v)?,
+        None => Trust::default_set(),
+    };
+    let pins_allowed = pin.is_some();
+    let pins = match pin.flatten() {
+        Some(v) => v
+            .as_str()
+            .split(',')
+            .map(|p| parse_pin(p.trim()).map_err(|why| v.invalid(why)))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    if let (None, Some(v)) = (&trust.store, &trust_v)
+        && pins.is_empty()
+    {
+        return Err(v.invalid(if pins_allowed {
+            format!(
+                "`{}=none` trusts nothing on its own: add `pin=sha256/<base64>` (the server's public key), or drop it to use the platform's trust store",
+                v.param()
+            )
+        } else {
+            format!(
+                "`{}=none` would trust anything and this client type has no `pin=`: use `tls:...:trustRoots=none:pin=sha256/<base64>`",
+                v.param()
+            )
+        }));
+    }
+    Verifier::new(trust, pins).map_err(|e| at.invalid(e))
 }
 
 /// See the module documentation.

@@ -270,7 +270,7 @@ fn pin_parse_errors() {
     let e = parse("ssl:example.com:443:caCertsDir=none");
     assert!(
         e.message()
-            .contains("`caCertsDir=none` would trust anything"),
+            .contains("`caCertsDir=none` would trust anything and this client type has no `pin=`"),
         "{e}"
     );
     let e = parse("tls:example.com:443:pin=md5/abcd");
