@@ -13,15 +13,19 @@ use tokio_rustls::TlsConnector;
 use crate::errors;
 use crate::info::TlsInfo;
 use crate::sniff::Sniff;
+use crate::verify::{Recording, Verifier};
 
 /// A TLS client endpoint (`tls:` and `ssl:`).
 pub struct TlsClientEndpoint {
     inner: Box<dyn ClientEndpoint>,
     server_name: ServerName<'static>,
-    connector: TlsConnector,
+    config: Arc<rustls::ClientConfig>,
     timeout: Option<Duration>,
     canonical: Description,
     inner_named: bool,
+    /// Our verifier, to word a refused certificate: each connection gets its own recording
+    /// copy of the configuration.
+    verifier: Option<Arc<Verifier>>,
 }
 
 impl fmt::Debug for TlsClientEndpoint {
@@ -47,10 +51,32 @@ impl TlsClientEndpoint {
         Self {
             inner,
             server_name,
-            connector: TlsConnector::from(config),
+            config,
             timeout,
             canonical,
             inner_named: true,
+            verifier: None,
+        }
+    }
+
+    /// `config` verifies with `verifier`: connections record the words of a refusal.
+    pub(crate) fn worded_by(mut self, verifier: Arc<Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
+    /// The connector for one connection, and where its verifier leaves a refusal's words.
+    fn connector(&self) -> (TlsConnector, Option<Arc<Recording>>) {
+        match &self.verifier {
+            Some(v) => {
+                let recording = Arc::new(Recording::new(v.clone()));
+                let mut config = (*self.config).clone();
+                config
+                    .dangerous()
+                    .set_certificate_verifier(recording.clone());
+                (TlsConnector::from(Arc::new(config)), Some(recording))
+            }
+            None => (TlsConnector::from(self.config.clone()), None),
         }
     }
 
@@ -79,15 +105,18 @@ impl TlsClientEndpoint {
         })?;
         let carried = std::mem::take(plain.extensions_mut());
         let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
-        let handshake = self
-            .connector
+        let (connector, recording) = self.connector();
+        let handshake = connector
             .connect(self.server_name.clone(), Sniff::new(plain))
             .into_fallible()
             .await;
         let mut tls = match handshake {
             Ok(tls) => tls,
             Err((e, sniff)) => {
-                return Err(match errors::describe(&e, &sniff.first) {
+                let words = recording
+                    .and_then(|r| r.words())
+                    .or_else(|| errors::describe(&e, &sniff.first));
+                return Err(match words {
                     Some(words) => io::Error::new(e.kind(), Worded { words, cause: e }),
                     None => e,
                 });

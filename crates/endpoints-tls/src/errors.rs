@@ -1,45 +1,18 @@
 //! TLS client failures in words: what is wrong and what to do.
 //!
-//! Certificate refusals are built by the verifier ([`certificate`], [`pin_mismatch`]) and
-//! travel through rustls as `CertificateError::Other`; [`describe`] turns the I/O error of a
-//! failed handshake into the sentence a person reads, including a server that does not speak
-//! TLS at all (it closed at once, or answered in plain text: its first bytes are shown).
+//! Certificate refusals are worded by the verifier ([`certificate`], [`pin_mismatch`]), which
+//! returns rustls' own error (so the alert sent to the server stays precise) and leaves the
+//! words for the connection that failed; [`describe`] words the other handshake failures,
+//! including a server that does not speak TLS at all (it closed at once, or answered in
+//! plain text: its first bytes are shown).
 
-use std::fmt;
 use std::io;
-use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::{CertificateError, Error, OtherError};
 
 use crate::trust::Trust;
 use crate::verify::{Pin, base64_encode, pin_of};
-
-/// A certificate refusal, worded. Carried inside `CertificateError::Other`.
-#[derive(Debug)]
-pub(crate) struct VerifyFailure {
-    message: String,
-    /// What rustls or webpki said, for `source()`.
-    cause: Option<Error>,
-}
-
-impl fmt::Display for VerifyFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for VerifyFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_ref().map(|e| e as _)
-    }
-}
-
-fn failure(message: String, cause: Option<Error>) -> Error {
-    Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
-        VerifyFailure { message, cause },
-    ))))
-}
 
 /// What an error message says about a certificate.
 pub(crate) struct CertInfo {
@@ -154,10 +127,11 @@ pub(crate) fn is_ca_used_as_end_entity(e: &Error) -> bool {
     )
 }
 
-/// A refusal from WebPKI verification, worded for `cert` and the trust set used.
-pub(crate) fn certificate(e: Error, cert: &CertificateDer<'_>, trust: &Trust) -> Error {
-    let Error::InvalidCertificate(ce) = &e else {
-        return e;
+/// A refusal from WebPKI verification, worded for `cert` and the trust set used (`None` for
+/// an error that is not about the certificate).
+pub(crate) fn certificate(e: &Error, cert: &CertificateDer<'_>, trust: &Trust) -> Option<String> {
+    let Error::InvalidCertificate(ce) = e else {
+        return None;
     };
     let info = CertInfo::of(cert);
     let key = pin_of(cert)
@@ -234,7 +208,7 @@ pub(crate) fn certificate(e: Error, cert: &CertificateDer<'_>, trust: &Trust) ->
             "the server's certificate {} is not valid yet: check the clocks",
             info.subject()
         ),
-        _ if is_ca_used_as_end_entity(&e) => format!(
+        _ if is_ca_used_as_end_entity(e) => format!(
             "the server presents a CA certificate {} (basicConstraints CA:TRUE) as its own certificate: if it is a self-signed certificate you trust, list it in `trustRoots=` (only certificates listed there are accepted this way); otherwise have the server use a certificate issued by that CA{key}",
             info.subject()
         ),
@@ -244,37 +218,34 @@ pub(crate) fn certificate(e: Error, cert: &CertificateDer<'_>, trust: &Trust) ->
             trust.label
         ),
     };
-    failure(message, Some(e))
+    Some(message)
 }
 
 /// The server's key matches no `pin=`.
-pub(crate) fn pin_mismatch(found: Option<String>, pins: &[Pin], info: CertInfo) -> Error {
+pub(crate) fn pin_mismatch(found: Option<String>, pins: &[Pin], info: CertInfo) -> String {
     let wanted: Vec<String> = pins
         .iter()
         .map(|p| format!("sha256/{}", base64_encode(p)))
         .collect();
-    let message = match found {
+    match found {
         Some(found) => format!(
             "the server's public key (certificate {}) is `{found}`, which matches no `pin=` ({}): if the server's key changed on purpose, add the new pin",
             info.subject(),
             wanted.join(", ")
         ),
         None => "the server's certificate cannot be parsed to check `pin=`".to_owned(),
-    };
-    failure(message, None)
+    }
 }
 
 /// At most this many of a server's first bytes are kept to show in an error.
 pub(crate) const SHOWN_BYTES: usize = 48;
 
-/// The worded reason of a failed handshake, or `None` to keep the original error.
-/// `first_bytes`: what the server sent first (at most [`SHOWN_BYTES`]).
+/// The worded reason of a failed handshake (other than a refused certificate, which the
+/// verifier words), or `None` to keep the original error. `first_bytes`: what the server
+/// sent first (at most [`SHOWN_BYTES`]).
 pub(crate) fn describe(e: &io::Error, first_bytes: &[u8]) -> Option<String> {
     if let Some(rustls_error) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
         return match rustls_error {
-            Error::InvalidCertificate(CertificateError::Other(OtherError(other))) => other
-                .downcast_ref::<VerifyFailure>()
-                .map(ToString::to_string),
             Error::InvalidMessage(_) | Error::InappropriateMessage { .. }
                 if !first_bytes.is_empty() && !looks_like_tls(first_bytes) =>
             {

@@ -166,7 +166,7 @@ fn nested_server(v: &Value<'_>, d: &Description) -> Result<Box<dyn ServerEndpoin
 
 fn client_config(
     versions: &'static [&'static SupportedProtocolVersion],
-    verifier: Verifier,
+    verifier: Arc<Verifier>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     alpn: Vec<Vec<u8>>,
     at: &Value<'_>,
@@ -175,7 +175,7 @@ fn client_config(
         .with_protocol_versions(versions)
         .map_err(|e| at.invalid(e))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
+        .with_custom_certificate_verifier(verifier);
     let mut cfg = match identity {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
@@ -220,7 +220,11 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => server_name(&host_v, &host)?,
     };
-    let verifier = verify::from_params(args.get("trustRoots"), Some(args.get("pin")), &host_v)?;
+    let verifier = Arc::new(verify::from_params(
+        args.get("trustRoots"),
+        Some(args.get("pin")),
+        &host_v,
+    )?);
     let identity = match (args.get("certificate"), args.get("privateKey")) {
         (Some(c), k) => {
             let cert_file = c.path()?;
@@ -240,12 +244,13 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         .map(|v| config::alpn(&v))
         .transpose()?
         .unwrap_or_default();
-    let cfg = client_config(versions(&args)?, verifier, identity, alpn, &host_v)?;
+    let cfg = client_config(versions(&args)?, verifier.clone(), identity, alpn, &host_v)?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
     Ok(Box::new(
         TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
-            .inner_named_by_user(args.is_given("endpoint")),
+            .inner_named_by_user(args.is_given("endpoint"))
+            .worded_by(verifier),
     ))
 }
 
@@ -263,7 +268,7 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => server_name(&host_v, &host)?,
     };
-    let verifier = verify::from_params(args.get("caCertsDir"), None, &host_v)?;
+    let verifier = Arc::new(verify::from_params(args.get("caCertsDir"), None, &host_v)?);
     let identity = match args.get("certKey") {
         Some(c) => {
             let key_v = args.get("privateKey").unwrap_or_else(|| c.clone());
@@ -276,11 +281,19 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => None,
     };
-    let cfg = client_config(ALL_VERSIONS, verifier, identity, Vec::new(), &host_v)?;
+    let cfg = client_config(
+        ALL_VERSIONS,
+        verifier.clone(),
+        identity,
+        Vec::new(),
+        &host_v,
+    )?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
     Ok(Box::new(
-        TlsClientEndpoint::new(inner, name, cfg, timeout, canonical).inner_named_by_user(false),
+        TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
+            .inner_named_by_user(false)
+            .worded_by(verifier),
     ))
 }
 

@@ -11,13 +11,13 @@
 //!
 //! Every refusal carries a sentence saying what is wrong and what to do ([`errors`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, Error, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, Error, SignatureScheme};
 
 use endpoints_core::ParseError;
 use endpoints_core::params::Value;
@@ -185,17 +185,50 @@ impl Verifier {
         })
     }
 
-    fn check_pins(&self, end_entity: &CertificateDer<'_>) -> Result<(), Error> {
-        if self.pins.is_empty() {
-            return Ok(());
+    /// A refused certificate: rustls' error (its alert goes to the server) and the words.
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, (Error, Option<String>)> {
+        if !self.pins.is_empty() {
+            match pin_of(end_entity) {
+                Some((pin, _)) if self.pins.contains(&pin) => {}
+                found => {
+                    let words = errors::pin_mismatch(
+                        found.map(|(_, text)| text),
+                        &self.pins,
+                        CertInfo::of(end_entity),
+                    );
+                    let e =
+                        Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure);
+                    return Err((e, Some(words)));
+                }
+            }
         }
-        match pin_of(end_entity) {
-            Some((pin, _)) if self.pins.contains(&pin) => Ok(()),
-            found => Err(errors::pin_mismatch(
-                found.map(|(_, text)| text),
-                &self.pins,
-                CertInfo::of(end_entity),
-            )),
+        let Some(webpki) = &self.webpki else {
+            // `trustRoots=none`: `from_params` and `new` insist on pins, checked above.
+            return Ok(ServerCertVerified::assertion());
+        };
+        let worded = |e: Error| {
+            let words = errors::certificate(&e, end_entity, &self.trust);
+            (e, words)
+        };
+        match webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Ok(ok) => Ok(ok),
+            // webpki checks the validity period before the CA flag, so a certificate that got
+            // this far is in date; its name is checked here.
+            Err(e) if errors::is_ca_used_as_end_entity(&e) && self.listed(end_entity) => {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)
+                    .map_err(|e| (e, None))?;
+                rustls::client::verify_server_name(&parsed, server_name).map_err(worded)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(worded(e)),
         }
     }
 
@@ -204,6 +237,27 @@ impl Verifier {
             .listed
             .iter()
             .any(|c| c.as_ref() == end_entity.as_ref())
+    }
+}
+
+/// The verifier of one connection: keeps the words of a refusal for its error message.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    verifier: Arc<Verifier>,
+    words: Mutex<Option<String>>,
+}
+
+impl Recording {
+    pub(crate) fn new(verifier: Arc<Verifier>) -> Self {
+        Self {
+            verifier,
+            words: Mutex::new(None),
+        }
+    }
+
+    /// The words of this connection's refused certificate, if it was refused.
+    pub(crate) fn words(&self) -> Option<String> {
+        self.words.lock().ok().and_then(|mut w| w.take())
     }
 }
 
@@ -216,26 +270,8 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        self.check_pins(end_entity)?;
-        let Some(webpki) = &self.webpki else {
-            // `trustRoots=none`: the parser insists on `pin=`, checked above.
-            return Ok(ServerCertVerified::assertion());
-        };
-        let result =
-            webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
-        match result {
-            Ok(ok) => Ok(ok),
-            // webpki checks the validity period before the CA flag, so a certificate that got
-            // this far is in date; its name is checked here.
-            Err(e) if errors::is_ca_used_as_end_entity(&e) && self.listed(end_entity) => {
-                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-                match rustls::client::verify_server_name(&parsed, server_name) {
-                    Ok(()) => Ok(ServerCertVerified::assertion()),
-                    Err(e) => Err(errors::certificate(e, end_entity, &self.trust)),
-                }
-            }
-            Err(e) => Err(errors::certificate(e, end_entity, &self.trust)),
-        }
+        self.check(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|(e, _)| e)
     }
 
     fn verify_tls12_signature(
@@ -258,6 +294,48 @@ impl ServerCertVerifier for Verifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        self.verifier
+            .check(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|(e, words)| {
+                if let Ok(mut slot) = self.words.lock() {
+                    *slot = words;
+                }
+                e
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.verifier.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.verifier.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.verifier.algorithms.supported_schemes()
     }
 }
 

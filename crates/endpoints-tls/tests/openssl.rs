@@ -283,3 +283,49 @@ async fn a_server_with_only_old_tls_is_named_in_words() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn the_server_is_told_why_its_certificate_was_refused() {
+    if !endpoints_conformance::peer_program("openssl", "version", "openssl") {
+        return;
+    }
+    let pki = Pki::new("osl-alert");
+    let (cert, key) = (pki.path("server-cert.pem"), pki.path("server-key.pem"));
+    let log = pki.dir.join("s_server.log");
+    let port = free_port();
+    let mut child = Command::new("openssl")
+        .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-rev"])
+        .args(["-cert", &cert, "-key", &key])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .stderr(std::fs::File::create(pki.dir.join("s_server.err")).expect("log"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start s_server");
+    // Ready when it prints ACCEPT (bounded: 100 x 100 ms).
+    for _ in 0..100 {
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains("ACCEPT")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Words for the person, and the precise alert for the server: unknown CA.
+    let e = rev(&format!(
+        "tls:localhost:{port}:trustRoots={}",
+        pki.path("other-ca.pem")
+    ))
+    .await
+    .expect_err("unknown CA");
+    assert!(e.to_string().contains("which is not in"), "{e}");
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = std::fs::read_to_string(&log).unwrap_or_default()
+            + &std::fs::read_to_string(pki.dir.join("s_server.err")).unwrap_or_default();
+        if seen.contains("unknown ca") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill().await;
+    assert!(seen.contains("unknown ca"), "s_server saw:\n{seen}");
+}
