@@ -179,6 +179,16 @@ pub(crate) fn roots(v: &Value<'_>) -> Result<RootCertStore, ParseError> {
         store.add_parsable_certificates(found.certs);
         return Ok(store);
     }
+    Ok(root_files(v)?.0)
+}
+
+/// Trust roots from a directory of `*.pem` files or one PEM file: the store, and the
+/// certificates as listed (a client accepts a server presenting one of them itself).
+pub(crate) fn root_files(
+    v: &Value<'_>,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), ParseError> {
+    let mut store = RootCertStore::empty();
+    let mut listed = Vec::new();
     let path = v.path()?;
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
@@ -193,8 +203,9 @@ pub(crate) fn roots(v: &Value<'_>) -> Result<RootCertStore, ParseError> {
         vec![path.clone()]
     };
     for f in &files {
-        let (added, _ignored) = store.add_parsable_certificates(certs(v, f)?);
-        let _ = added;
+        let found = certs(v, f)?;
+        store.add_parsable_certificates(found.iter().cloned());
+        listed.extend(found);
     }
     if store.is_empty() {
         return Err(v.invalid(format_args!(
@@ -202,7 +213,7 @@ pub(crate) fn roots(v: &Value<'_>) -> Result<RootCertStore, ParseError> {
             path.display()
         )));
     }
-    Ok(store)
+    Ok((store, listed))
 }
 
 /// Mozilla's roots, compiled in (the default trust of `tls:` and `ssl:` clients).

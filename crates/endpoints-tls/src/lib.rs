@@ -7,6 +7,13 @@
 //!   `connect()` resolves after the handshake;
 //! * the `ssl:` client, Twisted's legacy form, verifying by default (Twisted did not
 //!   without `hostname=`);
+//! * client trust as in Twisted, curl and Go: the platform's store by default
+//!   (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured, read with `rustls-native-certs` once per
+//!   process), Mozilla's compiled-in roots when it is empty or with `trustRoots=mozilla`; a
+//!   self-signed server certificate listed in `trustRoots` is accepted (name and dates still
+//!   checked); `pin=sha256/...` public key pins; every refusal says what is wrong and what
+//!   to do (issuer and trust set, the certificate's names, expiry date, "does not speak
+//!   TLS" with the server's first bytes);
 //! * the `ssl:` server (a key and chain) and the `tls:` server (a directory of PEM files,
 //!   certificate chosen by SNI, reloaded when an unknown name arrives); both can run over any
 //!   server description (`endpoint=`: unix, systemd, haproxy);
@@ -26,7 +33,8 @@
 //! | `timeout` | | seconds | `30` | connect and handshake together |
 //! | `bindAddress` | | IP | none | local address, per family |
 //! | `certificate`, `privateKey` | | path | none | client certificate chain and key (the key may be in the certificate file) |
-//! | `trustRoots` | | path | Mozilla's roots | a directory of `*.pem`, a PEM file, or `system` |
+//! | `trustRoots` | | path or word | the platform's store | a directory of `*.pem` or a PEM file (a self-signed server certificate listed there is accepted), `mozilla`, `system`, or `none` (with `pin`) |
+//! | `pin` | | list | none | `sha256/<base64>` of the server's public key (curl's `--pinnedpubkey`), comma-separated; on top of `trustRoots`, or alone with `trustRoots=none` |
 //! | `endpoint` | | description | happy eyeballs | connect through another client description (escape its `:`) |
 //! | `alpn` | | list | none | `h2,http/1.1` |
 //! | `sni` | | host | `host` | the name sent and verified |
@@ -75,10 +83,14 @@
 
 mod client;
 mod config;
+mod errors;
 mod info;
 mod parse;
 mod server;
 mod sni;
+mod sniff;
+mod trust;
+mod verify;
 
 pub use client::TlsClientEndpoint;
 pub use info::TlsInfo;

@@ -8,13 +8,14 @@ use endpoints_core::registry::{build_client, build_server};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, ParseError, ServerEndpoint};
 use endpoints_hostname::{HappyEyeballs, HostnameEndpoint, host_port_args, host_value, ip_value};
 use endpoints_tcp::{TcpServerConfig, TcpServerEndpoint};
+use rustls::SupportedProtocolVersion;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{RootCertStore, SupportedProtocolVersion};
 
 use crate::client::TlsClientEndpoint;
 use crate::config::{self, ALL_VERSIONS};
 use crate::server::TlsServerEndpoint;
 use crate::sni::{CertDir, load};
+use crate::verify::{self, Verifier};
 
 const CLIENT_TLS_EXTRAS: [Param; 4] = [
     Param::optional("endpoint", ParamKind::Description)
@@ -42,7 +43,10 @@ pub static TLS_CLIENT_PARAMS: &[Param] = &[
     Param::optional("privateKey", ParamKind::Path)
         .help("client key (PEM); default: the key in the certificate file"),
     Param::optional("trustRoots", ParamKind::Path).help(
-        "CA certificates: a directory of *.pem, a PEM file, or `system` (default: Mozilla's roots)",
+        "CA certificates: a directory of *.pem or a PEM file (a self-signed server certificate listed there is accepted), `mozilla`, `system`, or `none` (with pin=); default: the platform's store, else Mozilla's roots",
+    ),
+    Param::optional("pin", ParamKind::List).help(
+        "sha256/<base64> of the server's public key, comma-separated for several; checked on top of trustRoots, or alone with trustRoots=none",
     ),
     CLIENT_TLS_EXTRAS[0],
     CLIENT_TLS_EXTRAS[1],
@@ -65,8 +69,9 @@ pub static SSL_CLIENT_PARAMS: &[Param] = &[
         .help("local IP for connection attempts of its family"),
     Param::optional("certKey", ParamKind::Path).help("client certificate (PEM)"),
     Param::optional("privateKey", ParamKind::Path).help("client key (PEM), used with certKey"),
-    Param::optional("caCertsDir", ParamKind::Path)
-        .help("directory of *.pem CA certificates (default: Mozilla's roots)"),
+    Param::optional("caCertsDir", ParamKind::Path).help(
+        "directory of *.pem CA certificates (default: the platform's store, else Mozilla's roots)",
+    ),
     Param::optional("hostname", ParamKind::Host)
         .help("name to verify the certificate against (default: host)"),
 ];
@@ -161,7 +166,7 @@ fn nested_server(v: &Value<'_>, d: &Description) -> Result<Box<dyn ServerEndpoin
 
 fn client_config(
     versions: &'static [&'static SupportedProtocolVersion],
-    roots: RootCertStore,
+    verifier: Arc<Verifier>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     alpn: Vec<Vec<u8>>,
     at: &Value<'_>,
@@ -169,7 +174,8 @@ fn client_config(
     let builder = rustls::ClientConfig::builder_with_provider(config::provider())
         .with_protocol_versions(versions)
         .map_err(|e| at.invalid(e))?
-        .with_root_certificates(roots);
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
     let mut cfg = match identity {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
@@ -214,10 +220,11 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => server_name(&host_v, &host)?,
     };
-    let roots = match args.get("trustRoots") {
-        Some(v) => config::roots(&v)?,
-        None => config::webpki_roots(),
-    };
+    let verifier = Arc::new(verify::from_params(
+        args.get("trustRoots"),
+        Some(args.get("pin")),
+        &host_v,
+    )?);
     let identity = match (args.get("certificate"), args.get("privateKey")) {
         (Some(c), k) => {
             let cert_file = c.path()?;
@@ -237,12 +244,14 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         .map(|v| config::alpn(&v))
         .transpose()?
         .unwrap_or_default();
-    let cfg = client_config(versions(&args)?, roots, identity, alpn, &host_v)?;
+    let cfg = client_config(versions(&args)?, verifier.clone(), identity, alpn, &host_v)?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
-    Ok(Box::new(TlsClientEndpoint::new(
-        inner, name, cfg, timeout, canonical,
-    )))
+    Ok(Box::new(
+        TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
+            .inner_named_by_user(args.is_given("endpoint"))
+            .worded_by(verifier),
+    ))
 }
 
 fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
@@ -259,10 +268,7 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => server_name(&host_v, &host)?,
     };
-    let roots = match args.get("caCertsDir") {
-        Some(v) => config::roots(&v)?,
-        None => config::webpki_roots(),
-    };
+    let verifier = Arc::new(verify::from_params(args.get("caCertsDir"), None, &host_v)?);
     let identity = match args.get("certKey") {
         Some(c) => {
             let key_v = args.get("privateKey").unwrap_or_else(|| c.clone());
@@ -275,12 +281,20 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         }
         None => None,
     };
-    let cfg = client_config(ALL_VERSIONS, roots, identity, Vec::new(), &host_v)?;
+    let cfg = client_config(
+        ALL_VERSIONS,
+        verifier.clone(),
+        identity,
+        Vec::new(),
+        &host_v,
+    )?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
-    Ok(Box::new(TlsClientEndpoint::new(
-        inner, name, cfg, timeout, canonical,
-    )))
+    Ok(Box::new(
+        TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
+            .inner_named_by_user(false)
+            .worded_by(verifier),
+    ))
 }
 
 /// The verifier for `clientCA=` / `requireClientCert=`.

@@ -32,8 +32,8 @@
 //! | `unix` | server | `address` (path or `@abstract`), `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `unix` |
 //! | `unix` | client | `path`, `timeout` (`30`), `lockfile`/`checkPID` (`0`) | `unix` |
 //! | `systemd` | server | `domain` (`INET`/`INET6`/`UNIX`), `index` or `name` | `systemd` |
-//! | `tls` | client | `host`, `port`, `timeout`, `bindAddress`, `certificate`, `privateKey`, `trustRoots`, `endpoint`, `alpn`, `sni`, `minVersion` | `tls` |
-//! | `ssl` | client | `host`, `port`, `timeout`, `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` (verifies by default) | `tls` |
+//! | `tls` | client | `host`, `port`, `timeout`, `bindAddress`, `certificate`, `privateKey`, `trustRoots` (default: the platform's store), `pin`, `endpoint`, `alpn`, `sni`, `minVersion` | `tls` |
+//! | `ssl` | client | `host`, `port`, `timeout`, `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` (verifies by default, against the platform's store) | `tls` |
 //! | `ssl` | server | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface`, `backlog`, `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout`, `endpoint` | `tls` |
 //! | `stdio` | server | none: one connection of stdin and stdout | `stdio` |
 //! | `haproxy` | server | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), then any server description | `proxy` |

@@ -18,7 +18,9 @@ impl Pki {
     /// `ca.pem`; `server.pem` (localhost, 127.0.0.1, ::1: cert + key), `server-cert.pem`,
     /// `server-key.pem`; `expired.pem`; `client.pem` (cert + key); `other-ca.pem`;
     /// `other-server.pem` (localhost, signed by the other CA); `sni/a.pem` (a.test),
-    /// `sni/wild.pem` (*.wild.test).
+    /// `sni/wild.pem` (*.wild.test); `self-ca.pem` (self-signed, CA:TRUE, localhost; with its
+    /// key: `self-ca-server.pem`), `self-leaf.pem` (self-signed, not a CA, localhost; with its
+    /// key: `self-leaf-server.pem`).
     pub(crate) fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("endpoints-tls-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -48,6 +50,12 @@ impl Pki {
         write(&dir, "sni/a.pem", &format!("{cert}{key}"));
         let (cert, key) = leaf(&issuer, vec!["*.wild.test".into()], &[], false);
         write(&dir, "sni/wild.pem", &format!("{cert}{key}"));
+        let (cert, key) = self_signed(true);
+        write(&dir, "self-ca.pem", &cert);
+        write(&dir, "self-ca-server.pem", &format!("{cert}{key}"));
+        let (cert, key) = self_signed(false);
+        write(&dir, "self-leaf.pem", &cert);
+        write(&dir, "self-leaf-server.pem", &format!("{cert}{key}"));
         Self { dir }
     }
 
@@ -105,5 +113,22 @@ fn leaf(
         params.not_after = date_time_ymd(2002, 1, 1);
     }
     let cert = params.signed_by(&key, issuer).expect("signed");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// A self-signed certificate for `localhost` (and 127.0.0.1), marked CA:TRUE or not.
+fn self_signed(ca: bool) -> (String, String) {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let cert = params.self_signed(&key).expect("self-signed");
     (cert.pem(), key.serialize_pem())
 }
