@@ -472,3 +472,36 @@ async fn a_connection_made_and_lost_between_polls_releases_the_waiter() {
     assert!(n >= 2, "{n}");
     svc.stop().await;
 }
+
+/// The same on real sockets (the deterministic reproduction is the scripted test above:
+/// here the kernel's timing decides whether the old code would have missed the connection).
+#[tokio::test]
+async fn a_server_that_accepts_and_closes_at_once_releases_the_waiter() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            drop(conn);
+        }
+    });
+    let svc = ClientService::new(
+        endpoints::client(&format!("tcp:127.0.0.1:{port}")).expect("builds"),
+        |mut conn| {
+            ((), async move {
+                let mut b = [0u8; 64];
+                while matches!(conn.read(&mut b).await, Ok(k) if k > 0) {}
+            })
+        },
+    )
+    .retry(|_| Duration::from_millis(50));
+    svc.start();
+    // Expected at the first connection (~1 ms); the bound only turns a hang into a failure.
+    tokio::time::timeout(Duration::from_secs(10), svc.when_connected(None))
+        .await
+        .expect("released by a connection, however short")
+        .expect("connected");
+    svc.stop().await;
+    server.abort();
+}
