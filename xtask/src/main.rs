@@ -2,7 +2,10 @@
 //!
 //! ```text
 //! cargo xtask ci                          fmt, clippy, tests, docs, conformance, deny
-//! cargo xtask conformance [--vectors F]   the Twisted/PROXY vector suites
+//! cargo xtask conformance [--vectors F]   the Twisted/PROXY vector suites; fails on an
+//!                                         unlisted or undeclared difference, an unmapped
+//!                                         Twisted exception, a skipped vector, or a
+//!                                         pinned value whose change goes unseen
 //! cargo xtask bench [--quick] [--only G] [--cc CC]
 //!                                         benchmarks, as ratios against baselines
 //! ```

@@ -60,6 +60,25 @@ pub(crate) fn substitute(input: &str, v: &Value) -> Result<String, String> {
     Ok(out)
 }
 
+/// Put the placeholders back into text that names fixture files (our canonical form), so
+/// that what we build can be compared and declared without this run's temporary paths.
+pub(crate) fn unsubstitute(text: &str) -> String {
+    let Ok(files) = files() else {
+        return text.to_owned();
+    };
+    let mut by_length: Vec<(&str, String)> = files
+        .iter()
+        .map(|(name, path)| (*name, endpoints::escape(&path.display().to_string())))
+        .collect();
+    // Longest first: a directory's path is a prefix of the files in it.
+    by_length.sort_by_key(|(_, p)| std::cmp::Reverse(p.len()));
+    let mut out = text.to_owned();
+    for (name, path) in by_length {
+        out = out.replace(&path, &format!("{{{name}}}"));
+    }
+    out
+}
+
 /// The fixture files, by placeholder name.
 fn files() -> Result<&'static [(&'static str, std::path::PathBuf)], String> {
     static FILES: std::sync::OnceLock<Result<Vec<(&'static str, std::path::PathBuf)>, String>> =

@@ -2,17 +2,22 @@
 //! vectors) run against this workspace's grammar and transports.
 //!
 //! Each vector gets a name, `"<side> <input>"` (plus ` [bytes]` for byte-string inputs), and
-//! one of three verdicts:
+//! one of four verdicts:
 //!
-//! * **pass**: we do what Twisted does (or, for an error vector, we fail with the matching
+//! * **pass**: we do what Twisted does (or, for an error vector, we fail with the error kind
+//!   mapped to Twisted's exception in `ERROR_KINDS`);
+//! * **differs**: every field in which we differ, with our value and Twisted's (all fields are
+//!   compared, not only up to the first difference);
+//! * **fail**: the vector cannot be judged (malformed, or a Twisted exception with no mapped
 //!   error kind);
-//! * **fail**: we differ, and the name is not in `vectors/deviations.jsonl`;
-//! * **skip**: the vector needs a transport or component that this build does not have yet
-//!   (for example `unix:` before its crate lands); the reason is printed.
+//! * **skip**: the vector could not be run; the reason is printed. This crate builds every
+//!   transport, so a skip fails the run.
 //!
-//! A vector that differs but is listed in the deviations file, with its reason, counts as a
-//! deliberate deviation. A listed vector that passes, or a listed name that matches no vector,
-//! fails the run: the list cannot rot.
+//! A differing vector is a deliberate deviation only when `vectors/deviations.jsonl` lists its
+//! name with `"differs"` equal to its differences exactly (field to our value) and a reason.
+//! A listed vector that passes, differs otherwise, or matches no vector fails the run: the list
+//! cannot rot, and a listed difference cannot hide another. [`self_check`] proves it on every
+//! run of the `compat` binary by changing each value a vector pins, one at a time.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -43,14 +48,99 @@ pub fn default_deviations_file() -> PathBuf {
         .join("deviations.jsonl")
 }
 
+/// One field in which we differ from Twisted: our value and Twisted's, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// What we do (the value a deviation entry declares).
+    pub ours: String,
+    /// What Twisted does.
+    pub twisted: String,
+}
+
+/// Every field in which a vector differs, plus context for people (not compared).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Differences {
+    /// Field name to the two values.
+    pub fields: BTreeMap<String, Difference>,
+    /// Extra context for the report (our canonical form, our error message).
+    pub context: String,
+}
+
+impl Differences {
+    fn with_context(context: impl Into<String>) -> Self {
+        Self {
+            fields: BTreeMap::new(),
+            context: context.into(),
+        }
+    }
+
+    fn add(
+        &mut self,
+        field: impl Into<String>,
+        ours: impl Into<String>,
+        twisted: impl Into<String>,
+    ) {
+        self.fields.insert(
+            field.into(),
+            Difference {
+                ours: ours.into(),
+                twisted: twisted.into(),
+            },
+        );
+    }
+
+    /// A verdict of one differing field.
+    fn one(
+        field: &str,
+        ours: impl Into<String>,
+        twisted: impl Into<String>,
+        context: impl Into<String>,
+    ) -> Verdict {
+        let mut d = Self::with_context(context);
+        d.add(field, ours, twisted);
+        d.verdict()
+    }
+
+    fn verdict(self) -> Verdict {
+        if self.fields.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Differs(self)
+        }
+    }
+
+    /// Field name to our value: what a deviation entry must declare, exactly.
+    pub fn ours(&self) -> BTreeMap<String, String> {
+        self.fields
+            .iter()
+            .map(|(k, d)| (k.clone(), d.ours.clone()))
+            .collect()
+    }
+
+    /// One line per field, then the context.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (k, d) in &self.fields {
+            let _ = write!(out, "`{k}`: ours `{}`, Twisted `{}`; ", d.ours, d.twisted);
+        }
+        if !self.context.is_empty() {
+            let _ = write!(out, "({})", self.context);
+        }
+        out.trim_end_matches("; ").to_owned()
+    }
+}
+
 /// What happened to one vector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Matches Twisted.
     Pass,
-    /// Differs, with an explanation.
+    /// Differs in these fields (a listed deviation must declare exactly these, with our values).
+    Differs(Differences),
+    /// Cannot be judged (a malformed vector, an unmapped Twisted exception): always a failure,
+    /// whatever the deviations list says.
     Fail(String),
-    /// Not run, with the reason.
+    /// Not run, with the reason. A skip fails the run: this crate builds every transport.
     Skip(String),
 }
 
@@ -61,7 +151,7 @@ pub struct Report {
     pub passed: usize,
     /// Vectors that differ as listed (name, reason).
     pub deviations: Vec<(String, String)>,
-    /// Vectors that differ without being listed (name, what differed).
+    /// Vectors that differ without being listed, or not as listed (name, what differed).
     pub failures: Vec<(String, String)>,
     /// Skipped vectors, counted by reason.
     pub skipped: BTreeMap<String, usize>,
@@ -72,9 +162,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether the run is green.
+    /// Whether the run is green: no failure, no list problem, and no skipped vector (every
+    /// transport is built into this crate, so a skip means a vector was not checked).
     pub fn ok(&self) -> bool {
-        self.failures.is_empty() && self.list_problems.is_empty()
+        self.failures.is_empty() && self.list_problems.is_empty() && self.skipped.is_empty()
     }
 
     /// Number of skipped vectors.
@@ -95,7 +186,7 @@ impl Report {
             let _ = writeln!(out, "LIST {p}");
         }
         for (reason, n) in &self.skipped {
-            let _ = writeln!(out, "skipped {n}: {reason}");
+            let _ = writeln!(out, "SKIP {n}: {reason} (a skipped vector fails the run)");
         }
         let _ = writeln!(
             out,
@@ -114,39 +205,98 @@ impl Report {
     }
 }
 
+/// A deviations-list entry: why we differ, and the fields that differ with our values.
+#[derive(Debug, Clone)]
+struct Deviation {
+    reason: String,
+    differs: BTreeMap<String, String>,
+}
+
+fn render_map(m: &BTreeMap<String, String>) -> String {
+    let parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}=`{v}`")).collect();
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// The `differs` object a deviation entry would declare for these differences.
+fn declaration(d: &Differences) -> String {
+    serde_json::to_string(&d.ours()).unwrap_or_default()
+}
+
+/// What a verdict means for the run, given the vector's deviation entry.
+enum Outcome {
+    Pass,
+    Deviation(String),
+    Failure(String),
+    ListProblem(String),
+    Skip(String),
+}
+
+fn classify(name: &str, verdict: Verdict, listed: Option<&Deviation>) -> Outcome {
+    match (verdict, listed) {
+        (Verdict::Pass, None) => Outcome::Pass,
+        (Verdict::Pass, Some(_)) => Outcome::ListProblem(format!(
+            "`{name}` now matches Twisted: remove it from the deviations list"
+        )),
+        (Verdict::Differs(d), Some(dev)) if d.ours() == dev.differs => {
+            Outcome::Deviation(dev.reason.clone())
+        }
+        (Verdict::Differs(d), Some(dev)) => Outcome::Failure(format!(
+            "declared to differ in {}, but differs in {}: {}\n     to list it as it is: \"differs\": {}",
+            render_map(&dev.differs),
+            render_map(&d.ours()),
+            d.render(),
+            declaration(&d)
+        )),
+        (Verdict::Differs(d), None) => Outcome::Failure(format!(
+            "{}\n     to list it as deliberate: \"differs\": {}",
+            d.render(),
+            declaration(&d)
+        )),
+        (Verdict::Fail(why), _) => Outcome::Failure(why),
+        (Verdict::Skip(reason), _) => Outcome::Skip(reason),
+    }
+}
+
+/// The vectors of a file, with their line numbers.
+fn read_vectors(file: &Path) -> io::Result<Vec<Value>> {
+    let text = fs::read_to_string(file)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+    let mut out = Vec::new();
+    for (lineno, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(line).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}:{}: {e}", file.display(), lineno + 1),
+            )
+        })?);
+    }
+    Ok(out)
+}
+
 /// Run every vector in `files` with the deviations in `deviations`.
 pub fn run(files: &[PathBuf], deviations: &Path) -> io::Result<Report> {
     let listed = read_deviations(deviations)?;
     let mut report = Report::default();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for file in files {
-        let text = fs::read_to_string(file)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
-        let mut count = 0;
-        for (lineno, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(line).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{}:{}: {e}", file.display(), lineno + 1),
-                )
-            })?;
-            count += 1;
-            let name = vector_name(&v);
+        let vectors = read_vectors(file)?;
+        for v in &vectors {
+            let name = vector_name(v);
             seen.insert(name.clone());
-            match (judge(&v), listed.get(&name)) {
-                (Verdict::Pass, None) => report.passed += 1,
-                (Verdict::Pass, Some(_)) => report.list_problems.push(format!(
-                    "`{name}` now matches Twisted: remove it from the deviations list"
-                )),
-                (Verdict::Fail(_), Some(reason)) => report.deviations.push((name, reason.clone())),
-                (Verdict::Fail(why), None) => report.failures.push((name, why)),
-                (Verdict::Skip(reason), _) => *report.skipped.entry(reason).or_default() += 1,
+            match classify(&name, judge(v), listed.get(&name)) {
+                Outcome::Pass => report.passed += 1,
+                Outcome::Deviation(reason) => report.deviations.push((name, reason)),
+                Outcome::Failure(why) => report.failures.push((name, why)),
+                Outcome::ListProblem(p) => report.list_problems.push(p),
+                Outcome::Skip(reason) => *report.skipped.entry(reason).or_default() += 1,
             }
         }
-        report.files.push((file.display().to_string(), count));
+        report
+            .files
+            .push((file.display().to_string(), vectors.len()));
     }
     for name in listed.keys() {
         if !seen.contains(name) {
@@ -158,7 +308,73 @@ pub fn run(files: &[PathBuf], deviations: &Path) -> io::Result<Report> {
     Ok(report)
 }
 
-fn read_deviations(path: &Path) -> io::Result<BTreeMap<String, String>> {
+/// What [`self_check`] found.
+#[derive(Debug, Default)]
+pub struct SelfCheck {
+    /// Mutations tried.
+    pub tried: usize,
+    /// (vector, our parameter) pairs whose change failed the suite, as it must.
+    pub seen: Vec<(String, String)>,
+    /// Changes that left the suite green: each is a hole in the comparison.
+    pub unseen: Vec<String>,
+}
+
+/// A value different from `v` that a comparison must notice.
+fn mutate(v: Option<&str>) -> String {
+    match v {
+        None => "1".to_owned(),
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) => n.wrapping_add(1).to_string(),
+            Err(_) => format!("{s}x"),
+        },
+    }
+}
+
+/// The mutation self-check: for every green build vector, change each of our values the
+/// vector pins (as a changed default would), one at a time, and require the suite to fail.
+/// This is what keeps a listed deviation from hiding a second difference.
+pub fn self_check(files: &[PathBuf], deviations: &Path) -> io::Result<SelfCheck> {
+    let listed = read_deviations(deviations)?;
+    let mut out = SelfCheck::default();
+    for file in files {
+        for v in read_vectors(file)? {
+            let side = match v["side"].as_str() {
+                Some("server") => Side::Server,
+                Some("client") => Side::Client,
+                _ => continue,
+            };
+            if v.get("error").is_some() || v["expect"]["type"] == "StreamClient" {
+                continue;
+            }
+            let name = vector_name(&v);
+            let Ok(Ok(ours)) = build(&v, side) else {
+                continue;
+            };
+            let baseline = classify(&name, compare(&v["expect"], &ours), listed.get(&name));
+            if !matches!(baseline, Outcome::Pass | Outcome::Deviation(_)) {
+                continue; // the run itself reports it
+            }
+            for (key, _) in expected_params(&v["expect"]) {
+                let mut changed = ours.clone();
+                let new = mutate(ours.get(&key));
+                changed.set(&key, new.clone());
+                out.tried += 1;
+                match classify(&name, compare(&v["expect"], &changed), listed.get(&name)) {
+                    Outcome::Failure(_) | Outcome::ListProblem(_) => {
+                        out.seen.push((name.clone(), key.clone()));
+                    }
+                    _ => out.unseen.push(format!(
+                        "`{name}`: changing our `{key}` from {:?} to `{new}` leaves the suite green",
+                        ours.get(&key)
+                    )),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn read_deviations(path: &Path) -> io::Result<BTreeMap<String, Deviation>> {
     let text = fs::read_to_string(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let mut out = BTreeMap::new();
@@ -180,7 +396,19 @@ fn read_deviations(path: &Path) -> io::Result<BTreeMap<String, String>> {
             .as_str()
             .filter(|r| !r.trim().is_empty())
             .ok_or_else(|| bad("missing \"reason\""))?;
-        if out.insert(name.to_owned(), reason.to_owned()).is_some() {
+        let differs: BTreeMap<String, String> = v["differs"]
+            .as_object()
+            .filter(|m| !m.is_empty())
+            .ok_or_else(|| bad("missing \"differs\": the fields that differ, each with our value"))?
+            .iter()
+            .map(|(k, x)| x.as_str().map(|t| (k.clone(), t.to_owned())))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("\"differs\" values must be strings"))?;
+        let entry = Deviation {
+            reason: reason.to_owned(),
+            differs,
+        };
+        if out.insert(name.to_owned(), entry).is_some() {
             return Err(bad(&format!("`{name}` is listed twice")));
         }
     }
@@ -240,16 +468,21 @@ fn judge_parse(v: &Value) -> Verdict {
     };
     let parsed = Description::parse(input);
     if let Some(err) = v["error"].as_str() {
-        return match parsed {
-            Err(e) => check_kind(&e, err),
-            Ok(d) => Verdict::Fail(format!("Twisted fails with {err}; we parse it as `{d}`")),
-        };
+        return error_expected(err, input, parsed.map(|d| format!("parses as `{d}`")));
     }
     let d = match parsed {
         Ok(d) => d,
-        Err(e) => return Verdict::Fail(format!("we fail to parse: {e}")),
+        Err(e) => {
+            return Differences::one(
+                "result",
+                format!("error {}", e.kind()),
+                "parses",
+                e.message(),
+            );
+        }
     };
     let expect = &v["expect"];
+    let mut diff = Differences::with_context(format!("we parse it as `{d}`"));
     let args: Vec<&str> = d
         .fields()
         .iter()
@@ -260,7 +493,7 @@ fn judge_parse(v: &Value) -> Verdict {
         .as_array()
         .and_then(|a| a.iter().map(text).collect());
     if want_args.as_deref() != Some(args.as_slice()) {
-        return Verdict::Fail(format!("args {args:?}, Twisted {want_args:?}"));
+        diff.add("args", format!("{args:?}"), format!("{want_args:?}"));
     }
     let mut kwargs: BTreeMap<&str, &str> = BTreeMap::new();
     for f in d.fields() {
@@ -274,17 +507,15 @@ fn judge_parse(v: &Value) -> Verdict {
             .collect()
     });
     if want.as_ref() != Some(&kwargs) {
-        return Verdict::Fail(format!("kwargs {kwargs:?}, Twisted {want:?}"));
+        diff.add("kwargs", format!("{kwargs:?}"), format!("{want:?}"));
     }
     if let Some(unparse) = expect["unparse"].as_str() {
         let shown = d.to_string();
         if shown != unparse {
-            return Verdict::Fail(format!(
-                "displays as `{shown}`, Twisted unparses to `{unparse}`"
-            ));
+            diff.add("unparse", shown, unparse);
         }
     }
-    Verdict::Pass
+    diff.verdict()
 }
 
 /// `backoff`: Twisted's `backoffPolicy` delay for an attempt, jitter fixed.
@@ -318,7 +549,7 @@ fn judge_backoff(v: &Value) -> Verdict {
     if (got - want).abs() <= 1e-9 * want.abs().max(1.0) {
         Verdict::Pass
     } else {
-        Verdict::Fail(format!("delay {got}, Twisted {want}"))
+        Differences::one("delay", got.to_string(), want.to_string(), "")
     }
 }
 
@@ -362,9 +593,12 @@ fn judge_systemd_env(v: &Value) -> Verdict {
     let a = match ours {
         Ok(a) => a,
         Err(e) => {
-            return Verdict::Fail(format!(
-                "we report an error ({e}); Twisted finds descriptors {want_fds:?}"
-            ));
+            return Differences::one(
+                "result",
+                "error",
+                format!("descriptors {want_fds:?}"),
+                e.to_string(),
+            );
         }
     };
     let got_fds: Vec<i64> = a.descriptors().iter().map(|&f| i64::from(f)).collect();
@@ -373,18 +607,25 @@ fn judge_systemd_env(v: &Value) -> Verdict {
         .into_iter()
         .map(|(k, f)| (k.to_owned(), i64::from(f)))
         .collect();
+    let mut diff = Differences::default();
     if got_fds != want_fds {
-        return Verdict::Fail(format!("descriptors {got_fds:?}, Twisted {want_fds:?}"));
+        diff.add(
+            "descriptors",
+            format!("{got_fds:?}"),
+            format!("{want_fds:?}"),
+        );
     }
     if got_named != want_named {
-        return Verdict::Fail(format!("names {got_named:?}, Twisted {want_named:?}"));
+        diff.add("named", format!("{got_named:?}"), format!("{want_named:?}"));
     }
     if removed != want_removed {
-        return Verdict::Fail(format!(
-            "we remove {removed:?}, Twisted removes {want_removed:?}"
-        ));
+        diff.add(
+            "removed",
+            format!("{removed:?}"),
+            format!("{want_removed:?}"),
+        );
     }
-    Verdict::Pass
+    diff.verdict()
 }
 
 fn judge_quote(v: &Value) -> Verdict {
@@ -395,7 +636,7 @@ fn judge_quote(v: &Value) -> Verdict {
     if got == want {
         Verdict::Pass
     } else {
-        Verdict::Fail(format!("escaped `{got}`, Twisted `{want}`"))
+        Differences::one("quoted", got, want, "")
     }
 }
 
@@ -448,16 +689,18 @@ fn missing_transports(v: &Value) -> Vec<String> {
     needed
 }
 
-fn judge_build(v: &Value, side: Side) -> Verdict {
+/// Our side of a build vector: the canonical description of what we build (placeholders
+/// put back), or our error. `Err` when the vector cannot be run.
+fn build(v: &Value, side: Side) -> Result<Result<Description, ParseError>, Verdict> {
     let missing = missing_transports(v);
     if !missing.is_empty() {
-        return Verdict::Skip(format!(
-            "needs `{}:` (its transport crate is not built yet)",
+        return Err(Verdict::Skip(format!(
+            "needs `{}:` (its transport crate is not built)",
             missing.join(":`, `")
-        ));
+        )));
     }
     let Some(raw) = v["input"].as_str() else {
-        return Verdict::Fail("input is not a string".into());
+        return Err(Verdict::Fail("input is not a string".into()));
     };
     if let Some(env) = v.get("env") {
         // The descriptors systemd would have passed, as the vector describes them.
@@ -480,66 +723,158 @@ fn judge_build(v: &Value, side: Side) -> Verdict {
         // Described only: these numbers are not ours, and nothing here listens on them.
         match endpoints::systemd::Activation::described(ints(&env["fds"]), strs(&env["names"])) {
             Ok(a) => a.install(),
-            Err(e) => return Verdict::Fail(format!("bad env in vector: {e}")),
+            Err(e) => return Err(Verdict::Fail(format!("bad env in vector: {e}"))),
         }
     }
-    let input = match fixture::substitute(raw, v) {
-        Ok(s) => s,
-        Err(skip) => return Verdict::Skip(skip),
-    };
+    let input = fixture::substitute(raw, v).map_err(Verdict::Skip)?;
     let built = Description::parse(&input).and_then(|d| match side {
         Side::Client => registry::build_client(&d).map(|e| e.to_string()),
         Side::Server => registry::build_server(&d).map(|e| e.to_string()),
     });
-    if let Some(err) = v["error"].as_str() {
-        return match built {
-            Err(e) => check_kind(&e, err),
-            Ok(shown) => Verdict::Fail(format!("Twisted fails with {err}; we build `{shown}`")),
-        };
+    match built {
+        Err(e) => Ok(Err(e)),
+        Ok(shown) => {
+            let canonical = fixture::unsubstitute(&shown);
+            match Description::parse(&canonical) {
+                Ok(d) => Ok(Ok(d)),
+                Err(e) => Err(Verdict::Fail(format!(
+                    "our canonical form `{canonical}` does not parse: {e}"
+                ))),
+            }
+        }
     }
-    let canonical = match built {
-        Ok(shown) => shown,
-        Err(e) => return Verdict::Fail(format!("we fail: {}", e.message())),
+}
+
+fn judge_build(v: &Value, side: Side) -> Verdict {
+    let ours = match build(v, side) {
+        Ok(ours) => ours,
+        Err(verdict) => return verdict,
     };
-    match Description::parse(&canonical) {
+    let input = v["input"].as_str().unwrap_or("");
+    if let Some(err) = v["error"].as_str() {
+        return error_expected(err, input, ours.map(|d| format!("builds `{d}`")));
+    }
+    match ours {
         Ok(d) => compare(&v["expect"], &d),
-        Err(e) => Verdict::Fail(format!(
-            "our canonical form `{canonical}` does not parse: {e}"
-        )),
-    }
-}
-
-/// The error kind we give for a Twisted exception, where one clearly corresponds.
-fn expected_kind(twisted: &str) -> Option<ErrorKind> {
-    let rules: &[(&str, ErrorKind)] = &[
-        ("Unknown endpoint type", ErrorKind::UnknownType),
-        ("unexpected keyword argument", ErrorKind::UnknownParameter),
-        (
-            "unrecognized keyword arguments",
-            ErrorKind::UnknownParameter,
+        Err(e) => Differences::one(
+            "result",
+            format!("error {}", e.kind()),
+            "builds",
+            e.message(),
         ),
-        ("multiple values for argument", ErrorKind::Duplicate),
-        ("positional arguments but", ErrorKind::UnknownParameter),
-        ("invalid literal for int()", ErrorKind::InvalidValue),
-        ("generator raised StopIteration", ErrorKind::Syntax),
-    ];
-    if twisted.starts_with("TypeError") && twisted.contains("missing") {
-        return Some(ErrorKind::MissingParameter);
     }
-    rules
-        .iter()
-        .find(|(needle, _)| twisted.contains(needle))
-        .map(|(_, k)| *k)
 }
 
-fn check_kind(ours: &ParseError, twisted: &str) -> Verdict {
-    match expected_kind(twisted) {
-        Some(k) if k != ours.kind() => Verdict::Fail(format!(
-            "Twisted: {twisted}; we give a {} error instead of {k}: {}",
-            ours.kind(),
-            ours.message()
-        )),
-        _ => Verdict::Pass,
+/// The error kind we must give for a Twisted exception: (exception class, text in the
+/// message, text in the vector's input, our kind). The first matching rule wins; an
+/// exception no rule covers fails the vector, so a new vector cannot pass with any error.
+const ERROR_KINDS: &[(&str, &str, &str, ErrorKind)] = &[
+    (
+        "ValueError",
+        "Unknown endpoint type",
+        "",
+        ErrorKind::UnknownType,
+    ),
+    (
+        "ValueError",
+        "invalid literal for int()",
+        "",
+        ErrorKind::InvalidValue,
+    ),
+    (
+        "ValueError",
+        "doesn't contain any valid certificates",
+        "",
+        ErrorKind::InvalidValue,
+    ),
+    (
+        "ValueError",
+        "Specify exactly one of descriptor index or name",
+        "",
+        ErrorKind::InvalidValue,
+    ),
+    (
+        "TypeError",
+        "unexpected keyword argument",
+        "",
+        ErrorKind::UnknownParameter,
+    ),
+    (
+        "TypeError",
+        "unrecognized keyword arguments",
+        "",
+        ErrorKind::UnknownParameter,
+    ),
+    (
+        "TypeError",
+        "positional arguments but",
+        "",
+        ErrorKind::UnknownParameter,
+    ),
+    (
+        "TypeError",
+        "multiple values for argument",
+        "",
+        ErrorKind::Duplicate,
+    ),
+    ("TypeError", "missing", "", ErrorKind::MissingParameter),
+    (
+        "RuntimeError",
+        "generator raised StopIteration",
+        "",
+        ErrorKind::Syntax,
+    ),
+    // `systemd:` index past the passed descriptors, or a name none has.
+    ("IndexError", "", "systemd:", ErrorKind::InvalidValue),
+    ("KeyError", "", "systemd:", ErrorKind::InvalidValue),
+    // `port=80` with no type: Twisted's parser indexes an empty list of positionals.
+    (
+        "IndexError",
+        "list index out of range",
+        "",
+        ErrorKind::UnknownType,
+    ),
+    // `systemd:domain=BOGUS`: no such address family.
+    (
+        "AttributeError",
+        "has no attribute 'AF_",
+        "",
+        ErrorKind::InvalidValue,
+    ),
+    ("FileNotFoundError", "", "", ErrorKind::InvalidValue),
+    // IDNA refusing a host name, and a trustRoots directory that cannot be listed.
+    ("InvalidCodepoint", "", "", ErrorKind::InvalidValue),
+    ("UnlistableError", "", "", ErrorKind::InvalidValue),
+];
+
+/// The error kind we must give where Twisted raises `twisted` for `input`.
+fn expected_kind(twisted: &str, input: &str) -> Option<ErrorKind> {
+    let (class, message) = twisted.split_once(':').unwrap_or((twisted, ""));
+    ERROR_KINDS
+        .iter()
+        .find(|(c, m, i, _)| *c == class && message.contains(m) && input.contains(i))
+        .map(|(_, _, _, k)| *k)
+}
+
+/// Judge an error vector: we must fail with the kind mapped to Twisted's exception.
+/// `ours` is our error, or what we made of the input instead.
+fn error_expected(twisted: &str, input: &str, ours: Result<String, ParseError>) -> Verdict {
+    let Some(kind) = expected_kind(twisted, input) else {
+        return Verdict::Fail(format!(
+            "no error kind is mapped for Twisted's `{twisted}`: add a rule to ERROR_KINDS in \
+             crates/endpoints-compat-tests/src/lib.rs"
+        ));
+    };
+    let twisted_side = format!("error {kind}");
+    match ours {
+        Err(e) if e.kind() == kind => Verdict::Pass,
+        Err(e) => Differences::one(
+            "result",
+            format!("error {}", e.kind()),
+            twisted_side,
+            format!("Twisted: {twisted}; ours: {}", e.message()),
+        ),
+        Ok(made) => Differences::one("result", made, twisted_side, format!("Twisted: {twisted}")),
     }
 }
 
@@ -566,53 +901,72 @@ const NOT_PARAMETERS: &[&str] = &[
     "kwargs",
 ];
 
-fn compare(expect: &Value, ours: &Description) -> Verdict {
+/// The parameters an expectation pins, under our names (with Twisted's value as text), in
+/// key order. The TCP parameters of a `tls:` (or `haproxy:`) server are its own in our
+/// canonical form; each key is renamed by the type of the endpoint that holds it.
+fn expected_params(expect: &Value) -> Vec<(String, Option<String>)> {
     let Some(map) = expect.as_object() else {
-        return Verdict::Fail("malformed expectation".into());
+        return Vec::new();
     };
+    let outer = expect["type"].as_str().unwrap_or("");
+    let mut expected: Vec<(&str, &String, &Value)> =
+        map.iter().map(|(k, v)| (outer, k, v)).collect();
+    if matches!(outer, "TLSServerEndpoint" | "_WrapperServerEndpoint")
+        && let Some(inner) = expect["wrapped"].as_object()
+    {
+        let inner_type = expect["wrapped"]["type"].as_str().unwrap_or("");
+        expected.extend(
+            inner
+                .iter()
+                .filter(|(k, _)| k.as_str() != "type")
+                .map(|(k, v)| (inner_type, k, v)),
+        );
+    }
+    expected
+        .into_iter()
+        .filter(|(_, k, _)| !NOT_PARAMETERS.contains(&k.as_str()))
+        .filter_map(|(twisted_type, key, want)| {
+            let text = match want {
+                Value::Null => None,
+                Value::Bool(b) => Some(if *b { "1".to_owned() } else { "0".to_owned() }),
+                Value::Number(n) => Some(n.to_string()),
+                Value::String(s) => Some(s.clone()),
+                Value::Array(a) => a.first().and_then(|h| h.as_str()).map(str::to_owned),
+                Value::Object(_) => return None,
+            };
+            Some((our_key(twisted_type, key).to_owned(), text))
+        })
+        .collect()
+}
+
+/// Compare every pinned parameter (not only up to the first difference).
+fn compare(expect: &Value, ours: &Description) -> Verdict {
+    if !expect.is_object() {
+        return Verdict::Fail("malformed expectation".into());
+    }
     let twisted_type = expect["type"].as_str().unwrap_or("");
     if twisted_type == "StreamClient" {
         return compare_args(expect, ours);
     }
+    let mut diff = Differences::with_context(format!("our canonical form: `{ours}`"));
     if let Some((_, prefix)) = TYPES.iter().find(|(n, _)| *n == twisted_type)
         && ours.prefix() != Some(*prefix)
     {
-        return Verdict::Fail(format!(
-            "we build `{}:`, Twisted a {twisted_type}",
-            ours.prefix().unwrap_or("")
-        ));
+        diff.add("type", ours.prefix().unwrap_or(""), twisted_type);
+        return diff.verdict();
     }
-    // The TCP parameters of a `tls:` server are its own in our canonical form.
-    let mut expected: Vec<(&String, &Value)> = map.iter().collect();
-    if matches!(twisted_type, "TLSServerEndpoint" | "_WrapperServerEndpoint")
-        && let Some(inner) = expect["wrapped"].as_object()
-    {
-        expected.extend(inner.iter().filter(|(k, _)| k.as_str() != "type"));
-    }
-    for (key, want) in expected {
-        if NOT_PARAMETERS.contains(&key.as_str()) {
-            continue;
-        }
-        let ours_value = ours.get(our_key(twisted_type, key));
-        let want_text = match want {
-            Value::Null => None,
-            Value::Bool(b) => Some(if *b { "1".to_owned() } else { "0".to_owned() }),
-            Value::Number(n) => Some(n.to_string()),
-            Value::String(s) => Some(s.clone()),
-            Value::Array(a) => a.first().and_then(|h| h.as_str()).map(str::to_owned),
-            Value::Object(_) => continue,
-        };
-        if !same_value(ours_value, want_text.as_deref()) {
-            return Verdict::Fail(format!(
-                "`{key}`: ours {}, Twisted {} (our canonical form: `{ours}`)",
-                ours_value.map_or("absent".into(), |s| format!("`{s}`")),
-                want_text.map_or("absent".into(), |s| format!("`{s}`")),
-            ));
+    for (key, want) in expected_params(expect) {
+        let ours_value = ours.get(&key);
+        if !same_value(ours_value, want.as_deref()) {
+            diff.add(
+                key.as_str(),
+                ours_value.unwrap_or("absent"),
+                want.as_deref().unwrap_or("absent"),
+            );
         }
     }
-    Verdict::Pass
+    diff.verdict()
 }
-
 fn same_value(ours: Option<&str>, twisted: Option<&str>) -> bool {
     match (ours, twisted) {
         (None, None) => true,
@@ -632,8 +986,9 @@ fn compare_args(expect: &Value, ours: &Description) -> Verdict {
     let want_args: Option<Vec<&str>> = expect["args"]
         .as_array()
         .and_then(|a| a.iter().map(|x| x.as_str()).collect());
+    let mut diff = Differences::with_context("the plugin's arguments");
     if want_args.as_deref() != Some(args.as_slice()) {
-        return Verdict::Fail(format!("plugin got args {args:?}, Twisted {want_args:?}"));
+        diff.add("args", format!("{args:?}"), format!("{want_args:?}"));
     }
     let mut kwargs: BTreeMap<&str, &str> = BTreeMap::new();
     for f in ours.fields() {
@@ -646,9 +1001,8 @@ fn compare_args(expect: &Value, ours: &Description) -> Verdict {
             .map(|(k, v)| v.as_str().map(|t| (k.as_str(), t)))
             .collect()
     });
-    if want.as_ref() == Some(&kwargs) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail(format!("plugin got kwargs {kwargs:?}, Twisted {want:?}"))
+    if want.as_ref() != Some(&kwargs) {
+        diff.add("kwargs", format!("{kwargs:?}"), format!("{want:?}"));
     }
+    diff.verdict()
 }

@@ -31,7 +31,7 @@ fn unlisted_difference_fails_and_listed_one_is_a_deviation() {
 
     let listed = temp(
         "dev.jsonl",
-        r#"{"vector": "server tcp:70000", "reason": "ports are range-checked"}"#,
+        r#"{"vector": "server tcp:70000", "differs": {"result": "error invalid-value"}, "reason": "ports are range-checked"}"#,
     );
     let report = run(&[vectors], &listed).expect("runs");
     assert!(report.ok(), "{}", report.render());
@@ -43,7 +43,7 @@ fn listed_vector_that_passes_fails_the_run() {
     let vectors = temp("b.jsonl", MATCHING);
     let listed = temp(
         "dev2.jsonl",
-        r#"{"vector": "parse tcp:80:backlog=6", "reason": "stale"}"#,
+        r#"{"vector": "parse tcp:80:backlog=6", "differs": {"args": "x"}, "reason": "stale"}"#,
     );
     let report = run(&[vectors], &listed).expect("runs");
     assert!(!report.ok());
@@ -59,7 +59,7 @@ fn listed_name_without_a_vector_fails_the_run() {
     let vectors = temp("c.jsonl", MATCHING);
     let listed = temp(
         "dev3.jsonl",
-        r#"{"vector": "server gone:1", "reason": "old"}"#,
+        r#"{"vector": "server gone:1", "differs": {"result": "x"}, "reason": "old"}"#,
     );
     let report = run(&[vectors], &listed).expect("runs");
     assert!(!report.ok());
@@ -75,7 +75,7 @@ fn a_deviation_needs_a_reason() {
     let vectors = temp("d.jsonl", MATCHING);
     let listed = temp(
         "dev4.jsonl",
-        r#"{"vector": "server tcp:70000", "reason": " "}"#,
+        r#"{"vector": "server tcp:70000", "differs": {"result": "error invalid-value"}, "reason": " "}"#,
     );
     assert!(run(&[vectors], &listed).is_err());
 }
@@ -88,7 +88,145 @@ fn error_vectors_check_the_error_kind() {
     let v = serde_json::json!({"side": "server", "input": "tcp:80:bogus=1",
         "error": "TypeError: _parseTCP() got multiple values for argument 'port'"});
     assert!(
-        matches!(judge(&v), Verdict::Fail(_)),
+        matches!(judge(&v), Verdict::Differs(_)),
         "an unknown-parameter error is not a duplicate"
     );
+}
+
+/// The vector of `vectors/twisted-vectors.jsonl` with this input and side, as JSON.
+fn real_vector(side: &str, input: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(&endpoints_compat_tests::default_vector_files()[0])
+        .expect("vectors");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["side"] == side && v["input"] == input)
+        .unwrap_or_else(|| panic!("no vector `{side} {input}`"))
+}
+
+/// Run one vector (as a file of its own) against the real deviations list; its failures.
+/// (The other listed names have no vector in that file: those list problems are ignored.)
+fn run_with_real_list(name: &str, v: &serde_json::Value) -> String {
+    let file = temp(name, &v.to_string());
+    let report = run(&[file], &endpoints_compat_tests::default_deviations_file()).expect("runs");
+    assert_eq!(
+        report.passed + report.deviations.len() + report.failures.len(),
+        1
+    );
+    report
+        .failures
+        .iter()
+        .map(|(n, why)| format!("{n}: {why}\n"))
+        .collect()
+}
+
+#[test]
+fn a_deviation_declares_exactly_what_differs() {
+    let vectors = temp("e.jsonl", DIFFERING);
+    // `tcp:70000` fails to build here: the declared difference is the result.
+    let exact = temp(
+        "dev5.jsonl",
+        r#"{"vector": "server tcp:70000", "differs": {"result": "error invalid-value"}, "reason": "range"}"#,
+    );
+    let report = run(std::slice::from_ref(&vectors), &exact).expect("runs");
+    assert!(report.ok(), "{}", report.render());
+    for wrong in [
+        r#"{"vector": "server tcp:70000", "differs": {"result": "error unknown-parameter"}, "reason": "range"}"#,
+        r#"{"vector": "server tcp:70000", "differs": {"result": "error invalid-value", "backlog": "1024"}, "reason": "range"}"#,
+    ] {
+        let listed = temp("dev6.jsonl", wrong);
+        let report = run(std::slice::from_ref(&vectors), &listed).expect("runs");
+        assert!(!report.ok(), "{wrong} must not match:\n{}", report.render());
+        assert!(report.render().contains("declared"), "{}", report.render());
+    }
+    let undeclared = temp(
+        "dev7.jsonl",
+        r#"{"vector": "server tcp:70000", "reason": "range"}"#,
+    );
+    assert!(
+        run(&[vectors], &undeclared).is_err(),
+        "an entry without `differs` is refused"
+    );
+}
+
+/// Every key is compared: a listed backlog difference does not hide another key.
+#[test]
+fn a_changed_unix_lockfile_default_fails_the_suite() {
+    let mut v = real_vector("server", "unix:/p:lockfile=2");
+    assert_eq!(
+        run_with_real_list("u0.jsonl", &v),
+        "",
+        "the real vector is green"
+    );
+    // As if our default had changed: Twisted's value is now not ours.
+    v["expect"]["wantPID"] = serde_json::Value::Bool(false);
+    let failures = run_with_real_list("u1.jsonl", &v);
+    assert!(failures.contains("lockfile"), "{failures:?}");
+}
+
+#[test]
+fn a_changed_tls_server_default_port_fails_the_suite() {
+    let mut v = real_vector("server", "tls:{CERTDIR}");
+    assert_eq!(
+        run_with_real_list("t0.jsonl", &v),
+        "",
+        "the real vector is green"
+    );
+    v["expect"]["wrapped"]["port"] = serde_json::json!(8443);
+    let failures = run_with_real_list("t1.jsonl", &v);
+    assert!(failures.contains("`port`"), "{failures:?}");
+}
+
+/// The self-check changes each of our values the vectors pin, one at a time, and every
+/// change must fail the suite (it also runs in `cargo xtask conformance`).
+#[test]
+fn every_pinned_value_is_guarded_by_the_suite() {
+    let check = endpoints_compat_tests::self_check(
+        &endpoints_compat_tests::default_vector_files(),
+        &endpoints_compat_tests::default_deviations_file(),
+    )
+    .expect("runs");
+    assert!(check.unseen.is_empty(), "{:#?}", check.unseen);
+    assert!(check.tried > 100, "only {} mutations tried", check.tried);
+    for (vector, key) in [
+        ("server unix:/p:lockfile=2", "lockfile"),
+        ("server tls:{CERTDIR}", "port"),
+        ("server tcp:80", "backlog"),
+    ] {
+        assert!(
+            check.seen.iter().any(|(n, k)| n == vector && k == key),
+            "`{key}` of `{vector}` was not mutated"
+        );
+    }
+}
+
+#[test]
+fn an_unmapped_twisted_exception_fails() {
+    let v = serde_json::json!({"side": "server", "input": "tcp:80:bogus=1",
+        "error": "ZeroDivisionError: division by zero"});
+    assert!(
+        matches!(judge(&v), Verdict::Fail(ref why) if why.contains("ZeroDivisionError")),
+        "{:?}",
+        judge(&v)
+    );
+}
+
+#[test]
+fn a_complete_proxy_header_does_not_pass_as_needing_more_bytes() {
+    // A whole v2 header (parse() is given whole headers) whose length promises 12 more bytes:
+    // Twisted refuses it; waiting for more bytes is a difference, not a pass.
+    let v = serde_json::json!({"mode": "parse", "version": 2,
+        "input": {"hex": "0d0a0d0a000d0a515549540a2111000c"}, "error": "InvalidProxyHeader"});
+    assert_ne!(judge(&v), Verdict::Pass);
+}
+
+#[test]
+fn a_skipped_vector_fails_the_run() {
+    let vectors = temp(
+        "f.jsonl",
+        r#"{"side": "server", "input": "ssl:1:privateKey={NOPE}", "expect": {"type": "SSL4ServerEndpoint"}}"#,
+    );
+    let empty = temp("none2.jsonl", "");
+    let report = run(&[vectors], &empty).expect("runs");
+    assert_eq!(report.skipped_count(), 1, "{}", report.render());
+    assert!(!report.ok(), "{}", report.render());
 }

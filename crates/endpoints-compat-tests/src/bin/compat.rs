@@ -1,5 +1,7 @@
 //! `compat [--vectors FILE...] [--deviations FILE] [--verbose]`: run the conformance vectors.
-//! Extra vector files run in addition to the ones in this crate.
+//! Extra vector files run in addition to the ones in this crate. After the run, a self-check
+//! changes each of our values that a vector pins, one at a time, and fails if any change
+//! leaves the suite green. A skipped vector also fails the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +52,24 @@ fn main() -> ExitCode {
                 }
             }
             print!("{}", report.render());
-            if report.ok() {
+            // The suite's own check: each value the vectors pin, changed as a changed default
+            // would change it, must fail the run.
+            let check = match endpoints_compat_tests::self_check(&files, &deviations) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("compat: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            for hole in &check.unseen {
+                println!("SELF-CHECK {hole}");
+            }
+            println!(
+                "self-check: {} of {} changes to our pinned values fail the suite",
+                check.seen.len(),
+                check.tried
+            );
+            if report.ok() && check.unseen.is_empty() && check.tried > 0 {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

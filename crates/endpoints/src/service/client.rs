@@ -35,11 +35,20 @@ pub enum Phase {
 
 #[derive(Clone)]
 struct State<H> {
+    /// Which run the state belongs to: each `start()` and each completed `stop()` begins a
+    /// new one, and a run's task writes only while it is the current run (so an old task
+    /// ending cannot overwrite a newer start).
+    run: u64,
     phase: Phase,
     handle: Option<H>,
     /// Failed attempts since the service was created.
     failures: u64,
     last_error: Option<Arc<io::Error>>,
+    /// Connections made since the service was created, and the handle of the latest one:
+    /// a waiter that missed a short-lived connection (made and lost between two of its
+    /// polls) still sees that one was made.
+    connections: u64,
+    latest: Option<H>,
 }
 
 /// Why [`ClientService::when_connected`] gave up.
@@ -73,8 +82,19 @@ struct Shared<H> {
 }
 
 impl<H: Clone + Send + Sync + 'static> Shared<H> {
-    fn set(&self, phase: Phase, handle: Option<H>) {
-        self.state.send_modify(|s| {
+    /// Apply `f` if `run` is still the current run (a stale task writes nothing).
+    fn update(&self, run: u64, f: impl FnOnce(&mut State<H>)) {
+        self.state.send_if_modified(|s| {
+            if s.run != run {
+                return false;
+            }
+            f(s);
+            true
+        });
+    }
+
+    fn set(&self, run: u64, phase: Phase, handle: Option<H>) {
+        self.update(run, |s| {
             s.phase = phase;
             s.handle = handle;
         });
@@ -133,10 +153,13 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
             (h, Box::pin(fut) as BoxFuture<()>)
         });
         let (state, _) = watch::channel(State {
+            run: 0,
             phase: Phase::Idle,
             handle: None,
             failures: 0,
             last_error: None,
+            connections: 0,
+            latest: None,
         });
         Self {
             shared: Arc::new(Shared {
@@ -179,7 +202,9 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
         self
     }
 
-    /// Start connecting (a no-op if running). Needs a tokio runtime.
+    /// Start connecting (a no-op if running). Needs a tokio runtime. A `start()` made while
+    /// [`stop`](Self::stop) is still waiting for the old run to end starts a new run, which
+    /// that `stop()` leaves running (as Twisted's restart after a stop).
     pub fn start(&self) {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         if running
@@ -191,8 +216,14 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
         }
         let (stop_tx, stop_rx) = oneshot::channel();
         // Waiters from now on wait for this run, not for the stop before it.
-        self.shared.set(Phase::Connecting, None);
-        let task = tokio::spawn(run(self.shared.clone(), stop_rx));
+        let mut id = 0;
+        self.shared.state.send_modify(|s| {
+            s.run += 1;
+            id = s.run;
+            s.phase = Phase::Connecting;
+            s.handle = None;
+        });
+        let task = tokio::spawn(run(self.shared.clone(), stop_rx, id));
         *running = Some((stop_tx, task));
     }
 
@@ -209,7 +240,17 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
             let _ = stop.send(());
             let _ = task.await;
         }
-        self.shared.set(Phase::Stopped, None);
+        // A start() while we waited began a new run: it stays. Checked under the lock that
+        // start() takes, so the two cannot interleave here.
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if running.is_none() {
+            self.shared.state.send_modify(|s| {
+                s.run += 1;
+                s.phase = Phase::Stopped;
+                s.handle = None;
+                s.latest = None;
+            });
+        }
     }
 
     /// The current phase.
@@ -217,30 +258,40 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
         self.shared.state.borrow().phase.clone()
     }
 
-    /// The current connection's handle, or the next one. With `Some(n)`, give up after `n`
-    /// more attempts fail in a row; after [`stop`](Self::stop), fail with `Cancelled`.
+    /// The current connection's handle, or the next one (even if that one is lost before
+    /// this call sees it). With `Some(n)`, give up after `n` more attempts fail in a row,
+    /// with the last attempt's error (`Some(0)` counts as `Some(1)`, as Twisted's countdown:
+    /// the next failure gives up); after [`stop`](Self::stop), fail with `Cancelled`.
     pub async fn when_connected(
         &self,
         fail_after_failures: Option<u32>,
     ) -> Result<H, WhenConnectedError> {
         let mut rx = self.shared.state.subscribe();
-        let base = rx.borrow().failures;
+        let (base_failures, base_connections) = {
+            let s = rx.borrow();
+            (s.failures, s.connections)
+        };
+        let give_up_after = fail_after_failures.map(|n| u64::from(n.max(1)));
         loop {
             {
                 let s = rx.borrow_and_update();
-                match (&s.phase, &s.handle) {
-                    (Phase::Connected, Some(h)) => return Ok(h.clone()),
-                    (Phase::Stopped, _) => return Err(WhenConnectedError::Cancelled),
-                    _ => {}
+                if let (Phase::Connected, Some(h)) = (&s.phase, &s.handle) {
+                    return Ok(h.clone());
                 }
-                if let Some(n) = fail_after_failures
-                    && s.failures - base >= u64::from(n)
+                // A connection came and went between two of our polls.
+                if s.connections > base_connections
+                    && let Some(h) = &s.latest
                 {
-                    let e = s
-                        .last_error
-                        .clone()
-                        .unwrap_or_else(|| Arc::new(io::Error::other("failed")));
-                    return Err(WhenConnectedError::Failed(e));
+                    return Ok(h.clone());
+                }
+                if s.phase == Phase::Stopped {
+                    return Err(WhenConnectedError::Cancelled);
+                }
+                if let Some(n) = give_up_after
+                    && s.failures - base_failures >= n
+                    && let Some(e) = &s.last_error
+                {
+                    return Err(WhenConnectedError::Failed(e.clone()));
                 }
             }
             if rx.changed().await.is_err() {
@@ -267,10 +318,11 @@ impl<H: Clone + Send + Sync + 'static> Drop for ClientService<H> {
 async fn run<H: Clone + Send + Sync + 'static>(
     shared: Arc<Shared<H>>,
     mut stop: oneshot::Receiver<()>,
+    id: u64,
 ) {
     let mut attempt: u32 = 0;
     loop {
-        shared.set(Phase::Connecting, None);
+        shared.set(id, Phase::Connecting, None);
         let connecting = async {
             let conn = shared.endpoint.connect().await?;
             match &shared.prepare {
@@ -287,7 +339,12 @@ async fn run<H: Clone + Send + Sync + 'static>(
             Ok(conn) => {
                 let (handle, driver) = (shared.protocol)(conn);
                 let since = tokio::time::Instant::now();
-                shared.set(Phase::Connected, Some(handle));
+                shared.update(id, |s| {
+                    s.phase = Phase::Connected;
+                    s.connections += 1;
+                    s.latest = Some(handle.clone());
+                    s.handle = Some(handle);
+                });
                 tokio::select! {
                     () = driver => {}
                     // Dropping the driver closes the connection before `stop` returns.
@@ -300,7 +357,7 @@ async fn run<H: Clone + Send + Sync + 'static>(
             }
             Err(e) => {
                 tracing::debug!(endpoint = %shared.endpoint, error = %e, "connection attempt failed");
-                shared.state.send_modify(|s| {
+                shared.update(id, |s| {
                     s.failures += 1;
                     s.last_error = Some(Arc::new(e));
                 });
@@ -309,11 +366,11 @@ async fn run<H: Clone + Send + Sync + 'static>(
         attempt = attempt.saturating_add(1);
         let delay = shared.policy.delay(attempt);
         tracing::debug!(endpoint = %shared.endpoint, attempt, ?delay, "scheduling a retry");
-        shared.set(Phase::Waiting, None);
+        shared.set(id, Phase::Waiting, None);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             _ = &mut stop => break,
         }
     }
-    shared.set(Phase::Stopped, None);
+    shared.set(id, Phase::Stopped, None);
 }
