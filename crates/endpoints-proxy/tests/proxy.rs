@@ -74,6 +74,22 @@ fn conformance() {
     assert_eq!((e.span(), e.suggestion()), (22..26, Some("port")));
 }
 
+#[test]
+fn nesting_is_bounded_on_both_sides() {
+    // issue 20 item 6: `"haproxy:"*15000 + "tcp:80"` is a parse error naming the first level
+    // past the limit, not a stack overflow.
+    let text = format!("{}tcp:80", "haproxy:".repeat(15_000));
+    let d = text.parse().expect("parse");
+    let e = build_server(&d).map(|_| ()).expect_err("too deep");
+    assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+    let at = endpoints_core::registry::MAX_DEPTH * "haproxy:".len();
+    assert_eq!(e.span(), at..at + "haproxy".len());
+    let e = endpoints_core::registry::build_client(&d)
+        .map(|_| ())
+        .expect_err("too deep");
+    assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+}
+
 #[tokio::test]
 async fn echo_through_client_and_server_wrappers() {
     echo("haproxy:tcp:0:interface=127.0.0.1", |a| {
