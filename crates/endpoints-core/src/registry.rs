@@ -299,9 +299,7 @@ impl Level {
             return Err(d.error(
                 ErrorKind::Syntax,
                 span,
-                format!(
-                    "descriptions nested more than {MAX_DEPTH} levels deep; remove wrappers"
-                ),
+                format!("descriptions nested more than {MAX_DEPTH} levels deep; remove wrappers"),
             ));
         }
         DEPTH.with(|c| c.set(depth));

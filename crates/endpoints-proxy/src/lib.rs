@@ -12,7 +12,9 @@
 //!   checked as soon as the 16 fixed bytes arrive) and the v1 limit (107 bytes); a header split
 //!   across many writes is fine if it completes in time; anything malformed is closed at once
 //!   and logged at debug level;
-//! * a trusted-sender policy: `trusted=` CIDRs, and for others `untrusted=reject|accept`;
+//! * a trusted-sender policy: `trusted=` addresses, CIDRs and `unix` (peers without an IP),
+//!   and for others `untrusted=reject|accept`; without `trusted=` any peer may send a header,
+//!   and listening logs a warning saying so unless the description states `trusted=any`;
 //! * `haproxy:ssl:...` in real haproxy's order: the header arrives in cleartext, before the
 //!   TLS handshake (Twisted expected it inside TLS);
 //! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`];
@@ -29,7 +31,7 @@
 //! |---|---|---|---|
 //! | `timeout` | seconds | `5` | deadline for the whole header |
 //! | `maxHeader` | integer | `4096` | largest v2 header |
-//! | `trusted` | CIDR list | every peer must send a header | peers allowed to send headers |
+//! | `trusted` | list | any peer (warned) | peers allowed to send headers: CIDRs, `unix`, or `any` |
 //! | `untrusted` | `reject`/`accept` | `reject` | what happens to other peers |
 //!
 //! | option (client) | type | default | meaning |
@@ -73,5 +75,5 @@ pub use header::{
     TLV_CRC32C, TLV_NOOP, TLV_SSL, TLV_UNIQUE_ID, Tlv, V1_MAX, V2_SIGNATURE, crc32c, parse,
 };
 pub use parse::{CLIENT_PARAMS, SERVER_PARAMS};
-pub use server::{Cidr, ProxyServerEndpoint, ProxySettings, Untrusted};
+pub use server::{Cidr, ProxyServerEndpoint, ProxySettings, Trusted, TrustedPeer, Untrusted};
 pub use stream::Prefixed;

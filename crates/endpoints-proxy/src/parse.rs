@@ -7,7 +7,7 @@ use endpoints_core::registry::{self, Side};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
 
 use crate::client::ProxyClientEndpoint;
-use crate::server::{Cidr, ProxyServerEndpoint, ProxySettings, Renamed, Untrusted};
+use crate::server::{ProxyServerEndpoint, ProxySettings, Renamed, Trusted, TrustedPeer, Untrusted};
 
 /// Options of the `haproxy:` server wrapper, written before the inner type
 /// (`haproxy:timeout=3:tcp:80`).
@@ -19,7 +19,7 @@ pub static SERVER_PARAMS: &[Param] = &[
         .default("4096")
         .help("largest v2 header accepted, in bytes"),
     Param::optional("trusted", ParamKind::List)
-        .help("CIDRs allowed to send headers (default: every peer must send one)"),
+        .help("peers allowed to send headers: CIDRs, addresses, `unix` (peers without an IP), or `any` (default: any peer, with a warning)"),
     Param::optional("untrusted", ParamKind::Choice(&["reject", "accept"]))
         .default("reject")
         .help("other peers: reject (close), or accept as plain connections without a header"),
@@ -73,23 +73,38 @@ fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
         return Err(max.invalid("expected 232 to 65551 (16 bytes plus the largest address block, up to the protocol's limit)"));
     }
     if let Some(v) = args.get("trusted") {
-        let mut list = Vec::new();
-        for item in v.as_str().split(',').map(str::trim) {
-            list.push(
-                Cidr::parse(item)
-                    .ok_or_else(|| v.invalid(format_args!("`{item}` is not an address or CIDR")))?,
-            );
-        }
-        s.trusted = Some(list);
+        // A list holding IPv6 is bracketed so that its `:` stay in the value.
+        let raw = v.as_str().trim();
+        let raw = raw
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(raw);
+        let items: Vec<&str> = raw.split(',').map(str::trim).collect();
+        s.trusted = if items == ["any"] {
+            Trusted::Any
+        } else {
+            let mut list = Vec::new();
+            for item in items {
+                if item == "any" {
+                    return Err(v.invalid("`any` stands alone: `trusted=any`"));
+                }
+                list.push(TrustedPeer::parse(item).ok_or_else(|| {
+                    v.invalid(format_args!(
+                        "`{item}` is not an address, a CIDR, `unix` or `any`"
+                    ))
+                })?);
+            }
+            Trusted::Only(list)
+        };
     }
     s.untrusted = match args.required("untrusted")?.choice(&["reject", "accept"])? {
         "accept" => Untrusted::Accept,
         _ => Untrusted::Reject,
     };
-    if s.untrusted == Untrusted::Accept && s.trusted.is_none() {
+    if s.untrusted == Untrusted::Accept && !matches!(s.trusted, Trusted::Only(_)) {
         return Err(args
             .required("untrusted")?
-            .invalid("`accept` needs `trusted=` (the senders that must send a header)"));
+            .invalid("`accept` needs a `trusted=` list (the senders that must send a header)"));
     }
     Ok(s)
 }

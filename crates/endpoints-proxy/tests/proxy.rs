@@ -58,6 +58,16 @@ fn conformance() {
         .invalid("haproxy:bogus=1:tcp:80", ErrorKind::UnknownParameter)
         .invalid("haproxy:trusted=nope:tcp:80", ErrorKind::InvalidValue)
         .invalid("haproxy:untrusted=accept:tcp:80", ErrorKind::InvalidValue)
+        .valid("haproxy:trusted=any:tcp:80")
+        .valid("haproxy:trusted=[unix,10.0.0.0/8,::ffff:10.0.0.0/104]:tcp:80")
+        .invalid(
+            "haproxy:trusted=any,10.0.0.0/8:tcp:80",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            "haproxy:trusted=any:untrusted=accept:tcp:80",
+            ErrorKind::InvalidValue,
+        )
         .invalid("haproxy:maxHeader=99999:tcp:80", ErrorKind::InvalidValue)
         .invalid("haproxy:tcp:99999", ErrorKind::InvalidValue)
         .random_cases(1000)
@@ -280,6 +290,40 @@ async fn untrusted_senders_are_rejected_or_served_plain() {
         "no header is read from an untrusted peer"
     );
     assert!(conn.extensions().get::<ProxyHeader>().is_none());
+}
+
+#[tokio::test]
+async fn unix_peers_are_untrusted_unless_the_list_names_them() {
+    // issue 20 item 2: with `trusted=10.0.0.0/8` over a unix socket, any local user could
+    // send a header claiming any address.
+    let dir = std::env::temp_dir().join(format!("endpoints-proxy-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (trusted, taken) in [("10.0.0.0/8", false), ("[10.0.0.0/8,unix]", true)] {
+        let path = dir.join(format!("{taken}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let l = listen(&format!(
+            "haproxy:trusted={trusted}:unix:{}",
+            path.display()
+        ))
+        .await;
+        let mut accepted = accept_loop(l);
+        let mut s = tokio::net::UnixStream::connect(&path)
+            .await
+            .expect("connect");
+        s.write_all(&encode(1, &ip("192.0.2.1:1"), &ip("192.0.2.2:2")))
+            .await
+            .expect("write");
+        let got = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                c = accepted.recv() => c.map(|c| c.peer_addr().clone()),
+                _ = async { let mut b = [0u8; 1]; let _ = s.read(&mut b).await; } => None,
+            }
+        })
+        .await
+        .expect("decided in time");
+        assert_eq!(got, taken.then(|| ip("192.0.2.1:1")), "trusted={trusted}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
