@@ -172,7 +172,7 @@ fn nesting_is_bounded_and_the_error_names_the_first_level_too_deep() {
     let text = format!("{}FakeServer:80", "wrap:".repeat(15_000));
     let e = registry::build_server(&parse(&text))
         .map(|_| ())
-        .unwrap_err();
+        .expect_err("too deep");
     assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
     assert!(e.message().contains("nested"), "{e}");
     let depth = registry::MAX_DEPTH;
@@ -181,7 +181,7 @@ fn nesting_is_bounded_and_the_error_names_the_first_level_too_deep() {
     let text = format!("{}fakeclient:80", "wrap:".repeat(15_000));
     let e = registry::build_client(&parse(&text))
         .map(|_| ())
-        .unwrap_err();
+        .expect_err("too deep");
     assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
 
     // Up to the limit, wrappers build; the counter is back to zero after an error.
