@@ -7,7 +7,9 @@
 //!   (v1 or v2, told apart by the first byte); the connection then reports the header's source
 //!   as its peer and its destination as its local address (LOCAL, UNKNOWN and UNSPEC keep the
 //!   real addresses), carries the whole [`ProxyHeader`] (TLVs: ALPN, authority, unique id,
-//!   SSL; CRC32C checked) and delivers the bytes after the header unchanged;
+//!   SSL; CRC32C and the unique id's length checked, for LOCAL and UNSPEC headers too) and
+//!   delivers the bytes after the header unchanged; addresses from a header are escaped when
+//!   displayed (`endpoints_core::Address`'s `Display`);
 //! * headers read off the accept loop with a deadline (default 5 s), a v2 cap (4096 bytes,
 //!   checked as soon as the 16 fixed bytes arrive) and the v1 limit (107 bytes); a header split
 //!   across many writes is fine if it completes in time; anything malformed is closed at once
