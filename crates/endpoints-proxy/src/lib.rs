@@ -19,8 +19,10 @@
 //!   and listening logs a warning saying so unless the description states `trusted=any`;
 //! * `haproxy:ssl:...` in real haproxy's order: the header arrives in cleartext, before the
 //!   TLS handshake (Twisted expected it inside TLS);
-//! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`];
-//!   `connect_as` lets a relay pass its client's address on).
+//! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`]);
+//!   `haproxy:tls:...` sends it in cleartext before the TLS handshake, as haproxy's
+//!   `send-proxy` on an `ssl` server line does; [`connect_announcing`] (through any wrapper)
+//!   and `connect_as` let a relay pass its client's address on.
 //!
 //! The codec is the `ppp` crate (its v1 and v2 parsers); the limits, checks and policy are
 //! this crate's.
@@ -45,6 +47,7 @@
 //! haproxy:timeout=3:trusted=[10.0.0.0/8,::1]:tcp6:443   (IPv6 in a list: bracket the list)
 //! haproxy:ssl:443:privateKey=key.pem            header in cleartext, then TLS
 //! haproxy:version=2:tcp:backend:9000             (client) send a v2 header
+//! haproxy:tls:backend:443:trustRoots=ca.pem      (client) header in cleartext, then TLS
 //! ```
 //!
 //! # Example
@@ -71,7 +74,7 @@ mod parse;
 mod server;
 mod stream;
 
-pub use client::{ProxyClientEndpoint, encode};
+pub use client::{ProxyClientEndpoint, connect_announcing, encode};
 pub use header::{
     Command, DEFAULT_V2_MAX, HeaderError, Progress, ProxyHeader, SslInfo, TLV_ALPN, TLV_AUTHORITY,
     TLV_CRC32C, TLV_NOOP, TLV_SSL, TLV_UNIQUE_ID, Tlv, V1_MAX, V2_SIGNATURE, crc32c, parse,

@@ -6,7 +6,7 @@ use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::registry::{self, Side};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
 
-use crate::client::ProxyClientEndpoint;
+use crate::client::{ProxyClientEndpoint, RenamedClient};
 use crate::server::{ProxyServerEndpoint, ProxySettings, Renamed, Trusted, TrustedPeer, Untrusted};
 
 /// Options of the `haproxy:` server wrapper, written before the inner type
@@ -179,12 +179,74 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
     } else {
         1
     };
+    let options = args.canonical();
+    match inner.prefix().unwrap_or("").to_ascii_lowercase().as_str() {
+        "tls" => return tls_client_under(&options, &inner),
+        "ssl" => {
+            return Err(inner.error(
+                ErrorKind::InvalidValue,
+                inner.prefix_field().map_or(0..0, |f| f.span()),
+                "`haproxy:` over an `ssl:` client cannot send the header before TLS; write \
+                 `haproxy:tls:HOST:PORT:trustRoots=...` (`caCertsDir` is `trustRoots`, `hostname` \
+                 is `sni`, `certKey` is `certificate`)",
+            ));
+        }
+        _ => {}
+    }
     let inner_endpoint = registry::build_client(&inner)?;
     Ok(Box::new(ProxyClientEndpoint::new(
         inner_endpoint,
         version,
-        args.canonical(),
+        options,
     )))
+}
+
+/// `haproxy:tls:...` (client): the header goes on the raw connection, before TLS, as real
+/// haproxy's `send-proxy` on an `ssl` server line and our `haproxy:ssl:` listener expect. So
+/// build TLS over `haproxy:<options>:<TLS's transport>`: its `endpoint=`, or else
+/// `hostname:<host, port, bindAddress>` (what `tls:` uses by default), and show it as written.
+fn tls_client_under(
+    options: &Description,
+    inner: &Description,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    // Built once as written, so that errors point into the user's text.
+    registry::build_client(inner)?;
+    let plugin = registry::lookup(Side::Client, inner)?;
+    let args = Args::parse(inner, plugin.params())?;
+    let mut wrapped = options.clone();
+    let mut tls = args.canonical();
+    match args.get("endpoint") {
+        Some(v) => {
+            for f in v.nested()?.fields() {
+                wrapped.push(f.clone());
+            }
+        }
+        None => {
+            wrapped.push(Field::positional("hostname"));
+            for key in ["host", "port", "bindAddress"] {
+                if let Some(v) = args.get(key) {
+                    wrapped.push(Field::keyword(key, v.as_str()));
+                }
+            }
+            tls.remove("bindAddress");
+        }
+    }
+    tls.set("endpoint", wrapped.to_string());
+    let built = registry::build_client(&tls).map_err(|e| {
+        ParseError::new(
+            e.kind(),
+            inner.prefix_field().map_or(0..0, |f| f.span()),
+            e.message(),
+        )
+    })?;
+    let mut shown = options.clone();
+    for f in args.canonical().fields() {
+        shown.push(f.clone());
+    }
+    Ok(Box::new(RenamedClient {
+        inner: built,
+        canonical: shown,
+    }))
 }
 
 endpoints_core::register_server! {
