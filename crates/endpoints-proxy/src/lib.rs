@@ -33,10 +33,11 @@
 //!
 //! | option (server) | type | default | meaning |
 //! |---|---|---|---|
-//! | `timeout` | seconds | `5` | deadline for the whole header |
+//! | `timeout` | seconds | `5` | deadline for the whole header (`0` is an error) |
 //! | `maxHeader` | integer | `4096` | largest v2 header |
 //! | `trusted` | list | any peer (warned) | peers allowed to send headers: CIDRs, `unix`, or `any` |
 //! | `untrusted` | `reject`/`accept` | `reject` | what happens to other peers |
+//! | `maxPendingPerSource` | integer | `64` | headers read at once per IP address; more are closed at once (`trusted=` peers exempt) |
 //!
 //! | option (client) | type | default | meaning |
 //! |---|---|---|---|

@@ -1,7 +1,5 @@
 //! Parsing `haproxy:[options:]<inner description>`.
 
-use std::time::Duration;
-
 use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::registry::{self, Side};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
@@ -23,6 +21,7 @@ pub static SERVER_PARAMS: &[Param] = &[
     Param::optional("untrusted", ParamKind::Choice(&["reject", "accept"]))
         .default("reject")
         .help("other peers: reject (close), or accept as plain connections without a header"),
+    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Options of the `haproxy:` client wrapper.
@@ -65,8 +64,11 @@ fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
         ..ProxySettings::default()
     };
     if s.timeout.is_zero() {
-        s.timeout = Duration::from_secs(86_400);
+        return Err(args.required("timeout")?.invalid(
+            "must be above 0: a header that never ends would hold a slot forever (the default is 5)",
+        ));
     }
+    s.max_pending_per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
     let max = args.required("maxHeader")?;
     s.v2_max = max.u32()? as usize;
     if !(16 + 216..=65_551).contains(&s.v2_max) {

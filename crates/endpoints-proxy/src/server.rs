@@ -153,6 +153,9 @@ pub struct ProxySettings {
     pub trusted: Trusted,
     /// Policy for the others.
     pub untrusted: Untrusted,
+    /// Headers being read at once from one source address (peers named in `trusted=` are
+    /// exempt: a proxy carries many clients).
+    pub max_pending_per_source: usize,
 }
 
 impl Default for ProxySettings {
@@ -162,6 +165,7 @@ impl Default for ProxySettings {
             v2_max: crate::header::DEFAULT_V2_MAX,
             trusted: Trusted::Unstated,
             untrusted: Untrusted::Reject,
+            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
     }
 }
@@ -282,16 +286,19 @@ impl ServerEndpoint for ProxyServerEndpoint {
         }
         let settings = self.settings.clone();
         // A PROXY header usually arrives with the connection: read it inline when it has.
-        let upgrade = UpgradeSettings::new(settings.timeout).inline_first_poll(true);
-        Ok(Box::new(UpgradeListener::spawn(
-            inner,
-            canonical,
-            upgrade,
-            move |conn| {
-                let settings = settings.clone();
-                async move { receive(conn, &settings).await }
-            },
-        )))
+        let upgrade = UpgradeSettings::new(settings.timeout)
+            .inline_first_poll(true)
+            .max_pending_per_source(settings.max_pending_per_source);
+        let named = match &settings.trusted {
+            Trusted::Only(list) => list.clone(),
+            Trusted::Unstated | Trusted::Any => Vec::new(),
+        };
+        let listener = UpgradeListener::spawn(inner, canonical, upgrade, move |conn| {
+            let settings = settings.clone();
+            async move { receive(conn, &settings).await }
+        })
+        .exempt(move |peer| named.iter().any(|t| t.matches(peer)));
+        Ok(Box::new(listener))
     }
 }
 
