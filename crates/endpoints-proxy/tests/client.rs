@@ -110,6 +110,28 @@ async fn our_client_to_our_server_v1_v2_plain_and_tls() {
         )
         .await;
         assert_eq!((h.version, tls), (version, true), "header, then TLS");
+
+        // Over the TLS client's own `endpoint=`: the header goes on that transport.
+        let (h, _, tls) = round_trip(
+            &format!(
+                "haproxy:trusted=127.0.0.1:ssl:0:privateKey={}:interface=127.0.0.1",
+                both.display()
+            ),
+            |p| {
+                format!(
+                    "haproxy:version={version}:tls:localhost:{p}:trustRoots={}:endpoint={}",
+                    ca.display(),
+                    endpoints_core::escape(&format!("tcp:127.0.0.1:{p}"))
+                )
+            },
+            None,
+        )
+        .await;
+        assert_eq!(
+            (h.version, tls),
+            (version, true),
+            "endpoint=: header, then TLS"
+        );
     }
 }
 
