@@ -15,7 +15,8 @@
 //! takes a slot, so 1,100 silent connections from one host leave the other hosts' upgrades
 //! untouched. Peers without an IP address (unix sockets) and peers the wrapper exempts (see
 //! [`UpgradeListener::exempt`]: `haproxy:` exempts the proxies named in `trusted=`, which
-//! carry many clients) are only bound by the total.
+//! carry many clients) are only bound by the total. A connection whose peer address was
+//! announced by the peer itself carries [`CountAs`], and is counted against the real one.
 //!
 //! With [`UpgradeSettings::inline_first_poll`], an upgrade is first polled once in `accept`
 //! itself: when it can finish at once (a PROXY header already in the socket buffer), no task
@@ -156,9 +157,22 @@ impl Drop for Slot {
     }
 }
 
-/// The source key of a peer: its IP address, IPv4-mapped IPv6 as IPv4.
-fn source_of(peer: &Address) -> Option<IpAddr> {
-    peer.ip().map(|a| a.ip().to_canonical())
+/// The address a connection's upgrades are counted against for the per-source cap, when it
+/// is not the connection's peer address. A wrapper that replaces the peer address with one
+/// the peer chose (`haproxy:`, for senders it does not trust by name) sets it to the real
+/// peer, so that a host cannot escape the cap of later upgrades (TLS after the header) by
+/// announcing a new address on every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountAs(pub IpAddr);
+
+/// The source key of a connection: its [`CountAs`], or its peer's IP address; IPv4-mapped
+/// IPv6 as IPv4.
+fn source_of(conn: &Connection) -> Option<IpAddr> {
+    conn.extensions()
+        .get::<CountAs>()
+        .map(|c| c.0)
+        .or_else(|| conn.peer_addr().ip().map(|a| a.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 /// A listener whose connections went through an upgrade step. See the [module docs](self).
@@ -219,7 +233,7 @@ impl UpgradeListener {
     /// A per-source slot for `conn`: `Ok(None)` when it is not capped (no IP, exempt),
     /// `Err(())` when its source is at the cap.
     fn slot_for(&self, conn: &Connection) -> Result<Option<Slot>, ()> {
-        let Some(ip) = source_of(conn.peer_addr()) else {
+        let Some(ip) = source_of(conn) else {
             return Ok(None);
         };
         if self.exempt.as_ref().is_some_and(|f| f(conn.peer_addr())) {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
+use endpoints_core::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
@@ -260,9 +260,18 @@ pub(crate) async fn receive(
         peer = src.clone();
         local = dst.clone();
     }
+    // A sender not named in `trusted=` chose these addresses: later upgrades (TLS after the
+    // header) keep counting against its real address for the per-source cap.
+    let count_as = match (&settings.trusted, conn.peer_addr().ip()) {
+        (Trusted::Only(_), _) | (_, None) => None,
+        (Trusted::Unstated | Trusted::Any, Some(real)) => Some(CountAs(real.ip())),
+    };
     let rest = buf.split_off(used);
     let mut out = Connection::new(Prefixed::new(rest, conn), local, peer);
     out.extensions_mut().extend(carried);
+    if let Some(c) = count_as {
+        out.extensions_mut().insert(c);
+    }
     out.extensions_mut().insert::<ProxyHeader>(header);
     Ok(out)
 }

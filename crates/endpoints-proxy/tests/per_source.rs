@@ -14,14 +14,42 @@ use endpoints_proxy as _;
 use endpoints_tcp as _;
 use endpoints_tls as _;
 
-async fn silent_from_127_0_0_1(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+/// `n` connections from 127.0.0.1 that send `first(i)` and then nothing.
+async fn silent_from_127_0_0_1(
+    addr: std::net::SocketAddr,
+    n: usize,
+    first: &dyn Fn(usize) -> Vec<u8>,
+) -> Vec<TcpStream> {
     let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
+    for i in 0..n {
         let s = TcpSocket::new_v4().expect("socket");
         s.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
-        v.push(s.connect(addr).await.expect("connect"));
+        let mut s = s.connect(addr).await.expect("connect");
+        let bytes = first(i);
+        if !bytes.is_empty() {
+            // A connection closed at once (over the cap) may refuse the write: that is fine.
+            let _ = s.write_all(&bytes).await;
+        }
+        v.push(s);
     }
     v
+}
+
+/// Nothing: a silent client.
+fn nothing(_: usize) -> Vec<u8> {
+    Vec::new()
+}
+
+/// A PROXY header announcing a different client on every connection, then silence (a host
+/// trying to escape the TLS layer's per-source cap).
+fn spoofed_header(i: usize) -> Vec<u8> {
+    format!(
+        "PROXY TCP4 10.{}.{}.{} 127.0.0.1 1000 443\r\n",
+        i / 65_536,
+        (i / 256) % 256,
+        i % 256
+    )
+    .into_bytes()
 }
 
 /// How many of `silent` the server has not closed (each checked briefly: the ones over the
@@ -40,7 +68,11 @@ async fn still_open(silent: &mut [TcpStream]) -> usize {
     open
 }
 
-async fn one_host_cannot_stall_the_others(server: &str, client: impl Fn(u16) -> String) {
+async fn one_host_cannot_stall_the_others(
+    server: &str,
+    first: &dyn Fn(usize) -> Vec<u8>,
+    client: impl Fn(u16) -> String,
+) {
     let mut l: Box<dyn Listener> = build_server(&server.parse().expect("parse"))
         .unwrap_or_else(|e| panic!("{e}"))
         .listen()
@@ -55,7 +87,7 @@ async fn one_host_cannot_stall_the_others(server: &str, client: impl Fn(u16) -> 
             }
         }
     });
-    let mut silent = silent_from_127_0_0_1(addr, 1_100).await;
+    let mut silent = silent_from_127_0_0_1(addr, 1_100, first).await;
 
     let c = build_client(&client(addr.port()).parse().expect("parse"))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -106,28 +138,32 @@ fn certificate(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
 async fn per_source_cap_on_proxy_headers_and_tls_handshakes() {
     one_host_cannot_stall_the_others(
         "haproxy:trusted=any:timeout=60:tcp:0:interface=127.0.0.1",
+        &nothing,
         |p| format!("haproxy:tcp:127.0.0.1:{p}:bindAddress=127.0.0.2"),
     )
     .await;
     let (ca, both) = certificate("cap");
-    one_host_cannot_stall_the_others(
-        &format!(
-            "haproxy:trusted=any:timeout=60:ssl:0:privateKey={}:interface=127.0.0.1",
-            both.display()
-        ),
-        |p| {
+    let haproxy_ssl = format!(
+        "haproxy:trusted=any:timeout=60:ssl:0:privateKey={}:interface=127.0.0.1:handshakeTimeout=60",
+        both.display()
+    );
+    // Silent before the header; then silent after a header announcing a new client each
+    // time: the TLS layer still counts those against 127.0.0.1.
+    for first in [&nothing as &dyn Fn(usize) -> Vec<u8>, &spoofed_header] {
+        one_host_cannot_stall_the_others(&haproxy_ssl, first, |p| {
             format!(
                 "haproxy:tls:localhost:{p}:trustRoots={}:bindAddress=127.0.0.2",
                 ca.display()
             )
-        },
-    )
-    .await;
+        })
+        .await;
+    }
     one_host_cannot_stall_the_others(
         &format!(
             "ssl:0:privateKey={}:interface=127.0.0.1:handshakeTimeout=60",
             both.display()
         ),
+        &nothing,
         |p| {
             format!(
                 "tls:localhost:{p}:trustRoots={}:bindAddress=127.0.0.2",
