@@ -141,7 +141,12 @@ async fn relay_one(
     let peer = conn.peer_addr().clone();
     // Announce the client (a PROXY header, if the target sends one): from a `haproxy:`
     // listener, the addresses its header named, so a chain of relays keeps the first client.
-    let mut upstream = match target.connect_as(conn.peer_addr(), conn.local_addr()).await {
+    let announced = endpoints::proxy::connect_announcing(
+        target,
+        conn.peer_addr().clone(),
+        conn.local_addr().clone(),
+    );
+    let mut upstream = match announced.await {
         Ok(u) => u,
         Err(e) => {
             eprintln!("relay {peer}: {e}; the client is reset");

@@ -34,12 +34,48 @@ impl From<SocketAddr> for Address {
     }
 }
 
+/// Write `bytes` (a path or abstract name: any bytes but NUL, possibly from a peer, such as a
+/// PROXY v2 header) so that it cannot forge a log line: control characters, `\` and bytes
+/// that are not UTF-8 are written as escapes (`\n`, `\x1b`, `\\`, `\xff`).
+fn write_escaped(f: &mut fmt::Formatter<'_>, mut bytes: &[u8]) -> fmt::Result {
+    while !bytes.is_empty() {
+        let (good, bad) = match std::str::from_utf8(bytes) {
+            Ok(s) => (s, &[][..]),
+            Err(e) => {
+                let (good, rest) = bytes.split_at(e.valid_up_to());
+                let n = e.error_len().unwrap_or(rest.len());
+                (std::str::from_utf8(good).unwrap_or_default(), &rest[..n])
+            }
+        };
+        for c in good.chars() {
+            if c.is_control() || c == '\\' {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        for b in bad {
+            write!(f, "\\x{b:02x}")?;
+        }
+        bytes = &bytes[good.len() + bad.len()..];
+    }
+    Ok(())
+}
+
 impl fmt::Display for Address {
+    /// Paths and abstract names are escaped (see `write_escaped`): a peer's address cannot
+    /// add lines to a log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Ip(a) => write!(f, "{a}"),
-            Self::Unix(p) => write!(f, "{}", p.display()),
-            Self::AbstractUnix(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
+            Self::Unix(p) => {
+                use std::os::unix::ffi::OsStrExt;
+                write_escaped(f, p.as_os_str().as_bytes())
+            }
+            Self::AbstractUnix(name) => {
+                f.write_str("@")?;
+                write_escaped(f, name)
+            }
             Self::Unnamed => f.write_str("(unnamed)"),
         }
     }
@@ -59,5 +95,23 @@ mod tests {
             "/run/a.sock"
         );
         assert_eq!(Address::Unnamed.to_string(), "(unnamed)");
+    }
+
+    #[test]
+    fn display_escapes_what_could_forge_a_log_line() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::OsStr::from_bytes(b"/run/a\nINFO forged\x1b[0m\xff\\b.sock");
+        assert_eq!(
+            Address::Unix(path.into()).to_string(),
+            r"/run/a\nINFO forged\u{1b}[0m\xff\\b.sock"
+        );
+        assert_eq!(
+            Address::AbstractUnix(b"x\r\ny\xc3".to_vec()).to_string(),
+            r"@x\r\ny\xc3"
+        );
+        assert_eq!(
+            Address::Unix("/run/ünïcode.sock".into()).to_string(),
+            "/run/ünïcode.sock"
+        );
     }
 }

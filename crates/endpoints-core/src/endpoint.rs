@@ -19,16 +19,6 @@ pub trait ClientEndpoint: Send + Sync + fmt::Debug + fmt::Display {
     /// Connect. Resolves once the connection is ready for application data (after any
     /// handshake the endpoint performs).
     async fn connect(&self) -> io::Result<Connection>;
-
-    /// Connect on behalf of another connection, whose client is `source` and which reached
-    /// `destination` (a relay's accepted connection: from a PROXY listener, the addresses its
-    /// header named). An endpoint that announces its client's address to the server (a PROXY
-    /// header) announces these; a wrapper passes them to the endpoint it wraps; every other
-    /// endpoint connects as [`connect`](Self::connect) does, which is the default.
-    async fn connect_as(&self, source: &Address, destination: &Address) -> io::Result<Connection> {
-        let _ = (source, destination);
-        self.connect().await
-    }
 }
 
 /// Something that can be listened on. Built from a description such as `tcp:8080`.

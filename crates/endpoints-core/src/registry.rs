@@ -276,8 +276,47 @@ fn unknown_type(
     }
 }
 
-/// Look up the prefix of `d` and build a client endpoint from it.
+/// How deeply descriptions may nest (`haproxy:haproxy:tcp:80` is 3 levels; a TLS endpoint
+/// built over `endpoint=` counts one more per level). Deeper is a
+/// [`Syntax`](ErrorKind::Syntax) error, so a hostile description cannot exhaust the stack.
+pub const MAX_DEPTH: usize = 16;
+
+thread_local! {
+    static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of [`build_client`]/[`build_server`] on this thread; the depth goes back down
+/// when dropped (on errors and panics too).
+struct Level;
+
+impl Level {
+    fn enter(d: &Description) -> Result<Self, ParseError> {
+        let depth = DEPTH.with(|c| c.get()) + 1;
+        if depth > MAX_DEPTH {
+            let span = d
+                .prefix_field()
+                .map_or(0..d.input().map_or(0, |s| s.len()), |f| f.span());
+            return Err(d.error(
+                ErrorKind::Syntax,
+                span,
+                format!("descriptions nested more than {MAX_DEPTH} levels deep; remove wrappers"),
+            ));
+        }
+        DEPTH.with(|c| c.set(depth));
+        Ok(Self)
+    }
+}
+
+impl Drop for Level {
+    fn drop(&mut self) {
+        DEPTH.with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+/// Look up the prefix of `d` and build a client endpoint from it. Wrappers build their
+/// inner description with this too; past [`MAX_DEPTH`] levels it is an error.
 pub fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let _level = Level::enter(d)?;
     let plugin = lookup(Side::Client, d)?;
     match plugin.build_client(d) {
         Some(r) => r,
@@ -285,8 +324,10 @@ pub fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
     }
 }
 
-/// Look up the prefix of `d` and build a server endpoint from it.
+/// Look up the prefix of `d` and build a server endpoint from it. Wrappers build their
+/// inner description with this too; past [`MAX_DEPTH`] levels it is an error.
 pub fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let _level = Level::enter(d)?;
     let plugin = lookup(Side::Server, d)?;
     match plugin.build_server(d) {
         Some(r) => r,

@@ -7,15 +7,28 @@
 //! whichever upgrade finishes first. At most `max_pending` upgrades run at once; past that,
 //! accepting pauses (the kernel's accept queue holds the rest).
 //!
+//! One source must not hold every slot: at most
+//! [`max_pending_per_source`](UpgradeSettings::max_pending_per_source) upgrades (default
+//! [`DEFAULT_MAX_PENDING_PER_SOURCE`]) run at once per peer IP address (an IPv4-mapped IPv6
+//! address counts as its IPv4 address). A connection from a source already at its cap is
+//! closed at once, before any upgrade step, and logged at debug level: it neither waits nor
+//! takes a slot, so 1,100 silent connections from one host leave the other hosts' upgrades
+//! untouched. Peers without an IP address (unix sockets) and peers the wrapper exempts (see
+//! [`UpgradeListener::exempt`]: `haproxy:` exempts the proxies named in `trusted=`, which
+//! carry many clients) are only bound by the total. A connection whose peer address was
+//! announced by the peer itself carries [`CountAs`], and is counted against the real one.
+//!
 //! With [`UpgradeSettings::inline_first_poll`], an upgrade is first polled once in `accept`
 //! itself: when it can finish at once (a PROXY header already in the socket buffer), no task
 //! is spawned. A poll never blocks, so a silent client still costs nothing but a spawn.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -26,9 +39,38 @@ use crate::address::Address;
 use crate::connection::Connection;
 use crate::description::Description;
 use crate::endpoint::Listener;
+use crate::error::ParseError;
+use crate::params::{Args, Param, ParamKind};
 
 /// Default number of upgrades in progress at once.
 pub const DEFAULT_MAX_PENDING: usize = 1024;
+
+/// Default number of upgrades in progress at once from one source IP address (1/16 of
+/// [`DEFAULT_MAX_PENDING`]).
+pub const DEFAULT_MAX_PENDING_PER_SOURCE: usize = 64;
+
+/// The `maxPendingPerSource` parameter, shared by the wrappers that upgrade connections
+/// (`haproxy:`, `ssl:`, `tls:`); read it with [`max_pending_per_source`].
+/// It has no declared default, so canonical descriptions show it only when given.
+pub const MAX_PENDING_PER_SOURCE_PARAM: Param =
+    Param::optional("maxPendingPerSource", ParamKind::UInt)
+        .help("upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once");
+
+/// The value of [`MAX_PENDING_PER_SOURCE_PARAM`] in `args` (declared in the plugin's
+/// parameters), checked (1 to [`DEFAULT_MAX_PENDING`]); [`DEFAULT_MAX_PENDING_PER_SOURCE`]
+/// when not given.
+pub fn max_pending_per_source(args: &Args<'_>) -> Result<usize, ParseError> {
+    let Some(v) = args.get(MAX_PENDING_PER_SOURCE_PARAM.name) else {
+        return Ok(DEFAULT_MAX_PENDING_PER_SOURCE);
+    };
+    let n = v.u32()? as usize;
+    if !(1..=DEFAULT_MAX_PENDING).contains(&n) {
+        return Err(v.invalid(format_args!(
+            "expected 1 to {DEFAULT_MAX_PENDING} (upgrades in progress at once from one address)"
+        )));
+    }
+    Ok(n)
+}
 
 /// How an upgrade listener runs.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +80,9 @@ pub struct UpgradeSettings {
     pub deadline: Duration,
     /// Upgrades in progress at once.
     pub max_pending: usize,
+    /// Upgrades in progress at once from one source IP address; past it, new connections
+    /// from that address are closed at once.
+    pub max_pending_per_source: usize,
     /// Poll each upgrade once in `accept` before spawning it. Good for cheap steps that often
     /// finish at once (reading a PROXY header); leave it off for CPU-heavy ones (a TLS
     /// handshake), which then run in parallel on the runtime's workers.
@@ -50,8 +95,15 @@ impl UpgradeSettings {
         Self {
             deadline,
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_per_source: DEFAULT_MAX_PENDING_PER_SOURCE,
             inline_first_poll: false,
         }
+    }
+
+    /// Set [`max_pending_per_source`](Self::max_pending_per_source) (at least 1).
+    pub fn max_pending_per_source(mut self, n: usize) -> Self {
+        self.max_pending_per_source = n.max(1);
+        self
     }
 
     /// Set [`inline_first_poll`](Self::inline_first_poll).
@@ -65,6 +117,63 @@ type Upgrade = dyn Fn(Connection) -> Pin<Box<dyn Future<Output = io::Result<Conn
     + Send
     + Sync;
 type Pending = Pin<Box<dyn Future<Output = Option<Connection>> + Send>>;
+type Exempt = dyn Fn(&Address) -> bool + Send + Sync;
+
+/// Upgrades in progress per source address.
+#[derive(Default)]
+struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+/// One source's slot, given back when dropped (upgrade done, failed, timed out, cancelled).
+struct Slot {
+    sources: Arc<Sources>,
+    ip: IpAddr,
+}
+
+impl Sources {
+    /// A slot for `ip`, or `None` when it already holds `cap`.
+    fn take(self: &Arc<Self>, ip: IpAddr, cap: usize) -> Option<Slot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            sources: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.sources.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// The address a connection's upgrades are counted against for the per-source cap, when it
+/// is not the connection's peer address. A wrapper that replaces the peer address with one
+/// the peer chose (`haproxy:`, for senders it does not trust by name) sets it to the real
+/// peer, so that a host cannot escape the cap of later upgrades (TLS after the header) by
+/// announcing a new address on every connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountAs(pub IpAddr);
+
+/// The source key of a connection: its [`CountAs`], or its peer's IP address; IPv4-mapped
+/// IPv6 as IPv4.
+fn source_of(conn: &Connection) -> Option<IpAddr> {
+    conn.extensions()
+        .get::<CountAs>()
+        .map(|c| c.0)
+        .or_else(|| conn.peer_addr().ip().map(|a| a.ip()))
+        .map(|ip| ip.to_canonical())
+}
 
 /// A listener whose connections went through an upgrade step. See the [module docs](self).
 pub struct UpgradeListener {
@@ -74,6 +183,8 @@ pub struct UpgradeListener {
     settings: UpgradeSettings,
     canonical: Description,
     name: Arc<str>,
+    sources: Arc<Sources>,
+    exempt: Option<Arc<Exempt>>,
 }
 
 impl fmt::Debug for UpgradeListener {
@@ -107,16 +218,42 @@ impl UpgradeListener {
             settings,
             canonical,
             name,
+            sources: Arc::default(),
+            exempt: None,
         }
     }
 
-    fn start(&self, conn: Connection) -> Pending {
+    /// Exempt the peers for which `exempt` is true from the per-source cap (a proxy that
+    /// carries many clients); they are still bound by the total.
+    pub fn exempt(mut self, exempt: impl Fn(&Address) -> bool + Send + Sync + 'static) -> Self {
+        self.exempt = Some(Arc::new(exempt));
+        self
+    }
+
+    /// A per-source slot for `conn`: `Ok(None)` when it is not capped (no IP, exempt),
+    /// `Err(())` when its source is at the cap.
+    fn slot_for(&self, conn: &Connection) -> Result<Option<Slot>, ()> {
+        let Some(ip) = source_of(conn) else {
+            return Ok(None);
+        };
+        if self.exempt.as_ref().is_some_and(|f| f(conn.peer_addr())) {
+            return Ok(None);
+        }
+        self.sources
+            .take(ip, self.settings.max_pending_per_source)
+            .map(Some)
+            .ok_or(())
+    }
+
+    fn start(&self, conn: Connection, slot: Option<Slot>) -> Pending {
         let (upgrade, deadline, name) = (
             self.upgrade.clone(),
             self.settings.deadline,
             self.name.clone(),
         );
         Box::pin(async move {
+            // Held until the upgrade ends, however it ends.
+            let _slot = slot;
             let peer = conn.peer_addr().clone();
             match tokio::time::timeout(deadline, upgrade(conn)).await {
                 Ok(Ok(c)) => Some(c),
@@ -152,7 +289,17 @@ impl Listener for UpgradeListener {
                     }
                 }
                 accepted = self.inner.accept(), if self.pending.len() < self.settings.max_pending => {
-                    let mut upgrading = self.start(accepted?);
+                    let conn = accepted?;
+                    let Ok(slot) = self.slot_for(&conn) else {
+                        tracing::debug!(
+                            listener = %self.name,
+                            peer = %conn.peer_addr(),
+                            cap = self.settings.max_pending_per_source,
+                            "connection closed: its address already has the most upgrades in progress"
+                        );
+                        continue;
+                    };
+                    let mut upgrading = self.start(conn, slot);
                     if self.settings.inline_first_poll {
                         // One poll, never blocking: done at once, or handed to a task (which
                         // polls again with its own waker).

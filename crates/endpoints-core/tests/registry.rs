@@ -139,3 +139,55 @@ fn plugin_errors_pass_through_with_spans() {
     assert_eq!(e.span(), 11..16);
     assert_eq!(e.parameter(), Some("port"));
 }
+
+/// A wrapper in the style of `haproxy:`: `wrap:<inner description>`.
+fn wrap_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let inner = d.tail(1).ok_or_else(|| {
+        d.error(
+            ErrorKind::MissingParameter,
+            0..0,
+            "wrap needs an inner description",
+        )
+    })?;
+    registry::build_server(&inner)
+}
+
+fn wrap_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let inner = d.tail(1).ok_or_else(|| {
+        d.error(
+            ErrorKind::MissingParameter,
+            0..0,
+            "wrap needs an inner description",
+        )
+    })?;
+    registry::build_client(&inner)
+}
+
+endpoints_core::register_server! { prefix: "wrap", summary: "a wrapper", params: &[], build: wrap_server }
+endpoints_core::register_client! { prefix: "wrap", summary: "a wrapper", params: &[], build: wrap_client }
+
+#[test]
+fn nesting_is_bounded_and_the_error_names_the_first_level_too_deep() {
+    // issue 20 item 6: 15,000 levels must be a parse error, not a stack overflow.
+    let text = format!("{}FakeServer:80", "wrap:".repeat(15_000));
+    let e = registry::build_server(&parse(&text))
+        .map(|_| ())
+        .expect_err("too deep");
+    assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+    assert!(e.message().contains("nested"), "{e}");
+    let depth = registry::MAX_DEPTH;
+    let at = depth * "wrap:".len();
+    assert_eq!(e.span(), at..at + 4, "{e}");
+    let text = format!("{}fakeclient:80", "wrap:".repeat(15_000));
+    let e = registry::build_client(&parse(&text))
+        .map(|_| ())
+        .expect_err("too deep");
+    assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+
+    // Up to the limit, wrappers build; the counter is back to zero after an error.
+    let ok = format!("{}FakeServer:80", "wrap:".repeat(depth - 1));
+    assert!(registry::build_server(&parse(&ok)).is_ok());
+    let too_deep = format!("{}FakeServer:80", "wrap:".repeat(depth));
+    assert!(registry::build_server(&parse(&too_deep)).is_err());
+    assert!(registry::build_server(&parse(&ok)).is_ok());
+}

@@ -9,6 +9,27 @@ use endpoints_core::{
 };
 use tokio::io::AsyncWriteExt;
 
+tokio::task_local! {
+    /// The addresses every `haproxy:` client connecting in this task announces, set by
+    /// [`connect_announcing`].
+    static ANNOUNCE: (Address, Address);
+}
+
+/// Connect with `client` (any client endpoint: `haproxy:tcp:...`, `haproxy:tls:...`, or one
+/// holding a `haproxy:` client further down) and have every `haproxy:` client it goes through
+/// announce `source` → `destination` instead of the connection's own addresses. A relay
+/// passes its client's addresses on this way, whatever the description wraps around the
+/// PROXY sender (TLS over it, for `haproxy:tls:`).
+pub async fn connect_announcing(
+    client: &dyn ClientEndpoint,
+    source: Address,
+    destination: Address,
+) -> io::Result<Connection> {
+    ANNOUNCE
+        .scope((source, destination), client.connect())
+        .await
+}
+
 /// A client endpoint that opens every connection with a PROXY header (`haproxy:` client).
 pub struct ProxyClientEndpoint {
     inner: Box<dyn ClientEndpoint>,
@@ -93,31 +114,49 @@ impl fmt::Display for ProxyClientEndpoint {
 
 #[async_trait]
 impl ClientEndpoint for ProxyClientEndpoint {
-    /// Connect and announce this connection's own addresses.
+    /// Connect and announce this connection's own addresses (or those given to
+    /// [`connect_announcing`], when called under it).
     async fn connect(&self) -> io::Result<Connection> {
         let mut conn = self
             .inner
             .connect()
             .await
             .map_err(|e| io_error(Operation::Connect, self, e))?;
-        let header = encode(self.version, conn.local_addr(), conn.peer_addr());
+        let header = ANNOUNCE
+            .try_with(|(source, destination)| encode(self.version, source, destination))
+            .unwrap_or_else(|_| encode(self.version, conn.local_addr(), conn.peer_addr()));
         conn.write_all(&header)
             .await
             .map_err(|e| io_error(Operation::Connect, self, e))?;
         Ok(conn)
     }
+}
 
-    /// Connect and announce `source` → `destination` (a relay passes on its client's
-    /// addresses this way).
-    async fn connect_as(&self, source: &Address, destination: &Address) -> io::Result<Connection> {
-        let mut conn = self
-            .inner
-            .connect()
-            .await
-            .map_err(|e| io_error(Operation::Connect, self, e))?;
-        conn.write_all(&encode(self.version, source, destination))
-            .await
-            .map_err(|e| io_error(Operation::Connect, self, e))?;
-        Ok(conn)
+/// A client endpoint shown under another description (`haproxy:tls:...`, built as TLS over
+/// `haproxy:hostname:...` but written, and shown, the way the user wrote it).
+pub(crate) struct RenamedClient {
+    pub(crate) inner: Box<dyn ClientEndpoint>,
+    pub(crate) canonical: Description,
+}
+
+impl fmt::Debug for RenamedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RenamedClient")
+            .field("canonical", &self.canonical.to_string())
+            .field("inner", &self.inner.to_string())
+            .finish()
+    }
+}
+
+impl fmt::Display for RenamedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.canonical.fmt(f)
+    }
+}
+
+#[async_trait]
+impl ClientEndpoint for RenamedClient {
+    async fn connect(&self) -> io::Result<Connection> {
+        self.inner.connect().await
     }
 }

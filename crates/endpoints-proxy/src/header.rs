@@ -245,9 +245,18 @@ fn parse_v1(buf: &[u8]) -> Result<Progress, HeaderError> {
     if matches!(
         h.addresses,
         ppp::v1::Addresses::Tcp4(_) | ppp::v1::Addresses::Tcp6(_)
-    ) && text[..end].split(' ').count() != 6
-    {
-        return Err(invalid("extra fields after the ports"));
+    ) {
+        let fields: Vec<&str> = text[..end].split(' ').collect();
+        if fields.len() != 6 {
+            return Err(invalid("extra fields after the ports"));
+        }
+        // Rust's integer parsing takes a sign (`+1`); the spec's ports are digits only.
+        if fields[4..]
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid("a port that is not plain decimal digits"));
+        }
     }
     let header = ProxyHeader {
         version: 1,
@@ -292,14 +301,15 @@ fn parse_v2(buf: &[u8], v2_max: usize) -> Result<Progress, HeaderError> {
     }
     let bytes = &buf[..total];
     let h = ppp::v2::Header::try_from(bytes).map_err(invalid)?;
-    let mut tlvs = Vec::new();
-    for t in h.tlvs() {
-        let t = t.map_err(invalid)?;
-        tlvs.push(Tlv {
-            kind: t.kind,
-            value: t.value.into_owned(),
-        });
-    }
+    // Our own walk, for every command and family: the TLVs of LOCAL and UNSPEC headers are
+    // kept and checked too (ppp yields none for UNSPEC). An UNSPEC family's block has no
+    // defined layout: the spec says to ignore it, and senders fill it with addresses (Twisted's
+    // vectors do). So there, a block that is a well-formed TLV sequence is kept and checked
+    // (CRC32C, unique id), and any other block is address information, ignored.
+    let tlvs = match tlvs_of(bytes) {
+        Err(HeaderError::Invalid(_)) if buf[13] >> 4 == 0 => Vec::new(),
+        other => other?,
+    };
     if let Some(crc) = tlvs.iter().find(|t| t.kind == TLV_CRC32C) {
         check_crc(bytes, &crc.value)?;
     }
@@ -337,6 +347,36 @@ fn parse_v2(buf: &[u8], v2_max: usize) -> Result<Progress, HeaderError> {
         raw: bytes.to_vec(),
     };
     Ok(Progress::Done(header, total))
+}
+
+/// The longest unique-id TLV the spec allows.
+const UNIQUE_ID_MAX: usize = 128;
+
+/// The TLVs after the address block of a complete v2 header.
+fn tlvs_of(header: &[u8]) -> Result<Vec<Tlv>, HeaderError> {
+    let start = 16 + address_len(header[13] >> 4, header.len() - 16);
+    let mut rest = &header[start..];
+    let mut tlvs = Vec::new();
+    while !rest.is_empty() {
+        let Some(&[kind, hi, lo]) = rest.get(..3) else {
+            return Err(invalid("a truncated TLV at the end of the header"));
+        };
+        let len = usize::from(u16::from_be_bytes([hi, lo]));
+        let value = rest
+            .get(3..3 + len)
+            .ok_or_else(|| invalid(format_args!("TLV {kind:#04x} runs past the header")))?;
+        if kind == TLV_UNIQUE_ID && len > UNIQUE_ID_MAX {
+            return Err(invalid(format_args!(
+                "unique id of {len} bytes (at most {UNIQUE_ID_MAX})"
+            )));
+        }
+        tlvs.push(Tlv {
+            kind,
+            value: value.to_vec(),
+        });
+        rest = &rest[3 + len..];
+    }
+    Ok(tlvs)
 }
 
 /// A 108-byte unix path field: trailing NULs stripped; a leading NUL is an abstract name.
@@ -496,6 +536,93 @@ mod tests {
         // Too short for its family.
         let mut h = V2_SIGNATURE.to_vec();
         h.extend([0x21, 0x12, 0x00, 0x00]);
+        assert!(parse(&h, DEFAULT_V2_MAX).is_err());
+    }
+
+    #[test]
+    fn v1_signed_ports_are_refused() {
+        for bad in [
+            &b"PROXY TCP4 1.2.3.4 5.6.7.8 +1 2\r\n"[..],
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 1 +2\r\n",
+            b"PROXY TCP6 ::1 ::2 +1 2\r\n",
+            b"PROXY TCP4 1.2.3.4 5.6.7.8 -0 2\r\n",
+        ] {
+            assert!(
+                parse(bad, DEFAULT_V2_MAX).is_err(),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// A v2 header with `command_family` (bytes 12-13), `addresses`, then a unique id and a
+    /// CRC32C TLV (correct, or off by one bit).
+    fn v2_with_tlvs(command: u8, family: u8, addresses: &[u8], good_crc: bool) -> Vec<u8> {
+        let mut h = V2_SIGNATURE.to_vec();
+        let len = addresses.len() + (3 + 4) + (3 + 7);
+        h.extend([command, family]);
+        h.extend((len as u16).to_be_bytes());
+        h.extend(addresses);
+        h.extend([TLV_UNIQUE_ID, 0, 7]);
+        h.extend(b"conn-42");
+        h.extend([TLV_CRC32C, 0, 4, 0, 0, 0, 0]);
+        let crc = crc32c(&h) ^ u32::from(!good_crc);
+        let n = h.len();
+        h[n - 4..].copy_from_slice(&crc.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn v2_local_and_unspec_keep_and_check_their_tlvs() {
+        let v4 = [127, 0, 0, 1, 127, 0, 0, 2, 0x04, 0xD2, 0x00, 0x50];
+        for (command, family, addresses) in [
+            (0x20, 0x11, &v4[..]), // LOCAL, TCP over IPv4
+            (0x21, 0x00, &[][..]), // PROXY, UNSPEC
+            (0x20, 0x00, &[][..]), // LOCAL, UNSPEC
+        ] {
+            let what = format!("command {command:#x} family {family:#x}");
+            let h = v2_with_tlvs(command, family, addresses, true);
+            let (parsed, n) = done(&h);
+            assert_eq!(n, h.len(), "{what}");
+            assert_eq!(
+                (&parsed.source, &parsed.destination),
+                (&None, &None),
+                "{what}"
+            );
+            assert_eq!(parsed.unique_id(), Some(&b"conn-42"[..]), "{what}");
+            assert!(parsed.tlv(TLV_CRC32C).is_some(), "{what}");
+            let bad = v2_with_tlvs(command, family, addresses, false);
+            assert_eq!(
+                parse(&bad, DEFAULT_V2_MAX),
+                Err(HeaderError::BadChecksum),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn v2_unix_paths_are_escaped_when_displayed() {
+        let mut h = V2_SIGNATURE.to_vec();
+        h.extend([0x21, 0x31, 0, 216]);
+        let mut src = [0u8; 108];
+        let path = b"/a\nERROR forged line\x1b";
+        src[..path.len()].copy_from_slice(path);
+        h.extend(src);
+        h.extend([0u8; 108]);
+        let (parsed, _) = done(&h);
+        let shown = parsed.source.expect("a unix source").to_string();
+        assert_eq!(shown, r"/a\nERROR forged line\u{1b}");
+        assert!(!shown.contains('\n') && !shown.contains('\x1b'));
+    }
+
+    #[test]
+    fn v2_unique_id_longer_than_128_bytes_is_refused() {
+        let mut h = V2_SIGNATURE.to_vec();
+        h.extend([0x21, 0x11]);
+        h.extend((12u16 + 3 + 129).to_be_bytes());
+        h.extend([127, 0, 0, 1, 127, 0, 0, 2, 0, 1, 0, 2]);
+        h.extend([TLV_UNIQUE_ID, 0, 129]);
+        h.extend([b'u'; 129]);
         assert!(parse(&h, DEFAULT_V2_MAX).is_err());
     }
 

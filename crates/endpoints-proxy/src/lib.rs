@@ -7,16 +7,22 @@
 //!   (v1 or v2, told apart by the first byte); the connection then reports the header's source
 //!   as its peer and its destination as its local address (LOCAL, UNKNOWN and UNSPEC keep the
 //!   real addresses), carries the whole [`ProxyHeader`] (TLVs: ALPN, authority, unique id,
-//!   SSL; CRC32C checked) and delivers the bytes after the header unchanged;
+//!   SSL; CRC32C and the unique id's length checked, for LOCAL and UNSPEC headers too) and
+//!   delivers the bytes after the header unchanged; addresses from a header are escaped when
+//!   displayed (`endpoints_core::Address`'s `Display`);
 //! * headers read off the accept loop with a deadline (default 5 s), a v2 cap (4096 bytes,
 //!   checked as soon as the 16 fixed bytes arrive) and the v1 limit (107 bytes); a header split
 //!   across many writes is fine if it completes in time; anything malformed is closed at once
 //!   and logged at debug level;
-//! * a trusted-sender policy: `trusted=` CIDRs, and for others `untrusted=reject|accept`;
+//! * a trusted-sender policy: `trusted=` addresses, CIDRs and `unix` (peers without an IP),
+//!   and for others `untrusted=reject|accept`; without `trusted=` any peer may send a header,
+//!   and listening logs a warning saying so unless the description states `trusted=any`;
 //! * `haproxy:ssl:...` in real haproxy's order: the header arrives in cleartext, before the
 //!   TLS handshake (Twisted expected it inside TLS);
-//! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`];
-//!   `connect_as` lets a relay pass its client's address on).
+//! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`]);
+//!   `haproxy:tls:...` sends it in cleartext before the TLS handshake, as haproxy's
+//!   `send-proxy` on an `ssl` server line does; [`connect_announcing`] (through any wrapper) lets
+//!   a relay pass its client's address on (`endpoints relay` does).
 //!
 //! The codec is the `ppp` crate (its v1 and v2 parsers); the limits, checks and policy are
 //! this crate's.
@@ -27,10 +33,11 @@
 //!
 //! | option (server) | type | default | meaning |
 //! |---|---|---|---|
-//! | `timeout` | seconds | `5` | deadline for the whole header |
+//! | `timeout` | seconds | `5` | deadline for the whole header (`0` is an error) |
 //! | `maxHeader` | integer | `4096` | largest v2 header |
-//! | `trusted` | CIDR list | every peer must send a header | peers allowed to send headers |
+//! | `trusted` | list | any peer (warned) | peers allowed to send headers: CIDRs, `unix`, or `any` |
 //! | `untrusted` | `reject`/`accept` | `reject` | what happens to other peers |
+//! | `maxPendingPerSource` | integer | `64` | headers read at once per IP address; more are closed at once (`trusted=` peers exempt) |
 //!
 //! | option (client) | type | default | meaning |
 //! |---|---|---|---|
@@ -41,6 +48,7 @@
 //! haproxy:timeout=3:trusted=[10.0.0.0/8,::1]:tcp6:443   (IPv6 in a list: bracket the list)
 //! haproxy:ssl:443:privateKey=key.pem            header in cleartext, then TLS
 //! haproxy:version=2:tcp:backend:9000             (client) send a v2 header
+//! haproxy:tls:backend:443:trustRoots=ca.pem      (client) header in cleartext, then TLS
 //! ```
 //!
 //! # Example
@@ -67,11 +75,11 @@ mod parse;
 mod server;
 mod stream;
 
-pub use client::{ProxyClientEndpoint, encode};
+pub use client::{ProxyClientEndpoint, connect_announcing, encode};
 pub use header::{
     Command, DEFAULT_V2_MAX, HeaderError, Progress, ProxyHeader, SslInfo, TLV_ALPN, TLV_AUTHORITY,
     TLV_CRC32C, TLV_NOOP, TLV_SSL, TLV_UNIQUE_ID, Tlv, V1_MAX, V2_SIGNATURE, crc32c, parse,
 };
 pub use parse::{CLIENT_PARAMS, SERVER_PARAMS};
-pub use server::{Cidr, ProxyServerEndpoint, ProxySettings, Untrusted};
+pub use server::{Cidr, ProxyServerEndpoint, ProxySettings, Trusted, TrustedPeer, Untrusted};
 pub use stream::Prefixed;

@@ -1,13 +1,11 @@
 //! Parsing `haproxy:[options:]<inner description>`.
 
-use std::time::Duration;
-
 use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::registry::{self, Side};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
 
-use crate::client::ProxyClientEndpoint;
-use crate::server::{Cidr, ProxyServerEndpoint, ProxySettings, Renamed, Untrusted};
+use crate::client::{ProxyClientEndpoint, RenamedClient};
+use crate::server::{ProxyServerEndpoint, ProxySettings, Renamed, Trusted, TrustedPeer, Untrusted};
 
 /// Options of the `haproxy:` server wrapper, written before the inner type
 /// (`haproxy:timeout=3:tcp:80`).
@@ -19,10 +17,11 @@ pub static SERVER_PARAMS: &[Param] = &[
         .default("4096")
         .help("largest v2 header accepted, in bytes"),
     Param::optional("trusted", ParamKind::List)
-        .help("CIDRs allowed to send headers (default: every peer must send one)"),
+        .help("peers allowed to send headers: CIDRs, addresses, `unix` (peers without an IP), or `any` (default: any peer, with a warning)"),
     Param::optional("untrusted", ParamKind::Choice(&["reject", "accept"]))
         .default("reject")
         .help("other peers: reject (close), or accept as plain connections without a header"),
+    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Options of the `haproxy:` client wrapper.
@@ -65,31 +64,49 @@ fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
         ..ProxySettings::default()
     };
     if s.timeout.is_zero() {
-        s.timeout = Duration::from_secs(86_400);
+        return Err(args.required("timeout")?.invalid(
+            "must be above 0: a header that never ends would hold a slot forever (the default is 5)",
+        ));
     }
+    s.max_pending_per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
     let max = args.required("maxHeader")?;
     s.v2_max = max.u32()? as usize;
     if !(16 + 216..=65_551).contains(&s.v2_max) {
         return Err(max.invalid("expected 232 to 65551 (16 bytes plus the largest address block, up to the protocol's limit)"));
     }
     if let Some(v) = args.get("trusted") {
-        let mut list = Vec::new();
-        for item in v.as_str().split(',').map(str::trim) {
-            list.push(
-                Cidr::parse(item)
-                    .ok_or_else(|| v.invalid(format_args!("`{item}` is not an address or CIDR")))?,
-            );
-        }
-        s.trusted = Some(list);
+        // A list holding IPv6 is bracketed so that its `:` stay in the value.
+        let raw = v.as_str().trim();
+        let raw = raw
+            .strip_prefix('[')
+            .and_then(|r| r.strip_suffix(']'))
+            .unwrap_or(raw);
+        let items: Vec<&str> = raw.split(',').map(str::trim).collect();
+        s.trusted = if items == ["any"] {
+            Trusted::Any
+        } else {
+            let mut list = Vec::new();
+            for item in items {
+                if item == "any" {
+                    return Err(v.invalid("`any` stands alone: `trusted=any`"));
+                }
+                list.push(TrustedPeer::parse(item).ok_or_else(|| {
+                    v.invalid(format_args!(
+                        "`{item}` is not an address, a CIDR, `unix` or `any`"
+                    ))
+                })?);
+            }
+            Trusted::Only(list)
+        };
     }
     s.untrusted = match args.required("untrusted")?.choice(&["reject", "accept"])? {
         "accept" => Untrusted::Accept,
         _ => Untrusted::Reject,
     };
-    if s.untrusted == Untrusted::Accept && s.trusted.is_none() {
+    if s.untrusted == Untrusted::Accept && !matches!(s.trusted, Trusted::Only(_)) {
         return Err(args
             .required("untrusted")?
-            .invalid("`accept` needs `trusted=` (the senders that must send a header)"));
+            .invalid("`accept` needs a `trusted=` list (the senders that must send a header)"));
     }
     Ok(s)
 }
@@ -164,12 +181,74 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
     } else {
         1
     };
+    let options = args.canonical();
+    match inner.prefix().unwrap_or("").to_ascii_lowercase().as_str() {
+        "tls" => return tls_client_under(&options, &inner),
+        "ssl" => {
+            return Err(inner.error(
+                ErrorKind::InvalidValue,
+                inner.prefix_field().map_or(0..0, |f| f.span()),
+                "`haproxy:` over an `ssl:` client cannot send the header before TLS; write \
+                 `haproxy:tls:HOST:PORT:trustRoots=...` (`caCertsDir` is `trustRoots`, `hostname` \
+                 is `sni`, `certKey` is `certificate`)",
+            ));
+        }
+        _ => {}
+    }
     let inner_endpoint = registry::build_client(&inner)?;
     Ok(Box::new(ProxyClientEndpoint::new(
         inner_endpoint,
         version,
-        args.canonical(),
+        options,
     )))
+}
+
+/// `haproxy:tls:...` (client): the header goes on the raw connection, before TLS, as real
+/// haproxy's `send-proxy` on an `ssl` server line and our `haproxy:ssl:` listener expect. So
+/// build TLS over `haproxy:<options>:<TLS's transport>`: its `endpoint=`, or else
+/// `hostname:<host, port, bindAddress>` (what `tls:` uses by default), and show it as written.
+fn tls_client_under(
+    options: &Description,
+    inner: &Description,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    // Built once as written, so that errors point into the user's text.
+    registry::build_client(inner)?;
+    let plugin = registry::lookup(Side::Client, inner)?;
+    let args = Args::parse(inner, plugin.params())?;
+    let mut wrapped = options.clone();
+    let mut tls = args.canonical();
+    match args.get("endpoint") {
+        Some(v) => {
+            for f in v.nested()?.fields() {
+                wrapped.push(f.clone());
+            }
+        }
+        None => {
+            wrapped.push(Field::positional("hostname"));
+            for key in ["host", "port", "bindAddress"] {
+                if let Some(v) = args.get(key) {
+                    wrapped.push(Field::keyword(key, v.as_str()));
+                }
+            }
+            tls.remove("bindAddress");
+        }
+    }
+    tls.set("endpoint", wrapped.to_string());
+    let built = registry::build_client(&tls).map_err(|e| {
+        ParseError::new(
+            e.kind(),
+            inner.prefix_field().map_or(0..0, |f| f.span()),
+            e.message(),
+        )
+    })?;
+    let mut shown = options.clone();
+    for f in args.canonical().fields() {
+        shown.push(f.clone());
+    }
+    Ok(Box::new(RenamedClient {
+        inner: built,
+        canonical: shown,
+    }))
 }
 
 endpoints_core::register_server! {

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
+use endpoints_core::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
@@ -40,17 +40,20 @@ impl Cidr {
         (len <= max).then_some(Self { addr, len })
     }
 
-    /// Whether `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    /// Whether `ip` is in this network. IPv4 addresses and networks are compared in their
+    /// IPv4-mapped IPv6 form (`::ffff:a.b.c.d`), so a mapped peer (a dual-stack socket's
+    /// IPv4 client) matches `10.0.0.0/8` and `::ffff:10.0.0.0/104` alike, and so does a
+    /// plain IPv4 peer.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
+        let (net, len) = match self.addr {
+            IpAddr::V4(n) => (n.to_ipv6_mapped(), self.len + 96),
+            IpAddr::V6(n) => (n, self.len),
         };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => prefix_eq(&n.octets(), &a.octets(), self.len),
-            (IpAddr::V6(n), IpAddr::V6(a)) => prefix_eq(&n.octets(), &a.octets(), self.len),
-            _ => false,
-        }
+        let ip = match ip {
+            IpAddr::V4(a) => a.to_ipv6_mapped(),
+            IpAddr::V6(a) => a,
+        };
+        prefix_eq(&net.octets(), &ip.octets(), len)
     }
 }
 
@@ -65,6 +68,67 @@ fn prefix_eq(a: &[u8], b: &[u8], bits: u8) -> bool {
 impl fmt::Display for Cidr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// One entry of `trusted=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustedPeer {
+    /// IP peers in this network.
+    Net(Cidr),
+    /// Peers without an IP address (`trusted=unix`): unix and abstract sockets, systemd
+    /// unix sockets, unnamed ends.
+    Local,
+}
+
+impl TrustedPeer {
+    /// Parse one entry: `unix`, a CIDR, or a bare address.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text == "unix" {
+            return Some(Self::Local);
+        }
+        Cidr::parse(text).map(Self::Net)
+    }
+
+    /// Whether a connection from `peer` matches this entry.
+    pub fn matches(&self, peer: &Address) -> bool {
+        match (self, peer.ip()) {
+            (Self::Net(c), Some(a)) => c.contains(a.ip()),
+            (Self::Local, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for TrustedPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Net(c) => c.fmt(f),
+            Self::Local => f.write_str("unix"),
+        }
+    }
+}
+
+/// Who may send a PROXY header (`trusted=`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Trusted {
+    /// `trusted=` not given: any peer may send a header, and the listener warns about it
+    /// when it starts.
+    #[default]
+    Unstated,
+    /// `trusted=any`: any peer may send a header, as stated by the user (no warning).
+    Any,
+    /// Only peers matching one of these; the others follow [`Untrusted`].
+    Only(Vec<TrustedPeer>),
+}
+
+impl Trusted {
+    /// Whether `peer` may send a header.
+    pub fn allows(&self, peer: &Address) -> bool {
+        match self {
+            Self::Unstated | Self::Any => true,
+            Self::Only(list) => list.iter().any(|t| t.matches(peer)),
+        }
     }
 }
 
@@ -85,10 +149,13 @@ pub struct ProxySettings {
     pub timeout: Duration,
     /// Cap on a v2 header.
     pub v2_max: usize,
-    /// Peers allowed to send headers (`None`: every peer must send one).
-    pub trusted: Option<Vec<Cidr>>,
+    /// Peers allowed to send headers.
+    pub trusted: Trusted,
     /// Policy for the others.
     pub untrusted: Untrusted,
+    /// Headers being read at once from one source address (peers named in `trusted=` are
+    /// exempt: a proxy carries many clients).
+    pub max_pending_per_source: usize,
 }
 
 impl Default for ProxySettings {
@@ -96,8 +163,9 @@ impl Default for ProxySettings {
         Self {
             timeout: Duration::from_secs(5),
             v2_max: crate::header::DEFAULT_V2_MAX,
-            trusted: None,
+            trusted: Trusted::Unstated,
             untrusted: Untrusted::Reject,
+            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
     }
 }
@@ -156,14 +224,12 @@ pub(crate) async fn receive(
     mut conn: Connection,
     settings: &ProxySettings,
 ) -> io::Result<Connection> {
-    if let (Some(trusted), Some(ip)) = (&settings.trusted, conn.peer_addr().ip())
-        && !trusted.iter().any(|c| c.contains(ip.ip()))
-    {
+    if !settings.trusted.allows(conn.peer_addr()) {
         return match settings.untrusted {
             Untrusted::Accept => Ok(conn),
             Untrusted::Reject => Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!("{ip} is not a trusted PROXY sender"),
+                format!("{} is not a trusted PROXY sender", conn.peer_addr()),
             )),
         };
     }
@@ -194,9 +260,18 @@ pub(crate) async fn receive(
         peer = src.clone();
         local = dst.clone();
     }
+    // A sender not named in `trusted=` chose these addresses: later upgrades (TLS after the
+    // header) keep counting against its real address for the per-source cap.
+    let count_as = match (&settings.trusted, conn.peer_addr().ip()) {
+        (Trusted::Only(_), _) | (_, None) => None,
+        (Trusted::Unstated | Trusted::Any, Some(real)) => Some(CountAs(real.ip())),
+    };
     let rest = buf.split_off(used);
     let mut out = Connection::new(Prefixed::new(rest, conn), local, peer);
     out.extensions_mut().extend(carried);
+    if let Some(c) = count_as {
+        out.extensions_mut().insert(c);
+    }
     out.extensions_mut().insert::<ProxyHeader>(header);
     Ok(out)
 }
@@ -210,18 +285,29 @@ impl ServerEndpoint for ProxyServerEndpoint {
             .await
             .map_err(|e| io_error(Operation::Listen, self, e))?;
         let canonical = joined(&self.options, &inner);
+        if self.settings.trusted == Trusted::Unstated {
+            tracing::warn!(
+                listener = %canonical,
+                "any client that reaches this listener can send a PROXY header and choose the \
+                 address the application sees; name the proxies with `trusted=` (or write \
+                 `trusted=any` to accept this)"
+            );
+        }
         let settings = self.settings.clone();
         // A PROXY header usually arrives with the connection: read it inline when it has.
-        let upgrade = UpgradeSettings::new(settings.timeout).inline_first_poll(true);
-        Ok(Box::new(UpgradeListener::spawn(
-            inner,
-            canonical,
-            upgrade,
-            move |conn| {
-                let settings = settings.clone();
-                async move { receive(conn, &settings).await }
-            },
-        )))
+        let upgrade = UpgradeSettings::new(settings.timeout)
+            .inline_first_poll(true)
+            .max_pending_per_source(settings.max_pending_per_source);
+        let named = match &settings.trusted {
+            Trusted::Only(list) => list.clone(),
+            Trusted::Unstated | Trusted::Any => Vec::new(),
+        };
+        let listener = UpgradeListener::spawn(inner, canonical, upgrade, move |conn| {
+            let settings = settings.clone();
+            async move { receive(conn, &settings).await }
+        })
+        .exempt(move |peer| named.iter().any(|t| t.matches(peer)));
+        Ok(Box::new(listener))
     }
 }
 
@@ -329,5 +415,88 @@ mod tests {
             Cidr::parse("0.0.0.0/0").expect("all").to_string(),
             "0.0.0.0/0"
         );
+    }
+
+    #[test]
+    fn mapped_peers_match_ipv4_and_mapped_entries_alike() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        for entry in ["10.0.0.0/8", "::ffff:10.0.0.0/104", "::ffff:10.1.2.3"] {
+            let c = Cidr::parse(entry).expect("cidr");
+            for peer in ["10.1.2.3", "::ffff:10.1.2.3"] {
+                assert!(c.contains(ip(peer)), "{entry} should contain {peer}");
+            }
+            assert!(!c.contains(ip("11.1.2.3")), "{entry}");
+            assert!(!c.contains(ip("::ffff:11.1.2.3")), "{entry}");
+            assert!(!c.contains(ip("10::1")), "{entry}: not a mapped address");
+        }
+    }
+
+    fn conn_from(peer: Address) -> (Connection, tokio::io::DuplexStream) {
+        let (a, b) = tokio::io::duplex(1024);
+        (
+            Connection::new(a, Address::Unix("/run/app.sock".into()), peer),
+            b,
+        )
+    }
+
+    fn settings_with(trusted: &str) -> ProxySettings {
+        let list = trusted
+            .split(',')
+            .map(|t| TrustedPeer::parse(t).expect("entry"))
+            .collect();
+        ProxySettings {
+            trusted: Trusted::Only(list),
+            ..ProxySettings::default()
+        }
+    }
+
+    /// Offer a v1 header from `peer`; whether `receive` took it.
+    async fn offered(peer: Address, settings: &ProxySettings) -> bool {
+        use tokio::io::AsyncWriteExt;
+        let (conn, mut other) = conn_from(peer);
+        other
+            .write_all(b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n")
+            .await
+            .expect("write");
+        match receive(conn, settings).await {
+            Ok(c) => {
+                assert_eq!(c.peer_addr().to_string(), "192.0.2.1:1");
+                true
+            }
+            Err(e) => {
+                assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+                false
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn peers_without_an_ip_are_untrusted_unless_named() {
+        // issue 20 item 2: `trusted=10.0.0.0/8` over a unix socket let any local user forge.
+        let cidr = settings_with("10.0.0.0/8");
+        for local in [
+            Address::Unix("/tmp/client.sock".into()),
+            Address::AbstractUnix(b"x".to_vec()),
+            Address::Unnamed,
+        ] {
+            assert!(!offered(local.clone(), &cidr).await, "{local} trusted");
+            assert!(
+                offered(local.clone(), &settings_with("10.0.0.0/8,unix")).await,
+                "{local} named by `unix`"
+            );
+        }
+        assert!(
+            !offered(
+                Address::Ip("127.0.0.1:9".parse().expect("a")),
+                &settings_with("unix")
+            )
+            .await,
+            "`unix` names no IP peer"
+        );
+        let mapped = Address::Ip("[::ffff:10.9.9.9]:9".parse().expect("a"));
+        assert!(offered(mapped.clone(), &cidr).await);
+        assert!(offered(mapped, &settings_with("::ffff:10.0.0.0/104")).await);
+        let v4 = Address::Ip("10.9.9.9:9".parse().expect("a"));
+        assert!(offered(v4, &settings_with("::ffff:10.0.0.0/104")).await);
     }
 }

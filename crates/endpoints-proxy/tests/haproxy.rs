@@ -1,14 +1,15 @@
 //! Real haproxy (Debian package `haproxy`) in front of `haproxy:` listeners: `send-proxy`,
 //! `send-proxy-v2`, `send-proxy-v2` with `proxy-v2-options crc32c,unique-id`, and
-//! `ssl ... send-proxy` to an `haproxy:ssl:` listener. Without haproxy the test prints why and
+//! `ssl ... send-proxy` to an `haproxy:ssl:` listener; and haproxy as the receiver of our
+//! `haproxy:` client (`accept-proxy`, with and without `ssl crt`). Without haproxy the test prints why and
 //! passes, except under `CI=true`.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use endpoints_core::Listener;
-use endpoints_core::registry::build_server;
-use endpoints_proxy::{ProxyHeader, TLV_CRC32C};
+use endpoints_core::registry::{build_client, build_server};
+use endpoints_core::{Address, Listener};
+use endpoints_proxy::{ProxyHeader, TLV_CRC32C, connect_announcing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,6 +25,17 @@ fn free_port() -> u16 {
 
 /// Start haproxy forwarding 127.0.0.1:`front` to 127.0.0.1:`back` with `server_opts`.
 async fn haproxy(name: &str, front: u16, back: u16, server_opts: &str) -> tokio::process::Child {
+    haproxy_with(name, front, "", back, server_opts).await
+}
+
+/// Start haproxy: `bind 127.0.0.1:front bind_opts`, `server 127.0.0.1:back server_opts`.
+async fn haproxy_with(
+    name: &str,
+    front: u16,
+    bind_opts: &str,
+    back: u16,
+    server_opts: &str,
+) -> tokio::process::Child {
     let cfg = std::env::temp_dir().join(format!(
         "endpoints-haproxy-{}-{name}.cfg",
         std::process::id()
@@ -32,7 +44,7 @@ async fn haproxy(name: &str, front: u16, back: u16, server_opts: &str) -> tokio:
         &cfg,
         format!(
             "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 10s\n  timeout server 10s\n\
-             frontend fe\n  bind 127.0.0.1:{front}\n  unique-id-format %[uuid()]\n  default_backend be\n\
+             frontend fe\n  bind 127.0.0.1:{front} {bind_opts}\n  unique-id-format %[uuid()]\n  default_backend be\n\
              backend be\n  server s1 127.0.0.1:{back} {server_opts}\n"
         ),
     )
@@ -162,4 +174,78 @@ async fn haproxy_ssl_send_proxy_to_haproxy_ssl_listener() {
     let payload = b"over TLS, after a cleartext PROXY header".to_vec();
     let (header, _) = through(front, &mut l, &payload).await;
     assert_eq!(header.version, 1);
+}
+
+/// issue 20 item 1: real haproxy receives our client's header (`accept-proxy`), in
+/// cleartext, and for `ssl crt` before the TLS handshake; it passes the announced client on
+/// (`send-proxy`) to our listener, which must see the address our client announced.
+#[tokio::test]
+async fn our_client_to_real_haproxy_accept_proxy_plain_and_ssl() {
+    if !endpoints_conformance::peer_program("haproxy", "-v", "haproxy") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("endpoints-haproxy-recv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let (ca, both) = (dir.join("ca.pem"), dir.join("server.pem"));
+    std::fs::write(&ca, cert.pem()).expect("write");
+    std::fs::write(&both, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
+
+    for (version, tls) in [(1, false), (2, false), (1, true), (2, true)] {
+        let name = format!("recv-v{version}-{tls}");
+        let back = free_port();
+        let mut l = listen(&format!(
+            "haproxy:trusted=127.0.0.1:tcp:{back}:interface=127.0.0.1"
+        ))
+        .await;
+        let front = free_port();
+        let bind = if tls {
+            format!("accept-proxy ssl crt {}", both.display())
+        } else {
+            "accept-proxy".to_owned()
+        };
+        let _hp = haproxy_with(&name, front, &bind, back, "send-proxy").await;
+        let client = if tls {
+            format!(
+                "haproxy:version={version}:tls:localhost:{front}:trustRoots={}",
+                ca.display()
+            )
+        } else {
+            format!("haproxy:version={version}:tcp:127.0.0.1:{front}")
+        };
+        let client =
+            build_client(&client.parse().expect("parse")).unwrap_or_else(|e| panic!("{e}"));
+        let announced = Address::Ip("192.0.2.55:5555".parse().expect("addr"));
+        let to = Address::Ip("198.51.100.5:443".parse().expect("addr"));
+        let talk = tokio::spawn(async move {
+            let mut c = connect_announcing(&*client, announced, to)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: connect: {e}"));
+            c.write_all(b"hello").await.expect("write");
+            let mut b = [0u8; 5];
+            c.read_exact(&mut b).await.expect("echo");
+            assert_eq!(&b, b"hello");
+        });
+        let mut conn = tokio::time::timeout(Duration::from_secs(10), l.accept())
+            .await
+            .expect("haproxy passed the connection on in time")
+            .expect("accepted");
+        assert_eq!(
+            conn.peer_addr(),
+            &Address::Ip("192.0.2.55:5555".parse().expect("addr")),
+            "haproxy took the client from our header (v{version}, tls {tls})"
+        );
+        let mut b = [0u8; 5];
+        conn.read_exact(&mut b).await.expect("read");
+        conn.write_all(&b).await.expect("echo");
+        tokio::time::timeout(Duration::from_secs(10), talk)
+            .await
+            .expect("client done")
+            .expect("client");
+        l.close().await.expect("close");
+    }
 }

@@ -58,6 +58,16 @@ fn conformance() {
         .invalid("haproxy:bogus=1:tcp:80", ErrorKind::UnknownParameter)
         .invalid("haproxy:trusted=nope:tcp:80", ErrorKind::InvalidValue)
         .invalid("haproxy:untrusted=accept:tcp:80", ErrorKind::InvalidValue)
+        .valid("haproxy:trusted=any:tcp:80")
+        .valid("haproxy:trusted=[unix,10.0.0.0/8,::ffff:10.0.0.0/104]:tcp:80")
+        .invalid(
+            "haproxy:trusted=any,10.0.0.0/8:tcp:80",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            "haproxy:trusted=any:untrusted=accept:tcp:80",
+            ErrorKind::InvalidValue,
+        )
         .invalid("haproxy:maxHeader=99999:tcp:80", ErrorKind::InvalidValue)
         .invalid("haproxy:tcp:99999", ErrorKind::InvalidValue)
         .random_cases(1000)
@@ -72,6 +82,22 @@ fn conformance() {
     let e =
         build_server(&"haproxy:timeout=3:tcp:prot=80".parse().expect("parse")).expect_err("typo");
     assert_eq!((e.span(), e.suggestion()), (22..26, Some("port")));
+}
+
+#[test]
+fn nesting_is_bounded_on_both_sides() {
+    // issue 20 item 6: `"haproxy:"*15000 + "tcp:80"` is a parse error naming the first level
+    // past the limit, not a stack overflow.
+    let text = format!("{}tcp:80", "haproxy:".repeat(15_000));
+    let d = text.parse().expect("parse");
+    let e = build_server(&d).map(|_| ()).expect_err("too deep");
+    assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
+    let at = endpoints_core::registry::MAX_DEPTH * "haproxy:".len();
+    assert_eq!(e.span(), at..at + "haproxy".len());
+    let e = endpoints_core::registry::build_client(&d)
+        .map(|_| ())
+        .expect_err("too deep");
+    assert_eq!(e.kind(), ErrorKind::Syntax, "{e}");
 }
 
 #[tokio::test]
@@ -209,6 +235,8 @@ async fn garbage_is_closed_at_once_and_the_listener_goes_on() {
             .await
             .expect("closed well before the 30 s deadline");
         assert!(matches!(r, Ok(0) | Err(_)), "{bad:?}: got {r:?}");
+        // Closed at once, not at the 30 s deadline: 2 s is far over 10x the few ms this
+        // takes, and far under the deadline.
         assert!(
             started.elapsed() < Duration::from_secs(2),
             "{bad:?}: took {:?}",
@@ -264,6 +292,40 @@ async fn untrusted_senders_are_rejected_or_served_plain() {
         "no header is read from an untrusted peer"
     );
     assert!(conn.extensions().get::<ProxyHeader>().is_none());
+}
+
+#[tokio::test]
+async fn unix_peers_are_untrusted_unless_the_list_names_them() {
+    // issue 20 item 2: with `trusted=10.0.0.0/8` over a unix socket, any local user could
+    // send a header claiming any address.
+    let dir = std::env::temp_dir().join(format!("endpoints-proxy-unix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    for (trusted, taken) in [("10.0.0.0/8", false), ("[10.0.0.0/8,unix]", true)] {
+        let path = dir.join(format!("{taken}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let l = listen(&format!(
+            "haproxy:trusted={trusted}:unix:{}",
+            path.display()
+        ))
+        .await;
+        let mut accepted = accept_loop(l);
+        let mut s = tokio::net::UnixStream::connect(&path)
+            .await
+            .expect("connect");
+        s.write_all(&encode(1, &ip("192.0.2.1:1"), &ip("192.0.2.2:2")))
+            .await
+            .expect("write");
+        let got = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                c = accepted.recv() => c.map(|c| c.peer_addr().clone()),
+                _ = async { let mut b = [0u8; 1]; let _ = s.read(&mut b).await; } => None,
+            }
+        })
+        .await
+        .expect("decided in time");
+        assert_eq!(got, taken.then(|| ip("192.0.2.1:1")), "trusted={trusted}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -54,7 +54,8 @@
 //! | `dhParameters` | 8 | path | none | accepted, ignored with one warning |
 //! | `clientCA`, `requireClientCert` | | path, 0/1 | none, `1` | client certificates (mTLS) |
 //! | `alpn`, `minVersion` | | | | as for the client |
-//! | `handshakeTimeout` | | seconds | `10` | per client |
+//! | `handshakeTimeout` | | seconds | `10` | per client; `0` is an error |
+//! | `maxPendingPerSource` | | integer | `64` | handshakes at once from one IP address; more are closed at once |
 //! | `endpoint` | | description | TCP | serve over another server description |
 //!
 //! The `tls:` server takes `path` (a directory), `port` (`443`), `backlog`, `interface`

@@ -76,7 +76,7 @@ pub static SSL_CLIENT_PARAMS: &[Param] = &[
         .help("name to verify the certificate against (default: host)"),
 ];
 
-const SERVER_TLS_EXTRAS: [Param; 6] = [
+const SERVER_TLS_EXTRAS: [Param; 7] = [
     Param::optional("clientCA", ParamKind::Path)
         .help("CA certificates (PEM file or directory) that client certificates must chain to"),
     Param::optional("requireClientCert", ParamKind::Bool).help(
@@ -92,6 +92,7 @@ const SERVER_TLS_EXTRAS: [Param; 6] = [
     Param::optional("endpoint", ParamKind::Description).help(
         "serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP",
     ),
+    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Parameters of the `ssl:` server (Twisted's positional order, then ours).
@@ -112,6 +113,7 @@ pub static SSL_SERVER_PARAMS: &[Param] = &[
     SERVER_TLS_EXTRAS[3],
     SERVER_TLS_EXTRAS[4],
     SERVER_TLS_EXTRAS[5],
+    SERVER_TLS_EXTRAS[6],
 ];
 
 /// Parameters of the `tls:` server (Twisted 26's), then ours.
@@ -137,6 +139,7 @@ pub static TLS_SERVER_PARAMS: &[Param] = &[
     SERVER_TLS_EXTRAS[3],
     SERVER_TLS_EXTRAS[4],
     SERVER_TLS_EXTRAS[5],
+    SERVER_TLS_EXTRAS[6],
 ];
 
 fn server_name(v: &Value<'_>, text: &str) -> Result<ServerName<'static>, ParseError> {
@@ -352,18 +355,21 @@ fn finish_server(
         .map(|v| config::alpn(&v))
         .transpose()?
         .unwrap_or_default();
-    let handshake = args.required("handshakeTimeout")?.duration()?;
+    let handshake_v = args.required("handshakeTimeout")?;
+    let handshake = handshake_v.duration()?;
+    if handshake.is_zero() {
+        return Err(handshake_v
+            .invalid("must be above 0: no handshake completes in no time (the default is 10)"));
+    }
+    let per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
     let (inner, port_is_inner) = match args.get("endpoint") {
         Some(v) => (nested_server(&v, d)?, false),
         None => (default_inner()?, true),
     };
-    Ok(Box::new(TlsServerEndpoint::new(
-        inner,
-        Arc::new(cfg),
-        handshake,
-        canonical,
-        port_is_inner,
-    )))
+    Ok(Box::new(
+        TlsServerEndpoint::new(inner, Arc::new(cfg), handshake, canonical, port_is_inner)
+            .max_pending_per_source(per_source),
+    ))
 }
 
 fn tcp_inner(

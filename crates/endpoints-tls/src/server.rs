@@ -24,6 +24,7 @@ pub struct TlsServerEndpoint {
     /// Whether `port=` in the canonical form is the inner TCP listener's (so port 0 is
     /// replaced by the real port once listening).
     port_is_inner: bool,
+    max_pending_per_source: usize,
 }
 
 impl fmt::Debug for TlsServerEndpoint {
@@ -51,7 +52,15 @@ impl TlsServerEndpoint {
             handshake_timeout,
             canonical,
             port_is_inner,
+            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
+    }
+
+    /// Handshakes in progress at once from one source address (`maxPendingPerSource`);
+    /// more are closed at once.
+    pub fn max_pending_per_source(mut self, n: usize) -> Self {
+        self.max_pending_per_source = n;
+        self
     }
 }
 
@@ -88,7 +97,8 @@ impl ServerEndpoint for TlsServerEndpoint {
             canonical.set("port", a.port().to_string());
         }
         let acceptor = self.acceptor.clone();
-        let settings = UpgradeSettings::new(self.handshake_timeout);
+        let settings = UpgradeSettings::new(self.handshake_timeout)
+            .max_pending_per_source(self.max_pending_per_source);
         Ok(Box::new(UpgradeListener::spawn(
             inner,
             canonical,

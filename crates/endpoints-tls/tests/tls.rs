@@ -253,8 +253,10 @@ async fn mutual_tls_alpn_and_versions() {
 #[tokio::test]
 async fn silent_clients_delay_nobody_and_are_closed_at_the_deadline() {
     let pki = Pki::new("silent");
+    // Every client here is 127.0.0.1: lift the per-source cap (64 by default; tested in
+    // endpoints-proxy's per_source.rs) so that all 200 silent ones hold slots.
     let l = listen(&format!(
-        "ssl:0:privateKey={}:interface=127.0.0.1:handshakeTimeout=2",
+        "ssl:0:privateKey={}:interface=127.0.0.1:handshakeTimeout=2:maxPendingPerSource=1024",
         pki.path("server.pem")
     ))
     .await;

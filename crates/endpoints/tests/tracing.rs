@@ -84,7 +84,8 @@ async fn spans_per_connection_and_quiet_about_client_misbehaviour() {
     svc.shutdown(Duration::from_secs(2)).await;
 
     // Misbehaving clients of a PROXY listener and a TLS listener.
-    let mut proxy = endpoints::listen("haproxy:timeout=1:tcp:0:interface=127.0.0.1")
+    // `trusted=any`: this test is about client misbehaviour, not the listen-time warning.
+    let mut proxy = endpoints::listen("haproxy:trusted=any:timeout=1:tcp:0:interface=127.0.0.1")
         .await
         .expect("listen");
     let paddr = proxy.local_addr().expect("bound").ip().expect("ip");

@@ -1,0 +1,128 @@
+//! issue 20 item 4: one host must not hold every pending upgrade slot.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
+use endpoints_core::{Address, Connection, Description, Listener, async_trait};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+
+/// A bare TCP listener.
+#[derive(Debug)]
+struct Tcp(TcpListener);
+
+impl fmt::Display for Tcp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("test-tcp")
+    }
+}
+
+#[async_trait]
+impl Listener for Tcp {
+    async fn accept(&mut self) -> io::Result<Connection> {
+        let (s, peer) = self.0.accept().await?;
+        let local = s.local_addr()?;
+        Ok(Connection::new(s, local.into(), peer.into()))
+    }
+    fn local_addr(&self) -> io::Result<Address> {
+        Ok(self.0.local_addr()?.into())
+    }
+    async fn close(self: Box<Self>) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The upgrade: read one byte (a silent client never finishes it).
+async fn one_byte(mut c: Connection) -> io::Result<Connection> {
+    let mut b = [0u8; 1];
+    c.read_exact(&mut b).await?;
+    Ok(c)
+}
+
+async fn from(ip: &str, to: SocketAddr) -> TcpStream {
+    let s = TcpSocket::new_v4().expect("socket");
+    s.bind(format!("{ip}:0").parse().expect("addr"))
+        .expect("bind");
+    s.connect(to).await.expect("connect")
+}
+
+/// Whether the server closed `s` (EOF or reset) within `wait`.
+async fn closed(s: &mut TcpStream, wait: Duration) -> bool {
+    let mut b = [0u8; 1];
+    matches!(
+        tokio::time::timeout(wait, s.read(&mut b)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn a_host_over_its_cap_is_closed_and_others_are_served_at_once() {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let settings = UpgradeSettings::new(Duration::from_secs(60)).max_pending_per_source(64);
+    let mut l = UpgradeListener::spawn(
+        Box::new(Tcp(tcp)),
+        Description::new("test"),
+        settings,
+        one_byte,
+    );
+    let (tx, mut accepted) = tokio::sync::mpsc::channel(4);
+    let server = tokio::spawn(async move {
+        while let Ok(c) = l.accept().await {
+            if tx.send(c).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    // 1,100 silent connections from 127.0.0.1: more than the whole pool (1,024).
+    let mut silent = Vec::new();
+    for _ in 0..1_100 {
+        silent.push(from("127.0.0.1", addr).await);
+    }
+    // A client from 127.0.0.2 completes its upgrade while 64 silent ones are still pending
+    // (event order, not a clock: they are checked open below, with 60 s left on their
+    // deadline). The time bound is 1 s, 10x the issue's 100 ms target, for a loaded machine.
+    let started = std::time::Instant::now();
+    let mut other = from("127.0.0.2", addr).await;
+    other.write_all(b"x").await.expect("write");
+    let conn = tokio::time::timeout(Duration::from_secs(10), accepted.recv())
+        .await
+        .expect("127.0.0.2 served while 127.0.0.1 holds its slots")
+        .expect("accepted");
+    let waited = started.elapsed();
+    assert_eq!(
+        conn.peer_addr().ip().map(|a| a.ip().to_string()),
+        Some("127.0.0.2".into())
+    );
+    assert!(waited < Duration::from_secs(1), "waited {waited:?}");
+
+    // Over the cap: closed at once (already, since the server accepted them before the
+    // 127.0.0.2 client). Under it: still pending.
+    let mut open = 0;
+    for s in &mut silent {
+        if !closed(s, Duration::from_millis(20)).await {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 64, "64 pending, 1,036 closed at once");
+
+    // Slots given back (the silent clients hang up: their upgrades fail at EOF) are free for
+    // that host again.
+    drop(silent);
+    let mut again = from("127.0.0.1", addr).await;
+    again.write_all(b"y").await.expect("write");
+    // The 64 dropped silent clients end their upgrades with EOF, freeing the slots.
+    let conn = tokio::time::timeout(Duration::from_secs(10), accepted.recv())
+        .await
+        .expect("served once the host is under its cap")
+        .expect("accepted");
+    assert_eq!(
+        conn.peer_addr().ip().map(|a| a.ip().to_string()),
+        Some("127.0.0.1".into())
+    );
+    server.abort();
+}
