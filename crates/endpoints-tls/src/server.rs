@@ -11,6 +11,7 @@ use endpoints_core::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::info::TlsInfo;
+use crate::reload::{Store, Watched};
 
 /// Default deadline for a client to complete its handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,6 +25,8 @@ pub struct TlsServerEndpoint {
     /// Whether `port=` in the canonical form is the inner TCP listener's (so port 0 is
     /// replaced by the real port once listening).
     port_is_inner: bool,
+    /// The certificates to watch while a listener is open.
+    store: Option<std::sync::Arc<Store>>,
 }
 
 impl fmt::Debug for TlsServerEndpoint {
@@ -51,7 +54,14 @@ impl TlsServerEndpoint {
             handshake_timeout,
             canonical,
             port_is_inner,
+            store: None,
         }
+    }
+
+    /// Reload the certificates of `store` (the config's resolver) while listening.
+    pub(crate) fn watching(mut self, store: std::sync::Arc<Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 }
 
@@ -89,11 +99,15 @@ impl ServerEndpoint for TlsServerEndpoint {
         }
         let acceptor = self.acceptor.clone();
         let settings = UpgradeSettings::new(self.handshake_timeout);
-        Ok(Box::new(UpgradeListener::spawn(
+        let listener: Box<dyn Listener> = Box::new(UpgradeListener::spawn(
             inner,
             canonical,
             settings,
             move |conn| handshake(acceptor.clone(), conn),
-        )))
+        ));
+        Ok(match &self.store {
+            Some(store) => Box::new(Watched::new(listener, store.clone())),
+            None => listener,
+        })
     }
 }
