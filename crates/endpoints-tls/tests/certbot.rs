@@ -416,3 +416,37 @@ fn keys_readable_by_others_are_named_in_a_warning() {
     .expect("builds");
     assert_eq!(warned(), 2, "ssl: mode 604 is named");
 }
+
+#[tokio::test]
+async fn the_watcher_stops_when_the_listener_closes() {
+    capture::install();
+    let closed = Certbot::new("closed");
+    let open = Certbot::new("open");
+    closed.issue("a.example", &["a.example"], 1, 1);
+    open.issue("a.example", &["a.example"], 1, 1);
+    let desc = |cb: &Certbot| format!("tls:{}:0:interface=127.0.0.1", cb.live().display());
+    let l_closed = listen(&desc(&closed)).await;
+    let l_open = listen(&desc(&open)).await;
+    l_closed.close().await.expect("close");
+    closed.issue("a.example", &["a.example"], 2, 2);
+    open.issue("a.example", &["a.example"], 2, 2);
+    let reloaded =
+        |cb: &Certbot| capture::lines_with(&["reloaded", &cb.live().display().to_string()]).len();
+    // The open listener's watcher reloads (bounded wait); the closed one's, started at the
+    // same time and polling as often, must not have: give it two more polls on top.
+    let deadline = tokio::time::Instant::now() + RELOAD_BOUND;
+    while reloaded(&open) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the open listener never reloaded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reloaded(&closed),
+        0,
+        "a closed listener's files are no longer watched"
+    );
+    drop(l_open);
+}
