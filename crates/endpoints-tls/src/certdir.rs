@@ -100,8 +100,9 @@ pub(crate) fn warn_if_key_exposed(path: &Path, meta: &Metadata) {
 
 /// Every `*.pem` file below `dir` (symlinks followed), in path order within each directory,
 /// with its stamp. Errors only if `dir` itself cannot be read; a subdirectory that cannot
-/// be read, a cycle, or a bound reached is logged and skipped.
-pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<Stamp>> {
+/// be read, a cycle, or a bound reached is skipped, and logged if `log` (when loading, not
+/// at every poll).
+pub(crate) fn walk(dir: &Path, log: bool) -> std::io::Result<Vec<Stamp>> {
     let root = std::fs::metadata(dir)?;
     if !root.is_dir() {
         return Err(std::io::Error::new(
@@ -123,7 +124,9 @@ pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<Stamp>> {
             Ok(r) => r,
             Err(e) if d == dir => return Err(e),
             Err(e) => {
-                tracing::warn!(dir = %d.display(), error = %e, "cannot read a certificate subdirectory: skipped");
+                if log {
+                    tracing::warn!(dir = %d.display(), error = %e, "cannot read a certificate subdirectory: skipped");
+                }
                 continue;
             }
         };
@@ -133,7 +136,9 @@ pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<Stamp>> {
         for path in children {
             entries += 1;
             if entries > MAX_ENTRIES {
-                tracing::warn!(dir = %dir.display(), "more than {MAX_ENTRIES} entries below the certificate directory: the rest is not read");
+                if log {
+                    tracing::warn!(dir = %dir.display(), "more than {MAX_ENTRIES} entries below the certificate directory: the rest is not read");
+                }
                 return Ok(out);
             }
             // Follows symlinks; a dangling link is skipped.
@@ -142,7 +147,9 @@ pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<Stamp>> {
             };
             if meta.is_dir() {
                 if depth + 1 > MAX_DEPTH {
-                    tracing::warn!(dir = %path.display(), "deeper than {MAX_DEPTH} directories below the certificate directory: not read");
+                    if log {
+                        tracing::warn!(dir = %path.display(), "deeper than {MAX_DEPTH} directories below the certificate directory: not read");
+                    }
                 } else {
                     subdirs.push((path, depth + 1, meta));
                 }
@@ -152,7 +159,9 @@ pub(crate) fn walk(dir: &Path) -> std::io::Result<Vec<Stamp>> {
                     .is_some_and(|x| x.eq_ignore_ascii_case("pem"))
             {
                 if out.len() >= MAX_FILES {
-                    tracing::warn!(dir = %dir.display(), "more than {MAX_FILES} *.pem files below the certificate directory: the rest is not read");
+                    if log {
+                        tracing::warn!(dir = %dir.display(), "more than {MAX_FILES} *.pem files below the certificate directory: the rest is not read");
+                    }
                     return Ok(out);
                 }
                 out.push(Stamp::of(&path, &meta));
@@ -212,7 +221,7 @@ struct Cert {
 /// Load the directory: see the module documentation. An error (a file that cannot be read
 /// or is not valid PEM, or no certificate with a DNS name and its key) names what to fix.
 pub(crate) fn load(dir: &Path) -> Result<(Loaded, Vec<Stamp>), String> {
-    let stamps = walk(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+    let stamps = walk(dir, true).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
     let mut certs: Vec<Cert> = Vec::new();
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut keys: Vec<(usize, PrivateKeyDer<'static>)> = Vec::new();

@@ -53,7 +53,7 @@ type Snapshot = Result<Vec<Stamp>, String>;
 impl Source {
     fn snapshot(&self) -> Snapshot {
         match self {
-            Source::Dir(dir) => certdir::walk(dir).map_err(|e| e.to_string()),
+            Source::Dir(dir) => certdir::walk(dir, false).map_err(|e| e.to_string()),
             Source::Files { key, cert, extra } => [Some(key), Some(cert), extra.as_ref()]
                 .into_iter()
                 .flatten()

@@ -450,3 +450,40 @@ async fn the_watcher_stops_when_the_listener_closes() {
     );
     drop(l_open);
 }
+
+#[tokio::test]
+async fn the_walk_is_bounded_in_depth_and_survives_link_mazes() {
+    let cb = Certbot::new("deep");
+    cb.issue("a.example", &["a.example"], 1, 1);
+    cb.issue("z.example", &["z.example"], 1, 2);
+    // z.example moved 20 levels down (the walk stops at 16).
+    let mut deep = cb.live().to_path_buf();
+    for i in 0..20 {
+        deep = deep.join(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    for f in ["cert", "chain", "fullchain", "privkey"] {
+        let from = cb.root.join(format!("archive/z.example/{f}1.pem"));
+        std::fs::copy(&from, deep.join(format!("{f}.pem"))).expect("copy");
+    }
+    std::fs::remove_dir_all(cb.live().join("z.example")).expect("rm");
+    // Eight links to the top in every lineage directory: a walk that followed them
+    // without remembering where it had been would not end.
+    for i in 0..8 {
+        std::os::unix::fs::symlink("..", cb.live().join(format!("a.example/up{i}")))
+            .expect("symlink");
+    }
+    let l = listen(&format!(
+        "tls:{}:0:interface=127.0.0.1",
+        cb.live().display()
+    ))
+    .await;
+    let port = port_of(l.as_ref());
+    let _server = serve_echo(l);
+    let ca = cb.ca_file();
+    chain_for("a.example", port, &ca).await.expect("a.example");
+    assert!(
+        chain_for("z.example", port, &ca).await.is_err(),
+        "a certificate 20 directories down is not read"
+    );
+}
