@@ -487,3 +487,28 @@ async fn the_walk_is_bounded_in_depth_and_survives_link_mazes() {
         "a certificate 20 directories down is not read"
     );
 }
+
+#[tokio::test]
+async fn when_two_certificates_have_a_name_the_newer_file_serves_it() {
+    // `tls:/etc/letsencrypt` (not `live/`): archive/ holds the old and the renewed
+    // certificate of a.example, each with its key; the old one comes first in path order.
+    let cb = Certbot::new("both");
+    cb.issue("a.example", &["a.example"], 1, 1);
+    let renewed = der(&cb.issue("a.example", &["a.example"], 2, 2));
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for f in ["cert1", "chain1", "fullchain1", "privkey1"] {
+        std::fs::File::options()
+            .write(true)
+            .open(cb.root.join(format!("archive/a.example/{f}.pem")))
+            .and_then(|f| f.set_modified(hour_ago))
+            .expect("set mtime");
+    }
+    let l = listen(&format!("tls:{}:0:interface=127.0.0.1", cb.root.display())).await;
+    let port = port_of(l.as_ref());
+    let _server = serve_echo(l);
+    let chain = chain_for("a.example", port, &cb.ca_file())
+        .await
+        .expect("a");
+    assert_eq!(chain[0], renewed);
+    assert_eq!(chain.len(), 2, "the root in ca/ (self-signed) is not sent");
+}
