@@ -264,6 +264,10 @@ pub(crate) fn load(dir: &Path) -> Result<(Loaded, Vec<Stamp>), String> {
     }
 
     // Pair each key with every certificate of its public key.
+    let mut by_spki: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
+    for (i, c) in certs.iter().enumerate() {
+        by_spki.entry(c.spki.clone()).or_default().push(i);
+    }
     let mut pairs: Vec<(usize, Arc<dyn SigningKey>)> = Vec::new();
     for (file, key) in keys {
         let path = shown(&stamps[file].path);
@@ -277,14 +281,12 @@ pub(crate) fn load(dir: &Path) -> Result<(Loaded, Vec<Stamp>), String> {
         let Some(spki) = signer.public_key().map(|p| p.as_ref().to_vec()) else {
             continue;
         };
-        let before = pairs.len();
-        for (c, cert) in certs.iter_mut().enumerate() {
-            if cert.spki == spki {
-                cert.has_key = true;
-                pairs.push((c, signer.clone()));
-            }
+        let matching = by_spki.get(&spki).map(Vec::as_slice).unwrap_or_default();
+        for &c in matching {
+            certs[c].has_key = true;
+            pairs.push((c, signer.clone()));
         }
-        if pairs.len() == before {
+        if matching.is_empty() {
             tracing::warn!(file = %path, "unused private key at {path}: no certificate in the directory has its public key");
         }
     }
@@ -320,9 +322,6 @@ pub(crate) fn load(dir: &Path) -> Result<(Loaded, Vec<Stamp>), String> {
         }
         let ck = Arc::new(CertifiedKey::new(chain, signer));
         let modified = stamps[certs[leaf].file].modified;
-        if certs[leaf].names.is_empty() {
-            continue;
-        }
         for name in &certs[leaf].names {
             let replace = match newest.get(name) {
                 None => true,
@@ -333,9 +332,14 @@ pub(crate) fn load(dir: &Path) -> Result<(Loaded, Vec<Stamp>), String> {
                 loaded.insert(name.clone(), ck.clone());
             }
         }
-        loaded.first.get_or_insert(ck);
     }
-    if loaded.names.is_empty() {
+    // No SNI: what serves the first name found (keys in path order), as Twisted's first
+    // entry of its name map.
+    loaded.first = loaded
+        .names
+        .first()
+        .and_then(|n| loaded.lookup(Some(n.as_str())));
+    if loaded.first.is_none() {
         return Err(format!(
             "no certificate with a DNS name and its private key in `{}`: put each key and its certificate (any *.pem files, as certbot's `live/` does) below it",
             dir.display()

@@ -511,4 +511,9 @@ async fn when_two_certificates_have_a_name_the_newer_file_serves_it() {
         .expect("a");
     assert_eq!(chain[0], renewed);
     assert_eq!(chain.len(), 2, "the root in ca/ (self-signed) is not sent");
+    assert_eq!(
+        leaf_without_sni(port, &cb.ca_file(), "a.example").await,
+        renewed,
+        "no SNI: the first name, served by its newer certificate"
+    );
 }
