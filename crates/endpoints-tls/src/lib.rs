@@ -15,8 +15,9 @@
 //!   to do (issuer and trust set, the certificate's names, expiry date, "does not speak
 //!   TLS" with the server's first bytes);
 //! * the `ssl:` server (a key and chain) and the `tls:` server (a directory of PEM files,
-//!   certificate chosen by SNI, reloaded when an unknown name arrives); both can run over any
-//!   server description (`endpoint=`: unix, systemd, haproxy);
+//!   certbot's `live/` as is, certificate chosen by SNI); both reload their files when they
+//!   change, and both can run over any server description (`endpoint=`: unix, systemd,
+//!   haproxy);
 //! * handshakes off the accept loop, each with a deadline: a client that sends nothing
 //!   delays nobody (see `endpoints_core::upgrade`);
 //! * [`TlsInfo`] on every connection: version, cipher suite, ALPN, SNI, peer certificates.
@@ -62,6 +63,28 @@
 //! (`::`) and the same options from `clientCA` on. Files named by a description are read
 //! when it is built: a missing or unreadable file is an error naming it.
 //!
+//! # Server certificates
+//!
+//! The `tls:` server reads every `*.pem` file below `path`, as Twisted 26's `tls:` server:
+//!
+//! * each private key pairs with the certificate, in any file, whose public key matches (a
+//!   key left over is logged as unused); certificates without a key are the intermediates,
+//!   and each chain is built from its leaf by issuer, up to (not including) a self-signed
+//!   root. certbot's `/etc/letsencrypt/live` works as it is (`privkey.pem`, `cert.pem`,
+//!   `chain.pem`, `fullchain.pem`, symlinks into `../../archive/`);
+//! * a client's SNI name is looked up exactly, then with its first label as `*`; a client
+//!   that sends no name gets the first certificate (keys in path order); an unknown name
+//!   fails the handshake. When two certificates have a name, the newer file serves it;
+//! * symlinks are followed, each directory is read once (a link back up is no cycle), and the
+//!   walk stops at 16 levels, 100 000 entries, 10 000 files; a file over 1 MiB is skipped.
+//!
+//! Both servers reload: while a listener is open, its files are looked at every second
+//! (paths, sizes, times; a retargeted symlink counts). A change is loaded once it has held
+//! for a second, off the handshake path, and swapped in whole: handshakes never see half a
+//! set. A set that does not load (a file cut short, a key fitting no certificate, no
+//! certificate left) is logged with the file and what to do, and the old set goes on
+//! serving. A private key file that its group or others can read is named in a warning.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -82,11 +105,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod certdir;
 mod client;
 mod config;
 mod errors;
 mod info;
 mod parse;
+mod reload;
 mod server;
 mod sni;
 mod sniff;

@@ -13,8 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::client::TlsClientEndpoint;
 use crate::config::{self, ALL_VERSIONS};
+use crate::reload::{Source, Store};
 use crate::server::TlsServerEndpoint;
-use crate::sni::{CertDir, load};
 use crate::verify::{self, Verifier};
 
 const CLIENT_TLS_EXTRAS: [Param; 4] = [
@@ -120,7 +120,7 @@ pub static SSL_SERVER_PARAMS: &[Param] = &[
 pub static TLS_SERVER_PARAMS: &[Param] = &[
     Param::required("path", ParamKind::Path)
         .at(0)
-        .help("directory of *.pem files (each a key and its chain); certificates chosen by SNI"),
+        .help("directory of *.pem files (keys, certificates, intermediates; certbot's live/ works); certificates chosen by SNI, reloaded when the files change"),
     Param::optional("port", ParamKind::Port)
         .at(1)
         .default("443")
@@ -349,6 +349,7 @@ fn finish_server(
     mut cfg: rustls::ServerConfig,
     default_inner: impl FnOnce() -> Result<Box<dyn ServerEndpoint>, ParseError>,
     canonical: Description,
+    store: Arc<Store>,
 ) -> Result<Box<dyn ServerEndpoint>, ParseError> {
     cfg.alpn_protocols = args
         .get("alpn")
@@ -368,7 +369,8 @@ fn finish_server(
     };
     Ok(Box::new(
         TlsServerEndpoint::new(inner, Arc::new(cfg), handshake, canonical, port_is_inner)
-            .max_pending_per_source(per_source),
+            .max_pending_per_source(per_source)
+            .watching(store),
     ))
 }
 
@@ -415,7 +417,11 @@ fn build_ssl_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
     };
     let key_v = args.required("privateKey")?;
     let cert_v = args.get("certKey").unwrap_or_else(|| key_v.clone());
-    let (mut chain, key) = config::chain_and_key(&key_v, &key_v.path()?, &cert_v, &cert_v.path()?)?;
+    let (key_path, cert_path) = (key_v.path()?, cert_v.path()?);
+    // Checked here for errors that point at the parameter; then loaded (and reloaded) by
+    // the store.
+    config::chain_and_key(&key_v, &key_path, &cert_v, &cert_path)?;
+    let mut extra_path = None;
     if let Some(extra) = args.get("extraCertChain") {
         let path = extra.path()?;
         let more = config::certs(&extra, &path)?;
@@ -425,8 +431,14 @@ fn build_ssl_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
                 path.display()
             )));
         }
-        chain.extend(more);
+        extra_path = Some(path);
     }
+    let store = Store::new(Source::Files {
+        key: key_path,
+        cert: cert_path,
+        extra: extra_path,
+    })
+    .map_err(|e| key_v.invalid(e))?;
     if args.get("dhParameters").is_some() {
         static WARNED: Once = Once::new();
         WARNED.call_once(|| {
@@ -435,9 +447,7 @@ fn build_ssl_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
             )
         });
     }
-    let cfg = server_config(&args, versions, &key_v)?
-        .with_single_cert(chain, key)
-        .map_err(|e| key_v.invalid(e))?;
+    let cfg = server_config(&args, versions, &key_v)?.with_cert_resolver(store.clone());
     let canonical = args.canonical();
     let default_inner = || {
         tcp_inner(
@@ -446,28 +456,20 @@ fn build_ssl_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
             std::net::Ipv4Addr::UNSPECIFIED.into(),
         )
     };
-    finish_server(&args, d, cfg, default_inner, canonical)
+    finish_server(&args, d, cfg, default_inner, canonical, store)
 }
 
 fn build_tls_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
     let args = Args::parse(d, TLS_SERVER_PARAMS)?;
     let dir_v = args.required("path")?;
     let dir = dir_v.path()?;
-    let loaded = load(&dir)
-        .map_err(|e| dir_v.invalid(format_args!("cannot read `{}`: {e}", dir.display())))?;
-    if loaded.names.is_empty() {
-        return Err(dir_v.invalid(format_args!(
-            "no certificate with a DNS name and its private key in `{}` (each *.pem file: a key and its chain)",
-            dir.display()
-        )));
-    }
+    let store = Store::new(Source::Dir(dir)).map_err(|e| dir_v.invalid(e))?;
     let versions = versions(&args)?;
-    let cfg = server_config(&args, versions, &dir_v)?
-        .with_cert_resolver(Arc::new(CertDir::new(dir, loaded)));
+    let cfg = server_config(&args, versions, &dir_v)?.with_cert_resolver(store.clone());
     let port = args.required("port")?.port()?;
     let canonical = args.canonical();
     let default_inner = || tcp_inner(&args, port, std::net::Ipv6Addr::UNSPECIFIED.into());
-    finish_server(&args, d, cfg, default_inner, canonical)
+    finish_server(&args, d, cfg, default_inner, canonical, store)
 }
 
 endpoints_core::register_client! {

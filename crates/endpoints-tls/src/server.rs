@@ -11,6 +11,7 @@ use endpoints_core::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::info::TlsInfo;
+use crate::reload::{Store, Watched};
 
 /// Default deadline for a client to complete its handshake.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,6 +26,8 @@ pub struct TlsServerEndpoint {
     /// replaced by the real port once listening).
     port_is_inner: bool,
     max_pending_per_source: usize,
+    /// The certificates to watch while a listener is open.
+    store: Option<std::sync::Arc<Store>>,
 }
 
 impl fmt::Debug for TlsServerEndpoint {
@@ -52,8 +55,15 @@ impl TlsServerEndpoint {
             handshake_timeout,
             canonical,
             port_is_inner,
+            store: None,
             max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
+    }
+
+    /// Reload the certificates of `store` (the config's resolver) while listening.
+    pub(crate) fn watching(mut self, store: std::sync::Arc<Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Handshakes in progress at once from one source address (`maxPendingPerSource`);
@@ -99,11 +109,15 @@ impl ServerEndpoint for TlsServerEndpoint {
         let acceptor = self.acceptor.clone();
         let settings = UpgradeSettings::new(self.handshake_timeout)
             .max_pending_per_source(self.max_pending_per_source);
-        Ok(Box::new(UpgradeListener::spawn(
+        let listener: Box<dyn Listener> = Box::new(UpgradeListener::spawn(
             inner,
             canonical,
             settings,
             move |conn| handshake(acceptor.clone(), conn),
-        )))
+        ));
+        Ok(match &self.store {
+            Some(store) => Box::new(Watched::new(listener, store.clone())),
+            None => listener,
+        })
     }
 }

@@ -2,6 +2,9 @@
 //! expired leaf, and an unrelated CA.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub(crate) mod capture;
+pub(crate) mod certbot;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
