@@ -13,6 +13,24 @@
 //! See [`HELP`] (`endpoints help`) for what each flag does, the half-close policy, the
 //! default limits and the exit status.
 
+/// `eprintln!` that cannot panic: with stderr closed (`endpoints relay ... 2>&1 | head -1`)
+/// the line is lost, not the process.
+macro_rules! err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// `println!` that cannot panic (`endpoints types | head -1`): a reader that went away has
+/// chosen not to read the rest.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod describe;
 mod flags;
 mod pump;
@@ -86,7 +104,7 @@ pub(crate) enum Fail {
 fn main() -> ExitCode {
     // Before any thread exists: take systemd's descriptors and clear the variables.
     if let Err(e) = endpoints::systemd::init() {
-        eprintln!("endpoints: {e}");
+        err!("endpoints: {e}");
         return ExitCode::from(2);
     }
     // Best effort: with the soft limit as it was, the command still works, on fewer
@@ -101,18 +119,18 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("endpoints: cannot start the runtime: {e}");
+            err!("endpoints: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     match rt.block_on(run(args)) {
         Ok(code) => code,
         Err(Fail::Usage(m)) => {
-            eprintln!("{m}");
+            err!("{m}");
             ExitCode::from(2)
         }
         Err(Fail::Run(m)) => {
-            eprintln!("endpoints: {m}");
+            err!("endpoints: {m}");
             ExitCode::FAILURE
         }
     }
@@ -127,9 +145,9 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
         "types" => {
             let p = parse_args(rest, &["--json"], &[])?;
             if p.has("--json") {
-                println!("{}", describe::types_json());
+                out!("{}", describe::types_json());
             } else {
-                print!("{}", describe::types_text());
+                out!("{}", describe::types_text().trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -157,7 +175,7 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
             .await
         }
         "help" | "--help" | "-h" => {
-            println!("{USAGE}\n{HELP}");
+            out!("{USAGE}\n{HELP}");
             Ok(ExitCode::SUCCESS)
         }
         other => Err(Fail::Usage(format!("unknown command `{other}`\n{USAGE}"))),
@@ -175,17 +193,17 @@ fn check(p: Parsed) -> Result<ExitCode, Fail> {
     match describe::check(text, side) {
         Ok((side, canonical)) => {
             if p.has("--json") {
-                println!("{}", describe::to_json(side, &canonical));
+                out!("{}", describe::to_json(side, &canonical));
             } else {
-                println!("{canonical}");
+                out!("{canonical}");
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             if p.has("--json") {
-                println!("{}", describe::error_json(&e));
+                out!("{}", describe::error_json(&e));
             } else {
-                eprintln!("{e}");
+                err!("{e}");
             }
             Ok(ExitCode::from(2))
         }
@@ -211,7 +229,7 @@ pub(crate) async fn start_listening(text: &str) -> Result<Box<dyn Listener>, Fai
         .listen()
         .await
         .map_err(|e| Fail::Run(e.to_string()))?;
-    eprintln!("listening on {listener}");
+    err!("listening on {listener}");
     Ok(listener)
 }
 
@@ -234,7 +252,7 @@ pub(crate) async fn drain<T: 'static>(
 ) {
     let all = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(deadline, all).await.is_err() {
-        eprintln!(
+        err!(
             "endpoints: {} connection(s) still open after {deadline:?}: closing them",
             tasks.len()
         );

@@ -63,13 +63,13 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
 
     let mut listener = start_listening(listen_at).await?;
     match asked {
-        Some(n) if n > fits => eprintln!(
+        Some(n) if n > fits => err!(
             "relay: at most {n} connections at once (--max-connections); warning: the \
              open-files limit ({open_files}) fits about {fits} at {DESCRIPTORS_PER_CONNECTION} \
              descriptors each: past that, new connections wait for descriptors"
         ),
-        Some(n) => eprintln!("relay: at most {n} connections at once (--max-connections)"),
-        None => eprintln!(
+        Some(n) => err!("relay: at most {n} connections at once (--max-connections)"),
+        None => err!(
             "relay: at most {max} connections at once (the open-files limit {open_files}, \
              {DESCRIPTORS_PER_CONNECTION} descriptors each, {DESCRIPTORS_KEPT} kept); \
              --max-connections changes it"
@@ -149,7 +149,7 @@ async fn relay_one(
     let mut upstream = match announced.await {
         Ok(u) => u,
         Err(e) => {
-            eprintln!("relay {peer}: {e}; the client is reset");
+            err!("relay {peer}: {e}; the client is reset");
             reset_on_close(&conn);
             return false;
         }
@@ -181,21 +181,21 @@ async fn relay_one(
         started.elapsed().as_secs_f64()
     );
     match result {
-        Ok(()) => eprintln!("{line}"),
+        Ok(()) => err!("{line}"),
         Err(e) => match pump::cut_of(&e) {
             Some(cut) => {
                 let (way, delivered, held) = match cut.direction {
                     Direction::AToB => ("up", stats.a_to_b, stats.a_to_b_held),
                     Direction::BToA => ("down", stats.b_to_a, stats.b_to_a_held),
                 };
-                eprintln!(
+                err!(
                     "{line} (warning: cut: the {way} direction was still open {:?} after the \
                      other ended (--linger); {delivered} bytes had gone {way}, {held} read but \
                      not delivered were dropped; both sides reset)",
                     cut.after
                 );
             }
-            None => eprintln!("{line} ({e})"),
+            None => err!("{line} ({e})"),
         },
     }
     clean

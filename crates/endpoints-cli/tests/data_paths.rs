@@ -731,3 +731,60 @@ async fn a_relay_passes_its_clients_address_on() {
         .expect("a line");
     assert_eq!(seen, format!("peer 127.0.0.3:{client_port}"));
 }
+
+/// No panic on a closed output: `endpoints types | head -1` and a relay whose stderr reader
+/// went away (its log lines are lost; it goes on serving).
+#[tokio::test]
+async fn closed_stdout_or_stderr_is_no_panic() {
+    for args in [&["types"][..], &["help"], &["types", "--json"]] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let out = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+            .await
+            .expect("exits")
+            .expect("output");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+    let (_echo, echo_at, _erx) =
+        start(cmd(&["listen", "tcp:0:interface=127.0.0.1", "--echo"])).await;
+    let mut relay = Command::new(BIN)
+        .args([
+            "relay",
+            "tcp:0:interface=127.0.0.1",
+            &format!("tcp:127.0.0.1:{}", port_in(&echo_at)),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("relay");
+    let mut lines = BufReader::new(relay.stderr.take().expect("stderr")).lines();
+    let first = lines.next_line().await.expect("read").expect("a line");
+    let front = port_in(first.trim_start_matches("listening on "));
+    drop(lines);
+    for round in 0..3 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", front))
+            .await
+            .expect("the relay still accepts");
+        s.write_all(b"still here").await.expect("write");
+        s.shutdown().await.expect("half-close");
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut back))
+            .await
+            .expect("in time")
+            .expect("read");
+        assert_eq!(back, b"still here", "round {round}");
+    }
+    assert!(
+        relay.try_wait().expect("status").is_none(),
+        "the relay is still running"
+    );
+}
