@@ -6,6 +6,7 @@
 //!                                         unlisted or undeclared difference, an unmapped
 //!                                         Twisted exception, a skipped vector, or a
 //!                                         pinned value whose change goes unseen
+//! cargo xtask tidy [--write]              dependency rules, SAFETY notes, generated docs
 //! cargo xtask bench [--quick] [--only G] [--cc CC]
 //!                                         benchmarks, as ratios against baselines
 //! ```
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod tidy;
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let root = workspace_root();
@@ -22,9 +25,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(&root),
         Some("conformance") => conformance(&root, &args[1..]),
         Some("bench") => bench(&root, &args[1..]),
+        Some("tidy") => tidy::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick] [--only accept,connect,proxy,relay,tls] [--cc cubic]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | bench [--quick] [--only accept,connect,proxy,relay,tls] [--cc cubic]>"
             );
             Ok(())
         }

@@ -1,0 +1,355 @@
+//! Tidy checks, run as this crate's tests (so `cargo test --workspace` runs them) and by
+//! `cargo xtask tidy [--write]`, as rust-analyzer does: rules the compiler cannot see.
+//!
+//! * The dependency rules of `docs/architecture.md`, from `cargo metadata`: core depends on
+//!   no `endpoints-*` crate; no transport depends on the umbrella; every published crate
+//!   depends on core; and the edge list in the architecture doc (between markers) is the
+//!   real one.
+//! * Every `unsafe` has a `SAFETY:` note (on its line or in the comment just above), or, for
+//!   an `unsafe fn`, a `# Safety` section in its docs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Start and end markers of a generated block in a document.
+pub(crate) const DEPS_START: &str = "<!-- tidy:dependencies:start (cargo xtask tidy --write) -->";
+pub(crate) const DEPS_END: &str = "<!-- tidy:dependencies:end -->";
+
+/// Crates that are not published: they may depend on the umbrella.
+const UNPUBLISHED_OK_ON_UMBRELLA: &[&str] = &[
+    "endpoints-cli",
+    "endpoints-bench",
+    "endpoints-compat-tests",
+    "xtask",
+];
+
+/// Each workspace crate's normal (non-dev, non-build) dependencies on other workspace crates,
+/// and whether it is published.
+pub(crate) fn workspace_graph(root: &Path) -> Result<BTreeMap<String, Crate>, String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(root)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = v["packages"]
+        .as_array()
+        .ok_or("cargo metadata: no packages")?;
+    let names: Vec<String> = packages
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    let mut graph = BTreeMap::new();
+    for p in packages {
+        let name = p["name"].as_str().unwrap_or_default().to_owned();
+        let mut deps: Vec<String> = p["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["kind"].is_null())
+            .filter_map(|d| d["name"].as_str())
+            .filter(|d| names.iter().any(|n| n == d))
+            .map(str::to_owned)
+            .collect();
+        deps.sort();
+        deps.dedup();
+        // `publish = false` appears as an empty list.
+        let published = !p["publish"].as_array().is_some_and(|a| a.is_empty());
+        graph.insert(name, Crate { deps, published });
+    }
+    Ok(graph)
+}
+
+/// One workspace crate in the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Crate {
+    pub(crate) deps: Vec<String>,
+    pub(crate) published: bool,
+}
+
+/// Violations of the dependency rules.
+pub(crate) fn dependency_rules(graph: &BTreeMap<String, Crate>) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (name, c) in graph {
+        if name == "endpoints-core" {
+            for d in &c.deps {
+                bad.push(format!(
+                    "endpoints-core depends on {d}: core depends on no workspace crate"
+                ));
+            }
+            continue;
+        }
+        if c.deps.iter().any(|d| d == "endpoints")
+            && !UNPUBLISHED_OK_ON_UMBRELLA.contains(&name.as_str())
+        {
+            bad.push(format!(
+                "{name} depends on the umbrella `endpoints`: only the command, the bench, the \
+                 compat tests and xtask may"
+            ));
+        }
+        let reaches_core = c
+            .deps
+            .iter()
+            .any(|d| d == "endpoints-core" || d == "endpoints");
+        if c.published && name != "endpoints-core" && !reaches_core {
+            bad.push(format!(
+                "{name} is published but does not depend on endpoints-core"
+            ));
+        }
+    }
+    bad
+}
+
+/// The generated edge list for the architecture doc.
+pub(crate) fn dependency_block(graph: &BTreeMap<String, Crate>) -> String {
+    let mut s = String::from("```text\n");
+    for (name, c) in graph {
+        if name == "xtask" {
+            continue;
+        }
+        let deps = if c.deps.is_empty() {
+            "(none)".to_owned()
+        } else {
+            c.deps.join(", ")
+        };
+        let tag = if c.published { "" } else { " [not published]" };
+        s.push_str(&format!("{name}{tag} -> {deps}\n"));
+    }
+    s.push_str("```\n");
+    s
+}
+
+/// The text between `start` and `end` in `doc` (without the markers' lines).
+pub(crate) fn between<'a>(doc: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let a = doc.find(start)? + start.len();
+    let b = doc[a..].find(end)? + a;
+    Some(doc[a..b].trim_start_matches('\n'))
+}
+
+/// `doc` with the text between the markers replaced by `block`.
+pub(crate) fn replace_between(doc: &str, start: &str, end: &str, block: &str) -> Option<String> {
+    let a = doc.find(start)? + start.len();
+    let b = doc[a..].find(end)? + a;
+    Some(format!("{}\n{}{}", &doc[..a], block, &doc[b..]))
+}
+
+/// Every `.rs` file under `dir`, in order.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// Whether `line` (code, not a comment) uses `unsafe` as a keyword: a block, fn, impl or
+/// extern. Lint names (`unsafe_code`) and text in strings are not.
+fn uses_unsafe(line: &str) -> bool {
+    let code = line.split("//").next().unwrap_or("");
+    let mut rest = code;
+    while let Some(i) = rest.find("unsafe") {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + "unsafe".len()..].chars().next();
+        let word = !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let quotes = quotes_in(&code[..code.len() - rest.len() + i]);
+        if word && quotes.is_multiple_of(2) {
+            return true;
+        }
+        rest = &rest[i + "unsafe".len()..];
+    }
+    false
+}
+
+/// How many unescaped `"` are in `s` (odd: the end of `s` is inside a string literal).
+fn quotes_in(s: &str) -> usize {
+    let mut n = 0;
+    let mut prev = ' ';
+    for c in s.chars() {
+        if c == '"' && prev != '\\' {
+            n += 1;
+        }
+        prev = c;
+    }
+    n
+}
+
+/// `unsafe` uses without a `SAFETY:` note, as `path:line`.
+pub(crate) fn unsafe_without_safety_note(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(&root.join("crates"), &mut files);
+    rust_files(&root.join("xtask"), &mut files);
+    let mut bad = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            if t.starts_with("//") || !uses_unsafe(line) {
+                continue;
+            }
+            if line.contains("SAFETY:") {
+                continue;
+            }
+            // The comment (or attribute) lines just above, up to the previous code line; for
+            // an `unsafe fn` or an `unsafe` expression spread over lines, the statement's
+            // opening lines too (at most eight lines up).
+            let mut noted = false;
+            for above in lines[..i].iter().rev().take(8) {
+                let a = above.trim_start();
+                if a.contains("SAFETY:") || a.contains("# Safety") {
+                    noted = true;
+                    break;
+                }
+                let comment_or_attr = a.starts_with("//") || a.starts_with("#[") || a.is_empty();
+                let continues = !a.ends_with(';') && !a.ends_with('}');
+                if !comment_or_attr && !continues {
+                    break;
+                }
+            }
+            if !noted {
+                let shown = f.strip_prefix(root).unwrap_or(&f);
+                bad.push(format!("{}:{}: {}", shown.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    bad
+}
+
+/// `cargo xtask tidy [--write]`.
+pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
+    let write = args.iter().any(|a| a == "--write");
+    let graph = workspace_graph(root)?;
+    let mut failures = dependency_rules(&graph);
+    let doc_path = root.join("docs/architecture.md");
+    let doc = std::fs::read_to_string(&doc_path).map_err(|e| format!("{e}"))?;
+    let block = dependency_block(&graph);
+    match between(&doc, DEPS_START, DEPS_END) {
+        Some(current) if current == block => {}
+        Some(_) if write => {
+            let new = replace_between(&doc, DEPS_START, DEPS_END, &block)
+                .ok_or("architecture.md: markers vanished")?;
+            std::fs::write(&doc_path, new).map_err(|e| format!("{e}"))?;
+            println!("tidy: docs/architecture.md dependency list rewritten");
+        }
+        Some(_) => failures.push(format!(
+            "docs/architecture.md: the dependency list differs from cargo metadata; run \
+             `cargo xtask tidy --write`. It should read:\n{block}"
+        )),
+        None => failures.push(format!(
+            "docs/architecture.md: no `{DEPS_START}` ... `{DEPS_END}` block"
+        )),
+    }
+    failures.extend(
+        unsafe_without_safety_note(root)
+            .into_iter()
+            .map(|l| format!("`unsafe` without a `SAFETY:` note: {l}")),
+    );
+    if failures.is_empty() {
+        println!("tidy: ok");
+        Ok(())
+    } else {
+        Err(failures.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        crate::workspace_root()
+    }
+
+    #[test]
+    fn the_dependency_rules_of_the_architecture_doc_hold() {
+        let graph = workspace_graph(&root()).expect("metadata");
+        assert!(graph.contains_key("endpoints-core"));
+        let bad = dependency_rules(&graph);
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
+
+    #[test]
+    fn the_architecture_doc_lists_the_real_dependencies() {
+        let graph = workspace_graph(&root()).expect("metadata");
+        let doc = std::fs::read_to_string(root().join("docs/architecture.md")).expect("doc");
+        let block = dependency_block(&graph);
+        assert_eq!(
+            between(&doc, DEPS_START, DEPS_END),
+            Some(block.as_str()),
+            "run `cargo xtask tidy --write`"
+        );
+    }
+
+    #[test]
+    fn every_unsafe_has_a_safety_note() {
+        let bad = unsafe_without_safety_note(&root());
+        assert!(
+            bad.is_empty(),
+            "`unsafe` without `SAFETY:`:\n{}",
+            bad.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_rules_catch_what_they_are_for() {
+        let mut graph = BTreeMap::new();
+        graph.insert(
+            "endpoints-core".to_owned(),
+            Crate {
+                deps: vec!["endpoints-tcp".into()],
+                published: true,
+            },
+        );
+        graph.insert(
+            "endpoints-tcp".to_owned(),
+            Crate {
+                deps: vec!["endpoints".into()],
+                published: true,
+            },
+        );
+        graph.insert(
+            "endpoints-lonely".to_owned(),
+            Crate {
+                deps: vec![],
+                published: true,
+            },
+        );
+        let bad = dependency_rules(&graph);
+        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert!(bad[0].starts_with("endpoints-core depends on endpoints-tcp"));
+        assert!(bad[1].starts_with("endpoints-lonely is published but"));
+        assert!(bad[2].starts_with("endpoints-tcp depends on the umbrella"));
+        assert!(uses_unsafe("    let x = unsafe { f() };"));
+        assert!(uses_unsafe("pub unsafe fn g() {}"));
+        assert!(!uses_unsafe("#![allow(unsafe_code)]"));
+        assert!(!uses_unsafe("    // unsafe { f() }"));
+        assert!(!uses_unsafe("    let s = \"an unsafe word\";"));
+    }
+}
