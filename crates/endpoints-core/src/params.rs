@@ -738,6 +738,86 @@ fn is_ipv6_or_cidr(text: &str) -> bool {
         })
 }
 
+/// For wrappers (`haproxy:[options:]<inner>`): if `error`, from building `inner`, is an
+/// unknown parameter of the inner type that is one of the wrapper's own `params`, say that
+/// the wrapper's options go before the inner description and suggest the input with the
+/// option moved there (`haproxy:tcp:7000:timeout=3` becomes `haproxy:timeout=3:tcp:7000`).
+/// Any other error is returned unchanged.
+///
+/// ```
+/// use endpoints_core::params::{Param, ParamKind, misplaced_wrapper_option};
+/// use endpoints_core::{Description, ErrorKind, ParseError};
+///
+/// static WRAPPER: &[Param] = &[Param::optional("timeout", ParamKind::Duration)];
+/// let d: Description = "haproxy:tcp:7000:timeout=3".parse()?;
+/// let inner = d.tail(1).expect("inner");
+/// let e = ParseError::new(ErrorKind::UnknownParameter, 17..24, "unknown parameter `timeout` for `tcp`")
+///     .with_parameter("timeout");
+/// let e = misplaced_wrapper_option(e, "haproxy", WRAPPER, &inner);
+/// assert_eq!(e.suggestion(), Some("haproxy:timeout=3:tcp:7000"));
+/// # Ok::<(), ParseError>(())
+/// ```
+pub fn misplaced_wrapper_option(
+    error: ParseError,
+    wrapper: &str,
+    params: &[Param],
+    inner: &Description,
+) -> ParseError {
+    // Not for a kind that cannot be misplaced, nor twice (the innermost wrapper said it).
+    if error.kind() != ErrorKind::UnknownParameter || error.message().contains("options go before")
+    {
+        return error;
+    }
+    let Some(key) = error
+        .parameter()
+        .filter(|k| params.iter().any(|p| p.name == *k))
+    else {
+        return error;
+    };
+    let Some(field) = inner
+        .fields()
+        .iter()
+        .find(|f| f.key() == Some(key) && f.key_span() == Some(error.span()))
+    else {
+        return error;
+    };
+    let inner_type = inner.prefix().unwrap_or("").to_ascii_lowercase();
+    let e = inner
+        .error(
+            ErrorKind::UnknownParameter,
+            error.span(),
+            format!(
+                "`{key}` is an option of `{wrapper}:`, not of `{inner_type}`: `{wrapper}:`'s \
+                 options go before the inner description"
+            ),
+        )
+        .with_parameter(key.to_owned());
+    // Move the field's text (and the `:` before it) in front of the inner description.
+    let fixed = inner
+        .input()
+        .zip(inner.fields().first())
+        .and_then(|(input, first)| {
+            let span = field.span();
+            let text = input.get(span.clone())?;
+            let at = first.span().start;
+            let cut = span.start.checked_sub(1)?..span.end;
+            (at <= cut.start && input.get(cut.clone()) == Some(&format!(":{text}")[..])).then(
+                || {
+                    format!(
+                        "{}{text}:{}{}",
+                        &input[..at],
+                        &input[at..cut.start],
+                        &input[cut.end..]
+                    )
+                },
+            )
+        });
+    match fixed {
+        Some(f) => e.with_suggestion(f),
+        None => e,
+    }
+}
+
 fn example_for(kind: ParamKind) -> &'static str {
     match kind {
         ParamKind::Port => "8080",
