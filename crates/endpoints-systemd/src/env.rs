@@ -82,6 +82,29 @@ fn set_cloexec(fd: RawFd) -> bool {
     }
 }
 
+/// Whether the socket `fd` is listening (`SO_ACCEPTCONN`), where socket2 has no
+/// `is_listener` (it is Linux-only there).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn is_listener(fd: RawFd) -> std::io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `value`, an int owned here, and
+    // updates `len`; on a descriptor that is not a socket it fails without writing.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&raw mut value).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}
+
 /// Whether `fd` is an open descriptor.
 fn is_open(fd: RawFd) -> bool {
     // SAFETY: as in `set_cloexec`.
