@@ -158,6 +158,8 @@ fn ci(root: &Path) -> Result<(), String> {
         "tonic",
         "--test",
         "descriptions",
+        "--test",
+        "connect_hint",
         "--examples",
     ]);
     steps.push((
