@@ -801,16 +801,15 @@ pub fn misplaced_wrapper_option(
             let text = input.get(span.clone())?;
             let at = first.span().start;
             let cut = span.start.checked_sub(1)?..span.end;
-            (at <= cut.start && input.get(cut.clone()) == Some(&format!(":{text}")[..])).then(
-                || {
-                    format!(
-                        "{}{text}:{}{}",
-                        &input[..at],
-                        &input[at..cut.start],
-                        &input[cut.end..]
-                    )
-                },
-            )
+            if input.get(cut.clone()) != Some(&format!(":{text}")[..]) {
+                return None;
+            }
+            Some(format!(
+                "{}{text}:{}{}",
+                input.get(..at)?,
+                input.get(at..cut.start)?,
+                input.get(cut.end..)?
+            ))
         });
     match fixed {
         Some(f) => e.with_suggestion(f),
