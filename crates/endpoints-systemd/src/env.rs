@@ -130,9 +130,29 @@ pub(crate) fn open_files_limit() -> u64 {
     }
 }
 
+#[cfg(not(target_os = "macos"))]
 fn single_threaded() -> bool {
     match std::fs::read_dir("/proc/self/task") {
         Ok(tasks) => tasks.count() == 1,
         Err(_) => false,
     }
+}
+
+/// macOS has no `/proc`: the task's thread count comes from `proc_pidinfo`.
+#[cfg(target_os = "macos")]
+fn single_threaded() -> bool {
+    // SAFETY: `proc_taskinfo` is plain integers, for which all-zero bytes are valid.
+    let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
+    // SAFETY: proc_pidinfo writes at most `size` bytes into `info`, owned here.
+    let n = unsafe {
+        libc::proc_pidinfo(
+            std::process::id() as libc::c_int,
+            libc::PROC_PIDTASKINFO,
+            0,
+            (&raw mut info).cast(),
+            size,
+        )
+    };
+    n == size && info.pti_threadnum == 1
 }
