@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use endpoints::Connection;
+#[cfg(target_os = "linux")]
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -202,9 +203,10 @@ async fn relay_one(
 }
 
 /// Move bytes both ways until both directions end. Plain TCP/unix on both sides (also under
-/// a PROXY header, once the bytes that came with it are forwarded): splice in the kernel;
-/// else (TLS, ...), or if the kernel refuses splice before any byte was taken, the buffered
-/// copy. Returns the byte counts, the outcome and how the bytes moved.
+/// a PROXY header, once the bytes that came with it are forwarded): splice in the kernel
+/// (Linux); else (TLS, other systems, ...), or if the kernel refuses splice before any byte
+/// was taken, the buffered copy. Returns the byte counts, the outcome and how the bytes moved.
+#[cfg(target_os = "linux")]
 async fn carry(
     conn: &mut Connection,
     upstream: &mut Connection,
@@ -227,6 +229,17 @@ async fn carry(
     };
     stats.a_to_b += early.len() as u64;
     (stats, result, how)
+}
+
+/// Move bytes both ways until both directions end: the buffered copy (`splice` is Linux-only).
+#[cfg(not(target_os = "linux"))]
+async fn carry(
+    conn: &mut Connection,
+    upstream: &mut Connection,
+    limits: Limits,
+) -> (pump::Stats, std::io::Result<()>, &'static str) {
+    let (stats, result) = pump(&mut *conn, &mut *upstream, limits).await;
+    (stats, result, "copied")
 }
 
 /// Whether `conn` is a TLS connection (its `close_notify` is what `--half-close auto` waits

@@ -1,32 +1,45 @@
 //! Zero-copy relaying with `splice(2)` between plain TCP or unix sockets (Linux): bytes go
 //! socket → pipe → socket inside the kernel. Same rules as [`crate::pump::pump`]: half-close
 //! propagated, a linger deadline after the first EOF, an idle timeout, byte counts.
+//!
+//! Only [`End`] (finding the plain socket of a connection) is portable; the pipes and
+//! `splice` are Linux-only, and elsewhere the relay always uses the buffered copy.
 #![allow(unsafe_code)] // pipe2, fcntl and splice on descriptors owned here; each call has a SAFETY note.
 
+#[cfg(target_os = "linux")]
 use std::io;
+#[cfg(target_os = "linux")]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+#[cfg(target_os = "linux")]
 use std::sync::OnceLock;
+#[cfg(target_os = "linux")]
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use endpoints::Connection;
 use endpoints::proxy::Prefixed;
+#[cfg(target_os = "linux")]
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 
+#[cfg(target_os = "linux")]
 use crate::pump::{Counters, Direction, Finish, Limits, Shared, Stats};
 
 /// A pipe's default capacity (16 pages).
+#[cfg(target_os = "linux")]
 const SMALL: usize = 1 << 16;
 /// The capacity a pipe grows to once its direction has moved [`GROW_AFTER`] bytes: fewer
 /// system calls for bulk transfers, while thousands of short connections keep small pipes
 /// (the kernel limits a user's pipe memory, and pipes made past that limit get two pages).
 /// Growth also stays within [`growth_budget`].
+#[cfg(target_os = "linux")]
 const BIG: usize = 1 << 20;
 /// Bytes a direction moves before its pipe grows.
+#[cfg(target_os = "linux")]
 const GROW_AFTER: u64 = 8 << 20;
 
 /// One end of the relay, if it is a plain socket.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the unix socket is read by splice
 pub(crate) enum End<'a> {
     Tcp(&'a TcpStream),
     Unix(&'a UnixStream),
@@ -37,6 +50,7 @@ impl<'a> End<'a> {
     /// a TCP or unix socket, or one under a PROXY-protocol header once no bytes that came
     /// with the header are left unread (see [`take_early`]). `None` for TLS and other
     /// streams that transform their bytes.
+    #[cfg(target_os = "linux")]
     pub(crate) fn of(conn: &'a Connection) -> Option<Self> {
         Self::find(conn, false)
     }
@@ -77,6 +91,7 @@ impl<'a> End<'a> {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn fd(self) -> RawFd {
         match self {
             Self::Tcp(s) => s.as_raw_fd(),
@@ -84,6 +99,7 @@ impl<'a> End<'a> {
         }
     }
 
+    #[cfg(target_os = "linux")]
     async fn ready(self, interest: Interest) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.ready(interest).await.map(|_| ()),
@@ -91,6 +107,7 @@ impl<'a> End<'a> {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn try_io<R>(self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         match self {
             Self::Tcp(s) => s.try_io(interest, f),
@@ -98,6 +115,7 @@ impl<'a> End<'a> {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn shutdown_write(self) -> io::Result<()> {
         match self {
             Self::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
@@ -109,6 +127,7 @@ impl<'a> End<'a> {
 /// If `conn` is a PROXY-protocol connection over a plain socket, and `other` is a plain
 /// socket too, take the bytes that arrived with the header and are not read yet, so that the
 /// caller forwards them before splicing the socket underneath. Empty otherwise.
+#[cfg(target_os = "linux")]
 pub(crate) fn take_early(conn: &mut Connection, other: &Connection) -> Vec<u8> {
     if End::of(other).is_none() {
         return Vec::new();
@@ -119,6 +138,7 @@ pub(crate) fn take_early(conn: &mut Connection, other: &Connection) -> Vec<u8> {
     }
 }
 
+#[cfg(target_os = "linux")]
 struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
@@ -127,11 +147,13 @@ struct Pipe {
 }
 
 /// Capacity that growing pipes may add, shared by every connection of the process.
+#[cfg(target_os = "linux")]
 struct Budget {
     used: AtomicUsize,
     limit: usize,
 }
 
+#[cfg(target_os = "linux")]
 impl Budget {
     fn new(limit: usize) -> Self {
         Self {
@@ -155,11 +177,13 @@ impl Budget {
 }
 
 /// Part of a [`Budget`], given back on drop.
+#[cfg(target_os = "linux")]
 struct Reservation<'a> {
     budget: &'a Budget,
     bytes: usize,
 }
 
+#[cfg(target_os = "linux")]
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         self.budget.used.fetch_sub(self.bytes, Ordering::Relaxed);
@@ -170,6 +194,7 @@ impl Drop for Reservation<'_> {
 /// (64 MiB by default) and gives a pipe made past it two pages: a few dozen grown pipes
 /// would shrink the pipes of every later connection. So growth may take a quarter of that
 /// limit (16 MiB, 16 grown pipes by default); past it, pipes keep their default size.
+#[cfg(target_os = "linux")]
 fn growth_budget() -> &'static Budget {
     static BUDGET: OnceLock<Budget> = OnceLock::new();
     BUDGET.get_or_init(|| {
@@ -186,6 +211,7 @@ fn growth_budget() -> &'static Budget {
     })
 }
 
+#[cfg(target_os = "linux")]
 fn pipe() -> io::Result<Pipe> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` is a valid array of two descriptors for pipe2 to fill.
@@ -202,6 +228,7 @@ fn pipe() -> io::Result<Pipe> {
 }
 
 /// Try to give `pipe` `size` bytes of capacity, within `budget`; returns the capacity it has.
+#[cfg(target_os = "linux")]
 fn grow(pipe: &mut Pipe, size: usize, budget: &'static Budget) -> usize {
     let Some(reservation) = budget.reserve(size - SMALL) else {
         return SMALL;
@@ -222,6 +249,7 @@ fn grow(pipe: &mut Pipe, size: usize, budget: &'static Budget) -> usize {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
     // SAFETY: both descriptors are open for the duration of the call (owned by this module's
     // pipes or borrowed from live sockets); null offsets are allowed for pipes and sockets.
@@ -245,31 +273,37 @@ fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
 /// Why [`pump`] moved nothing: the kernel refused splice for these sockets, or no pipe could
 /// be made, before any byte was taken from either socket. The caller copies instead.
 #[derive(Debug)]
+#[cfg(target_os = "linux")]
 struct Refused(io::Error);
 
+#[cfg(target_os = "linux")]
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "splice refused: {}", self.0)
     }
 }
 
+#[cfg(target_os = "linux")]
 impl std::error::Error for Refused {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
 }
 
+#[cfg(target_os = "linux")]
 fn refused(e: io::Error) -> io::Error {
     io::Error::new(io::ErrorKind::Unsupported, Refused(e))
 }
 
 /// Whether `e` from [`pump`] means nothing was taken, so the buffered copy may take over.
+#[cfg(target_os = "linux")]
 pub(crate) fn is_refused(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|inner| inner.is::<Refused>())
 }
 
 /// Relay `a` ⇄ `b` with splice. An error for which [`is_refused`] holds means no byte was
 /// taken from either socket: use the buffered copy instead.
+#[cfg(target_os = "linux")]
 pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::Result<()>) {
     let shared = Shared::new(limits.idle);
     let taken = AtomicBool::new(false);
@@ -309,6 +343,7 @@ pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::
 /// One direction. `taken` is set once a byte has been taken from either socket: from then
 /// on, falling back to the buffered copy would lose what is in the pipes.
 #[allow(clippy::too_many_arguments)] // one call site per direction, each argument named there
+#[cfg(target_os = "linux")]
 async fn direction(
     from: End<'_>,
     to: End<'_>,
@@ -385,7 +420,7 @@ async fn direction(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::time::Duration;

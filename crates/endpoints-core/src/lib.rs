@@ -124,7 +124,7 @@ pub use connection::{Connection, Extensions, Parts, Stream};
 pub use description::{Description, Field, escape};
 pub use endpoint::{ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{BoxError, EndpointIoError, ErrorKind, Operation, ParseError, io_error};
-pub use params::{Args, Param, ParamKind};
+pub use params::{Args, Param, ParamKind, SplitAddress};
 pub use registry::Side;
 
 /// Re-exported so plugins implement the traits without depending on `async-trait` themselves.

@@ -158,6 +158,8 @@ pub struct Value<'a> {
     prefix: &'a str,
     description: &'a Description,
     from_default: bool,
+    /// An IPv6 address split at its colons that this value is part of.
+    split: Option<SplitAddress>,
 }
 
 impl<'a> Value<'a> {
@@ -182,7 +184,15 @@ impl<'a> Value<'a> {
     }
 
     /// An [`InvalidValue`](ErrorKind::InvalidValue) error about this value.
+    ///
+    /// When the value is part of an IPv6 address that the grammar split at its colons
+    /// (`tcp:host=::1:port=7000`), the error says so instead and suggests brackets.
     pub fn invalid(&self, why: impl fmt::Display) -> ParseError {
+        if let Some(split) = &self.split {
+            return split
+                .error(self.description, ErrorKind::InvalidValue)
+                .with_parameter(self.param);
+        }
         self.description
             .error(
                 ErrorKind::InvalidValue,
@@ -321,6 +331,9 @@ pub struct Args<'a> {
     params: &'static [Param],
     /// The chosen field for each declared parameter, index-aligned with `params`.
     given: Vec<Option<&'a Field>>,
+    /// An IPv6 address split at its colons whose bracketed form parses: values that are part
+    /// of it report it instead of their own error.
+    split: Option<SplitAddress>,
 }
 
 impl<'a> Args<'a> {
@@ -345,14 +358,66 @@ impl<'a> Args<'a> {
     /// Like [`parse`](Self::parse), with the positional fields mapped to `positional` names
     /// (for types whose positional meaning depends on what else was given, like the `tcp:`
     /// client), and a choice of conflict rule.
+    ///
+    /// An IPv6 address written without brackets is split at its colons (`tcp:::1:7000` is the
+    /// fields `tcp`, ``, ``, `1`, `7000`). When the description has such a run of fields and
+    /// bracketing it makes the fields fit the declared parameters, an error in those fields
+    /// says so, points at the address and suggests the bracketed text.
     pub fn parse_mapped(
         description: &'a Description,
         params: &'static [Param],
         positional: &[&'static str],
         conflict: Conflict,
     ) -> Result<Self, ParseError> {
+        let fits = |split: &SplitAddress| {
+            let rejoined = split.rejoined(description);
+            // The bracketed form must fit the declared parameters, and numbers must stay
+            // numbers (`tcp:7000:::1` is port 7000 and `::1`, not `[7000::]` and `1`).
+            Args::check(&rejoined, params, positional, conflict).is_ok_and(|args| {
+                args.params
+                    .iter()
+                    .zip(&args.given)
+                    .all(|(p, f)| match (p.kind, f) {
+                        (ParamKind::Port | ParamKind::UInt, Some(f)) => {
+                            f.value().bytes().all(|b| b.is_ascii_digit())
+                        }
+                        _ => true,
+                    })
+            })
+        };
+        match Self::check(description, params, positional, conflict) {
+            Ok(mut args) => {
+                let candidates = SplitAddress::find(description);
+                if !candidates.is_empty() {
+                    args.split = candidates.into_iter().find(|c| fits(c));
+                }
+                Ok(args)
+            }
+            Err(e) => match SplitAddress::find(description)
+                .into_iter()
+                .find(|c| fits(c))
+            {
+                Some(split) => {
+                    let hint = split.error(description, e.kind());
+                    Err(match e.parameter() {
+                        Some(p) => hint.with_parameter(p.to_owned()),
+                        None => hint,
+                    })
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// [`parse_mapped`](Self::parse_mapped) without the IPv6 hint.
+    fn check<'d>(
+        description: &'d Description,
+        params: &'static [Param],
+        positional: &[&'static str],
+        conflict: Conflict,
+    ) -> Result<Args<'d>, ParseError> {
         let prefix = description.prefix().unwrap_or("");
-        let mut given: Vec<Option<&'a Field>> = vec![None; params.len()];
+        let mut given: Vec<Option<&'d Field>> = vec![None; params.len()];
         let index_of = |name: &str| params.iter().position(|p| p.name == name);
 
         for field in description.fields() {
@@ -389,7 +454,7 @@ impl<'a> Args<'a> {
             let Some(i) = index_of(name) else { continue };
             match (given[i], conflict) {
                 (Some(kw), Conflict::Error) if kw.key().is_some() => {
-                    let e = description
+                    return Err(description
                         .error(
                             ErrorKind::Duplicate,
                             kw.span(),
@@ -399,8 +464,7 @@ impl<'a> Args<'a> {
                                 kw.value()
                             ),
                         )
-                        .with_parameter(name);
-                    return Err(split_ipv6_hint(description, e));
+                        .with_parameter(name));
                 }
                 _ => given[i] = Some(field),
             }
@@ -427,11 +491,12 @@ impl<'a> Args<'a> {
             }
         }
 
-        Ok(Self {
+        Ok(Args {
             description,
             prefix,
             params,
             given,
+            split: None,
         })
     }
 
@@ -455,6 +520,10 @@ impl<'a> Args<'a> {
                 prefix: self.prefix,
                 description: self.description,
                 from_default: false,
+                split: self.split.clone().filter(|s| {
+                    let fields = self.description.fields();
+                    fields[s.first..=s.last].iter().any(|x| std::ptr::eq(x, f))
+                }),
             }),
             None => p.default.map(|d| {
                 let end = self.description.input().map_or(0, |s| s.len());
@@ -465,6 +534,7 @@ impl<'a> Args<'a> {
                     prefix: self.prefix,
                     description: self.description,
                     from_default: true,
+                    split: None,
                 }
             }),
         }
@@ -509,38 +579,242 @@ impl<'a> Args<'a> {
     }
 }
 
-/// If the error comes from an IPv6 address split at its unescaped colons
-/// (`interface=::1` reads as `interface=`, ``, `1`), say so and suggest brackets.
-fn split_ipv6_hint(d: &Description, original: ParseError) -> ParseError {
-    let fields = d.fields();
-    for (i, kw) in fields.iter().enumerate() {
-        let Some(key) = kw.key() else { continue };
-        let mut joined = kw.value().to_owned();
-        // The longest run of following positional fields that makes an address.
-        let mut best: Option<(String, usize)> = None;
-        for (j, next) in fields.iter().enumerate().skip(i + 1) {
-            if !next.is_positional() {
-                break;
+/// An IPv6 address (or IPv6 CIDR) that the grammar split into several fields at its
+/// unescaped colons: `tcp:::1:7000` is the fields `tcp`, ``, ``, `1`, `7000`, and
+/// `interface=::1` is `interface=`, ``, `1`. Wrappers use it to explain such errors.
+///
+/// ```
+/// use endpoints_core::params::SplitAddress;
+/// use endpoints_core::{Description, ErrorKind};
+///
+/// let d: Description = "tcp:host=::1:port=7000".parse()?;
+/// let split = &SplitAddress::find(&d)[0];
+/// assert_eq!(split.address(), "::1");
+/// let e = split.error(&d, ErrorKind::InvalidValue);
+/// assert_eq!(e.span(), 9..12);
+/// assert_eq!(e.suggestion(), Some("tcp:host=[::1]:port=7000"));
+/// # Ok::<(), endpoints_core::ParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SplitAddress {
+    first: usize,
+    last: usize,
+    address: String,
+    /// The address's text in the input.
+    span: Range<usize>,
+    /// The value text to bracket (for a list, the whole value).
+    bracket: Range<usize>,
+    /// Where the address starts in the first field's (unescaped) value.
+    offset: usize,
+}
+
+impl SplitAddress {
+    /// The runs of fields that join (with `:`) into an IPv6 address or CIDR, in field order,
+    /// the longest first for each starting field. A run starts in a field after the type
+    /// prefix, positional or keyword; in a comma-separated list it starts after the last `,`.
+    pub fn find(d: &Description) -> Vec<Self> {
+        let fields = d.fields();
+        let prefix_at = fields.iter().position(Field::is_positional);
+        let mut found = Vec::new();
+        for (i, first) in fields.iter().enumerate() {
+            if Some(i) == prefix_at || first.value().starts_with('[') {
+                continue;
             }
-            joined.push(':');
-            joined.push_str(next.value());
-            if joined.parse::<std::net::Ipv6Addr>().is_ok() {
-                best = Some((joined.clone(), j));
+            let offset = first.value().rfind(',').map_or(0, |c| c + 1);
+            let mut joined = first.value()[offset..].to_owned();
+            let mut runs = Vec::new();
+            for (j, next) in fields.iter().enumerate().skip(i + 1) {
+                // The longest IPv6 CIDR text is 49 characters.
+                if !next.is_positional() || joined.len() > 49 {
+                    break;
+                }
+                joined.push(':');
+                joined.push_str(next.value());
+                if is_ipv6_or_cidr(&joined) {
+                    runs.push((j, joined.clone()));
+                }
+            }
+            let value = first.value_span();
+            let raw_offset = d
+                .input()
+                .and_then(|input| input.get(value.clone()))
+                .and_then(|raw| raw.rfind(','))
+                .map_or(0, |c| c + 1);
+            for (j, address) in runs.into_iter().rev() {
+                let end = fields[j].value_span().end;
+                found.push(Self {
+                    first: i,
+                    last: j,
+                    address,
+                    span: value.start + raw_offset..end,
+                    bracket: value.start..end,
+                    offset,
+                });
             }
         }
-        if let Some((addr, j)) = best {
-            let span = kw.span().start..fields[j].span().end;
-            let e = d
-                .error(
-                    original.kind(),
-                    span,
-                    format!("`{key}={addr}` was split at its colons: write an IPv6 address in brackets or escape its colons"),
-                )
-                .with_parameter(key);
-            return e.with_suggestion(format!("{key}=[{addr}]"));
-        }
+        found
     }
-    original
+
+    /// The address as the user meant it (`::1`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The indexes of the first and last fields it was split into.
+    pub fn fields(&self) -> std::ops::RangeInclusive<usize> {
+        self.first..=self.last
+    }
+
+    /// The address's byte span in the input.
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    /// `d` with the split fields joined again into one bracketed field (`[::1]`, or for a
+    /// list value `[10.0.0.0/8,::1]`), to check that the bracketed form fits.
+    pub fn rejoined(&self, d: &Description) -> Description {
+        let fields = d.fields();
+        let first = &fields[self.first];
+        let mut value = format!("[{}", first.value());
+        for f in &fields[self.first + 1..=self.last] {
+            value.push(':');
+            value.push_str(f.value());
+        }
+        value.push(']');
+        let mut out: Vec<Field> = fields[..self.first].to_vec();
+        out.push(match first.key() {
+            Some(key) => Field::keyword(key, value),
+            None => Field::positional(value),
+        });
+        out.extend_from_slice(&fields[self.last + 1..]);
+        Description::from_fields(out).unwrap_or_else(|| d.clone())
+    }
+
+    /// The whole input with the address bracketed, when `d` was parsed from text.
+    pub fn fixed_input(&self, d: &Description) -> Option<String> {
+        let input = d.input()?;
+        let inside = input.get(self.bracket.clone())?;
+        Some(format!(
+            "{}[{inside}]{}",
+            &input[..self.bracket.start],
+            &input[self.bracket.end..]
+        ))
+    }
+
+    /// An error of `kind` pointing at the address, that says it was split and suggests the
+    /// input with the address in brackets.
+    pub fn error(&self, d: &Description, kind: ErrorKind) -> ParseError {
+        let addr = &self.address;
+        let list = if self.offset > 0 {
+            " (bracket the whole list)"
+        } else {
+            ""
+        };
+        let e = d.error(
+            kind,
+            self.span(),
+            format!(
+                "`{addr}` is an IPv6 address split at its colons (`:` separates fields): \
+                 write it in brackets, `[{addr}]`{list}, or escape its colons"
+            ),
+        );
+        let fixed = self.fixed_input(d).unwrap_or_else(|| format!("[{addr}]"));
+        e.with_suggestion(fixed)
+    }
+}
+
+/// An IPv6 address, or an IPv6 address with a `/prefix` of 0 to 128.
+fn is_ipv6_or_cidr(text: &str) -> bool {
+    let (addr, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    addr.parse::<std::net::Ipv6Addr>().is_ok()
+        && bits.is_none_or(|b| {
+            !b.is_empty()
+                && b.len() <= 3
+                && b.bytes().all(|c| c.is_ascii_digit())
+                && b.parse::<u8>().is_ok_and(|n| n <= 128)
+        })
+}
+
+/// For wrappers (`haproxy:[options:]<inner>`): if `error`, from building `inner`, is an
+/// unknown parameter of the inner type that is one of the wrapper's own `params`, say that
+/// the wrapper's options go before the inner description and suggest the input with the
+/// option moved there (`haproxy:tcp:7000:timeout=3` becomes `haproxy:timeout=3:tcp:7000`).
+/// Any other error is returned unchanged.
+///
+/// ```
+/// use endpoints_core::params::{Param, ParamKind, misplaced_wrapper_option};
+/// use endpoints_core::{Description, ErrorKind, ParseError};
+///
+/// static WRAPPER: &[Param] = &[Param::optional("timeout", ParamKind::Duration)];
+/// let d: Description = "haproxy:tcp:7000:timeout=3".parse()?;
+/// let inner = d.tail(1).expect("inner");
+/// let e = ParseError::new(ErrorKind::UnknownParameter, 17..24, "unknown parameter `timeout` for `tcp`")
+///     .with_parameter("timeout");
+/// let e = misplaced_wrapper_option(e, "haproxy", WRAPPER, &inner);
+/// assert_eq!(e.suggestion(), Some("haproxy:timeout=3:tcp:7000"));
+/// # Ok::<(), ParseError>(())
+/// ```
+pub fn misplaced_wrapper_option(
+    error: ParseError,
+    wrapper: &str,
+    params: &[Param],
+    inner: &Description,
+) -> ParseError {
+    // Not for a kind that cannot be misplaced, nor twice (the innermost wrapper said it).
+    if error.kind() != ErrorKind::UnknownParameter || error.message().contains("options go before")
+    {
+        return error;
+    }
+    let Some(key) = error
+        .parameter()
+        .filter(|k| params.iter().any(|p| p.name == *k))
+    else {
+        return error;
+    };
+    let Some(field) = inner
+        .fields()
+        .iter()
+        .find(|f| f.key() == Some(key) && f.key_span() == Some(error.span()))
+    else {
+        return error;
+    };
+    let inner_type = inner.prefix().unwrap_or("").to_ascii_lowercase();
+    let e = inner
+        .error(
+            ErrorKind::UnknownParameter,
+            error.span(),
+            format!(
+                "`{key}` is an option of `{wrapper}:`, not of `{inner_type}`: `{wrapper}:`'s \
+                 options go before the inner description"
+            ),
+        )
+        .with_parameter(key.to_owned());
+    // Move the field's text (and the `:` before it) in front of the inner description.
+    let fixed = inner
+        .input()
+        .zip(inner.fields().first())
+        .and_then(|(input, first)| {
+            let span = field.span();
+            let text = input.get(span.clone())?;
+            let at = first.span().start;
+            let cut = span.start.checked_sub(1)?..span.end;
+            if input.get(cut.clone()) != Some(&format!(":{text}")[..]) {
+                return None;
+            }
+            Some(format!(
+                "{}{text}:{}{}",
+                input.get(..at)?,
+                input.get(at..cut.start)?,
+                input.get(cut.end..)?
+            ))
+        });
+    match fixed {
+        Some(f) => e.with_suggestion(f),
+        None => e,
+    }
 }
 
 fn example_for(kind: ParamKind) -> &'static str {
@@ -719,11 +993,16 @@ mod tests {
         let d = parse("t:443:interface=::1")?;
         let e = Args::parse(&d, P).expect_err("split address");
         assert_eq!(e.kind(), ErrorKind::Duplicate);
-        assert_eq!(e.suggestion(), Some("interface=[::1]"));
-        assert_eq!(e.span(), 6..19);
+        assert_eq!(e.suggestion(), Some("t:443:interface=[::1]"));
+        assert_eq!(e.span(), 16..19);
+        assert_eq!(
+            e.message(),
+            "`::1` is an IPv6 address split at its colons (`:` separates fields): write it in \
+             brackets, `[::1]`, or escape its colons; did you mean `t:443:interface=[::1]`?"
+        );
         let d = parse("t:443:interface=fe80::1:2:3")?;
         let e = Args::parse(&d, P).expect_err("split address");
-        assert_eq!(e.suggestion(), Some("interface=[fe80::1:2:3]"));
+        assert_eq!(e.suggestion(), Some("t:443:interface=[fe80::1:2:3]"));
         Ok(())
     }
 
@@ -800,5 +1079,60 @@ mod tests {
         assert_eq!(closest("prot", ["port", "interface"]), Some("port"));
         assert_eq!(closest("BINDADDRESS", ["bindAddress"]), Some("bindAddress"));
         assert_eq!(closest("xyz", ["port"]), None);
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    static CLIENT: &[Param] = &[
+        Param::required("host", ParamKind::Host).at(0).help("host"),
+        Param::required("port", ParamKind::Port).at(1).help("port"),
+    ];
+
+    #[test]
+    fn positional_address_split_at_its_colons() -> Result<(), ParseError> {
+        let d: Description = "tcp:::1:7000".parse()?;
+        let e = Args::parse_mapped(&d, CLIENT, &["host", "port"], Conflict::PositionalWins)
+            .expect_err("four positional fields");
+        assert_eq!(e.kind(), ErrorKind::UnknownParameter);
+        assert_eq!(e.span(), 4..7);
+        assert_eq!(e.suggestion(), Some("tcp:[::1]:7000"));
+        Ok(())
+    }
+
+    #[test]
+    fn value_errors_inside_a_split_address_explain_it() -> Result<(), ParseError> {
+        let d: Description = "tcp:host=::1:port=7000".parse()?;
+        let args = Args::parse_mapped(&d, CLIENT, &["host", "port"], Conflict::PositionalWins)?;
+        let e = args.required("host")?.invalid("the host is empty");
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert_eq!(e.span(), 9..12);
+        assert_eq!(e.parameter(), Some("host"));
+        assert_eq!(e.suggestion(), Some("tcp:host=[::1]:port=7000"));
+        // A value outside the address keeps its own message.
+        let d: Description = "tcp:[::1]:7000".parse()?;
+        let args = Args::parse_mapped(&d, CLIENT, &["host", "port"], Conflict::PositionalWins)?;
+        let e = args.required("port")?.invalid("no");
+        assert_eq!(e.message(), "invalid `port` for `tcp`: no");
+        Ok(())
+    }
+
+    #[test]
+    fn list_values_and_cidrs_are_found() -> Result<(), ParseError> {
+        let d: Description = "haproxy:trusted=10.0.0.0/8,::1:tcp:7000".parse()?;
+        let found = SplitAddress::find(&d);
+        assert_eq!(found[0].address(), "::1");
+        assert_eq!(found[0].span(), 27..30);
+        assert_eq!(
+            found[0].fixed_input(&d).as_deref(),
+            Some("haproxy:trusted=[10.0.0.0/8,::1]:tcp:7000")
+        );
+        let d: Description = "x:trusted=fe80::/10".parse()?;
+        assert_eq!(SplitAddress::find(&d)[0].address(), "fe80::/10");
+        let d: Description = "tcp:80:1:2".parse()?;
+        assert!(SplitAddress::find(&d).is_empty());
+        Ok(())
     }
 }

@@ -235,6 +235,9 @@ fn unknown_type(
     } else {
         format!("known {side} types: {}", known.join(", "))
     };
+    if let Some(e) = host_and_port(side, d, span.clone()) {
+        return e;
+    }
     if prefix.is_empty() {
         return d.error(
             ErrorKind::UnknownType,
@@ -265,6 +268,25 @@ fn unknown_type(
             ),
         );
     }
+    if let Some(p) = PROVIDERS.iter().find(|p| p.prefix == lower) {
+        let how = format!(
+            "it is provided by the `{krate}` crate, which is not linked into this program: add \
+             it and name it in code (`use {module} as _;`), or enable the `{feature}` feature \
+             of `endpoints`",
+            krate = p.krate,
+            module = p.krate.replace('-', "_"),
+            feature = p.feature,
+        );
+        let msg = if p.sides.contains(&side) {
+            format!("unknown {side} endpoint type `{lower}`: {how} ({listing})")
+        } else {
+            format!(
+                "`{lower}` is a {} endpoint type, not a {side} one ({listing})",
+                side.other()
+            )
+        };
+        return d.error(ErrorKind::UnknownType, span, msg);
+    }
     let e = d.error(
         ErrorKind::UnknownType,
         span,
@@ -274,6 +296,147 @@ fn unknown_type(
         Some(s) => e.with_suggestion(s),
         None => e,
     }
+}
+
+/// An endpoint type that a crate of this project provides.
+struct Provider {
+    prefix: &'static str,
+    krate: &'static str,
+    /// The feature of the `endpoints` umbrella that links it.
+    feature: &'static str,
+    sides: &'static [Side],
+}
+
+const BOTH: &[Side] = &[Side::Client, Side::Server];
+
+/// The prefixes this project's crates provide, so that an unknown one that is merely not
+/// linked says which crate to link.
+const PROVIDERS: &[Provider] = &[
+    Provider {
+        prefix: "tcp",
+        krate: "endpoints-tcp",
+        feature: "tcp",
+        sides: BOTH,
+    },
+    Provider {
+        prefix: "tcp6",
+        krate: "endpoints-tcp6",
+        feature: "tcp6",
+        sides: &[Side::Server],
+    },
+    Provider {
+        prefix: "hostname",
+        krate: "endpoints-hostname",
+        feature: "hostname",
+        sides: &[Side::Client],
+    },
+    Provider {
+        prefix: "unix",
+        krate: "endpoints-unix",
+        feature: "unix",
+        sides: BOTH,
+    },
+    Provider {
+        prefix: "systemd",
+        krate: "endpoints-systemd",
+        feature: "systemd",
+        sides: &[Side::Server],
+    },
+    Provider {
+        prefix: "tls",
+        krate: "endpoints-tls",
+        feature: "tls",
+        sides: BOTH,
+    },
+    Provider {
+        prefix: "ssl",
+        krate: "endpoints-tls",
+        feature: "tls",
+        sides: BOTH,
+    },
+    Provider {
+        prefix: "haproxy",
+        krate: "endpoints-proxy",
+        feature: "proxy",
+        sides: BOTH,
+    },
+    Provider {
+        prefix: "stdio",
+        krate: "endpoints-stdio",
+        feature: "stdio",
+        sides: &[Side::Server],
+    },
+];
+
+/// `localhost:7000`, `127.0.0.1:7000`, `[::1]:7000`, `::1:7000`: a host and a port with no
+/// type. Suggest the `tcp:` description (for a server, the host is the `interface`).
+fn host_and_port(side: Side, d: &Description, span: std::ops::Range<usize>) -> Option<ParseError> {
+    let fields = d.fields();
+    if fields.len() < 2 || fields.iter().any(|f| !f.is_positional()) {
+        return None;
+    }
+    let (last, rest) = fields.split_last()?;
+    let port = last.value();
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let host: Vec<&str> = rest.iter().map(|f| f.value()).collect();
+    let host = host.join(":");
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(&host);
+    let ip = bare.parse::<std::net::IpAddr>().ok();
+    let is_name = rest.len() == 1
+        && !host.is_empty()
+        && host.len() <= 253
+        && (host.eq_ignore_ascii_case("localhost") || host.contains('.'))
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    if ip.is_none() && !is_name {
+        return None;
+    }
+    let shown = match ip {
+        Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+        Some(a) => a.to_string(),
+        None => host.clone(),
+    };
+    let fixed = match side {
+        Side::Client => format!("tcp:{shown}:{port}"),
+        Side::Server => {
+            let interface = match ip {
+                Some(_) => shown.clone(),
+                None if host.eq_ignore_ascii_case("localhost") => "127.0.0.1".to_owned(),
+                None => return None,
+            };
+            format!("tcp:{port}:interface={interface}")
+        }
+    };
+    // In a wrapper (`haproxy:localhost:7000`), keep the text around the inner description.
+    let fixed = match (d.input(), fields.first(), fields.last()) {
+        (Some(input), Some(first), Some(last)) if first.span().start <= last.span().end => {
+            let (start, end) = (first.span().start, last.span().end);
+            match (input.get(..start), input.get(end..)) {
+                (Some(before), Some(after)) => format!("{before}{fixed}{after}"),
+                _ => fixed,
+            }
+        }
+        _ => fixed,
+    };
+    let what = match side {
+        Side::Client => "a host and port",
+        Side::Server => "an address and port",
+    };
+    let whole = span.start..fields.last().map_or(span.end, |f| f.span().end);
+    Some(
+        d.error(
+            ErrorKind::UnknownType,
+            whole,
+            format!("`{host}:{port}` is {what} without an endpoint type: name the type"),
+        )
+        .with_suggestion(fixed),
+    )
 }
 
 /// How deeply descriptions may nest (`haproxy:haproxy:tcp:80` is 3 levels; a TLS endpoint

@@ -191,3 +191,79 @@ fn nesting_is_bounded_and_the_error_names_the_first_level_too_deep() {
     assert!(registry::build_server(&parse(&too_deep)).is_err());
     assert!(registry::build_server(&parse(&ok)).is_ok());
 }
+
+#[test]
+fn host_and_port_without_a_type_suggest_tcp() {
+    // issue 18 item 6: `--connect localhost:7000`.
+    let e = registry::build_client(&parse("localhost:7000"))
+        .map(|_| ())
+        .expect_err("no type");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert_eq!(e.span(), 0..14);
+    assert_eq!(e.suggestion(), Some("tcp:localhost:7000"));
+    assert_eq!(
+        e.message(),
+        "`localhost:7000` is a host and port without an endpoint type: name the type; did you \
+         mean `tcp:localhost:7000`?"
+    );
+    for (text, fixed) in [
+        ("127.0.0.1:7000", "tcp:127.0.0.1:7000"),
+        ("db.example.com:5432", "tcp:db.example.com:5432"),
+        ("[::1]:7000", "tcp:[::1]:7000"),
+        ("::1:7000", "tcp:[::1]:7000"),
+    ] {
+        let e = registry::build_client(&parse(text))
+            .map(|_| ())
+            .expect_err(text);
+        assert_eq!(e.suggestion(), Some(fixed), "{text}");
+    }
+    let e = registry::build_server(&parse("localhost:7000"))
+        .map(|_| ())
+        .expect_err("no type");
+    assert_eq!(e.suggestion(), Some("tcp:7000:interface=127.0.0.1"));
+    let e = registry::build_server(&parse("[::1]:7000"))
+        .map(|_| ())
+        .expect_err("no type");
+    assert_eq!(e.suggestion(), Some("tcp:7000:interface=[::1]"));
+}
+
+#[test]
+fn a_known_but_unlinked_prefix_names_its_crate() {
+    // issue 18 item 6: this test binary links no transport crate.
+    let e = registry::build_client(&parse("tls:example.com:443"))
+        .map(|_| ())
+        .expect_err("unlinked");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert_eq!(e.span(), 0..3);
+    assert!(
+        e.message().starts_with(
+            "unknown client endpoint type `tls`: it is provided by the `endpoints-tls` crate, \
+             which is not linked into this program: add it and name it in code \
+             (`use endpoints_tls as _;`), or enable the `tls` feature of `endpoints`"
+        ),
+        "{e}"
+    );
+    for (prefix, module) in [
+        ("ssl", "endpoints_tls"),
+        ("haproxy", "endpoints_proxy"),
+        ("unix", "endpoints_unix"),
+        ("systemd", "endpoints_systemd"),
+        ("tcp6", "endpoints_tcp6"),
+    ] {
+        let e = registry::build_server(&parse(&format!("{prefix}:x")))
+            .map(|_| ())
+            .expect_err(prefix);
+        assert!(
+            e.message().contains(&format!("`use {module} as _;`")),
+            "{e}"
+        );
+    }
+    let e = registry::build_client(&parse("systemd:0"))
+        .map(|_| ())
+        .expect_err("server only");
+    assert!(
+        e.message()
+            .starts_with("`systemd` is a server endpoint type, not a client one"),
+        "{e}"
+    );
+}

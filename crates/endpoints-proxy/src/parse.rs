@@ -1,6 +1,6 @@
 //! Parsing `haproxy:[options:]<inner description>`.
 
-use endpoints_core::params::{Args, Param, ParamKind};
+use endpoints_core::params::{Args, Param, ParamKind, SplitAddress, misplaced_wrapper_option};
 use endpoints_core::registry::{self, Side};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
 
@@ -39,6 +39,21 @@ fn split(d: &Description) -> Result<(Description, Description), ParseError> {
         .map(|(i, _)| i)
         .collect();
     let end = d.input().map_or(0, |s| s.len());
+    // `trusted=10.0.0.0/8,::1:tcp:80`: the option's IPv6 address runs into what would be read
+    // as the inner description; say so before it is read as `` (the empty type).
+    if let Some(&inner_at) = positions.get(1)
+        && let Some(split) = SplitAddress::find(d).into_iter().find(|s| {
+            let fields = s.fields();
+            *fields.start() < inner_at
+                && *fields.end() >= inner_at
+                && fields_after(d, *fields.end()).is_some_and(|f| f.is_positional())
+        })
+    {
+        let key = d.fields()[*split.fields().start()].key().unwrap_or("");
+        return Err(split
+            .error(d, ErrorKind::InvalidValue)
+            .with_parameter(key.to_owned()));
+    }
     let Some(&inner_at) = positions.get(1) else {
         return Err(d
             .error(
@@ -56,6 +71,16 @@ fn split(d: &Description) -> Result<(Description, Description), ParseError> {
             "cannot split the wrapper from its inner description",
         )),
     }
+}
+
+fn fields_after(d: &Description, i: usize) -> Option<&Field> {
+    d.fields().get(i + 1)
+}
+
+/// Errors of the inner description: an unknown inner parameter that is one of `haproxy:`'s
+/// own options says that they go before the inner description.
+fn inner_error(params: &'static [Param], inner: &Description) -> impl Fn(ParseError) -> ParseError {
+    move |e| misplaced_wrapper_option(e, "haproxy", params, inner)
 }
 
 fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
@@ -118,9 +143,10 @@ fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> 
     let options = args.canonical();
     let inner_prefix = inner.prefix().unwrap_or("").to_ascii_lowercase();
     if inner_prefix == "ssl" || inner_prefix == "tls" {
-        return tls_under(&options, &inner);
+        return tls_under(&options, &inner).map_err(inner_error(SERVER_PARAMS, &inner));
     }
-    let inner_endpoint = registry::build_server(&inner)?;
+    let inner_endpoint =
+        registry::build_server(&inner).map_err(inner_error(SERVER_PARAMS, &inner))?;
     Ok(Box::new(ProxyServerEndpoint::new(
         inner_endpoint,
         settings,
@@ -183,7 +209,9 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
     };
     let options = args.canonical();
     match inner.prefix().unwrap_or("").to_ascii_lowercase().as_str() {
-        "tls" => return tls_client_under(&options, &inner),
+        "tls" => {
+            return tls_client_under(&options, &inner).map_err(inner_error(CLIENT_PARAMS, &inner));
+        }
         "ssl" => {
             return Err(inner.error(
                 ErrorKind::InvalidValue,
@@ -195,7 +223,8 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
         }
         _ => {}
     }
-    let inner_endpoint = registry::build_client(&inner)?;
+    let inner_endpoint =
+        registry::build_client(&inner).map_err(inner_error(CLIENT_PARAMS, &inner))?;
     Ok(Box::new(ProxyClientEndpoint::new(
         inner_endpoint,
         version,

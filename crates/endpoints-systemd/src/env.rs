@@ -82,6 +82,29 @@ fn set_cloexec(fd: RawFd) -> bool {
     }
 }
 
+/// Whether the socket `fd` is listening (`SO_ACCEPTCONN`), where socket2 has no
+/// `is_listener` (it is Linux-only there).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn is_listener(fd: RawFd) -> std::io::Result<bool> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `value`, an int owned here, and
+    // updates `len`; on a descriptor that is not a socket it fails without writing.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&raw mut value).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}
+
 /// Whether `fd` is an open descriptor.
 fn is_open(fd: RawFd) -> bool {
     // SAFETY: as in `set_cloexec`.
@@ -107,9 +130,29 @@ pub(crate) fn open_files_limit() -> u64 {
     }
 }
 
+#[cfg(not(target_os = "macos"))]
 fn single_threaded() -> bool {
     match std::fs::read_dir("/proc/self/task") {
         Ok(tasks) => tasks.count() == 1,
         Err(_) => false,
     }
+}
+
+/// macOS has no `/proc`: the task's thread count comes from `proc_pidinfo`.
+#[cfg(target_os = "macos")]
+fn single_threaded() -> bool {
+    // SAFETY: `proc_taskinfo` is plain integers, for which all-zero bytes are valid.
+    let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
+    // SAFETY: proc_pidinfo writes at most `size` bytes into `info`, owned here.
+    let n = unsafe {
+        libc::proc_pidinfo(
+            std::process::id() as libc::c_int,
+            libc::PROC_PIDTASKINFO,
+            0,
+            (&raw mut info).cast(),
+            size,
+        )
+    };
+    n == size && info.pti_threadnum == 1
 }

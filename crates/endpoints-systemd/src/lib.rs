@@ -20,6 +20,11 @@
 //! by at most one listener: one whose checks fail stays open and available, and none is ever
 //! closed twice. Adopted unix sockets are never chmod-ed or removed (twisted#10261).
 //!
+//! Platforms: Linux and macOS (CI checks the macOS build). The `LISTEN_FDS` protocol is
+//! portable; where socket2 cannot ask a socket whether it listens (not Linux), the check uses
+//! `SO_ACCEPTCONN` and the local address's family. An abstract `NOTIFY_SOCKET` (`@name`) is
+//! Linux-only and is an error elsewhere.
+//!
 //! # `systemd:` parameters
 //!
 //! | parameter | position | type | default | meaning |

@@ -180,10 +180,18 @@ fn check(fd: BorrowedFd<'_>, domain: SocketDomain) -> io::Result<()> {
         }
         Err(e) => return Err(e),
     }
-    if !sock.is_listener()? {
+    // socket2 offers `is_listener`/`domain` on Linux only; elsewhere SO_ACCEPTCONN and the
+    // family of the local address say the same.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let (listening, actual) = (sock.is_listener()?, sock.domain()?);
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let (listening, actual) = (
+        crate::env::is_listener(number)?,
+        sock.local_addr()?.domain(),
+    );
+    if !listening {
         return Err(wrong("is a socket that is not listening".into()));
     }
-    let actual = sock.domain()?;
     if actual != domain.socket2() {
         let name = [SocketDomain::Inet, SocketDomain::Inet6, SocketDomain::Unix]
             .into_iter()

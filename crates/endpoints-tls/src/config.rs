@@ -99,6 +99,17 @@ pub(crate) fn alpn(v: &Value<'_>) -> Result<Vec<Vec<u8>>, ParseError> {
 }
 
 fn read_error(v: &Value<'_>, path: &Path, e: impl std::fmt::Display) -> ParseError {
+    if v.is_default() {
+        // `ssl:7443` alone reads `server.pem`: say where that name came from.
+        let param = v.param();
+        return v.invalid(format_args!(
+            "cannot read `{}`: {e}; `{}` is the default for `{param}` when it is not given \
+             (a path relative to the working directory): give your key's path, as in \
+             `ssl:7443:{param}=/etc/ssl/private/key.pem:certKey=/etc/ssl/certs/cert.pem`",
+            path.display(),
+            v.as_str(),
+        ));
+    }
     v.invalid(format_args!("cannot read `{}`: {e}", path.display()))
 }
 

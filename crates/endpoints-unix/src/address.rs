@@ -25,7 +25,9 @@ impl UnixAddress {
         let text = v.as_str();
         if let Some(name) = text.strip_prefix('@') {
             if !cfg!(any(target_os = "linux", target_os = "android")) {
-                return Err(v.invalid("abstract unix names (`@name`) exist only on Linux"));
+                return Err(v.invalid(
+                    "abstract unix names (`@name`) exist only on Linux: use a socket path here, as in `unix:/tmp/app.sock`",
+                ));
             }
             if name.len() + 1 > MAX_PATH_LEN {
                 return Err(v.invalid(format_args!(

@@ -10,7 +10,8 @@
 //!   removes the socket and the lock file;
 //! * [`UnixClientEndpoint`], with an optional check that a live server holds the lock;
 //! * [`PeerCredentials`] (pid, uid, gid) on every connection, in its extensions;
-//! * Linux abstract names, written `@name` (no file, no mode, no lock).
+//! * Linux abstract names, written `@name` (no file, no mode, no lock); on other systems
+//!   (macOS builds too, checked in CI) `@name` is a parse error that says they are Linux-only.
 //!
 //! # `unix:` server parameters
 //!

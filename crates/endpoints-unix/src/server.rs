@@ -133,7 +133,7 @@ impl UnixServerEndpoint {
                     format!("{} {why}", path.display()),
                 ));
             }
-            return Err(e);
+            return Err(missing_directory(path, &e).unwrap_or(e));
         }
         socket.listen(backlog(c.backlog))?;
         let owned = OwnedPath::of(path)?;
@@ -191,9 +191,44 @@ async fn take_lock(path: &Path) -> io::Result<LockFile> {
                 target.display()
             ),
         )),
-        Err(LockError::Io(e)) => Err(io::Error::new(
-            e.kind(),
-            format!("cannot lock {}: {e}", lock.display()),
+        Err(LockError::Io(e)) => Err(missing_directory(path, &e).unwrap_or_else(|| {
+            io::Error::new(e.kind(), format!("cannot lock {}: {e}", lock.display()))
+        })),
+    }
+}
+
+/// When creating a file next to `path` failed with `NotFound` or `NotADirectory` because its
+/// directory is missing (or is not a directory), an error that names the directory.
+fn missing_directory(path: &Path, cause: &io::Error) -> Option<io::Error> {
+    if !matches!(
+        cause.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    ) {
+        return None;
+    }
+    let dir = match path.parent() {
+        Some(d) if d.as_os_str().is_empty() => Path::new("."),
+        Some(d) => d,
+        None => return None,
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => None,
+        Ok(_) => Some(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!(
+                "{} is not a directory, so the socket {} cannot be created in it",
+                dir.display(),
+                path.display()
+            ),
+        )),
+        Err(_) => Some(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "the directory {} does not exist: create it first (`mkdir -p {}`), or choose \
+                 another path for the socket",
+                dir.display(),
+                dir.display()
+            ),
         )),
     }
 }

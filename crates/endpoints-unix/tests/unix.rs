@@ -277,3 +277,31 @@ async fn owner_and_group_are_applied() {
     assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (u, g, 0o660));
     l.close().await.expect("close");
 }
+
+#[tokio::test]
+async fn a_missing_directory_is_named() {
+    // issue 18 item 9: "cannot lock /nonexistent/dir/x.sock.lock" did not say why.
+    let d = dir("nodir");
+    let missing = d.join("nonexistent").join("dir");
+    for extra in ["", ":lockfile=0"] {
+        let desc = format!("unix:{}{extra}", missing.join("x.sock").display());
+        let err = listen(&desc).await.map(|_| ()).expect_err("no directory");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound, "{err}");
+        assert!(
+            err.to_string().ends_with(&format!(
+                "the directory {} does not exist: create it first (`mkdir -p {}`), or choose \
+                 another path for the socket",
+                missing.display(),
+                missing.display()
+            )),
+            "{err}"
+        );
+    }
+    let file = d.join("plain");
+    std::fs::write(&file, b"").expect("file");
+    let err = listen(&format!("unix:{}", file.join("x.sock").display()))
+        .await
+        .map(|_| ())
+        .expect_err("not a directory");
+    assert!(err.to_string().contains("is not a directory"), "{err}");
+}
