@@ -14,8 +14,12 @@
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
-//! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff, a
-//!   [`service::ServerService`] with graceful shutdown, and axum / hyper-util integration;
+//! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff (failures
+//!   logged at WARN once per series, [`last_error`](service::ClientService::last_error),
+//!   [`on_failure`](service::ClientService::on_failure)), a [`service::ServerService`] that
+//!   takes text, [`ServerDescription`]s or endpoints and shuts down gracefully (handlers get a
+//!   [`service::Shutdown`] signal), and axum / hyper-util integration (handlers see the whole
+//!   connection through `ConnectInfo<ConnectionInfo>`);
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -79,7 +83,8 @@
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
-//! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener.
+//! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
+//!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
 //! * `stdio`: the `stdio:` server (one connection of stdin and stdout).
 //! * `clap` (not in `full`): [`ServerDescription`] and [`ClientDescription`] as clap argument

@@ -11,7 +11,7 @@ mod shutdown;
 pub use backoff::{Backoff, Jitter, RetryPolicy};
 pub use client::{ClientService, FailedAttempt, Phase, WhenConnectedError};
 #[cfg(feature = "axum")]
-pub use integrations::{AxumListener, PeerAddr};
+pub use integrations::{AxumListener, ConnectionInfo, PeerAddr, serve_axum};
 pub use integrations::{Incoming, incoming};
 #[cfg(feature = "tonic")]
 pub use integrations::{TonicIo, tonic_incoming};
