@@ -104,6 +104,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod builders;
 mod descriptions;
 pub mod service;
 

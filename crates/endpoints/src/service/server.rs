@@ -56,6 +56,13 @@ impl IntoServerEndpoint for &ServerDescription {
     }
 }
 
+/// A typed builder (`TcpServer::new(8080)`): built here.
+impl<B: crate::builders::ServerBuilder> IntoServerEndpoint for B {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        self.build().map(Arc::from)
+    }
+}
+
 impl IntoServerEndpoint for Box<dyn ServerEndpoint> {
     fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
         Ok(Arc::from(self))
@@ -99,6 +106,12 @@ one!(
     Box<dyn ServerEndpoint>,
     Arc<dyn ServerEndpoint>
 );
+
+impl<B: crate::builders::ServerBuilder> IntoServerEndpoints for B {
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        Ok(vec![self.into_server_endpoint()?])
+    }
+}
 
 impl<T: IntoServerEndpoint> IntoServerEndpoints for Vec<T> {
     fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
