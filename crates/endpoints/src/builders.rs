@@ -14,6 +14,8 @@
 //! | `UnixServer::new("/run/app.sock").mode(0o660)` | `unix:address=/run/app.sock:mode=660` |
 //! | `UnixClient::new("/run/app.sock")` | `unix:path=/run/app.sock` |
 //! | `proxy::wrap_server(TcpServer::new(8080)).trusted(["10.0.0.0/8"])` | `haproxy:trusted=10.0.0.0/8:tcp:8080` |
+//! | `tls::client(TlsOptions::new("example.com").port(443))` | `tls:example.com:443` |
+//! | `tls::server(TlsServerOptions::new("key.pem"), 8443)` | `ssl:8443:privateKey=key.pem` |
 //!
 //! ```
 //! # #[cfg(all(feature = "tcp", feature = "proxy"))] {
@@ -27,8 +29,11 @@
 //! # }
 //! ```
 //!
-//! Not covered yet (build these from text): `tcp6:`, `systemd:`, `stdio:`, the `tls:`/`ssl:`
-//! clients and servers, and `haproxy:` around a client.
+//! | `tls::wrap_client(TlsOptions::new("db.internal").trust_roots("ca.pem"), UnixClient::new(p))` | `tls:host=db.internal:port=443:trustRoots=ca.pem:endpoint=unix\:path=...` |
+//! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
+//!
+//! Not covered yet (build these from text): `tcp6:`, `systemd:`, `stdio:`, the `tls:` server
+//! (certificate directory), the `ssl:` client, and `haproxy:` around a client.
 
 use std::fmt;
 #[cfg(any(feature = "tcp", feature = "hostname"))]
@@ -452,5 +457,313 @@ pub mod proxy {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             self.description().fmt(f)
         }
+    }
+}
+
+/// TLS in code (feature `tls`): Twisted's `wrapClientTLS(optionsForClientTLS(host), inner)`
+/// is [`tls::wrap_client`]`(`[`TlsOptions::new`](tls::TlsOptions::new)`(host), inner)`.
+#[cfg(feature = "tls")]
+pub mod tls {
+    use super::*;
+
+    /// The lowest TLS version to allow.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum MinVersion {
+        /// TLS 1.2 (the default).
+        Tls12,
+        /// TLS 1.3 only.
+        Tls13,
+    }
+
+    impl MinVersion {
+        fn as_str(self) -> &'static str {
+            match self {
+                Self::Tls12 => "1.2",
+                Self::Tls13 => "1.3",
+            }
+        }
+    }
+
+    /// Client TLS settings (the `tls:` client's parameters).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct TlsOptions {
+        host: String,
+        port: u16,
+        timeout: Option<Duration>,
+        certificate: Option<(String, Option<String>)>,
+        trust_roots: Option<String>,
+        pins: Vec<String>,
+        alpn: Vec<String>,
+        sni: Option<String>,
+        min_version: Option<MinVersion>,
+    }
+
+    impl TlsOptions {
+        /// Verify the server as `host` (port 443; the platform's trust store).
+        pub fn new(host: impl Into<String>) -> Self {
+            Self {
+                host: host.into(),
+                port: 443,
+                timeout: None,
+                certificate: None,
+                trust_roots: None,
+                pins: Vec::new(),
+                alpn: Vec::new(),
+                sni: None,
+                min_version: None,
+            }
+        }
+        /// The port (to connect to, or, under [`wrap_client`], naming the server only).
+        pub fn port(mut self, port: u16) -> Self {
+            self.port = port;
+            self
+        }
+        /// Connect and handshake deadline (default 30 s). Whole milliseconds.
+        pub fn timeout(mut self, t: Duration) -> Self {
+            self.timeout = Some(millis(t));
+            self
+        }
+        /// Present a client certificate (the key in `key`, or in the certificate file).
+        pub fn client_certificate(
+            mut self,
+            certificate: impl Into<std::path::PathBuf>,
+            key: Option<std::path::PathBuf>,
+        ) -> Self {
+            self.certificate = Some((
+                certificate.into().display().to_string(),
+                key.map(|k| k.display().to_string()),
+            ));
+            self
+        }
+        /// CA certificates: a PEM file or directory, or `mozilla`, `system`, `none`.
+        pub fn trust_roots(mut self, roots: impl Into<std::path::PathBuf>) -> Self {
+            self.trust_roots = Some(roots.into().display().to_string());
+            self
+        }
+        /// Also require this public key (`sha256/<base64>`).
+        pub fn pin(mut self, pin: impl Into<String>) -> Self {
+            self.pins.push(pin.into());
+            self
+        }
+        /// Offer these ALPN protocols.
+        pub fn alpn<I: IntoIterator<Item = T>, T: Into<String>>(mut self, protocols: I) -> Self {
+            self.alpn = protocols.into_iter().map(Into::into).collect();
+            self
+        }
+        /// Send and verify this name instead of the host.
+        pub fn sni(mut self, name: impl Into<String>) -> Self {
+            self.sni = Some(name.into());
+            self
+        }
+        /// The lowest version allowed.
+        pub fn min_version(mut self, v: MinVersion) -> Self {
+            self.min_version = Some(v);
+            self
+        }
+
+        fn description(&self, inner: Option<String>) -> Description {
+            let mut d = Description::new("tls")
+                .with("host", self.host.clone())
+                .with("port", self.port.to_string());
+            if let Some(t) = self.timeout {
+                d.set("timeout", seconds(t));
+            }
+            if let Some((c, k)) = &self.certificate {
+                d.set("certificate", c.clone());
+                if let Some(k) = k {
+                    d.set("privateKey", k.clone());
+                }
+            }
+            if let Some(r) = &self.trust_roots {
+                d.set("trustRoots", r.clone());
+            }
+            if !self.pins.is_empty() {
+                d.set("pin", self.pins.join(","));
+            }
+            if let Some(i) = inner {
+                d.set("endpoint", i);
+            }
+            if !self.alpn.is_empty() {
+                d.set("alpn", self.alpn.join(","));
+            }
+            if let Some(n) = &self.sni {
+                d.set("sni", n.clone());
+            }
+            if let Some(v) = self.min_version {
+                d.set("minVersion", v.as_str());
+            }
+            d
+        }
+    }
+
+    /// A `tls:` client: over `hostname:` ([`client`]) or over any client ([`wrap_client`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct TlsClient<C> {
+        options: TlsOptions,
+        inner: Option<C>,
+    }
+
+    /// TLS to `options`' host and port (happy eyeballs underneath): `tls:HOST:PORT:...`.
+    pub fn client(options: TlsOptions) -> TlsClient<super::NoInner> {
+        TlsClient {
+            options,
+            inner: None,
+        }
+    }
+
+    /// TLS over any client endpoint (`tls:HOST:PORT:...:endpoint=<inner>`): the inner one
+    /// carries the bytes, `options` name and verify the server.
+    pub fn wrap_client<C: ClientBuilder>(options: TlsOptions, inner: C) -> TlsClient<C> {
+        TlsClient {
+            options,
+            inner: Some(inner),
+        }
+    }
+
+    impl<C: ClientBuilder> ClientBuilder for TlsClient<C> {
+        fn description(&self) -> Description {
+            self.options
+                .description(self.inner.as_ref().map(ToString::to_string))
+        }
+    }
+
+    impl<C: ClientBuilder> fmt::Display for TlsClient<C> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.description().fmt(f)
+        }
+    }
+
+    /// Server TLS settings (the `ssl:` server's parameters).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct TlsServerOptions {
+        private_key: String,
+        cert_key: Option<String>,
+        client_ca: Option<(String, bool)>,
+        alpn: Vec<String>,
+        min_version: Option<MinVersion>,
+        handshake_timeout: Duration,
+    }
+
+    impl TlsServerOptions {
+        /// The key (PEM; it may also hold the certificate chain).
+        pub fn new(private_key: impl Into<std::path::PathBuf>) -> Self {
+            Self {
+                private_key: private_key.into().display().to_string(),
+                cert_key: None,
+                client_ca: None,
+                alpn: Vec::new(),
+                min_version: None,
+                handshake_timeout: Duration::from_secs(10),
+            }
+        }
+        /// The certificate chain, when not in the key's file.
+        pub fn certificate(mut self, chain: impl Into<std::path::PathBuf>) -> Self {
+            self.cert_key = Some(chain.into().display().to_string());
+            self
+        }
+        /// Ask clients for a certificate issued by these CAs (`required`: refuse others).
+        pub fn client_ca(mut self, ca: impl Into<std::path::PathBuf>, required: bool) -> Self {
+            self.client_ca = Some((ca.into().display().to_string(), required));
+            self
+        }
+        /// Accept these ALPN protocols, in preference order.
+        pub fn alpn<I: IntoIterator<Item = T>, T: Into<String>>(mut self, protocols: I) -> Self {
+            self.alpn = protocols.into_iter().map(Into::into).collect();
+            self
+        }
+        /// The lowest version allowed.
+        pub fn min_version(mut self, v: MinVersion) -> Self {
+            self.min_version = Some(v);
+            self
+        }
+        /// Deadline for a client's handshake (default 10 s). Whole milliseconds.
+        pub fn handshake_timeout(mut self, t: Duration) -> Self {
+            self.handshake_timeout = millis(t);
+            self
+        }
+    }
+
+    /// An `ssl:` server: on a TCP port ([`server`]) or over any server ([`wrap_server`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct TlsServer<S> {
+        options: TlsServerOptions,
+        port: Option<u16>,
+        inner: Option<S>,
+    }
+
+    /// TLS on TCP `port`, every IPv4 address: `ssl:PORT:privateKey=...`.
+    pub fn server(options: TlsServerOptions, port: u16) -> TlsServer<super::NoInner> {
+        TlsServer {
+            options,
+            port: Some(port),
+            inner: None,
+        }
+    }
+
+    /// TLS over any server endpoint: `ssl:privateKey=...:endpoint=<inner>`.
+    pub fn wrap_server<S: ServerBuilder>(options: TlsServerOptions, inner: S) -> TlsServer<S> {
+        TlsServer {
+            options,
+            port: None,
+            inner: Some(inner),
+        }
+    }
+
+    impl<S: ServerBuilder> ServerBuilder for TlsServer<S> {
+        fn description(&self) -> Description {
+            let o = &self.options;
+            let mut d = Description::new("ssl");
+            if let Some(p) = self.port {
+                d.set("port", p.to_string());
+            }
+            d.set("privateKey", o.private_key.clone());
+            if let Some(c) = &o.cert_key {
+                d.set("certKey", c.clone());
+            }
+            if let Some((ca, required)) = &o.client_ca {
+                d.set("clientCA", ca.clone());
+                d.set("requireClientCert", flag(*required));
+            }
+            if !o.alpn.is_empty() {
+                d.set("alpn", o.alpn.join(","));
+            }
+            if let Some(v) = o.min_version {
+                d.set("minVersion", v.as_str());
+            }
+            d.set("handshakeTimeout", seconds(o.handshake_timeout));
+            if let Some(i) = &self.inner {
+                d.set("endpoint", i.to_string());
+            }
+            d
+        }
+    }
+
+    impl<S: ServerBuilder> fmt::Display for TlsServer<S> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.description().fmt(f)
+        }
+    }
+}
+
+/// The inner type of a TLS builder without an inner builder ([`tls::client`],
+/// [`tls::server`]); never built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoInner {}
+
+impl fmt::Display for NoInner {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl ServerBuilder for NoInner {
+    fn description(&self) -> Description {
+        match *self {}
+    }
+}
+
+impl ClientBuilder for NoInner {
+    fn description(&self) -> Description {
+        match *self {}
     }
 }

@@ -14,6 +14,9 @@
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
+//! * [`builders`]: the same endpoints built in code (`TcpServer::new(8080).interface(ip)`,
+//!   `Hostname::new(host, port)`, `tls::wrap_client(TlsOptions::new(host), inner)`,
+//!   `proxy::wrap_server(inner)`), whose `Display` is the description;
 //! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff (failures
 //!   logged at WARN once per series, [`last_error`](service::ClientService::last_error),
 //!   [`on_failure`](service::ClientService::on_failure)), a [`service::ServerService`] that
@@ -72,6 +75,23 @@
 //!   tcp:prot=80
 //!       ^^^^");
 //! # Ok(()) }
+//! ```
+//!
+//! # Built in code or from text
+//!
+//! The first way of Twisted's howto is to construct an endpoint; strings are the flexible
+//! second way. Both give the same endpoint:
+//!
+//! ```
+//! # #[cfg(all(feature = "tcp", feature = "proxy"))] {
+//! use endpoints::builders::{ServerBuilder, TcpServer, proxy};
+//!
+//! let in_code = proxy::wrap_server(TcpServer::new(8080).interface([127, 0, 0, 1].into()))
+//!     .trusted(["10.0.0.0/8"]);
+//! let as_text = endpoints::server("haproxy:trusted=10.0.0.0/8:tcp:8080:interface=127.0.0.1")
+//!     .expect("builds");
+//! assert_eq!(in_code.build().expect("builds").to_string(), as_text.to_string());
+//! # }
 //! ```
 //!
 //! # Crate feature flags

@@ -1,12 +1,14 @@
 //! Typed builders: parsing `builder.to_string()` gives the builder's description and an
 //! equal endpoint, over random builders.
-#![cfg(all(feature = "tcp", feature = "unix", feature = "proxy"))]
+#![cfg(all(feature = "tcp", feature = "unix", feature = "proxy", feature = "tls"))]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
+use endpoints::builders::tls::{MinVersion, TlsOptions, TlsServerOptions};
 use endpoints::builders::{
     ClientBuilder, Hostname, ServerBuilder, TcpClient, TcpServer, UnixClient, UnixServer, proxy,
+    tls,
 };
 use endpoints::{Args, Description};
 use proptest::prelude::*;
@@ -180,6 +182,129 @@ proptest! {
     }
 }
 
+/// A server key+certificate file and the certificate alone (to trust), made once.
+fn tls_files() -> &'static (String, String) {
+    static FILES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("endpoints-builders-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let both = dir.join("server.pem");
+        std::fs::write(&both, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
+        std::fs::set_permissions(&both, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+        let trust = dir.join("trust.pem");
+        std::fs::write(&trust, cert.pem()).expect("write");
+        (both.display().to_string(), trust.display().to_string())
+    })
+}
+
+/// `sha256/<base64 of 32 bytes>`.
+fn pin() -> impl Strategy<Value = String> {
+    any::<[u8; 32]>().prop_map(|b| {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::from("sha256/");
+        for chunk in b.chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |n, &x| (n << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+            }
+        }
+        while out.len() % 4 != 3 {
+            out.push('=');
+        } // "sha256/" is 7 characters
+        out
+    })
+}
+
+fn min_version() -> impl Strategy<Value = Option<MinVersion>> {
+    proptest::option::of(prop_oneof![
+        Just(MinVersion::Tls12),
+        Just(MinVersion::Tls13)
+    ])
+}
+
+fn alpn() -> impl Strategy<Value = Vec<&'static str>> {
+    proptest::sample::subsequence(vec!["h2", "http/1.1", "imap"], 0..=3)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn tls_clients_from_code_equal_from_text(
+        // Names a certificate can be checked against (no leading, trailing or doubled `-`).
+        host in "[a-z][a-z0-9]{0,20}(\\.[a-z][a-z0-9]{0,9}){0,3}",
+        port in 1u16..,
+        timeout in proptest::option::of(duration()),
+        pins in proptest::collection::vec(pin(), 0..3),
+        alpn in alpn(),
+        sni in proptest::option::of("[a-z]{1,10}\\.example"),
+        min in min_version(),
+        wrap_unix in proptest::option::of(path()),
+    ) {
+        let (_, trust) = tls_files();
+        let mut o = TlsOptions::new(host).port(port).trust_roots(trust).alpn(alpn);
+        if let Some(t) = timeout { o = o.timeout(t); }
+        for p in pins { o = o.pin(p); }
+        if let Some(n) = sni { o = o.sni(n); }
+        if let Some(m) = min { o = o.min_version(m); }
+        match wrap_unix {
+            Some(p) => {
+                let c = tls::wrap_client(o, UnixClient::new(p));
+                same_description(c.description());
+                let (code, text) = client_both_ways(&c);
+                prop_assert_eq!(code, text);
+            }
+            None => {
+                let c = tls::client(o);
+                same_description(c.description());
+                let (code, text) = client_both_ways(&c);
+                prop_assert_eq!(code, text);
+            }
+        }
+    }
+
+    #[test]
+    fn tls_servers_from_code_equal_from_text(
+        port in any::<u16>(),
+        client_ca in proptest::option::of(any::<bool>()),
+        alpn in alpn(),
+        min in min_version(),
+        handshake in duration(),
+        wrap_unix in proptest::option::of(path()),
+        wrap_tcp in proptest::option::of(tcp_server()),
+    ) {
+        let (key, trust) = tls_files();
+        let mut o = TlsServerOptions::new(key).alpn(alpn).handshake_timeout(handshake);
+        if let Some(required) = client_ca { o = o.client_ca(trust, required); }
+        if let Some(m) = min { o = o.min_version(m); }
+        let (code, text) = match (wrap_unix, wrap_tcp) {
+            (Some(p), _) => {
+                let s = tls::wrap_server(o, UnixServer::new(p));
+                same_description(s.description());
+                server_both_ways(&s)
+            }
+            (None, Some(t)) => {
+                let s = tls::wrap_server(o, t);
+                same_description(s.description());
+                server_both_ways(&s)
+            }
+            (None, None) => {
+                let s = tls::server(o, port);
+                same_description(s.description());
+                server_both_ways(&s)
+            }
+        };
+        prop_assert_eq!(code, text);
+    }
+}
+
 #[tokio::test]
 async fn both_ways_side_by_side_listen_alike() {
     let in_code = TcpServer::new(0).interface(Ipv4Addr::LOCALHOST.into());
@@ -198,6 +323,15 @@ async fn both_ways_side_by_side_listen_alike() {
             "{at}"
         );
     }
+    // The README's line.
+    let over_unix = tls::wrap_client(
+        TlsOptions::new("db.internal"),
+        UnixClient::new("/run/db.sock"),
+    );
+    assert_eq!(
+        over_unix.to_string(),
+        r"tls:host=db.internal:port=443:endpoint=unix\:path=/run/db.sock"
+    );
     // A builder goes straight into a service.
     let svc = endpoints::service::ServerService::start(in_code, |_c| async {})
         .await
