@@ -628,6 +628,7 @@ async fn client_service_stop_lets_the_protocol_close_then_bounds_it() {
     assert_eq!(t.elapsed(), Duration::from_secs(7));
 }
 
+#[cfg(feature = "tls")]
 /// A self-signed `localhost` certificate: (key+cert PEM for the server, cert PEM to trust).
 fn self_signed(dir: &std::path::Path) -> (String, String) {
     std::fs::create_dir_all(dir).expect("dir");
@@ -646,6 +647,7 @@ fn self_signed(dir: &std::path::Path) -> (String, String) {
     (both.display().to_string(), trust.display().to_string())
 }
 
+#[cfg(feature = "tls")]
 /// Over our `ssl:` server, what the server reads after the client service stops: a clean
 /// `close_notify` EOF with `with_shutdown`, an unexpected EOF when the connection is dropped.
 async fn tls_close_seen_by_server(graceful: bool) -> io::Result<usize> {
@@ -706,6 +708,7 @@ async fn tls_close_seen_by_server(graceful: bool) -> io::Result<usize> {
     r
 }
 
+#[cfg(feature = "tls")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_service_stop_sends_close_notify_to_a_tls_server() {
     assert_eq!(
@@ -728,6 +731,7 @@ async fn client_service_stop_sends_close_notify_to_a_tls_server() {
     );
 }
 
+#[cfg(feature = "tls")]
 #[tokio::test]
 async fn server_service_takes_descriptions_and_endpoints_without_reparsing() {
     let dir = std::env::temp_dir().join(format!("endpoints-svc-once-{}", std::process::id()));
