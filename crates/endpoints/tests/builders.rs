@@ -186,7 +186,9 @@ proptest! {
 fn tls_files() -> &'static (String, String) {
     static FILES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     FILES.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("endpoints-builders-{}", std::process::id()));
+        // Cargo's scratch directory for integration tests: reused by every run, not leaked.
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("endpoints-builders-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])

@@ -495,6 +495,12 @@ async fn run<H: Clone + Send + Sync + 'static>(
                 } else {
                     tracing::debug!(endpoint = %shared.endpoint, error = %e, failures = streak, next_delay = ?next, "connection attempt failed again");
                 }
+                // Recorded first, so that the callback's `last_error()` is this error.
+                let e = Arc::new(e);
+                shared.update(id, |s| {
+                    s.failures += 1;
+                    s.last_error = Some(e.clone());
+                });
                 if let Some(callback) = &shared.on_failure {
                     callback(&FailedAttempt {
                         attempt,
@@ -502,10 +508,6 @@ async fn run<H: Clone + Send + Sync + 'static>(
                         next_delay: next,
                     });
                 }
-                shared.update(id, |s| {
-                    s.failures += 1;
-                    s.last_error = Some(Arc::new(e));
-                });
                 next
             }
         };
