@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use endpoints::ServerDescription;
 use endpoints::service::ServerService;
+use tokio::io::AsyncWriteExt;
 
 /// Echo every connection.
 #[derive(Parser)]
@@ -19,12 +20,18 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let descriptions: Vec<&str> = args.listen.iter().map(ServerDescription::as_str).collect();
-    let server = ServerService::start(&descriptions, |conn| async move {
+    // The checked descriptions go in as they are: nothing is parsed or read twice.
+    let server = ServerService::start_with_shutdown(args.listen, |conn, shutdown| async move {
         let peer = conn.peer_addr().clone();
         let (mut r, mut w) = tokio::io::split(conn);
-        let n = tokio::io::copy(&mut r, &mut w).await.unwrap_or(0);
-        eprintln!("{peer}: echoed {n} bytes");
+        tokio::select! {
+            n = tokio::io::copy(&mut r, &mut w) => eprintln!("{peer}: echoed {} bytes", n.unwrap_or(0)),
+            // Ctrl-C: close this connection now instead of at the deadline.
+            () = shutdown.signalled() => {
+                let _ = w.shutdown().await;
+                eprintln!("{peer}: closed for shutdown");
+            }
+        }
     })
     .await?;
     for l in server.listening() {

@@ -33,7 +33,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("connection lost");
         })
     })
-    .retry(Backoff::new());
+    .retry(Backoff::new())
+    // The first failure of a series is also logged at WARN (with a tracing subscriber).
+    .on_failure(|f| {
+        eprintln!(
+            "attempt {} failed: {}; next in {:?}",
+            f.attempt, f.error, f.next_delay
+        )
+    });
     service.start();
     let peer = service.when_connected(None).await?;
     eprintln!("first connection: {peer}");

@@ -2,7 +2,9 @@
 //! (by building them), for command-line arguments and config files.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use endpoints_core::{ClientEndpoint, ParseError, ServerEndpoint};
 
@@ -12,10 +14,28 @@ macro_rules! description_type {
         ///
         /// `Display` is the text as given. With feature `clap` it is a clap argument type, with
         /// feature `serde` it (de)serializes as a string.
-        #[derive(Clone, PartialEq, Eq, Hash)]
+        ///
+        /// It keeps the endpoint it built ([`endpoint`](Self::endpoint)), so giving it to a
+        /// service does not parse or read files again. Equality and hashing are by text.
+        #[derive(Clone)]
         pub struct $name {
             text: String,
             canonical: String,
+            endpoint: Arc<$endpoint>,
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.text == other.text
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl Hash for $name {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                self.text.hash(state);
+            }
         }
 
         impl $name {
@@ -29,9 +49,15 @@ macro_rules! description_type {
                 &self.canonical
             }
 
-            /// Build the endpoint (again: a description builds fresh endpoints each time).
-            pub fn build(&self) -> Result<$endpoint, ParseError> {
+            /// Build the endpoint again (parsing the text and reading the files it names
+            /// anew, e.g. after a certificate renewal).
+            pub fn build(&self) -> Result<Box<$endpoint>, ParseError> {
                 $build(&self.text.parse()?)
+            }
+
+            /// The endpoint built when this description was parsed (shared by clones).
+            pub fn endpoint(&self) -> Arc<$endpoint> {
+                self.endpoint.clone()
             }
         }
 
@@ -40,7 +66,11 @@ macro_rules! description_type {
 
             fn from_str(s: &str) -> Result<Self, ParseError> {
                 let endpoint = $build(&s.parse()?)?;
-                Ok(Self { text: s.to_owned(), canonical: endpoint.to_string() })
+                Ok(Self {
+                    text: s.to_owned(),
+                    canonical: endpoint.to_string(),
+                    endpoint: Arc::from(endpoint),
+                })
             }
         }
 
@@ -94,11 +124,11 @@ description_type!(
     ServerDescription,
     "server",
     endpoints_core::registry::build_server,
-    Box<dyn ServerEndpoint>
+    dyn ServerEndpoint
 );
 description_type!(
     ClientDescription,
     "client",
     endpoints_core::registry::build_client,
-    Box<dyn ClientEndpoint>
+    dyn ClientEndpoint
 );

@@ -14,8 +14,15 @@
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
-//! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff, a
-//!   [`service::ServerService`] with graceful shutdown, and axum / hyper-util integration;
+//! * [`builders`]: the same endpoints built in code (`TcpServer::new(8080).interface(ip)`,
+//!   `Hostname::new(host, port)`, `tls::wrap_client(TlsOptions::new(host), inner)`,
+//!   `proxy::wrap_server(inner)`), whose `Display` is the description;
+//! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff (failures
+//!   logged at WARN once per series, [`last_error`](service::ClientService::last_error),
+//!   [`on_failure`](service::ClientService::on_failure)), a [`service::ServerService`] that
+//!   takes text, [`ServerDescription`]s or endpoints and shuts down gracefully (handlers get a
+//!   [`service::Shutdown`] signal), and axum / hyper-util integration (handlers see the whole
+//!   connection through `ConnectInfo<ConnectionInfo>`);
 //! * everything from [`endpoints_core`]: [`Description`], [`Connection`], [`Listener`],
 //!   [`ParseError`], ...
 //!
@@ -70,6 +77,23 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Built in code or from text
+//!
+//! The first way of Twisted's howto is to construct an endpoint; strings are the flexible
+//! second way. Both give the same endpoint:
+//!
+//! ```
+//! # #[cfg(all(feature = "tcp", feature = "proxy"))] {
+//! use endpoints::builders::{ServerBuilder, TcpServer, proxy};
+//!
+//! let in_code = proxy::wrap_server(TcpServer::new(8080).interface([127, 0, 0, 1].into()))
+//!     .trusted(["10.0.0.0/8"]);
+//! let as_text = endpoints::server("haproxy:trusted=10.0.0.0/8:tcp:8080:interface=127.0.0.1")
+//!     .expect("builds");
+//! assert_eq!(in_code.build().expect("builds").to_string(), as_text.to_string());
+//! # }
+//! ```
+//!
 //! # Crate feature flags
 //!
 //! * `full` (default): every transport that builds on Linux.
@@ -79,7 +103,8 @@
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
-//! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener.
+//! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
+//!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
 //! * `stdio`: the `stdio:` server (one connection of stdin and stdout).
 //! * `clap` (not in `full`): [`ServerDescription`] and [`ClientDescription`] as clap argument
@@ -99,6 +124,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod builders;
 mod descriptions;
 pub mod service;
 

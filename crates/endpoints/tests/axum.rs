@@ -86,3 +86,129 @@ async fn incoming_is_a_stream_of_connections() {
         assert_eq!(b[0], i);
     }
 }
+
+/// The whole connection through connect info: needs the `haproxy:`, `ssl:` and `unix:` types.
+#[cfg(all(feature = "proxy", feature = "tls", feature = "unix"))]
+mod whole_connection {
+    use super::*;
+    use axum::extract::ConnectInfo;
+    use endpoints::service::{ConnectionInfo, serve_axum};
+
+    /// What a handler can see of its connection through `ConnectInfo<ConnectionInfo>`.
+    async fn whole_connection(ConnectInfo(c): ConnectInfo<ConnectionInfo>) -> String {
+        let proxy = c.get::<endpoints::proxy::ProxyHeader>();
+        let tls = c.get::<endpoints::tls::TlsInfo>();
+        let creds = c.get::<endpoints::unix::PeerCredentials>();
+        format!(
+            "peer={} local={} proxy-src={} proxy-dst={} sni={} uid={}",
+            c.peer,
+            c.local,
+            proxy
+                .and_then(|h| h.source.as_ref())
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            proxy
+                .and_then(|h| h.destination.as_ref())
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            tls.and_then(|t| t.sni.clone()).unwrap_or_default(),
+            creds.map(|c| c.uid.to_string()).unwrap_or_default(),
+        )
+    }
+
+    fn field<'a>(body: &'a str, name: &str) -> &'a str {
+        body.split(' ')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no `{name}` in {body:?}"))
+    }
+
+    async fn serve_with_info(desc: &str) -> endpoints::Address {
+        let listener = endpoints::listen(desc).await.expect("listen");
+        let at = listener.local_addr().expect("bound");
+        let app = Router::new().route("/", get(whole_connection));
+        tokio::spawn(async move {
+            axum::serve(
+                AxumListener::from(listener),
+                app.into_make_service_with_connect_info::<ConnectionInfo>(),
+            )
+            .await
+        });
+        at
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn axum_sees_the_proxy_header_tls_info_and_local_address() {
+        if !endpoints_conformance::peer_program("curl", "--version", "curl") {
+            return;
+        }
+        // Over `haproxy:`: curl's PROXY header names curl's socket as the source and the
+        // listener as the destination; `peer` is the header's source.
+        let at = serve_with_info("haproxy:trusted=127.0.0.1:tcp:0:interface=127.0.0.1").await;
+        let url = format!("http://{}/", at.ip().expect("ip"));
+        let body = curl(&["--haproxy-protocol", &url]).await;
+        assert_eq!(field(&body, "proxy-dst"), at.to_string(), "{body}");
+        assert_eq!(field(&body, "local"), at.to_string(), "{body}");
+        assert_eq!(field(&body, "peer"), field(&body, "proxy-src"), "{body}");
+
+        // Over `ssl:`: the name curl asked for (SNI).
+        let dir = std::env::temp_dir().join(format!("endpoints-axum-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["app.example".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let pem = dir.join("server.pem");
+        std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
+        std::fs::set_permissions(&pem, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+        let at = serve_with_info(&format!(
+            "ssl:0:privateKey={}:interface=127.0.0.1",
+            pem.display()
+        ))
+        .await;
+        let port = at.ip().expect("ip").port();
+        let body = curl(&[
+            "-k",
+            "--resolve",
+            &format!("app.example:{port}:127.0.0.1"),
+            &format!("https://app.example:{port}/"),
+        ])
+        .await;
+        assert_eq!(field(&body, "sni"), "app.example", "{body}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_axum_serves_one_app_on_several_listeners() {
+        if !endpoints_conformance::peer_program("curl", "--version", "curl") {
+            return;
+        }
+        let tcp = endpoints::listen("tcp:0:interface=127.0.0.1")
+            .await
+            .expect("listen");
+        let at = tcp.local_addr().expect("bound");
+        let sock =
+            std::env::temp_dir().join(format!("endpoints-axum-many-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&sock);
+        let unix = endpoints::listen(&format!("unix:{}", sock.display()))
+            .await
+            .expect("listen");
+        let app = Router::new().route("/", get(whole_connection));
+        let server = tokio::spawn(serve_axum(vec![tcp, unix], app));
+        let body = curl(&[&format!("http://{}/", at.ip().expect("ip"))]).await;
+        assert_eq!(field(&body, "local"), at.to_string(), "{body}");
+        let body = curl(&[
+            "--unix-socket",
+            &sock.display().to_string(),
+            "http://localhost/",
+        ])
+        .await;
+        assert_eq!(field(&body, "local"), sock.display().to_string(), "{body}");
+        assert!(
+            !field(&body, "uid").is_empty(),
+            "unix peer credentials: {body}"
+        );
+        server.abort();
+    }
+}

@@ -505,3 +505,270 @@ async fn a_server_that_accepts_and_closes_at_once_releases_the_waiter() {
     svc.stop().await;
     server.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn failures_are_reported_through_last_error_and_the_callback() {
+    let script = Scripted::new(3, false);
+    let seen: Arc<Mutex<Vec<(u32, String, Duration)>>> = Arc::default();
+    let record = seen.clone();
+    let svc = service(&script)
+        .retry(|n: u32| Duration::from_secs(u64::from(n) * 10))
+        .on_failure(move |f| {
+            record
+                .lock()
+                .expect("lock")
+                .push((f.attempt, f.error.to_string(), f.next_delay));
+        });
+    assert!(svc.last_error().is_none(), "nothing failed yet");
+    svc.start();
+    assert_eq!(connected_within(&svc, None).await.expect("connects"), 4);
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![
+            (1, "attempt 1 refused".to_owned(), Duration::from_secs(10)),
+            (2, "attempt 2 refused".to_owned(), Duration::from_secs(20)),
+            (3, "attempt 3 refused".to_owned(), Duration::from_secs(30)),
+        ]
+    );
+    assert_eq!(
+        svc.last_error().map(|e| e.to_string()).as_deref(),
+        Some("attempt 3 refused"),
+        "the last error stays readable after a success"
+    );
+    svc.stop().await;
+}
+
+/// A handler that echoes until the client closes or the server shuts down (then it closes
+/// its side first): an idle client is drained, not aborted.
+#[tokio::test]
+async fn server_service_handlers_see_the_shutdown_signal() {
+    let svc = ServerService::start_with_shutdown(
+        &["tcp:0:interface=127.0.0.1"],
+        |mut conn, shutdown| async move {
+            let mut b = [0u8; 64];
+            loop {
+                tokio::select! {
+                    r = conn.read(&mut b) => match r {
+                        Ok(n) if n > 0 => {
+                            if conn.write_all(&b[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        _ => break,
+                    },
+                    () = shutdown.signalled() => {
+                        let _ = conn.shutdown().await;
+                        break;
+                    }
+                }
+            }
+        },
+    )
+    .await
+    .expect("start");
+    let d: endpoints::Description = svc.listening()[0].parse().expect("description");
+    let port: u16 = d.get("port").and_then(|p| p.parse().ok()).expect("port");
+    let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    idle.write_all(b"x").await.expect("write");
+    let mut b = [0u8; 1];
+    tokio::time::timeout(Duration::from_secs(10), idle.read_exact(&mut b))
+        .await
+        .expect("echoed in time")
+        .expect("served");
+    // The deadline is 60 s; the handler closes at once on the signal. A drained connection
+    // is the assertion, not the time taken.
+    let report = svc.shutdown(Duration::from_secs(60)).await;
+    assert_eq!((report.drained, report.aborted), (1, 0), "{report:?}");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), idle.read(&mut b))
+            .await
+            .expect("closed in time")
+            .expect("a clean close"),
+        0
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_service_stop_lets_the_protocol_close_then_bounds_it() {
+    // A protocol that watches the signal and closes its side: the far end sees EOF.
+    let script = Scripted::new(0, false);
+    let svc = ClientService::with_shutdown(
+        Box::new(Handle(script.clone())),
+        |mut conn: Connection, shutdown| {
+            ((), async move {
+                shutdown.signalled().await;
+                conn.write_all(b"bye").await.expect("write");
+                conn.shutdown().await.expect("close");
+            })
+        },
+    );
+    svc.start();
+    connected_within(&svc, None).await.expect("connected");
+    let mut far = script.take_far_end().expect("a connection");
+    svc.stop().await;
+    let mut got = Vec::new();
+    bounded(far.read_to_end(&mut got)).await.expect("read");
+    assert_eq!(
+        got, b"bye",
+        "the protocol said goodbye before stop returned"
+    );
+
+    // A protocol that ignores the signal is dropped after the bound.
+    let script = Scripted::new(0, false);
+    let svc = ClientService::with_shutdown(Box::new(Handle(script.clone())), |_conn, _s| {
+        ((), std::future::pending::<()>())
+    })
+    .stop_timeout(Duration::from_secs(7));
+    svc.start();
+    connected_within(&svc, None).await.expect("connected");
+    let t = Instant::now();
+    svc.stop().await;
+    assert_eq!(t.elapsed(), Duration::from_secs(7));
+}
+
+#[cfg(feature = "tls")]
+/// A self-signed `localhost` certificate: (key+cert PEM for the server, cert PEM to trust).
+fn self_signed(dir: &std::path::Path) -> (String, String) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let both = dir.join("server.pem");
+    std::fs::write(&both, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
+    // A private key readable by others is warned about: this one is the server's own.
+    std::fs::set_permissions(&both, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let trust = dir.join("trust.pem");
+    std::fs::write(&trust, cert.pem()).expect("write");
+    (both.display().to_string(), trust.display().to_string())
+}
+
+#[cfg(feature = "tls")]
+/// Over our `ssl:` server, what the server reads after the client service stops: a clean
+/// `close_notify` EOF with `with_shutdown`, an unexpected EOF when the connection is dropped.
+async fn tls_close_seen_by_server(graceful: bool) -> io::Result<usize> {
+    let dir = std::env::temp_dir().join(format!(
+        "endpoints-svc-tls-{}-{graceful}",
+        std::process::id()
+    ));
+    let (key, trust) = self_signed(&dir);
+    let mut listener = endpoints::listen(&format!("ssl:0:privateKey={key}:interface=127.0.0.1"))
+        .await
+        .expect("listen");
+    let port = listener
+        .local_addr()
+        .expect("bound")
+        .ip()
+        .expect("ip")
+        .port();
+    let client =
+        endpoints::client(&format!("tls:localhost:{port}:trustRoots={trust}")).expect("client");
+    let protocol = |mut conn: Connection, shutdown: endpoints::service::Shutdown| {
+        ((), async move {
+            let mut b = [0u8; 16];
+            loop {
+                tokio::select! {
+                    r = conn.read(&mut b) => if !matches!(r, Ok(n) if n > 0) { return },
+                    () = shutdown.signalled() => break,
+                }
+            }
+            let _ = conn.shutdown().await;
+        })
+    };
+    let svc = if graceful {
+        ClientService::with_shutdown(client, protocol)
+    } else {
+        // The same protocol without the signal: stop() drops the connection.
+        ClientService::new(client, |mut conn: Connection| {
+            ((), async move {
+                let mut b = [0u8; 16];
+                while matches!(conn.read(&mut b).await, Ok(n) if n > 0) {}
+            })
+        })
+    };
+    svc.start();
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("accepted in time")
+        .expect("accepted");
+    tokio::time::timeout(Duration::from_secs(10), svc.when_connected(Some(1)))
+        .await
+        .expect("in time")
+        .expect("connected");
+    svc.stop().await;
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut rest))
+        .await
+        .expect("the server saw the end in time");
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_service_stop_sends_close_notify_to_a_tls_server() {
+    assert_eq!(
+        tls_close_seen_by_server(true)
+            .await
+            .expect("a clean close_notify EOF"),
+        0
+    );
+    // Without the signal, the peer sees the TCP connection end without close_notify (or
+    // reset, when the dropped client had unread session tickets): an error either way.
+    let e = tls_close_seen_by_server(false)
+        .await
+        .expect_err("dropped without close_notify");
+    assert!(
+        matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+        ),
+        "{e}"
+    );
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn server_service_takes_descriptions_and_endpoints_without_reparsing() {
+    let dir = std::env::temp_dir().join(format!("endpoints-svc-once-{}", std::process::id()));
+    let (key, _) = self_signed(&dir);
+    let desc: endpoints::ServerDescription = format!("ssl:0:privateKey={key}:interface=127.0.0.1")
+        .parse()
+        .expect("a checked description");
+    // The key file is gone: only the endpoint built when the description was parsed can
+    // listen now.
+    std::fs::remove_dir_all(&dir).expect("rm");
+    assert!(desc.build().is_err(), "building again would read the key");
+    let tcp = endpoints::server("tcp:0:interface=127.0.0.1").expect("endpoint");
+    let svc = ServerService::start(vec![desc.clone()], |_c| async {})
+        .await
+        .expect("the description's endpoint listens without reading the key again");
+    assert!(
+        svc.listening()[0].starts_with("ssl:"),
+        "{:?}",
+        svc.listening()
+    );
+    svc.shutdown(Duration::from_secs(1)).await;
+    let svc = ServerService::start(tcp, |_c| async {})
+        .await
+        .expect("an endpoint object");
+    assert!(
+        svc.listening()[0].starts_with("tcp:"),
+        "{:?}",
+        svc.listening()
+    );
+    svc.shutdown(Duration::from_secs(1)).await;
+    let owned = vec!["tcp:0:interface=127.0.0.1".to_owned()];
+    let svc = ServerService::start(&owned, |_c| async {})
+        .await
+        .expect("strings");
+    svc.shutdown(Duration::from_secs(1)).await;
+    let err = ServerService::start("tcp:prot=80", |_c| async {})
+        .await
+        .expect_err("a bad description");
+    assert!(err.to_string().contains("did you mean `port`?"), "{err}");
+}

@@ -14,6 +14,8 @@ use tracing::{Event, Level, Metadata, Subscriber};
 struct Seen {
     spans: Vec<(String, Vec<(String, String)>)>,
     loud: Vec<String>,
+    /// Every event: level and fields.
+    events: Vec<(Level, Vec<(String, String)>)>,
 }
 
 struct Recorder(Arc<Mutex<Seen>>);
@@ -40,6 +42,13 @@ impl Subscriber for Recorder {
     fn record(&self, _: &Id, _: &Record<'_>) {}
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
+        let mut all = Fields(Vec::new());
+        event.record(&mut all);
+        self.0
+            .lock()
+            .expect("lock")
+            .events
+            .push((*event.metadata().level(), all.0));
         if *event.metadata().level() <= Level::INFO {
             let mut f = Fields(Vec::new());
             event.record(&mut f);
@@ -146,5 +155,69 @@ fn self_signed_pem(dir: &std::path::Path) -> String {
         .expect("cert");
     let path = dir.join("server.pem");
     std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
+    // A private key readable by others is warned about: this one is the server's own.
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
     path.display().to_string()
+}
+
+/// An endpoint whose every attempt fails.
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refused:")
+    }
+}
+
+#[endpoints::async_trait]
+impl endpoints::ClientEndpoint for Refused {
+    async fn connect(&self) -> std::io::Result<endpoints::Connection> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "certificate not trusted",
+        ))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_service_warns_once_per_run_then_counts_at_debug() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let _guard = tracing::subscriber::set_default(Recorder(seen.clone()));
+    let svc = endpoints::service::ClientService::new(Box::new(Refused), |_c| ((), async {}))
+        .retry(|_| Duration::from_secs(1));
+    svc.start();
+    // Four failures: at 0, 1, 2 and 3 s of virtual time.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    svc.stop().await;
+    let seen = seen.lock().expect("lock");
+    let failures: Vec<_> = seen
+        .events
+        .iter()
+        .filter(|(_, f)| {
+            f.iter()
+                .any(|(k, v)| k == "error" && v.contains("not trusted"))
+        })
+        .collect();
+    let levels: Vec<Level> = failures.iter().map(|(l, _)| *l).collect();
+    assert_eq!(
+        levels,
+        [Level::WARN, Level::DEBUG, Level::DEBUG, Level::DEBUG],
+        "{failures:?}"
+    );
+    let field = |i: usize, k: &str| {
+        failures[i]
+            .1
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field(0, "endpoint"), "refused:");
+    assert!(
+        field(0, "message").contains("DEBUG"),
+        "says where the rest go: {failures:?}"
+    );
+    assert_eq!(field(3, "failures"), "4", "{failures:?}");
 }

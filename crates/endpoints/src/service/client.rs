@@ -13,10 +13,29 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::backoff::{Backoff, RetryPolicy};
+use super::shutdown::Shutdown;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Protocol<H> = dyn Fn(Connection) -> (H, BoxFuture<()>) + Send + Sync;
+type Protocol<H> = dyn Fn(Connection, Shutdown) -> (H, BoxFuture<()>) + Send + Sync;
 type Prepare = dyn Fn(Connection) -> BoxFuture<io::Result<Connection>> + Send + Sync;
+type OnFailure = dyn Fn(&FailedAttempt<'_>) + Send + Sync;
+
+/// A failed attempt, as given to [`ClientService::on_failure`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FailedAttempt<'a> {
+    /// Which attempt of the current series failed (from 1; the series restarts after a
+    /// connection, as the retry policy's count).
+    pub attempt: u32,
+    /// Why it failed.
+    pub error: &'a io::Error,
+    /// How long the service waits before the next attempt.
+    pub next_delay: Duration,
+}
+
+/// How long [`ClientService::stop`] waits by default for a protocol that watches its
+/// [`Shutdown`] to close.
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the service is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +97,11 @@ struct Shared<H> {
     prepare: Option<Arc<Prepare>>,
     policy: Arc<dyn RetryPolicy>,
     reset_after: Option<Duration>,
+    on_failure: Option<Arc<OnFailure>>,
+    /// Whether the protocol watches its [`Shutdown`] (made by `with_shutdown`), and how long
+    /// `stop` waits for it.
+    graceful: bool,
+    stop_timeout: Duration,
     state: watch::Sender<State<H>>,
 }
 
@@ -108,6 +132,17 @@ impl<H: Clone + Send + Sync + 'static> Shared<H> {
 /// Each connection is given to the `protocol`, which returns a cloneable handle (what
 /// [`when_connected`](Self::when_connected) hands out) and a future that runs the connection;
 /// when that future ends, the connection is considered lost.
+///
+/// Failures are visible: the first failed attempt of a series is logged at WARN (with the
+/// endpoint, the error and the next delay; later ones at DEBUG with a count), the latest
+/// error is [`last_error`](Self::last_error), and [`on_failure`](Self::on_failure) is called
+/// for each. To see the logs, install a subscriber (`tracing_subscriber::fmt::init()`, or
+/// `RUST_LOG=endpoints=debug` with an `EnvFilter`).
+///
+/// [`stop`](Self::stop) drops a connection made with [`new`](Self::new) at once. To close
+/// cleanly (a TLS `close_notify`, a protocol goodbye), build the service with
+/// [`with_shutdown`](Self::with_shutdown): the protocol gets a [`Shutdown`] signal and
+/// `stop` waits for it to finish, up to [`stop_timeout`](Self::stop_timeout).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -148,10 +183,58 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
         F: Fn(Connection) -> (H, Fut) + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let protocol: Arc<Protocol<H>> = Arc::new(move |c| {
+        let protocol: Arc<Protocol<H>> = Arc::new(move |c, _| {
             let (h, fut) = protocol(c);
             (h, Box::pin(fut) as BoxFuture<()>)
         });
+        Self::build(endpoint, protocol, false)
+    }
+
+    /// A service whose `protocol` also gets a [`Shutdown`] signal: on
+    /// [`stop`](Self::stop) the signal fires and the protocol's future may close the
+    /// connection cleanly (`conn.shutdown().await` sends a TLS `close_notify`); `stop`
+    /// waits for that future up to [`stop_timeout`](Self::stop_timeout) (default 5 s), then
+    /// drops it.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use endpoints::service::ClientService;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// let service = ClientService::with_shutdown(
+    ///     endpoints::client("tls:db.internal:5432")?,
+    ///     |mut conn, shutdown| ((), async move {
+    ///         let mut buf = [0u8; 1024];
+    ///         loop {
+    ///             tokio::select! {
+    ///                 r = conn.read(&mut buf) => if !matches!(r, Ok(n) if n > 0) { return },
+    ///                 () = shutdown.signalled() => break,
+    ///             }
+    ///         }
+    ///         let _ = conn.shutdown().await; // close_notify, then FIN
+    ///     }),
+    /// );
+    /// service.start();
+    /// service.stop().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_shutdown<F, Fut>(endpoint: Box<dyn ClientEndpoint>, protocol: F) -> Self
+    where
+        F: Fn(Connection, Shutdown) -> (H, Fut) + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let protocol: Arc<Protocol<H>> = Arc::new(move |c, s| {
+            let (h, fut) = protocol(c, s);
+            (h, Box::pin(fut) as BoxFuture<()>)
+        });
+        Self::build(endpoint, protocol, true)
+    }
+
+    fn build(
+        endpoint: Box<dyn ClientEndpoint>,
+        protocol: Arc<Protocol<H>>,
+        graceful: bool,
+    ) -> Self {
         let (state, _) = watch::channel(State {
             run: 0,
             phase: Phase::Idle,
@@ -168,6 +251,9 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
                 prepare: None,
                 policy: Arc::new(Backoff::new()),
                 reset_after: None,
+                on_failure: None,
+                graceful,
+                stop_timeout: DEFAULT_STOP_TIMEOUT,
                 state,
             }),
             running: Mutex::new(None),
@@ -202,6 +288,30 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
         self
     }
 
+    /// Call `callback` after each failed attempt, with the attempt number, the error and the
+    /// delay before the next attempt (to count failures, raise an alarm, or give up by
+    /// calling [`stop`](Self::stop) from another task).
+    pub fn on_failure(
+        mut self,
+        callback: impl Fn(&FailedAttempt<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().on_failure = Some(Arc::new(callback));
+        self
+    }
+
+    /// How long [`stop`](Self::stop) waits for a protocol made with
+    /// [`with_shutdown`](Self::with_shutdown) to close after the signal (default 5 s); then
+    /// the connection is dropped.
+    pub fn stop_timeout(mut self, bound: Duration) -> Self {
+        self.shared_mut().stop_timeout = bound;
+        self
+    }
+
+    /// The error of the latest failed attempt (kept after a later success), if any failed.
+    pub fn last_error(&self) -> Option<Arc<io::Error>> {
+        self.shared.state.borrow().last_error.clone()
+    }
+
     /// Start connecting (a no-op if running). Needs a tokio runtime. A `start()` made while
     /// [`stop`](Self::stop) is still waiting for the old run to end starts a new run, which
     /// that `stop()` leaves running (as Twisted's restart after a stop).
@@ -228,7 +338,9 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
     }
 
     /// Stop: a pending retry is cancelled at once, an attempt in progress is cancelled, an
-    /// established connection is closed. Returns once the connection is gone. Waiters get
+    /// established connection is closed (with [`with_shutdown`](Self::with_shutdown), by the
+    /// protocol once it sees the signal, within [`stop_timeout`](Self::stop_timeout)).
+    /// Returns once the connection is gone. Waiters get
     /// [`WhenConnectedError::Cancelled`].
     pub async fn stop(&self) {
         let running = self
@@ -321,6 +433,8 @@ async fn run<H: Clone + Send + Sync + 'static>(
     id: u64,
 ) {
     let mut attempt: u32 = 0;
+    // Failures since the run started or since the last connection: the first is a WARN.
+    let mut streak: u64 = 0;
     loop {
         shared.set(id, Phase::Connecting, None);
         let connecting = async {
@@ -335,9 +449,14 @@ async fn run<H: Clone + Send + Sync + 'static>(
             r = connecting => r,
             _ = &mut stop => break,
         };
-        match outcome {
+        let delay = match outcome {
             Ok(conn) => {
-                let (handle, driver) = (shared.protocol)(conn);
+                if streak > 0 {
+                    tracing::info!(endpoint = %shared.endpoint, failures = streak, "connected after failed attempts");
+                }
+                streak = 0;
+                let (signal, shutdown) = Shutdown::channel();
+                let (handle, mut driver) = (shared.protocol)(conn, shutdown);
                 let since = tokio::time::Instant::now();
                 shared.update(id, |s| {
                     s.phase = Phase::Connected;
@@ -346,25 +465,52 @@ async fn run<H: Clone + Send + Sync + 'static>(
                     s.handle = Some(handle);
                 });
                 tokio::select! {
-                    () = driver => {}
-                    // Dropping the driver closes the connection before `stop` returns.
-                    _ = &mut stop => break,
+                    () = &mut driver => {}
+                    _ = &mut stop => {
+                        if shared.graceful {
+                            // Let the protocol close cleanly, within the bound.
+                            let _ = signal.send(true);
+                            if tokio::time::timeout(shared.stop_timeout, driver).await.is_err() {
+                                tracing::debug!(endpoint = %shared.endpoint, timeout = ?shared.stop_timeout, "the protocol did not close in time; dropping the connection");
+                            }
+                        }
+                        // Otherwise dropping the driver closes the connection before `stop`
+                        // returns.
+                        break;
+                    }
                 }
                 tracing::info!(endpoint = %shared.endpoint, "connection lost");
                 if shared.reset_after.is_none_or(|d| since.elapsed() >= d) {
                     attempt = 0;
                 }
+                attempt = attempt.saturating_add(1);
+                shared.policy.delay(attempt)
             }
             Err(e) => {
-                tracing::debug!(endpoint = %shared.endpoint, error = %e, "connection attempt failed");
+                streak += 1;
+                attempt = attempt.saturating_add(1);
+                let next = shared.policy.delay(attempt);
+                if streak == 1 {
+                    tracing::warn!(endpoint = %shared.endpoint, error = %e, next_delay = ?next, "cannot connect; retrying (further failures are logged at DEBUG)");
+                } else {
+                    tracing::debug!(endpoint = %shared.endpoint, error = %e, failures = streak, next_delay = ?next, "connection attempt failed again");
+                }
+                // Recorded first, so that the callback's `last_error()` is this error.
+                let e = Arc::new(e);
                 shared.update(id, |s| {
                     s.failures += 1;
-                    s.last_error = Some(Arc::new(e));
+                    s.last_error = Some(e.clone());
                 });
+                if let Some(callback) = &shared.on_failure {
+                    callback(&FailedAttempt {
+                        attempt,
+                        error: &e,
+                        next_delay: next,
+                    });
+                }
+                next
             }
-        }
-        attempt = attempt.saturating_add(1);
-        let delay = shared.policy.delay(attempt);
+        };
         tracing::debug!(endpoint = %shared.endpoint, attempt, ?delay, "scheduling a retry");
         shared.set(id, Phase::Waiting, None);
         tokio::select! {

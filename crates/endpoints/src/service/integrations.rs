@@ -64,6 +64,11 @@ impl futures_core::Stream for Incoming {
 /// Any endpoint listener as an [`axum::serve::Listener`]: `axum::serve(AxumListener::from(l),
 /// app)` serves HTTP on `tcp:`, `unix:`, `haproxy:tcp:`, `ssl:`, `systemd:`...
 ///
+/// Serve with `app.into_make_service_with_connect_info::<ConnectionInfo>()` for handlers to
+/// see the whole connection ([`ConnectionInfo`]: the peer, the local address and the
+/// extensions: PROXY header, `TlsInfo`, unix peer credentials), or with
+/// `::<PeerAddr>()` for the peer only. [`serve_axum`] does the former on several listeners.
+///
 /// Accepting keeps the endpoint's never-deaf policy; if the listener fails outright, the error
 /// is logged and accepting is retried every second (axum's `accept` cannot fail).
 #[cfg(feature = "axum")]
@@ -85,8 +90,16 @@ impl axum::serve::Listener for AxumListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             match self.0.accept().await {
-                Ok(conn) => {
+                Ok(mut conn) => {
                     let peer = conn.peer_addr().clone();
+                    // The extensions move to a shared `ConnectionInfo` that axum's connect
+                    // info can clone (the stream itself only carries bytes from here on).
+                    let info = ConnectionInfo {
+                        peer: peer.clone(),
+                        local: conn.local_addr().clone(),
+                        extensions: std::sync::Arc::new(std::mem::take(conn.extensions_mut())),
+                    };
+                    conn.extensions_mut().insert(info);
                     return (conn, peer);
                 }
                 Err(e) => {
@@ -190,4 +203,99 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Axum
     fn connect_info(stream: axum::serve::IncomingStream<'_, AxumListener>) -> Self {
         Self(stream.remote_addr().clone())
     }
+}
+
+/// Everything known about an axum connection, for `ConnectInfo<ConnectionInfo>`: serve with
+/// `app.into_make_service_with_connect_info::<ConnectionInfo>()` (or [`serve_axum`]).
+///
+/// ```no_run
+/// # #[cfg(feature = "proxy")]
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, extract::ConnectInfo, routing::get};
+/// use endpoints::service::{AxumListener, ConnectionInfo};
+///
+/// async fn who(ConnectInfo(c): ConnectInfo<ConnectionInfo>) -> String {
+///     let via = c.get::<endpoints::proxy::ProxyHeader>().and_then(|h| h.destination.clone());
+///     format!("you are {} (we are {}, reached at {via:?})", c.peer, c.local)
+/// }
+/// let app = Router::new().route("/", get(who));
+/// let listener = AxumListener::from(endpoints::listen("haproxy:tcp:8080").await?);
+/// axum::serve(listener, app.into_make_service_with_connect_info::<ConnectionInfo>()).await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "axum")]
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The peer (behind a `haproxy:` listener, the client the PROXY header names).
+    pub peer: endpoints_core::Address,
+    /// This end of the connection (the listener's address).
+    pub local: endpoints_core::Address,
+    /// What the endpoints attached: `ProxyHeader`, `TlsInfo`, `PeerCredentials`...
+    pub extensions: std::sync::Arc<endpoints_core::Extensions>,
+}
+
+#[cfg(feature = "axum")]
+impl ConnectionInfo {
+    /// The extension of type `T` (`c.get::<endpoints::tls::TlsInfo>()`), if the connection
+    /// has one.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, AxumListener>>
+    for ConnectionInfo
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, AxumListener>) -> Self {
+        let conn = stream.io();
+        conn.extensions()
+            .get::<ConnectionInfo>()
+            .cloned()
+            .unwrap_or_else(|| Self {
+                peer: conn.peer_addr().clone(),
+                local: conn.local_addr().clone(),
+                extensions: std::sync::Arc::default(),
+            })
+    }
+}
+
+/// Serve one axum app on every listener, with [`ConnectionInfo`] as connect info (so
+/// handlers can take `ConnectInfo<ConnectionInfo>`). Runs until a listener's server fails
+/// (its error is returned; the others are stopped) or every one ends.
+///
+/// ```no_run
+/// # async fn demo(app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+/// let listeners = vec![
+///     endpoints::listen("tcp:8080").await?,
+///     endpoints::listen("unix:/run/app.sock").await?,
+/// ];
+/// endpoints::service::serve_axum(listeners, app).await?;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "axum")]
+pub async fn serve_axum(
+    listeners: impl IntoIterator<Item = Box<dyn Listener>>,
+    app: axum::Router,
+) -> io::Result<()> {
+    let mut servers = tokio::task::JoinSet::new();
+    for l in listeners {
+        let app = app.clone();
+        servers.spawn(async move {
+            axum::serve(
+                AxumListener::from(l),
+                app.into_make_service_with_connect_info::<ConnectionInfo>(),
+            )
+            .await
+        });
+    }
+    while let Some(done) = servers.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(io::Error::other(e)),
+        }
+    }
+    Ok(())
 }

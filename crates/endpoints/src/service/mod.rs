@@ -6,12 +6,14 @@ mod backoff;
 mod client;
 mod integrations;
 mod server;
+mod shutdown;
 
 pub use backoff::{Backoff, Jitter, RetryPolicy};
-pub use client::{ClientService, Phase, WhenConnectedError};
+pub use client::{ClientService, FailedAttempt, Phase, WhenConnectedError};
 #[cfg(feature = "axum")]
-pub use integrations::{AxumListener, PeerAddr};
+pub use integrations::{AxumListener, ConnectionInfo, PeerAddr, serve_axum};
 pub use integrations::{Incoming, incoming};
 #[cfg(feature = "tonic")]
 pub use integrations::{TonicIo, tonic_incoming};
-pub use server::{ServerService, ShutdownReport};
+pub use server::{IntoServerEndpoint, IntoServerEndpoints, ServerService, ShutdownReport};
+pub use shutdown::Shutdown;

@@ -5,11 +5,158 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use endpoints_core::{Connection, Listener};
+use endpoints_core::{Connection, Listener, ParseError, ServerEndpoint};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::Error;
+use super::shutdown::Shutdown;
+use crate::{Error, ServerDescription};
+
+/// One server endpoint for [`ServerService::start`]: a description as text (parsed and
+/// built here), a checked [`ServerDescription`] (built once, when it was parsed: its key
+/// files are not read again), or an endpoint object.
+pub trait IntoServerEndpoint {
+    /// The endpoint, built if it is still text.
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError>;
+}
+
+impl IntoServerEndpoint for &str {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        crate::server(self).map(Arc::from)
+    }
+}
+
+impl IntoServerEndpoint for &&str {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        (*self).into_server_endpoint()
+    }
+}
+
+impl IntoServerEndpoint for String {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        self.as_str().into_server_endpoint()
+    }
+}
+
+impl IntoServerEndpoint for &String {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        self.as_str().into_server_endpoint()
+    }
+}
+
+impl IntoServerEndpoint for ServerDescription {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        Ok(self.endpoint())
+    }
+}
+
+impl IntoServerEndpoint for &ServerDescription {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        Ok(self.endpoint())
+    }
+}
+
+/// A typed builder (`TcpServer::new(8080)`): built here.
+impl<B: crate::builders::ServerBuilder> IntoServerEndpoint for B {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        self.build().map(Arc::from)
+    }
+}
+
+impl IntoServerEndpoint for Box<dyn ServerEndpoint> {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        Ok(Arc::from(self))
+    }
+}
+
+impl IntoServerEndpoint for Arc<dyn ServerEndpoint> {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        Ok(self)
+    }
+}
+
+impl IntoServerEndpoint for &Arc<dyn ServerEndpoint> {
+    fn into_server_endpoint(self) -> Result<Arc<dyn ServerEndpoint>, ParseError> {
+        Ok(self.clone())
+    }
+}
+
+/// What [`ServerService::start`] listens on: one [`IntoServerEndpoint`] (a `&str`, a
+/// [`ServerDescription`], a `Box<dyn ServerEndpoint>`), or an array, slice or `Vec` of them
+/// (`&["tcp:8080", "unix:/run/app.sock"]`, `args.listen` from clap).
+pub trait IntoServerEndpoints {
+    /// The endpoints, in order; the first description that does not build is the error.
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError>;
+}
+
+macro_rules! one {
+    ($($t:ty),*) => {$(
+        impl IntoServerEndpoints for $t {
+            fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+                Ok(vec![self.into_server_endpoint()?])
+            }
+        }
+    )*};
+}
+one!(
+    &str,
+    String,
+    ServerDescription,
+    &ServerDescription,
+    Box<dyn ServerEndpoint>,
+    Arc<dyn ServerEndpoint>
+);
+
+impl<B: crate::builders::ServerBuilder> IntoServerEndpoints for B {
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        Ok(vec![self.into_server_endpoint()?])
+    }
+}
+
+impl<T: IntoServerEndpoint> IntoServerEndpoints for Vec<T> {
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        self.into_iter()
+            .map(IntoServerEndpoint::into_server_endpoint)
+            .collect()
+    }
+}
+
+impl<T: IntoServerEndpoint, const N: usize> IntoServerEndpoints for [T; N] {
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        self.into_iter()
+            .map(IntoServerEndpoint::into_server_endpoint)
+            .collect()
+    }
+}
+
+impl<'a, T> IntoServerEndpoints for &'a [T]
+where
+    &'a T: IntoServerEndpoint,
+{
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        self.iter()
+            .map(IntoServerEndpoint::into_server_endpoint)
+            .collect()
+    }
+}
+
+impl<'a, T, const N: usize> IntoServerEndpoints for &'a [T; N]
+where
+    &'a T: IntoServerEndpoint,
+{
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        self.as_slice().into_server_endpoints()
+    }
+}
+
+impl<'a, T> IntoServerEndpoints for &'a Vec<T>
+where
+    &'a T: IntoServerEndpoint,
+{
+    fn into_server_endpoints(self) -> Result<Vec<Arc<dyn ServerEndpoint>>, ParseError> {
+        self.as_slice().into_server_endpoints()
+    }
+}
 
 /// What a graceful shutdown did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,8 +168,22 @@ pub struct ShutdownReport {
     pub aborted: usize,
 }
 
-/// Listening on every description given to [`start`](Self::start), with a handler task per
-/// connection.
+/// Listening on every endpoint given to [`start`](Self::start), with a handler task per
+/// connection (Twisted's `StreamServerEndpointService`).
+///
+/// ```no_run
+/// # async fn demo(listen: Vec<endpoints::ServerDescription>) -> Result<(), endpoints::Error> {
+/// use endpoints::service::ServerService;
+/// use tokio::io::AsyncWriteExt;
+/// # let ep = endpoints::server("tcp:8081")?;
+/// // Text, clap's `ServerDescription`s, or endpoint objects: one way in.
+/// let a = ServerService::start(&["tcp:8080", "unix:/run/app.sock"], |mut c| async move {
+///     let _ = c.write_all(b"hello\n").await;
+/// }).await?;
+/// let b = ServerService::start(listen, |_c| async {}).await?;
+/// let c = ServerService::start(ep, |_c| async {}).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct ServerService {
     stop: watch::Sender<bool>,
@@ -32,23 +193,46 @@ pub struct ServerService {
 }
 
 impl ServerService {
-    /// Listen on every description (errors come back here, not only in a log: if one fails,
-    /// those already listening are closed), then accept in the background and run
+    /// Listen on every endpoint (descriptions as text, [`ServerDescription`]s, endpoint
+    /// objects: see [`IntoServerEndpoints`]; errors come back here, not only in a log: if one
+    /// fails, those already listening are closed), then accept in the background and run
     /// `handler` on each connection. Needs a tokio runtime.
-    pub async fn start<F, Fut>(descriptions: &[&str], handler: F) -> Result<Self, Error>
+    ///
+    /// Handlers of long-lived connections should use
+    /// [`start_with_shutdown`](Self::start_with_shutdown), so that they can close when
+    /// shutdown begins instead of being aborted at the deadline.
+    pub async fn start<F, Fut>(
+        endpoints: impl IntoServerEndpoints,
+        handler: F,
+    ) -> Result<Self, Error>
     where
         F: Fn(Connection) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        Self::start_with_shutdown(endpoints, move |c, _| handler(c)).await
+    }
+
+    /// As [`start`](Self::start), and each handler also gets a [`Shutdown`] signal, fired
+    /// when [`shutdown`](Self::shutdown) begins: a handler that watches it and returns is
+    /// counted as drained; one still running at the deadline is aborted.
+    pub async fn start_with_shutdown<F, Fut>(
+        endpoints: impl IntoServerEndpoints,
+        handler: F,
+    ) -> Result<Self, Error>
+    where
+        F: Fn(Connection, Shutdown) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let endpoints = endpoints.into_server_endpoints()?;
         let mut listeners: Vec<Box<dyn Listener>> = Vec::new();
-        for d in descriptions {
-            match crate::listen(d).await {
+        for e in endpoints {
+            match e.listen().await {
                 Ok(l) => listeners.push(l),
                 Err(e) => {
                     for l in listeners {
                         let _ = l.close().await;
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -68,7 +252,8 @@ impl ServerService {
                                 Ok(conn) => {
                                     // One span per connection, with the endpoint and the peer.
                                     let span = tracing::debug_span!("connection", listener = %name, peer = %conn.peer_addr());
-                                    let work = tracing::Instrument::instrument(handler(conn), span);
+                                    let signal = Shutdown::from_receiver(stopped.clone());
+                                    let work = tracing::Instrument::instrument(handler(conn, signal), span);
                                     let mut set = connections.lock().unwrap_or_else(|p| p.into_inner());
                                     while set.try_join_next().is_some() {}
                                     set.spawn(work);
@@ -101,16 +286,25 @@ impl ServerService {
         &self.listening
     }
 
-    /// Stop accepting (every listener is closed before this goes on), let open connections
-    /// finish for up to `deadline`, then close the rest.
+    /// Stop accepting (every listener is closed before this goes on) and fire the handlers'
+    /// [`Shutdown`] signal, let open connections finish for up to `deadline`, then close
+    /// (abort) the rest.
     pub async fn shutdown(self, deadline: Duration) -> ShutdownReport {
+        // Connections that ended before shutdown began are not counted.
+        while self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .try_join_next()
+            .is_some()
+        {}
+        // Stops the acceptors and signals the handlers: one that returns now is drained.
         let _ = self.stop.send(true);
         for a in self.acceptors {
             let _ = a.await;
         }
         let mut set =
             std::mem::take(&mut *self.connections.lock().unwrap_or_else(|p| p.into_inner()));
-        while set.try_join_next().is_some() {}
         let mut report = ShutdownReport::default();
         let drain = async {
             while set.join_next().await.is_some() {
