@@ -1,0 +1,119 @@
+//! Both types pass the `endpoints-conformance` suite, and echo (with a half-close) through
+//! in-process proxies.
+
+mod common;
+
+use endpoints_conformance::Suite;
+use endpoints_core::ErrorKind;
+
+use endpoints_tcp as _;
+use endpoints_tls as _;
+use endpoints_tunnel as _;
+use endpoints_unix as _;
+
+#[test]
+fn socks5_conformance() {
+    Suite::client("socks5")
+        .valid(r"socks5:example.com:443:proxy=tcp\:127.0.0.1\:1080")
+        .valid(r"socks5:[::1]:22:proxy=unix\:/run/tor.sock:resolve=local:timeout=0")
+        .valid(r"socks5:host=10.0.0.1:port=80:proxy=tcp\:proxy\:1080:user=me:password=pw")
+        .valid(r"socks5:a.example:1:proxy=socks5\:b.example\:2\:proxy=tcp\\\:127.0.0.1\\\:1080")
+        .invalid("socks5:example.com:443", ErrorKind::MissingParameter)
+        .invalid(
+            r"socks5:example.com:70000:proxy=tcp\:h\:1",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"socks5:exa mple.com:1:proxy=tcp\:h\:1",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(r"socks5:h:1:proxy=nope\:x", ErrorKind::UnknownType)
+        .invalid(
+            r"socks5:h:1:proxy=tcp\:h\:1:password=x",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"socks5:h:1:proxy=tcp\:h\:1:user=u",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"socks5:h:1:proxy=tcp\:h\:1:user=u:password=p:passwordEnv=P",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"socks5:h:1:proxy=tcp\:h\:1:resolve=here",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"socks5:h:1:proxy=tcp\:h\:1:prxy=1",
+            ErrorKind::UnknownParameter,
+        )
+        .run();
+}
+
+#[test]
+fn httpconnect_conformance() {
+    Suite::client("httpconnect")
+        .valid(r"httpconnect:example.com:443:proxy=tcp\:proxy.corp\:3128")
+        .valid(r"httpconnect:[2001:db8::1]:443:proxy=tcp\:127.0.0.1\:3128:user=me:password=pw")
+        .valid(r"httpconnect:example.com:443:proxy=tls\:proxy.corp\:443")
+        .invalid("httpconnect:example.com:443", ErrorKind::MissingParameter)
+        .invalid(
+            r"httpconnect:h:1:proxy=tcp\:h\:1:user=a\:b:password=p",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"httpconnect:h:1:proxy=tcp\:h\:1:user=a:passwordFile=/nonexistent/x",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            r"httpconnect:h:1:proxy=tcp\:h\:1:resolve=local",
+            ErrorKind::UnknownParameter,
+        )
+        .invalid(
+            "httpconnect:h\r\nX-Injected\\: y:1:proxy=tcp\\:h\\:1",
+            ErrorKind::InvalidValue,
+        )
+        .run();
+}
+
+#[tokio::test]
+async fn echo_through_socks5() {
+    let (proxy, _requests) = common::fake_socks5(0).await;
+    endpoints_conformance::echo("tcp:0:interface=127.0.0.1", |a| {
+        let port = a.ip().map(|a| a.port()).unwrap_or(0);
+        format!("socks5:127.0.0.1:{port}:proxy={}", common::tcp_proxy(proxy))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn echo_through_httpconnect() {
+    let (proxy, _requests) =
+        common::fake_http(b"HTTP/1.1 200 Connection established\r\n\r\n").await;
+    endpoints_conformance::echo("tcp:0:interface=127.0.0.1", |a| {
+        let port = a.ip().map(|a| a.port()).unwrap_or(0);
+        format!(
+            "httpconnect:127.0.0.1:{port}:proxy={}",
+            common::tcp_proxy(proxy)
+        )
+    })
+    .await;
+}
+
+#[test]
+fn display_hides_the_password_and_round_trips() {
+    let d = r"socks5:Example.COM:443:proxy=tcp\:127.0.0.1\:1080:user=me:password=topsecret";
+    let shown = endpoints_conformance::round_trip(endpoints_core::Side::Client, d);
+    assert!(!shown.contains("topsecret"), "{shown}");
+    assert!(shown.contains("password=***"), "{shown}");
+    assert!(
+        shown.starts_with("socks5:host=example.com:port=443:proxy=tcp"),
+        "{shown}"
+    );
+    // The proxy= value is shown canonical and escaped, as the grammar reads it.
+    assert!(
+        shown.contains(r"proxy=tcp\:host=127.0.0.1\:port=1080"),
+        "{shown}"
+    );
+}
