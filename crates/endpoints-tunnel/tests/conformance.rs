@@ -117,3 +117,33 @@ fn display_hides_the_password_and_round_trips() {
         "{shown}"
     );
 }
+
+/// The examples in docs/grammar.md's section build (those naming a password file or
+/// variable that this machine lacks fail on exactly that parameter).
+#[test]
+fn grammar_examples_build() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grammar.md");
+    let grammar = std::fs::read_to_string(path).expect("docs/grammar.md");
+    let section = grammar
+        .split("### `socks5` and `httpconnect` (client)")
+        .nth(1)
+        .expect("the section");
+    let block = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("an example block");
+    let mut built = 0;
+    for line in block.lines() {
+        let text = line.split("  ").next().unwrap_or(line).trim();
+        let d: endpoints_core::Description = text.parse().unwrap_or_else(|e| panic!("{e}"));
+        match endpoints_core::registry::build_client(&d) {
+            Ok(_) => built += 1,
+            Err(e) => assert!(
+                matches!(e.parameter(), Some("passwordFile" | "passwordEnv")),
+                "`{text}`: {e}"
+            ),
+        }
+    }
+    assert!(built >= 5, "{built} examples built");
+}
