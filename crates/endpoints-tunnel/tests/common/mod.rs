@@ -299,11 +299,9 @@ pub(crate) async fn fake_socks5(reply: u8) -> (u16, tokio::sync::mpsc::Unbounded
                 let _ = tx.send(addr);
                 s.write_all(&[5, reply, 0, 1, 127, 0, 0, 1, 0x12, 0x34])
                     .await?;
-                if reply == 0 {
-                    if let Some(t) = target {
-                        let mut up = TcpStream::connect(t).await?;
-                        tokio::io::copy_bidirectional(&mut s, &mut up).await?;
-                    }
+                if let (0, Some(t)) = (reply, target) {
+                    let mut up = TcpStream::connect(t).await?;
+                    tokio::io::copy_bidirectional(&mut s, &mut up).await?;
                 }
                 Ok::<(), std::io::Error>(())
             });
