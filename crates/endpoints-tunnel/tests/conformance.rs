@@ -6,6 +6,7 @@ mod common;
 use endpoints_conformance::Suite;
 use endpoints_core::ErrorKind;
 
+use endpoints_proxy as _;
 use endpoints_tcp as _;
 use endpoints_tls as _;
 use endpoints_tunnel as _;
@@ -146,4 +147,20 @@ fn grammar_examples_build() {
         }
     }
     assert!(built >= 5, "{built} examples built");
+}
+
+/// A password stays hidden however deep the tunnel is nested: under `tls:`'s `endpoint=`,
+/// `haproxy:`, and another tunnel's `proxy=`.
+#[test]
+fn nested_passwords_are_hidden_too() {
+    let cases = [
+        r"tls:localhost:443:endpoint=socks5\:127.0.0.1\:443\:proxy=tcp\\\:127.0.0.1\\\:1080\:user=u\:password=sekrit",
+        r"haproxy:socks5:127.0.0.1:443:proxy=tcp\:127.0.0.1\:1080:user=u:password=sekrit",
+        r"socks5:127.0.0.1:443:proxy=httpconnect\:h\:1\:proxy=tcp\\\:h\\\:2\:user=a\:password=sekrit:user=u:passwordEnv=PATH",
+    ];
+    for text in cases {
+        let shown = endpoints_conformance::round_trip(endpoints_core::Side::Client, text);
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(shown.contains("password=***"), "{shown}");
+    }
 }
