@@ -466,6 +466,38 @@ pub(crate) fn credentials(
     }))
 }
 
+/// `proxy=tcp:127.0.0.1:1080` (not escaped) reads as `proxy=tcp` and positional fields
+/// `127.0.0.1`, `1080`: say so, and suggest the escaped form.
+pub(crate) fn unescaped_proxy(d: &Description) -> Result<(), ParseError> {
+    let fields = d.fields();
+    let Some(at) = fields.iter().position(|f| f.key() == Some("proxy")) else {
+        return Ok(());
+    };
+    let rest: Vec<&endpoints_core::Field> = fields[at + 1..]
+        .iter()
+        .take_while(|f| f.is_positional())
+        .collect();
+    let Some(last) = rest.last() else {
+        return Ok(());
+    };
+    let mut nested = fields[at].value().to_owned();
+    for f in &rest {
+        nested.push(':');
+        nested.push_str(f.value());
+    }
+    let prefix = d.prefix().unwrap_or_default();
+    Err(d
+        .error(
+            endpoints_core::ErrorKind::UnknownParameter,
+            fields[at].span().start..last.span().end,
+            format!(
+                "`proxy=` of `{prefix}` ends at the first unescaped `:`, so `{nested}` was split; escape the nested description's `:` and `\\` with `\\`"
+            ),
+        )
+        .with_parameter("proxy")
+        .with_suggestion(format!("proxy={}", endpoints_core::escape(&nested))))
+}
+
 /// Build either tunnel type from its checked arguments.
 pub(crate) fn build(
     args: &Args<'_>,

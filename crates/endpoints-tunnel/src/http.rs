@@ -173,6 +173,7 @@ fn refusal(
 }
 
 fn build_httpconnect(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    crate::common::unescaped_proxy(d)?;
     let args = Args::parse(d, HTTPCONNECT_PARAMS)?;
     build(&args, Protocol::HttpConnect, None)
 }

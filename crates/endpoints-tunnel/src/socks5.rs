@@ -258,6 +258,7 @@ fn not_socks5(proxy: &str, first: u8) -> io::Error {
 }
 
 fn build_socks5(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    crate::common::unescaped_proxy(d)?;
     let args = Args::parse(d, SOCKS5_PARAMS)?;
     let resolve_local = args.required("resolve")?.choice(&["remote", "local"])? == "local";
     build(&args, Protocol::Socks5 { resolve_local }, Some(255))

@@ -164,3 +164,26 @@ fn nested_passwords_are_hidden_too() {
         assert!(shown.contains("password=***"), "{shown}");
     }
 }
+
+/// A nested description written without escaping splits at its colons: the error says so
+/// and suggests the escaped form.
+#[test]
+fn unescaped_proxy_description_gets_the_escaped_suggestion() {
+    for (text, want) in [
+        (
+            "socks5:example.com:443:proxy=tcp:127.0.0.1:1080",
+            r"proxy=tcp\:127.0.0.1\:1080",
+        ),
+        (
+            "httpconnect:example.com:443:proxy=unix:/run/proxy.sock:user=me",
+            r"proxy=unix\:/run/proxy.sock",
+        ),
+    ] {
+        let d: endpoints_core::Description = text.parse().expect("parse");
+        let e = endpoints_core::registry::build_client(&d).expect_err("unescaped");
+        assert_eq!(e.kind(), ErrorKind::UnknownParameter, "{e}");
+        assert_eq!(e.suggestion(), Some(want), "{e}");
+        assert!(e.message().contains("escape"), "{e}");
+        assert_eq!(e.parameter(), Some("proxy"), "{e}");
+    }
+}
