@@ -292,3 +292,57 @@ async fn tls_over_httpconnect_to_our_ssl_server_verified() {
     let conn = connect(&d).await.expect("TLS through tinyproxy");
     round_trip_16mib(conn).await;
 }
+
+/// An IPv6 echo server on ::1, or `None` (printed) where the machine has no IPv6 loopback.
+async fn echo_server_v6() -> Option<u16> {
+    let l = match tokio::net::TcpListener::bind("[::1]:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            println!("skipping the IPv6 part: cannot bind [::1]: {e}");
+            return None;
+        }
+    };
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    Some(port)
+}
+
+async fn ping(mut conn: endpoints_core::Connection) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    conn.write_all(b"ping over IPv6").await.expect("write");
+    let mut back = [0u8; 14];
+    conn.read_exact(&mut back).await.expect("read");
+    assert_eq!(&back, b"ping over IPv6");
+}
+
+#[tokio::test]
+async fn ipv6_targets_through_both_proxies() {
+    let Some(echo) = echo_server_v6().await else {
+        return;
+    };
+    if have_microsocks() {
+        let proxy = microsocks("alice", "s3cret").await;
+        let d = format!(
+            "socks5:[::1]:{echo}:proxy={}:user=alice:password=s3cret",
+            tcp_proxy(proxy.port)
+        );
+        let conn = connect(&d).await.expect("IPv6 target through microsocks");
+        assert_eq!(conn.peer_addr().to_string(), format!("[::1]:{echo}"));
+        ping(conn).await;
+    }
+    if have_tinyproxy() {
+        let proxy = tinyproxy("v6", "bob", "hunter2", &[echo]).await;
+        let d = format!(
+            "httpconnect:[::1]:{echo}:proxy={}:user=bob:password=hunter2",
+            tcp_proxy(proxy.port)
+        );
+        ping(connect(&d).await.expect("IPv6 target through tinyproxy")).await;
+    }
+}
