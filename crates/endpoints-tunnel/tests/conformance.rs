@@ -162,6 +162,15 @@ fn nested_passwords_are_hidden_too() {
         let shown = endpoints_conformance::round_trip(endpoints_core::Side::Client, text);
         assert!(!shown.contains("sekrit"), "{shown}");
         assert!(shown.contains("password=***"), "{shown}");
+        let d: endpoints_core::Description = text.parse().expect("parse");
+        let debug = format!(
+            "{:?}",
+            endpoints_core::registry::build_client(&d).expect("build")
+        );
+        assert!(
+            !debug.contains("sekrit"),
+            "Debug shows the password: {debug}"
+        );
     }
 }
 
