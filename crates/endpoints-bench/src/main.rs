@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
 mod relay;
+mod socks;
 mod tls;
 
 pub(crate) struct Config {
@@ -25,7 +26,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 5] = ["accept", "connect", "proxy", "relay", "tls"];
+const GROUPS: [&str; 6] = ["accept", "connect", "proxy", "relay", "tls", "socks"];
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -117,6 +118,9 @@ fn main() {
         }
         if want("tls") {
             tls_figures(&cfg, quick).await;
+        }
+        if want("socks") {
+            socks::figures(&cfg).await;
         }
     });
 }

@@ -97,6 +97,8 @@ fn types_lists_every_prefix_with_parameters() {
         "ssl/client",
         "haproxy/server",
         "haproxy/client",
+        "socks5/client",
+        "httpconnect/client",
     ] {
         assert!(
             names.contains(&want.to_owned()),
@@ -749,4 +751,124 @@ async fn relay_raises_a_low_open_files_limit() {
     })
     .await
     .expect("all 40 connections served at once");
+}
+
+/// `endpoints connect 'httpconnect:...'` through tinyproxy to `endpoints relay tcp:0
+/// 'socks5:...'`, which goes through microsocks to an echo server (issue 16).
+#[tokio::test]
+async fn connect_through_httpconnect_to_a_relay_through_socks5() {
+    // microsocks has no option that exits 0 (`-h` exits 1): a spawn failure means missing.
+    let microsocks = std::process::Command::new("microsocks")
+        .arg("-h")
+        .output()
+        .is_ok();
+    if !microsocks {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true"),
+            "`microsocks` is missing and CI=true: install the Debian package `microsocks`"
+        );
+        println!("skipping: `microsocks` not found (Debian package `microsocks`)");
+        return;
+    }
+    if !endpoints_conformance::peer_program("tinyproxy", "-v", "tinyproxy") {
+        return;
+    }
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port")
+    };
+    let wait = |port: u16| async move {
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("nothing listens on {port}");
+    };
+    let (_echo, echo_at) = start(&["listen", "tcp:0:interface=127.0.0.1", "--echo"]).await;
+    let socks = free();
+    let _microsocks = Command::new("microsocks")
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &socks.to_string(),
+            "-u",
+            "u",
+            "-P",
+            "p",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("microsocks");
+    wait(socks).await;
+    let (_relay, relay_at) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!(
+            "socks5:127.0.0.1:{}:proxy=tcp\\:127.0.0.1\\:{socks}:user=u:password=p",
+            port_in(&echo_at)
+        ),
+    ])
+    .await;
+    let relay = port_in(&relay_at);
+    let http = free();
+    let conf = std::env::temp_dir().join(format!(
+        "endpoints-cli-tinyproxy-{}.conf",
+        std::process::id()
+    ));
+    std::fs::write(
+        &conf,
+        format!("Port {http}\nListen 127.0.0.1\nAllow 127.0.0.1\nBasicAuth u p\nConnectPort {relay}\nLogLevel Critical\n"),
+    )
+    .expect("tinyproxy.conf");
+    let _tinyproxy = Command::new("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("tinyproxy");
+    wait(http).await;
+    let mut client = Command::new(BIN)
+        .args([
+            "connect",
+            &format!(
+                "httpconnect:127.0.0.1:{relay}:proxy=tcp\\:127.0.0.1\\:{http}:user=u:password=p"
+            ),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("connect");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let mut stdout = client.stdout.take().expect("stdout");
+    stdin
+        .write_all(b"through two proxies\n")
+        .await
+        .expect("write");
+    // Read the echo before closing stdin: microsocks ends a connection at the first EOF.
+    let mut back = [0u8; 20];
+    tokio::time::timeout(Duration::from_secs(10), stdout.read_exact(&mut back))
+        .await
+        .expect("echo in time")
+        .expect("read");
+    assert_eq!(&back, b"through two proxies\n");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), client.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
 }

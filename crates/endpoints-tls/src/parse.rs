@@ -250,6 +250,10 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
     let cfg = client_config(versions(&args)?, verifier.clone(), identity, alpn, &host_v)?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
+    if args.is_given("endpoint") {
+        // The inner endpoint as it shows itself: its secrets (a tunnel's password) hidden.
+        canonical.set("endpoint", inner.to_string());
+    }
     Ok(Box::new(
         TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
             .inner_named_by_user(args.is_given("endpoint"))

@@ -10,7 +10,7 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`]), so their
+//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -45,6 +45,8 @@
 //! | `stdio` | server | none: one connection of stdin and stdout | `stdio` |
 //! | `haproxy` | server | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), then any server description | `proxy` |
 //! | `haproxy` | client | `version` (`1`), then any client description | `proxy` |
+//! | `socks5` | client | `host`, `port`, `proxy` (a client description), `user`, `password`/`passwordFile`/`passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `tunnel` |
+//! | `httpconnect` | client | `host`, `port`, `proxy` (a client description), `user`, `password`/`passwordFile`/`passwordEnv`, `timeout` (`30`) | `tunnel` |
 //! | `tls` | server | `path` (PEM directory, SNI), `port` (`443`), `backlog`, `interface` (`::`), and the `ssl` options from `clientCA` on | `tls` |
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
@@ -103,6 +105,7 @@
 //! * `unix`: `unix:` server and client (peer credentials, flock-guarded socket files).
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
+//! * `tunnel`: the `socks5:` and `httpconnect:` clients (through a proxy).
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
 //!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
@@ -160,6 +163,10 @@ pub use endpoints_tcp6 as tcp6;
 /// The `tls:` and `ssl:` clients and servers (feature `tls`).
 #[cfg(feature = "tls")]
 pub use endpoints_tls as tls;
+/// The `socks5:` and `httpconnect:` clients (feature `tunnel`).
+#[cfg(feature = "tunnel")]
+pub use endpoints_tunnel as tunnel;
+
 /// The `unix:` server and client (feature `unix`).
 #[cfg(feature = "unix")]
 pub use endpoints_unix as unix;

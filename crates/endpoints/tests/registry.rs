@@ -46,6 +46,11 @@ const FEATURES: &[Feature] = &[
         &[("haproxy", Side::Server), ("haproxy", Side::Client)],
     ),
     ("stdio", cfg!(feature = "stdio"), &[("stdio", Side::Server)]),
+    (
+        "tunnel",
+        cfg!(feature = "tunnel"),
+        &[("socks5", Side::Client), ("httpconnect", Side::Client)],
+    ),
 ];
 
 #[test]

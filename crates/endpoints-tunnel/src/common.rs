@@ -1,0 +1,549 @@
+//! What both tunnel types share: the target, credentials, the endpoint and its parser, and
+//! the stream that yields bytes read past a handshake first.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use endpoints_core::params::{Args, Param, Value};
+use endpoints_core::registry::build_client;
+use endpoints_core::{
+    Address, ClientEndpoint, Connection, Description, Operation, ParseError, Stream, async_trait,
+    io_error,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Where the tunnel goes: a host name or an IP address, and a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An IP address (sent as such; IPv6 in brackets in HTTP).
+    Ip(SocketAddr),
+    /// A host name (ASCII letters, digits, `-`, `.`, `_`; at most 255 bytes) and a port.
+    Name(String, u16),
+}
+
+impl Target {
+    /// The port.
+    pub fn port(&self) -> u16 {
+        match self {
+            Self::Ip(a) => a.port(),
+            Self::Name(_, p) => *p,
+        }
+    }
+
+    /// `host:port` as HTTP writes an authority (`[::1]:443` for IPv6).
+    pub fn authority(&self) -> String {
+        match self {
+            Self::Ip(a) => a.to_string(),
+            Self::Name(n, p) => format!("{n}:{p}"),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.authority())
+    }
+}
+
+/// A user name and password for the proxy. `Debug` does not show the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub user: String,
+    /// The password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// Which protocol a [`TunnelEndpoint`] speaks to its proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// SOCKS5 (RFC 1928), user name and password per RFC 1929.
+    Socks5 {
+        /// Resolve host names here and send the address (`resolve=local`) instead of sending
+        /// the name to the proxy (`resolve=remote`, the default).
+        resolve_local: bool,
+    },
+    /// HTTP CONNECT (RFC 9110 §9.3.6), Basic proxy authentication.
+    HttpConnect,
+}
+
+/// Attached to every tunnelled connection: how it was made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TunnelInfo {
+    /// The proxy's address (the peer of the connection to the proxy).
+    pub proxy: Address,
+    /// The target as sent to the proxy.
+    pub target: Target,
+    /// The address the SOCKS5 proxy reported for its side of the connection to the target
+    /// (`BND.ADDR`/`BND.PORT`), when it gave an IP address; `None` for HTTP CONNECT.
+    pub bound: Option<SocketAddr>,
+}
+
+/// A client endpoint that connects through a proxy (`socks5:` and `httpconnect:`).
+///
+/// The proxy is reached with any client endpoint (`proxy=`); `connect` opens that connection,
+/// runs the proxy handshake, and returns the tunnel. The timeout covers both; dropping the
+/// future closes the connection to the proxy.
+pub struct TunnelEndpoint {
+    protocol: Protocol,
+    proxy: Box<dyn ClientEndpoint>,
+    target: Target,
+    credentials: Option<Credentials>,
+    timeout: Option<Duration>,
+    canonical: Description,
+}
+
+impl fmt::Debug for TunnelEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TunnelEndpoint")
+            .field("protocol", &self.protocol)
+            .field("proxy", &self.proxy.to_string())
+            .field("target", &self.target)
+            .field("credentials", &self.credentials)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl fmt::Display for TunnelEndpoint {
+    /// The canonical description, with `password=***` in place of a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.canonical.fmt(f)
+    }
+}
+
+impl TunnelEndpoint {
+    /// Tunnel to `target` through the proxy reached by `proxy`. `timeout` bounds the
+    /// connection to the proxy and the handshake together; `canonical` is what `Display`
+    /// shows (keep passwords out of it).
+    pub fn new(
+        protocol: Protocol,
+        proxy: Box<dyn ClientEndpoint>,
+        target: Target,
+        credentials: Option<Credentials>,
+        timeout: Option<Duration>,
+        canonical: Description,
+    ) -> Self {
+        Self {
+            protocol,
+            proxy,
+            target,
+            credentials,
+            timeout,
+            canonical,
+        }
+    }
+
+    async fn open(&self) -> io::Result<Connection> {
+        let target = match (&self.target, self.protocol) {
+            (
+                Target::Name(name, port),
+                Protocol::Socks5 {
+                    resolve_local: true,
+                },
+            ) => Target::Ip(resolve(name, *port).await?),
+            (t, _) => t.clone(),
+        };
+        let mut conn = self
+            .proxy
+            .connect()
+            .await
+            .map_err(|e| worded(e.kind(), format!("cannot reach the proxy: {}", e), Some(e)))?;
+        let proxy = self.proxy.to_string();
+        let (bound, leftover) = match self.protocol {
+            Protocol::Socks5 { .. } => {
+                let bound =
+                    crate::socks5::handshake(&mut conn, &target, self.credentials.as_ref(), &proxy)
+                        .await?;
+                (bound, Vec::new())
+            }
+            Protocol::HttpConnect => {
+                let rest =
+                    crate::http::handshake(&mut conn, &target, self.credentials.as_ref(), &proxy)
+                        .await?;
+                (None, rest)
+            }
+        };
+        let parts = conn.into_parts();
+        let peer = match &target {
+            Target::Ip(a) => Address::Ip(*a),
+            Target::Name(..) => Address::Unnamed,
+        };
+        let stream: Box<dyn Stream> = if leftover.is_empty() {
+            parts.stream
+        } else {
+            Box::new(Prefixed::new(leftover, parts.stream))
+        };
+        let mut out = Connection::from_boxed(stream, parts.local, peer);
+        out.extensions_mut().extend(parts.extensions);
+        out.extensions_mut().insert(TunnelInfo {
+            proxy: parts.peer,
+            target,
+            bound,
+        });
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ClientEndpoint for TunnelEndpoint {
+    async fn connect(&self) -> io::Result<Connection> {
+        let result = match self.timeout {
+            Some(t) => tokio::time::timeout(t, self.open())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "no tunnel within {:.3}s (connecting to the proxy and its handshake; raise `timeout=`)",
+                            t.as_secs_f64()
+                        ),
+                    ))
+                }),
+            None => self.open().await,
+        };
+        result.map_err(|e| io_error(Operation::Connect, self, e))
+    }
+}
+
+async fn resolve(name: &str, port: u16) -> io::Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host((name, port)).await.map_err(|e| {
+        worded(
+            e.kind(),
+            format!("cannot resolve `{name}` here (resolve=local): {e}"),
+            Some(e),
+        )
+    })?;
+    addrs.next().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("`{name}` has no address (resolve=local)"),
+        )
+    })
+}
+
+/// An error in words, keeping the original as its source (and, unlike an error that already
+/// names an endpoint, still named after the tunnel by `io_error`).
+#[derive(Debug)]
+struct Worded {
+    words: String,
+    cause: Option<io::Error>,
+}
+
+impl fmt::Display for Worded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.words)
+    }
+}
+
+impl std::error::Error for Worded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+pub(crate) fn worded(kind: io::ErrorKind, words: String, cause: Option<io::Error>) -> io::Error {
+    io::Error::new(kind, Worded { words, cause })
+}
+
+/// `prefix`, then `inner`: the bytes a proxy sent after its answer belong to the tunnel.
+/// Writes go straight to `inner`.
+#[derive(Debug)]
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    /// Yield `prefix` before reading from `inner`.
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Self {
+            prefix,
+            pos: 0,
+            inner,
+        }
+    }
+
+    /// The bytes not read yet from the prefix.
+    pub fn buffered(&self) -> &[u8] {
+        &self.prefix[self.pos..]
+    }
+
+    /// The stream underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = (self.prefix.len() - self.pos).min(buf.remaining());
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            if self.pos == self.prefix.len() {
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The target from `host` and `port`: an IP address (IPv6 bare or in brackets) or a host
+/// name of ASCII letters, digits, `-`, `.` and `_` (no spaces or control characters: it goes
+/// into a request line), at most 255 bytes.
+pub(crate) fn target(host: &Value<'_>, port: u16) -> Result<(Target, String), ParseError> {
+    let text = host.as_str();
+    let inner = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    if let Ok(ip) = inner.parse::<IpAddr>() {
+        if text.starts_with('[') && ip.is_ipv4() {
+            return Err(host.invalid("only IPv6 addresses go in brackets"));
+        }
+        return Ok((Target::Ip(SocketAddr::new(ip, port)), ip.to_string()));
+    }
+    if text.starts_with('[') {
+        return Err(host.invalid(format_args!("`{text}` is not an IPv6 address in brackets")));
+    }
+    if text.is_empty() {
+        return Err(host.invalid("the host is empty"));
+    }
+    if text.len() > 255 {
+        return Err(host.invalid("a host name is at most 255 bytes (the SOCKS5 limit)"));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        return Err(host.invalid(format_args!(
+            "`{}` cannot be in a host name (ASCII letters, digits, `-`, `.`, `_`; write international names in their xn-- form)",
+            c.escape_default()
+        )));
+    }
+    let name = text.to_ascii_lowercase();
+    Ok((Target::Name(name.clone(), port), name))
+}
+
+/// The proxy's client endpoint, built from the nested description in `proxy=`.
+pub(crate) fn proxy_client(
+    v: &Value<'_>,
+    d: &Description,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let inner = v.nested()?;
+    build_client(&inner).map_err(|e| e.nested_in(d.input().cloned(), v.span(), v.param()))
+}
+
+/// The credentials from `user=` and one of `password=`, `passwordFile=` or `passwordEnv=`;
+/// `max` is the longest user name or password the protocol carries.
+pub(crate) fn credentials(
+    args: &Args<'_>,
+    max: Option<usize>,
+) -> Result<Option<Credentials>, ParseError> {
+    let sources: Vec<Value<'_>> = ["password", "passwordFile", "passwordEnv"]
+        .iter()
+        .filter_map(|n| args.get(n))
+        .collect();
+    if let [_, second, ..] = sources.as_slice() {
+        return Err(second
+            .invalid("give one of `password=`, `passwordFile=` and `passwordEnv=`, not several"));
+    }
+    let user = args.get("user");
+    let (user, source) = match (user, sources.into_iter().next()) {
+        (None, None) => return Ok(None),
+        (None, Some(s)) => {
+            return Err(s.invalid("a password needs `user=` too"));
+        }
+        (Some(u), s) => (u, s),
+    };
+    let password = match &source {
+        None => String::new(),
+        Some(v) if v.param() == "password" => v.as_str().to_owned(),
+        Some(v) if v.param() == "passwordFile" => {
+            let path = v.path()?;
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                v.invalid(format_args!("cannot read `{}`: {e}", path.display()))
+                    .with_source(e)
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            text.strip_suffix('\r').unwrap_or(text).to_owned()
+        }
+        Some(v) => {
+            let name = v.as_str();
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return Err(v.invalid("expected the name of an environment variable"));
+            }
+            std::env::var(name).map_err(|e| match e {
+                std::env::VarError::NotPresent => {
+                    v.invalid(format_args!("the environment variable `{name}` is not set"))
+                }
+                std::env::VarError::NotUnicode(_) => v.invalid(format_args!(
+                    "the environment variable `{name}` is not UTF-8"
+                )),
+            })?
+        }
+    };
+    if user.as_str().contains(['\r', '\n', '\0']) {
+        return Err(user.invalid("a user name cannot contain line breaks or NUL"));
+    }
+    if let Some(max) = max {
+        if user.as_str().is_empty() || user.as_str().len() > max {
+            return Err(user.invalid(format_args!(
+                "a SOCKS5 user name is 1 to {max} bytes (RFC 1929)"
+            )));
+        }
+        if password.is_empty() || password.len() > max {
+            let why = format!("a SOCKS5 password is 1 to {max} bytes (RFC 1929)");
+            return Err(match &source {
+                Some(v) => v.invalid(why),
+                None => user.invalid(format!(
+                    "{why}: give `password=`, `passwordFile=` or `passwordEnv=`"
+                )),
+            });
+        }
+    } else if user.as_str().contains(':') {
+        return Err(user.invalid("an HTTP Basic user name cannot contain `:`"));
+    }
+    Ok(Some(Credentials {
+        user: user.as_str().to_owned(),
+        password,
+    }))
+}
+
+/// `proxy=tcp:127.0.0.1:1080` (not escaped) reads as `proxy=tcp` and positional fields
+/// `127.0.0.1`, `1080`: say so, and suggest the escaped form.
+pub(crate) fn unescaped_proxy(d: &Description) -> Result<(), ParseError> {
+    let fields = d.fields();
+    let Some(at) = fields.iter().position(|f| f.key() == Some("proxy")) else {
+        return Ok(());
+    };
+    let rest: Vec<&endpoints_core::Field> = fields[at + 1..]
+        .iter()
+        .take_while(|f| f.is_positional())
+        .collect();
+    let Some(last) = rest.last() else {
+        return Ok(());
+    };
+    let mut nested = fields[at].value().to_owned();
+    for f in &rest {
+        nested.push(':');
+        nested.push_str(f.value());
+    }
+    let prefix = d.prefix().unwrap_or_default();
+    Err(d
+        .error(
+            endpoints_core::ErrorKind::UnknownParameter,
+            fields[at].span().start..last.span().end,
+            format!(
+                "`proxy=` of `{prefix}` ends at the first unescaped `:`, so `{nested}` was split; escape the nested description's `:` and `\\` with `\\`"
+            ),
+        )
+        .with_parameter("proxy")
+        .with_suggestion(format!("proxy={}", endpoints_core::escape(&nested))))
+}
+
+/// Build either tunnel type from its checked arguments.
+pub(crate) fn build(
+    args: &Args<'_>,
+    protocol: Protocol,
+    params_max: Option<usize>,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let d = args.description();
+    let port = args.required("port")?.port()?;
+    let (target, host) = target(&args.required("host")?, port)?;
+    let proxy_v = args.required("proxy")?;
+    let proxy = proxy_client(&proxy_v, d)?;
+    let credentials = credentials(args, params_max)?;
+    let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
+    let mut canonical = args.canonical();
+    canonical.set("host", host);
+    canonical.set("proxy", proxy.to_string());
+    if args.is_given("password") {
+        canonical.set("password", "***");
+    }
+    Ok(Box::new(TunnelEndpoint::new(
+        protocol,
+        proxy,
+        target,
+        credentials,
+        timeout,
+        canonical,
+    )))
+}
+
+/// Parameters both types take, in order after `host` and `port`.
+pub(crate) const fn common_params() -> [Param; 6] {
+    use endpoints_core::params::ParamKind;
+    [
+        Param::required("proxy", ParamKind::Description).help(
+            "how to reach the proxy: a client description, its `:` and `\\` escaped (`tcp\\:127.0.0.1\\:1080`)",
+        ),
+        Param::optional("user", ParamKind::Text).help("user name for the proxy"),
+        Param::optional("password", ParamKind::Text).help(
+            "password for the proxy (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as ***",
+        ),
+        Param::optional("passwordFile", ParamKind::Path)
+            .help("read the password from this file (one trailing newline is dropped)"),
+        Param::optional("passwordEnv", ParamKind::Text)
+            .help("read the password from this environment variable"),
+        Param::optional("timeout", ParamKind::Duration)
+            .default("30")
+            .help("deadline for reaching the proxy and its handshake together, in seconds (0: none)"),
+    ]
+}

@@ -1,0 +1,82 @@
+//! `socks5:` and `httpconnect:` clients: connect through a SOCKS5 or HTTP CONNECT proxy, the
+//! proxy itself reached by any client description.
+//!
+//! This crate provides:
+//!
+//! * the `socks5:` client (RFC 1928 CONNECT; user name and password per RFC 1929). Host names
+//!   are sent to the proxy by default (remote DNS, curl's `socks5h`); `resolve=local`
+//!   resolves them here and sends the address. IPv4, IPv6 and name targets;
+//! * the `httpconnect:` client (RFC 9110 §9.3.6 CONNECT, Basic proxy authentication). Bytes the
+//!   proxy sends after its response head belong to the tunnel and are delivered first;
+//! * the way to the proxy is itself a description (`proxy=`, escaped): `tcp:`, `unix:`,
+//!   `tls:` (TLS to the proxy), another tunnel (chains); and anything that takes a client
+//!   description (`tls:`'s `endpoint=`, `haproxy:`) runs over a tunnel;
+//! * credentials from `password=`, or, kept out of `ps` and logs, `passwordFile=` or
+//!   `passwordEnv=` (read when the description is built); `Display` shows `password=***`;
+//! * failures in words, naming the endpoint: the SOCKS5 reply code ("host unreachable",
+//!   "connection refused", "connection not allowed by ruleset", ...) or "authentication
+//!   failed"; the HTTP status and reason ("407 Proxy Authentication Required"); a proxy that
+//!   cannot be reached names the proxy's description too;
+//! * `timeout=` (default 30 s) covers reaching the proxy and its handshake together, and
+//!   dropping `connect()`'s future closes the connection to the proxy at once.
+//!
+//! The connection's peer address is the target when it is an IP address (or was resolved
+//! here), otherwise unnamed; [`TunnelInfo`] in its extensions names the proxy, the target and
+//! the SOCKS5 bound address. The handshakes are written here (a few dozen lines each, errors
+//! in our words); `httparse` reads the CONNECT response head.
+//!
+//! # Grammar
+//!
+//! `socks5:<host>:<port>:proxy=<client description>[:option=value...]`, and the same for
+//! `httpconnect:`. The nested description's `:` and `\` are escaped with `\`.
+//!
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `host` | 0 | host | required | target name (ASCII; IDNs in `xn--` form) or IP; IPv6 bracketed or escaped |
+//! | `port` | 1 | port | required | target port |
+//! | `proxy` | | description | required | how to reach the proxy |
+//! | `user` | | text | none | user name for the proxy |
+//! | `password` | | text | none | password (shown as `***`; prefer the next two) |
+//! | `passwordFile` | | path | none | read the password from a file (one trailing newline dropped) |
+//! | `passwordEnv` | | text | none | read the password from an environment variable |
+//! | `resolve` | | `remote`/`local` | `remote` | (`socks5:` only) who resolves host names |
+//! | `timeout` | | seconds | `30` | proxy connection and handshake together; `0`: none |
+//!
+//! ```text
+//! socks5:example.com:443:proxy=tcp\:127.0.0.1\:1080
+//! socks5:example.com:443:proxy=unix\:/run/tor.sock:resolve=remote
+//! socks5:[2001:db8::1]:22:proxy=tcp\:proxy\:1080:user=me:passwordFile=/run/secrets/socks
+//! httpconnect:example.com:443:proxy=tcp\:proxy.corp\:3128:user=me:passwordEnv=PROXY_PASSWORD
+//! tls:example.com:443:endpoint=socks5\:example.com\:443\:proxy=tcp\\\:127.0.0.1\\\:1080
+//! ```
+//!
+//! The last line is TLS (verified against `example.com`) through a SOCKS5 tunnel: each level
+//! of nesting escapes the level below once more (`\:` becomes `\\\:`).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tokio::io::AsyncWriteExt;
+//!
+//! let d = r"socks5:example.com:80:proxy=tcp\:127.0.0.1\:1080".parse()?;
+//! let mut conn = endpoints_core::registry::build_client(&d)?.connect().await?;
+//! conn.write_all(b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n").await?;
+//! let info = conn.extensions().get::<endpoints_tunnel::TunnelInfo>();
+//! println!("through {:?}", info.map(|i| &i.proxy));
+//! # Ok(()) }
+//! ```
+//!
+//! # Crate feature flags
+//!
+//! None.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod common;
+pub mod http;
+pub mod socks5;
+
+pub use common::{Credentials, Prefixed, Protocol, Target, TunnelEndpoint, TunnelInfo};
+pub use http::HTTPCONNECT_PARAMS;
+pub use socks5::SOCKS5_PARAMS;
