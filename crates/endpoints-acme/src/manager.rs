@@ -287,17 +287,32 @@ pub(crate) fn challenge_config(name: &str, digest: &[u8]) -> Result<Arc<ServerCo
     let cert = params
         .self_signed(&key)
         .map_err(|e| format!("cannot make a challenge certificate for `{name}`: {e}"))?;
+    // Not `with_single_cert`: webpki refuses the critical acmeIdentifier extension, which
+    // only the CA's validator has to understand.
+    let signing = crate::provider()
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )))
+        .map_err(|e| format!("challenge key: {e}"))?;
+    let ck = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing));
     let mut cfg = ServerConfig::builder_with_provider(crate::provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .map_err(|e| format!("challenge certificate: {e}"))?;
+        .with_cert_resolver(Arc::new(Always(ck)));
     cfg.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Serves one certificate.
+#[derive(Debug)]
+struct Always(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Always {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
 }
 
 /// One order, start to finish.
