@@ -247,7 +247,7 @@ async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> 
         return builder(settings)?
             .from_credentials(creds)
             .await
-            .map_err(|e| format!("cannot reach the ACME directory {at}: {}", chain(&e)));
+            .map_err(|e| directory_error(at, "load the account", &e));
     }
     let contact: Vec<&str> = settings.contact.iter().map(String::as_str).collect();
     let (account, creds) = builder(settings)?
@@ -261,12 +261,7 @@ async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> 
             None,
         )
         .await
-        .map_err(|e| {
-            format!(
-                "cannot create an account at the ACME directory {at} (is it an ACME directory URL? check `directory=`): {}",
-                chain(&e)
-            )
-        })?;
+        .map_err(|e| directory_error(at, "create an account", &e))?;
     let json =
         serde_json::to_vec(&creds).map_err(|e| format!("cannot serialize the account: {e}"))?;
     cache
@@ -274,6 +269,23 @@ async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> 
         .map_err(|e| format!("cannot save the account key: {e}"))?;
     tracing::info!(directory = %at, "acme: created an account");
     Ok(account)
+}
+
+/// A failure at the start of a conversation with the ACME server, in words that say what
+/// to check.
+fn directory_error(at: &str, doing: &str, e: &instant_acme::Error) -> String {
+    match e {
+        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) => format!(
+            "cannot reach the ACME server at {at} to {doing}: {} (is the server up and the URL right? check `directory=`; a private CA's HTTPS certificate needs `trustRoots=`)",
+            chain(e)
+        ),
+        instant_acme::Error::Json(_) => format!(
+            "{at} did not answer with an ACME directory ({}): check `directory=` (Let's Encrypt's is {})",
+            chain(e),
+            crate::LETS_ENCRYPT
+        ),
+        _ => format!("the ACME server at {at} refused to {doing}: {}", chain(e)),
+    }
 }
 
 /// The self-signed certificate that answers TLS-ALPN-01 for `name` (RFC 8737).

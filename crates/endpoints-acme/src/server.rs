@@ -54,6 +54,14 @@ impl AcmeServerEndpoint {
     pub fn directory(&self) -> &str {
         &self.settings.directory
     }
+
+    /// The directory under `cache=` for this ACME directory URL, which holds `account.json`
+    /// and `<domains>.pem` (the names joined with `,`).
+    pub fn cache_dir(&self) -> std::path::PathBuf {
+        crate::cache::Cache::new(&self.settings.cache, &self.settings.directory)
+            .dir()
+            .to_path_buf()
+    }
 }
 
 fn shown(options: &Description, inner: &Description) -> Description {

@@ -42,19 +42,21 @@ impl Drop for Scratch {
     }
 }
 
-/// A port free on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// `n` distinct TCP ports free on 127.0.0.1 right now (all held until all are chosen, so
+/// the kernel cannot hand one out twice), and a free UDP port.
+fn free_ports<const N: usize>() -> ([u16; N], u16) {
+    let held: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let mut ports = [0u16; N];
+    for (p, l) in ports.iter_mut().zip(&held) {
+        *p = l.local_addr().expect("addr").port();
+    }
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind")
-        .port()
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind")
-        .port()
+        .port();
+    (ports, udp)
 }
 
 fn have_pebble() -> bool {
@@ -62,10 +64,13 @@ fn have_pebble() -> bool {
         && endpoints_conformance::peer_program("pebble-challtestsrv", "-help", "pebble")
 }
 
-/// A running pebble and its DNS, killed when dropped.
+/// A running pebble and its DNS, killed when dropped (its log printed if the test failed).
 struct Pebble {
     _pebble: Child,
     _dns: Child,
+    log: PathBuf,
+    /// The port our listener must use: pebble validates TLS-ALPN-01 there.
+    tls_port: u16,
     /// The ACME directory URL, escaped for a description.
     directory: String,
     /// The CA of pebble's HTTPS certificate (`trustRoots=` of `acme:`).
@@ -74,9 +79,9 @@ struct Pebble {
 }
 
 impl Pebble {
-    /// Pebble on fresh ports, validating TLS-ALPN-01 on `tls_port`; certificates valid for
-    /// `validity` seconds (pebble's default, 5 years, when `None`).
-    async fn start(dir: &Path, tls_port: u16, validity: Option<u64>) -> Self {
+    /// Pebble on fresh ports, validating TLS-ALPN-01 on [`Pebble::tls_port`]; certificates
+    /// valid for `validity` seconds (pebble's default, 5 years, when `None`).
+    async fn start(dir: &Path, validity: Option<u64>) -> Self {
         // Pebble's own HTTPS certificate: a CA and a leaf for 127.0.0.1 / localhost.
         let ca_key = rcgen::KeyPair::generate().expect("key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -96,15 +101,15 @@ impl Pebble {
         std::fs::write(dir.join("pebble-cert.pem"), leaf.pem()).expect("write");
         std::fs::write(dir.join("pebble-key.pem"), leaf_key.serialize_pem()).expect("write");
 
-        let (acme_port, mgmt_port, dns_port, dns_mgmt_port) =
-            (free_port(), free_port(), free_udp_port(), free_port());
+        let ([acme_port, mgmt_port, dns_mgmt_port, http_port, tls_port], dns_port) =
+            free_ports::<5>();
         let mut cfg = serde_json::json!({
             "pebble": {
                 "listenAddress": format!("127.0.0.1:{acme_port}"),
                 "managementListenAddress": format!("127.0.0.1:{mgmt_port}"),
                 "certificate": dir.join("pebble-cert.pem"),
                 "privateKey": dir.join("pebble-key.pem"),
-                "httpPort": free_port(),
+                "httpPort": http_port,
                 "tlsPort": tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false
@@ -114,6 +119,7 @@ impl Pebble {
             cfg["pebble"]["certificateValidityPeriod"] = v.into();
         }
         let cfg_path = dir.join("pebble.json");
+        let log = dir.join("pebble.log");
         std::fs::write(&cfg_path, cfg.to_string()).expect("write");
 
         let dns = Command::new("pebble-challtestsrv")
@@ -134,8 +140,13 @@ impl Pebble {
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             // Always a fresh authorization: every order is validated on our port.
             .env("PEBBLE_AUTHZREUSE", "0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::from(
+                std::fs::File::options()
+                    .append(true)
+                    .open(&log)
+                    .expect("log"),
+            ))
             .kill_on_drop(true)
             .spawn()
             .expect("pebble");
@@ -158,6 +169,8 @@ impl Pebble {
         Self {
             _pebble: pebble,
             _dns: dns,
+            log,
+            tls_port,
             directory: format!("https\\://127.0.0.1\\:{acme_port}/dir"),
             https_ca,
             mgmt_port,
@@ -192,6 +205,15 @@ impl Pebble {
     }
 }
 
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- pebble's log ---\n{log}");
+        }
+    }
+}
+
 fn acme_description(p: &Pebble, cache: &Path, port: u16, extra: &str) -> String {
     format!(
         "acme:domains={NAME}:cache={}:directory={}:trustRoots={}:retry=1{extra}:tcp:{port}:interface=127.0.0.1",
@@ -211,15 +233,38 @@ async fn listen(desc: &str) -> (Box<dyn Listener>, watch::Receiver<AcmeStatus>) 
     (l, status)
 }
 
-fn serve_echo(mut listener: Box<dyn Listener>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok(conn) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = tokio::io::split(conn);
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
+/// An echo server on `listener`, until [`Serving::close`].
+struct Serving {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Serving {
+    /// Close the listener (its address released) and wait for that.
+    async fn close(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+fn serve_echo(mut listener: Box<dyn Listener>) -> Serving {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                conn = listener.accept() => {
+                    let Ok(conn) = conn else { break };
+                    tokio::spawn(async move {
+                        let (mut r, mut w) = tokio::io::split(conn);
+                        let _ = tokio::io::copy(&mut r, &mut w).await;
+                    });
+                }
+            }
         }
-    })
+        let _ = listener.close().await;
+    });
+    Serving { stop, task }
 }
 
 /// Wait until `pred` holds for the status (bounded by [`ORDER_BOUND`]).
@@ -290,8 +335,8 @@ async fn obtains_a_certificate_then_restarts_from_the_cache() {
     }
     let scratch = Scratch::new("issue");
     let cache = scratch.0.join("cache");
-    let port = free_port();
-    let pebble = Pebble::start(&scratch.0, port, None).await;
+    let pebble = Pebble::start(&scratch.0, None).await;
+    let port = pebble.tls_port;
     let desc = acme_description(&pebble, &cache, port, "");
 
     let (listener, mut status) = listen(&desc).await;
@@ -331,8 +376,7 @@ async fn obtains_a_certificate_then_restarts_from_the_cache() {
     }
 
     // A restart serves the cached certificate at once, with no new order.
-    server.abort();
-    let _ = server.await;
+    server.close().await;
     let (listener, mut status) = listen(&desc).await;
     let server = serve_echo(listener);
     let s = status.borrow_and_update().clone();
@@ -346,7 +390,7 @@ async fn obtains_a_certificate_then_restarts_from_the_cache() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = status.borrow().clone();
     assert_eq!((s.orders, s.failures), (0, 0), "{s:?}");
-    server.abort();
+    server.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,9 +400,9 @@ async fn renews_short_lived_certificates_without_dropping_connections() {
     }
     let scratch = Scratch::new("renew");
     let cache = scratch.0.join("cache");
-    let port = free_port();
     // 12-second certificates: renewed 8 s into their life.
-    let pebble = Pebble::start(&scratch.0, port, Some(12)).await;
+    let pebble = Pebble::start(&scratch.0, Some(12)).await;
+    let port = pebble.tls_port;
     let desc = acme_description(&pebble, &cache, port, "");
     let (listener, mut status) = listen(&desc).await;
     let server = serve_echo(listener);
@@ -387,7 +431,7 @@ async fn renews_short_lived_certificates_without_dropping_connections() {
     ping(&mut after).await;
     assert_ne!(leaf(&after), old, "the renewed certificate is served");
     assert_eq!(leaf(&after), cached_leaf(&cache), "and cached");
-    server.abort();
+    server.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,8 +441,8 @@ async fn a_wrong_directory_url_is_a_clear_error() {
     }
     let scratch = Scratch::new("baddir");
     let cache = scratch.0.join("cache");
-    let port = free_port();
-    let pebble = Pebble::start(&scratch.0, port, None).await;
+    let pebble = Pebble::start(&scratch.0, None).await;
+    let port = pebble.tls_port;
     let wrong = pebble.directory.replace("/dir", "/no-such-directory");
     let desc = format!(
         "acme:domains={NAME}:cache={}:directory={wrong}:trustRoots={}:retry=1:tcp:{port}:interface=127.0.0.1",
@@ -419,5 +463,5 @@ async fn a_wrong_directory_url_is_a_clear_error() {
     // Retried with backoff (1 s, then 2 s).
     let s = wait_for(&mut status, "a retry", |s| s.failures >= 2).await;
     assert!(s.last_error.is_some());
-    server.abort();
+    server.close().await;
 }
