@@ -70,7 +70,7 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
 const UMBRELLA_FEATURES: &[&str] = &[
-    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio",
+    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio", "acme",
 ];
 
 fn ci(root: &Path) -> Result<(), String> {

@@ -46,6 +46,7 @@ const FEATURES: &[Feature] = &[
         &[("haproxy", Side::Server), ("haproxy", Side::Client)],
     ),
     ("stdio", cfg!(feature = "stdio"), &[("stdio", Side::Server)]),
+    ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
 ];
 
 #[test]
