@@ -44,7 +44,7 @@
 //! | `cache` | path | required | directory for the account key and certificates |
 //! | `contact` | list | none | `mailto\:ops@example.com` (escape the `:`) |
 //! | `directory` | URL or word | `letsencrypt` | an `https\://` URL, `letsencrypt` (production) or `staging` |
-//! | `trustRoots` | path | the platform's store | PEM file with the CA of the ACME server's HTTPS certificate (tests, private CAs) |
+//! | `trustRoots` | path | the platform's store | PEM file whose first certificate is the CA of the ACME server's HTTPS certificate (tests, private CAs) |
 //! | `alpn` | list | none | `h2,http/1.1` |
 //! | `minVersion` | `1.2`/`1.3` | `1.2` | |
 //! | `clientCA`, `requireClientCert` | path, 0/1 | none, `1` | client certificates (mTLS) |

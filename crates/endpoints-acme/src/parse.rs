@@ -34,7 +34,7 @@ pub static SERVER_PARAMS: &[Param] = &[
         .default("letsencrypt")
         .help("ACME directory: an https:// URL, `letsencrypt` (production) or `staging`"),
     Param::optional("trustRoots", ParamKind::Path)
-        .help("a PEM file with the CA of the ACME server's own HTTPS certificate (default: the platform's trust)"),
+        .help("a PEM file whose first certificate is the CA of the ACME server's own HTTPS certificate (default: the platform's trust)"),
     Param::optional("alpn", ParamKind::List).help("ALPN protocols offered, `h2,http/1.1`"),
     Param::optional("minVersion", ParamKind::Choice(&["1.2", "1.3"]))
         .default("1.2")

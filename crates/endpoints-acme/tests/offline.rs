@@ -14,7 +14,10 @@ use endpoints_tls::TlsInfo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use endpoints_proxy as _;
 use endpoints_tcp as _;
+use endpoints_tcp6 as _;
+use endpoints_unix as _;
 
 const NAME: &str = "test.example";
 
@@ -406,4 +409,83 @@ async fn validation_hellos_are_not_application_connections() {
         "the validation hello reached accept()"
     );
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_over_tcp6_unix_and_haproxy() {
+    let scratch = Scratch::new("inner");
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind")
+        .port();
+    let sock = scratch.0.join("acme.sock");
+    // (inner server description, the client for a port: the same transport, then TLS).
+    type Client = Box<dyn Fn(u16, &Path) -> String>;
+    let cases: Vec<(String, Client)> = vec![
+        (
+            "tcp6:0:interface=[::1]".to_owned(),
+            Box::new(|port, ca| {
+                let inner = endpoints_core::escape(&format!("tcp:[::1]:{port}"));
+                format!(
+                    "tls:{NAME}:{port}:trustRoots={}:endpoint={inner}:timeout=10",
+                    ca.display()
+                )
+            }),
+        ),
+        (
+            format!("unix:{}", sock.display()),
+            Box::new({
+                let sock = sock.clone();
+                move |_, ca| {
+                    let inner = endpoints_core::escape(&format!("unix:{}", sock.display()));
+                    format!(
+                        "tls:{NAME}:443:trustRoots={}:endpoint={inner}:timeout=10",
+                        ca.display()
+                    )
+                }
+            }),
+        ),
+        (
+            "haproxy:trusted=127.0.0.1:tcp:0:interface=127.0.0.1".to_owned(),
+            Box::new(|port, ca| {
+                let inner = endpoints_core::escape(&format!("tcp:127.0.0.1:{port}"));
+                format!(
+                    "haproxy:tls:{NAME}:{port}:trustRoots={}:endpoint={inner}:timeout=10",
+                    ca.display()
+                )
+            }),
+        ),
+    ];
+    for (i, (inner, client)) in cases.iter().enumerate() {
+        let cache = scratch.0.join(format!("cache{i}"));
+        let desc = format!(
+            "acme:domains={NAME}:cache={}:directory=https\\://127.0.0.1\\:{dead}/dir:retry=60:{inner}",
+            cache.display()
+        );
+        let ep =
+            endpoints_acme::build(&desc.parse().expect("parse")).unwrap_or_else(|e| panic!("{e}"));
+        let (ca, cached) = cache_a_due_certificate(&scratch.0, &ep.cache_dir());
+        let listener = endpoints_core::ServerEndpoint::listen(&ep)
+            .await
+            .unwrap_or_else(|e| panic!("{inner}: {e}"));
+        let port = listener
+            .local_addr()
+            .expect("addr")
+            .ip()
+            .map_or(0, |a| a.port());
+        let server = serve_echo(listener);
+        let d = client(port, &ca);
+        let mut c = build_client(&d.parse().unwrap_or_else(|e| panic!("{d}: {e}")))
+            .unwrap_or_else(|e| panic!("{d}: {e}"))
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("{inner}: {e}"));
+        c.write_all(b"ping").await.expect("write");
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"ping", "{inner}");
+        let info = c.extensions().get::<TlsInfo>().expect("TlsInfo");
+        assert_eq!(info.peer_certificates.first(), Some(&cached), "{inner}");
+        server.abort();
+    }
 }
