@@ -2,6 +2,8 @@
 //! start, an unreachable server while a cached certificate serves, and the TLS-ALPN-01
 //! path of the handshake.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -232,6 +234,7 @@ fn port_of(l: &dyn Listener) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_acme_server_leaves_the_cached_certificate_serving() {
+    common::capture::install();
     let scratch = Scratch::new("unreachable");
     // A port with nothing listening: bound, then closed.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
@@ -295,6 +298,21 @@ async fn an_unreachable_acme_server_leaves_the_cached_certificate_serving() {
         .expect("status")
         .clone();
     assert!(s.certificate.is_some_and(|c| c.from_cache));
+    // Each failure is logged as a warning saying what happens next.
+    let url = format!("https://127.0.0.1:{dead}/dir");
+    let logged = common::capture::lines_with(&[
+        "WARN",
+        &url,
+        "cannot reach the ACME server",
+        "the last certificate goes on serving",
+        "retrying in",
+    ]);
+    assert!(logged.len() >= 2, "{logged:?}");
+    assert!(logged[0].contains("retrying in 1s"), "{logged:?}");
+    assert!(
+        logged[1].contains("retrying in 2s"),
+        "backoff doubles: {logged:?}"
+    );
     server.abort();
 }
 
