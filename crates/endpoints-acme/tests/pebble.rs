@@ -177,6 +177,15 @@ impl Pebble {
         }
     }
 
+    /// New orders pebble has received (its log's `POST /order-plz` requests).
+    fn orders(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("POST /order-plz"))
+            .count()
+    }
+
     /// Pebble's issuing root, from its management interface (`/roots/0`), written to `dir`.
     async fn root(&self, dir: &Path) -> PathBuf {
         let d = format!(
@@ -345,6 +354,7 @@ async fn obtains_a_certificate_then_restarts_from_the_cache() {
     let cert = s.certificate.expect("a certificate");
     assert!(!cert.from_cache);
     assert_eq!(s.failures, 0, "{:?}", s.last_error);
+    assert_eq!(pebble.orders(), 1, "pebble saw one order");
 
     // Our `tls:` client, trusting pebble's issuing root only, sees the issued certificate.
     let root = pebble.root(&scratch.0).await;
@@ -390,6 +400,11 @@ async fn obtains_a_certificate_then_restarts_from_the_cache() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let s = status.borrow().clone();
     assert_eq!((s.orders, s.failures), (0, 0), "{s:?}");
+    assert_eq!(
+        pebble.orders(),
+        1,
+        "pebble saw no new order after the restart"
+    );
     server.close().await;
 }
 
