@@ -174,8 +174,18 @@ pub(crate) async fn run(
                     s.orders += 1;
                     s.last_error = None;
                 });
+                let due_already = issued.renew_at() <= SystemTime::now();
                 current = Some(issued);
                 backoff = settings.retry;
+                if due_already {
+                    // A certificate due at once (a clock off, a CA issuing very short
+                    // lives) must not turn into a loop of orders.
+                    tracing::warn!(
+                        "acme: the new certificate is already due for renewal (is the clock right?); next order in {}s",
+                        settings.retry.as_secs_f64()
+                    );
+                    tokio::time::sleep(settings.retry).await;
+                }
             }
             Err(e) => {
                 let serving = if current.is_some() {
