@@ -20,7 +20,9 @@ pub struct TlsInfo {
 }
 
 impl TlsInfo {
-    pub(crate) fn from_common(c: &rustls::CommonState, sni: Option<String>) -> Self {
+    /// What `c` negotiated; `sni` is the name the client asked for (servers) or sent
+    /// (clients). For other crates that run their own handshakes (`endpoints-acme`).
+    pub fn from_common(c: &rustls::CommonState, sni: Option<String>) -> Self {
         Self {
             version: c.protocol_version().map(|v| match v {
                 rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",

@@ -10,7 +10,7 @@
 //! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`]), so their
+//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -48,6 +48,7 @@
 //! | `socks5` | client | `host`, `port`, `proxy` (a client description), `user`, `password`/`passwordFile`/`passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `tunnel` |
 //! | `httpconnect` | client | `host`, `port`, `proxy` (a client description), `user`, `password`/`passwordFile`/`passwordEnv`, `timeout` (`30`) | `tunnel` |
 //! | `tls` | server | `path` (PEM directory, SNI), `port` (`443`), `backlog`, `interface` (`::`), and the `ssl` options from `clientCA` on | `tls` |
+//! | `acme` | server | `domains`, `cache`, `contact`, `directory` (Let's Encrypt; `staging`), `trustRoots`, `retry` (`60`), `alpn`, `minVersion`, `clientCA`, `requireClientCert`, `handshakeTimeout`, then any server description | `acme` |
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
 //! build contains, with help for every parameter (see [`types`]).
@@ -106,6 +107,8 @@
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
 //! * `tunnel`: the `socks5:` and `httpconnect:` clients (through a proxy).
+//! * `acme`: the `acme:` server, certificates from Let's Encrypt or any ACME CA, obtained
+//!   and renewed by the listener (TLS-ALPN-01); enables `tls`.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
 //!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
@@ -142,6 +145,9 @@ pub use endpoints_core::{
     register_client, register_server, registry,
 };
 
+/// The `acme:` server: TLS with ACME certificates (feature `acme`).
+#[cfg(feature = "acme")]
+pub use endpoints_acme as acme;
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
 #[cfg(feature = "hostname")]
 pub use endpoints_hostname as hostname;

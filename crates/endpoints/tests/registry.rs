@@ -51,6 +51,7 @@ const FEATURES: &[Feature] = &[
         cfg!(feature = "tunnel"),
         &[("socks5", Side::Client), ("httpconnect", Side::Client)],
     ),
+    ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
 ];
 
 #[test]

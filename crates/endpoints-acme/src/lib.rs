@@ -1,0 +1,99 @@
+//! `acme:` server wrapper: TLS over any server endpoint with a certificate obtained and
+//! renewed by ACME (Let's Encrypt, or any RFC 8555 CA).
+//!
+//! This crate provides:
+//!
+//! * the `acme:` server type, wrapping any server description
+//!   (`acme:domains=example.com:cache=/var/lib/app/acme:tcp:443`);
+//! * the TLS-ALPN-01 challenge (RFC 8737) answered on the listener's own socket: a
+//!   ClientHello offering ALPN `acme-tls/1` for a name with a pending challenge gets the
+//!   challenge certificate and is then closed (it never reaches `accept()`); every other
+//!   handshake is an ordinary TLS 1.2/1.3 one with the current certificate, as the `ssl:`
+//!   server does (`alpn`, `minVersion`, `clientCA`/`requireClientCert`, handshakes off the
+//!   accept loop with a deadline, [`endpoints_tls::TlsInfo`] on every connection). No second
+//!   port: it works behind `systemd:`, `haproxy:` and `tcp6:` alike. The CA must reach port
+//!   443 of every name, so the listener must be on 443, or forwarded from it, and the
+//!   application must keep calling `accept()` (validations are answered there);
+//! * a cache under `cache=`: the account key (`account.json`) and the certificates
+//!   (`<domains>.pem`: key, then chain) in a subdirectory per directory URL, so staging and
+//!   production never mix; directories mode 0700, files mode 0600, written atomically. The
+//!   cached certificate is served as soon as the listener opens, without any network access;
+//! * renewal in the background two thirds into the certificate's lifetime (day 60 of 90),
+//!   swapped in for new handshakes without touching open connections; a failed order is
+//!   logged (`tracing`, warning) and retried after `retry=` seconds, doubling up to 6 hours,
+//!   while the last good certificate goes on serving. [`AcmeServerEndpoint::status`] shows
+//!   where things stand;
+//! * `endpoints check --server 'acme:...'` validates every parameter without network access
+//!   or file writes (`trustRoots=` and `clientCA=` files are read).
+//!
+//! Creating an account agrees to the CA's terms of service (Let's Encrypt's subscriber
+//! agreement), as `certbot --agree-tos` does.
+//!
+//! The ACME protocol is the `instant-acme` crate's (with ring and rustls, no OpenSSL); the
+//! challenge certificate is made with `rcgen`. `rustls-acme` does all of this too, but owns
+//! the accept loop and the cache format and brings a second HTTP stack: `instant-acme` leaves
+//! the TLS side to us, so the challenge runs inside our handshake path.
+//!
+//! # Grammar
+//!
+//! Options come first, then the inner description: `acme:option=value:...:<inner>`.
+//!
+//! | option | type | default | meaning |
+//! |---|---|---|---|
+//! | `domains` | list | required | names on the certificate (no wildcards: TLS-ALPN-01 cannot validate them) |
+//! | `cache` | path | required | directory for the account key and certificates |
+//! | `contact` | list | none | `mailto\:ops@example.com` (escape the `:`) |
+//! | `directory` | URL or word | `letsencrypt` | an `https\://` URL, `letsencrypt` (production) or `staging` |
+//! | `trustRoots` | path | the platform's store | PEM file whose first certificate is the CA of the ACME server's HTTPS certificate (tests, private CAs) |
+//! | `alpn` | list | none | `h2,http/1.1` |
+//! | `minVersion` | `1.2`/`1.3` | `1.2` | |
+//! | `clientCA`, `requireClientCert` | path, 0/1 | none, `1` | client certificates (mTLS) |
+//! | `handshakeTimeout` | seconds | `10` | per client |
+//! | `retry` | seconds | `60` | first wait after a failed order (then doubled, up to 6 h) |
+//! | `maxPendingPerSource` | integer | `64` | handshakes at once from one IP address |
+//!
+//! ```text
+//! acme:domains=example.com,www.example.com:cache=/var/lib/app/acme:contact=mailto\:ops@example.com:tcp:443
+//! acme:domains=example.com:cache=acme:directory=staging:tcp6:443
+//! acme:domains=example.com:cache=acme:alpn=h2,http/1.1:systemd:name=https
+//! ```
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use endpoints_core::registry::build_server;
+//!
+//! let d = "acme:domains=example.com:cache=/var/lib/app/acme:tcp:443".parse()?;
+//! let mut listener = build_server(&d)?.listen().await?;
+//! loop {
+//!     let conn = listener.accept().await?;
+//!     tokio::spawn(async move { /* serve HTTPS on conn */ drop(conn) });
+//! }
+//! # }
+//! ```
+//!
+//! # Crate feature flags
+//!
+//! None. The ring crypto provider is always used.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod cache;
+mod manager;
+mod parse;
+mod server;
+
+use std::sync::{Arc, OnceLock};
+
+pub use manager::{AcmeStatus, CertificateStatus};
+pub use parse::{LETS_ENCRYPT, LETS_ENCRYPT_STAGING, SERVER_PARAMS, build};
+pub use server::AcmeServerEndpoint;
+
+/// The crypto provider (ring), as `endpoints-tls` uses.
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}

@@ -1,0 +1,429 @@
+//! The background task: load from the cache, order, renew, retry with backoff.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use instant_acme::{
+    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
+    NewOrder, OrderStatus, RetryPolicy,
+};
+use rustls::ServerConfig;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
+
+use crate::cache::{Cache, Issued};
+
+/// The ALPN protocol of TLS-ALPN-01 (RFC 8737).
+pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
+/// The longest wait between two attempts after failures.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
+
+/// How long an order may take to be validated, and its certificate to be issued.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where a listener's certificate stands, from [`AcmeServerEndpoint::status`](crate::AcmeServerEndpoint::status).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AcmeStatus {
+    /// The certificate being served: its `notBefore` and `notAfter`, and whether it came
+    /// from the cache (`true`) or from an order of this listener.
+    pub certificate: Option<CertificateStatus>,
+    /// Certificates obtained by orders since the listener opened.
+    pub orders: u32,
+    /// Attempts that failed since the listener opened.
+    pub failures: u32,
+    /// The last failure, in words (cleared by a success).
+    pub last_error: Option<String>,
+}
+
+/// The served certificate, in an [`AcmeStatus`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CertificateStatus {
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+    /// When it will be renewed (two thirds into its lifetime).
+    pub renew_at: SystemTime,
+    /// Loaded from `cache=` rather than ordered by this listener.
+    pub from_cache: bool,
+}
+
+/// What the TLS side reads: the current certificate, the pending challenges.
+#[derive(Debug, Default)]
+pub(crate) struct Certs {
+    pub(crate) current: RwLock<Option<Arc<CertifiedKey>>>,
+    /// Challenge configurations by lower-case domain name.
+    pub(crate) challenges: Mutex<HashMap<String, Arc<ServerConfig>>>,
+}
+
+impl Certs {
+    pub(crate) fn current(&self) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().and_then(|g| g.clone())
+    }
+
+    pub(crate) fn challenge(&self, name: &str) -> Option<Arc<ServerConfig>> {
+        self.challenges
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&name.to_ascii_lowercase()).cloned())
+    }
+
+    fn set_current(&self, ck: Arc<CertifiedKey>) {
+        if let Ok(mut g) = self.current.write() {
+            *g = Some(ck);
+        }
+    }
+
+    fn set_challenge(&self, name: &str, cfg: Option<Arc<ServerConfig>>) {
+        if let Ok(mut m) = self.challenges.lock() {
+            match cfg {
+                Some(c) => m.insert(name.to_ascii_lowercase(), c),
+                None => m.remove(&name.to_ascii_lowercase()),
+            };
+        }
+    }
+}
+
+/// Everything the task needs, fixed when the description is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) domains: Vec<String>,
+    pub(crate) cache: PathBuf,
+    pub(crate) contact: Vec<String>,
+    pub(crate) directory: String,
+    /// A PEM file with the ACME server's CA (`trustRoots=`).
+    pub(crate) trust_roots: Option<PathBuf>,
+    /// The first wait after a failed attempt (doubled after each, up to [`MAX_BACKOFF`]).
+    pub(crate) retry: Duration,
+}
+
+/// Load the cached certificate into `certs`.
+pub(crate) fn load_cached(
+    settings: &Settings,
+    certs: &Certs,
+    status: &watch::Sender<AcmeStatus>,
+) -> Option<Issued> {
+    let cache = Cache::new(&settings.cache, &settings.directory);
+    match cache.load_cert(&settings.domains) {
+        Ok(Some(issued)) => {
+            certs.set_current(issued.key.clone());
+            tracing::info!(
+                domains = %settings.domains.join(","),
+                dir = %cache.dir().display(),
+                "acme: serving the cached certificate"
+            );
+            status.send_modify(|s| s.certificate = Some(cert_status(&issued, true)));
+            Some(issued)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!("acme: the cached certificate cannot be used ({e}); ordering a new one");
+            None
+        }
+    }
+}
+
+fn cert_status(i: &Issued, from_cache: bool) -> CertificateStatus {
+    CertificateStatus {
+        not_before: i.not_before,
+        not_after: i.not_after,
+        renew_at: i.renew_at(),
+        from_cache,
+    }
+}
+
+/// The task: order when there is no certificate or it is due, forever. Ends when dropped
+/// (aborted with the listener).
+pub(crate) async fn run(
+    settings: Arc<Settings>,
+    certs: Arc<Certs>,
+    status: watch::Sender<AcmeStatus>,
+    mut current: Option<Issued>,
+) {
+    let mut backoff = settings.retry;
+    let mut account: Option<Account> = None;
+    loop {
+        if let Some(c) = &current {
+            let wait = c
+                .renew_at()
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            if !wait.is_zero() {
+                // Sleep in steps of at most a day: a suspended machine's clock jumps.
+                tokio::time::sleep(wait.min(Duration::from_secs(86_400))).await;
+                continue;
+            }
+            tracing::info!(domains = %settings.domains.join(","), "acme: renewing the certificate");
+        }
+        match obtain(&settings, &certs, &mut account).await {
+            Ok(issued) => {
+                certs.set_current(issued.key.clone());
+                tracing::info!(
+                    domains = %settings.domains.join(","),
+                    "acme: new certificate installed, valid until {}",
+                    fmt_time(issued.not_after)
+                );
+                status.send_modify(|s| {
+                    s.certificate = Some(cert_status(&issued, false));
+                    s.orders += 1;
+                    s.last_error = None;
+                });
+                let due_already = issued.renew_at() <= SystemTime::now();
+                current = Some(issued);
+                backoff = settings.retry;
+                if due_already {
+                    // A certificate due at once (a clock off, a CA issuing very short
+                    // lives) must not turn into a loop of orders.
+                    tracing::warn!(
+                        "acme: the new certificate is already due for renewal (is the clock right?); next order in {}s",
+                        settings.retry.as_secs_f64()
+                    );
+                    tokio::time::sleep(settings.retry).await;
+                }
+            }
+            Err(e) => {
+                let serving = if current.is_some() {
+                    "the last certificate goes on serving"
+                } else {
+                    "no certificate yet: TLS handshakes fail until one is obtained"
+                };
+                tracing::warn!(
+                    domains = %settings.domains.join(","),
+                    "acme: {e}; {serving}; retrying in {}s",
+                    backoff.as_secs_f64()
+                );
+                status.send_modify(|s| {
+                    s.failures += 1;
+                    s.last_error = Some(e.clone());
+                });
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// `SystemTime` as seconds since 1970 (no date library here).
+fn fmt_time(t: SystemTime) -> String {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => format!("{} (Unix time)", d.as_secs()),
+        Err(_) => "before 1970".to_owned(),
+    }
+}
+
+/// An error and its causes, in one line.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn builder(settings: &Settings) -> Result<instant_acme::AccountBuilder, String> {
+    match &settings.trust_roots {
+        Some(p) => Account::builder_with_root(p).map_err(|e| {
+            format!(
+                "cannot use `trustRoots={}` for the ACME server: {}",
+                p.display(),
+                chain(&e)
+            )
+        }),
+        None => Account::builder().map_err(|e| format!("cannot set up HTTPS: {}", chain(&e))),
+    }
+}
+
+async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> {
+    let at = &settings.directory;
+    if let Some(json) = cache.load_account()? {
+        let creds: AccountCredentials = serde_json::from_slice(&json).map_err(|e| {
+            format!(
+                "`{}/account.json` is not an account file ({e}); move it away to create a new account",
+                cache.dir().display()
+            )
+        })?;
+        return builder(settings)?
+            .from_credentials(creds)
+            .await
+            .map_err(|e| directory_error(at, "load the account", &e));
+    }
+    let contact: Vec<&str> = settings.contact.iter().map(String::as_str).collect();
+    let (account, creds) = builder(settings)?
+        .create(
+            &NewAccount {
+                contact: &contact,
+                terms_of_service_agreed: true,
+                only_return_existing: false,
+            },
+            at.clone(),
+            None,
+        )
+        .await
+        .map_err(|e| directory_error(at, "create an account", &e))?;
+    let json =
+        serde_json::to_vec(&creds).map_err(|e| format!("cannot serialize the account: {e}"))?;
+    cache
+        .store_account(&json)
+        .map_err(|e| format!("cannot save the account key: {e}"))?;
+    tracing::info!(directory = %at, "acme: created an account");
+    Ok(account)
+}
+
+/// A failure at the start of a conversation with the ACME server, in words that say what
+/// to check.
+fn directory_error(at: &str, doing: &str, e: &instant_acme::Error) -> String {
+    match e {
+        instant_acme::Error::Hyper(_) | instant_acme::Error::Other(_) => format!(
+            "cannot reach the ACME server at {at} to {doing}: {} (is the server up and the URL right? check `directory=`; a private CA's HTTPS certificate needs `trustRoots=`)",
+            chain(e)
+        ),
+        instant_acme::Error::Json(_) => format!(
+            "{at} did not answer with an ACME directory ({}): check `directory=` (Let's Encrypt's is {})",
+            chain(e),
+            crate::LETS_ENCRYPT
+        ),
+        _ => format!("the ACME server at {at} refused to {doing}: {}", chain(e)),
+    }
+}
+
+/// The self-signed certificate that answers TLS-ALPN-01 for `name` (RFC 8737).
+pub(crate) fn challenge_config(name: &str, digest: &[u8]) -> Result<Arc<ServerConfig>, String> {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .map_err(|e| format!("cannot make a challenge certificate for `{name}`: {e}"))?;
+    params
+        .custom_extensions
+        .push(rcgen::CustomExtension::new_acme_identifier(digest));
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot make a key: {e}"))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| format!("cannot make a challenge certificate for `{name}`: {e}"))?;
+    // Not `with_single_cert`: webpki refuses the critical acmeIdentifier extension, which
+    // only the CA's validator has to understand.
+    let signing = crate::provider()
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+            key.serialize_der(),
+        )))
+        .map_err(|e| format!("challenge key: {e}"))?;
+    let ck = Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing));
+    let mut cfg = ServerConfig::builder_with_provider(crate::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Always(ck)));
+    cfg.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// Serves one certificate.
+#[derive(Debug)]
+struct Always(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for Always {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// One order, start to finish.
+async fn obtain(
+    settings: &Settings,
+    certs: &Certs,
+    account_slot: &mut Option<Account>,
+) -> Result<Issued, String> {
+    let cache = Cache::new(&settings.cache, &settings.directory);
+    cache
+        .create()
+        .map_err(|e| format!("cannot use `cache=`: {e}"))?;
+    let account = match account_slot {
+        Some(a) => a.clone(),
+        None => {
+            let a = account(settings, &cache).await?;
+            *account_slot = Some(a.clone());
+            a
+        }
+    };
+    let ids: Vec<Identifier> = settings
+        .domains
+        .iter()
+        .map(|d| Identifier::Dns(d.clone()))
+        .collect();
+    let mut order = account
+        .new_order(&NewOrder::new(&ids))
+        .await
+        .map_err(|e| format!("the ACME server refused the order: {}", chain(&e)))?;
+    let mut answering = Vec::new();
+    let result = async {
+        let mut authorizations = order.authorizations();
+        while let Some(a) = authorizations.next().await {
+            let mut a = a.map_err(|e| format!("cannot read an authorization: {}", chain(&e)))?;
+            match a.status {
+                AuthorizationStatus::Pending => {}
+                AuthorizationStatus::Valid => continue,
+                other => {
+                    return Err(format!(
+                        "the authorization for `{}` is {other:?}",
+                        a.identifier()
+                    ));
+                }
+            }
+            let name = a.identifier().to_string();
+            let mut challenge = a.challenge(ChallengeType::TlsAlpn01).ok_or_else(|| {
+                format!("the ACME server offers no tls-alpn-01 challenge for `{name}`")
+            })?;
+            let digest = challenge.key_authorization().digest();
+            certs.set_challenge(&name, Some(challenge_config(&name, digest.as_ref())?));
+            answering.push(name.clone());
+            challenge
+                .set_ready()
+                .await
+                .map_err(|e| format!("cannot start the challenge for `{name}`: {}", chain(&e)))?;
+        }
+        let retry = RetryPolicy::new().timeout(ORDER_TIMEOUT);
+        let state = order
+            .poll_ready(&retry)
+            .await
+            .map_err(|e| format!("the order did not become ready: {}", chain(&e)))?;
+        if state != OrderStatus::Ready {
+            return Err(format!(
+                "validation failed for {} (the ACME server must reach this listener on port 443 of each name, offering ALPN `acme-tls/1`): order is {state:?}",
+                settings.domains.join(", ")
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    for name in &answering {
+        certs.set_challenge(name, None);
+    }
+    result?;
+    let key_pem = order
+        .finalize()
+        .await
+        .map_err(|e| format!("cannot finalize the order: {}", chain(&e)))?;
+    let chain_pem = order
+        .poll_certificate(&RetryPolicy::new().timeout(ORDER_TIMEOUT))
+        .await
+        .map_err(|e| format!("the certificate was not issued: {}", chain(&e)))?;
+    let bundle = format!("{key_pem}{chain_pem}");
+    let issued = Issued::from_pem(bundle.as_bytes())
+        .map_err(|e| format!("the issued certificate is unusable: {e}"))?;
+    if let Err(e) = cache.store_cert(&settings.domains, &bundle) {
+        tracing::warn!(
+            "acme: {e}; the certificate is served but will be ordered again at the next start"
+        );
+    }
+    Ok(issued)
+}

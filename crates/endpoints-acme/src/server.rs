@@ -1,0 +1,212 @@
+//! [`AcmeServerEndpoint`]: TLS over any server endpoint, with an ACME-managed certificate.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
+use endpoints_core::{
+    Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
+};
+use endpoints_tls::TlsInfo;
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::manager::{self, ACME_TLS_ALPN, AcmeStatus, Certs, Settings};
+
+/// The `acme:` server: TLS with a certificate obtained and renewed by ACME, over any server
+/// endpoint. Build it from a description with [`build`](crate::build) (or the registry).
+pub struct AcmeServerEndpoint {
+    pub(crate) inner: Box<dyn ServerEndpoint>,
+    pub(crate) settings: Arc<Settings>,
+    /// The ordinary handshakes' configuration (its resolver serves `certs.current`).
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) certs: Arc<Certs>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_pending_per_source: usize,
+    /// The options as written (`acme:domains=...`), without the inner description.
+    pub(crate) options: Description,
+    pub(crate) status: watch::Sender<AcmeStatus>,
+}
+
+impl fmt::Debug for AcmeServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcmeServerEndpoint")
+            .field("inner", &self.inner.to_string())
+            .field("domains", &self.settings.domains)
+            .field("directory", &self.settings.directory)
+            .finish()
+    }
+}
+
+impl AcmeServerEndpoint {
+    /// Where the certificate stands: updated by the listener's background task (loaded from
+    /// the cache, ordered, renewed, failed).
+    pub fn status(&self) -> watch::Receiver<AcmeStatus> {
+        self.status.subscribe()
+    }
+
+    /// The ACME directory URL in use.
+    pub fn directory(&self) -> &str {
+        &self.settings.directory
+    }
+
+    /// The directory under `cache=` for this ACME directory URL, which holds `account.json`
+    /// and `<domains>.pem` (the names joined with `,`).
+    pub fn cache_dir(&self) -> std::path::PathBuf {
+        crate::cache::Cache::new(&self.settings.cache, &self.settings.directory)
+            .dir()
+            .to_path_buf()
+    }
+}
+
+fn shown(options: &Description, inner: &Description) -> Description {
+    let mut d = options.clone();
+    for f in inner.fields() {
+        d.push(f.clone());
+    }
+    d
+}
+
+impl fmt::Display for AcmeServerEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.inner.to_string().parse::<Description>() {
+            Ok(inner) => shown(&self.options, &inner).fmt(f),
+            Err(_) => write!(f, "{}:{}", self.options, self.inner),
+        }
+    }
+}
+
+/// Serves the current certificate to ordinary handshakes.
+#[derive(Debug)]
+pub(crate) struct Current(pub(crate) Arc<Certs>);
+
+impl ResolvesServerCert for Current {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.current()
+    }
+}
+
+/// Read the ClientHello; answer a TLS-ALPN-01 validation with its challenge certificate (and
+/// close: that connection is not the application's), or complete an ordinary handshake.
+async fn handshake(
+    config: Arc<ServerConfig>,
+    certs: Arc<Certs>,
+    mut plain: Connection,
+) -> io::Result<Connection> {
+    let carried = std::mem::take(plain.extensions_mut());
+    let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), plain).await?;
+    let hello = start.client_hello();
+    let validation = hello
+        .alpn()
+        .is_some_and(|mut protocols| protocols.any(|p| p == ACME_TLS_ALPN));
+    if validation {
+        let name = hello.server_name().unwrap_or("").to_owned();
+        let Some(cfg) = certs.challenge(&name) else {
+            return Err(io::Error::other(format!(
+                "a TLS-ALPN-01 validation for `{name}` arrived with no challenge pending"
+            )));
+        };
+        let mut tls = start.into_stream(cfg).await?;
+        tracing::debug!(%peer, name, "acme: answered a TLS-ALPN-01 validation");
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+        return Err(io::Error::other(
+            "TLS-ALPN-01 validation answered (not an application connection)",
+        ));
+    }
+    if certs.current().is_none() {
+        return Err(io::Error::other(
+            "no certificate yet: the ACME order has not completed (see the log)",
+        ));
+    }
+    let tls = start.into_stream(config).await?;
+    let server = tls.get_ref().1;
+    let info = TlsInfo::from_common(server, server.server_name().map(str::to_owned));
+    let mut conn = Connection::new(tls, local, peer);
+    conn.extensions_mut().extend(carried);
+    conn.extensions_mut().insert(info);
+    Ok(conn)
+}
+
+/// Aborts the ACME task when the listener goes.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The listener: TLS connections; the ACME task runs while it is open.
+#[derive(Debug)]
+struct AcmeListener {
+    inner: UpgradeListener,
+    task: AbortOnDrop,
+}
+
+impl fmt::Display for AcmeListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[async_trait]
+impl Listener for AcmeListener {
+    async fn accept(&mut self) -> io::Result<Connection> {
+        self.inner.accept().await
+    }
+
+    fn local_addr(&self) -> io::Result<Address> {
+        self.inner.local_addr()
+    }
+
+    async fn close(self: Box<Self>) -> io::Result<()> {
+        let AcmeListener { inner, task } = *self;
+        drop(task);
+        Box::new(inner).close().await
+    }
+}
+
+#[async_trait]
+impl ServerEndpoint for AcmeServerEndpoint {
+    async fn listen(&self) -> io::Result<Box<dyn Listener>> {
+        let inner = self
+            .inner
+            .listen()
+            .await
+            .map_err(|e| io_error(Operation::Listen, self, e))?;
+        let canonical = match inner.to_string().parse::<Description>() {
+            Ok(d) => shown(&self.options, &d),
+            Err(_) => self.options.clone(),
+        };
+        // The cached certificate first, so the first handshake can use it.
+        let current = manager::load_cached(&self.settings, &self.certs, &self.status);
+        self.status.send_modify(|s| {
+            s.orders = 0;
+            s.failures = 0;
+            s.last_error = None;
+        });
+        let task = tokio::spawn(manager::run(
+            self.settings.clone(),
+            self.certs.clone(),
+            self.status.clone(),
+            current,
+        ));
+        let (config, certs) = (self.config.clone(), self.certs.clone());
+        let settings = UpgradeSettings::new(self.handshake_timeout)
+            .max_pending_per_source(self.max_pending_per_source);
+        let listener = UpgradeListener::spawn(inner, canonical, settings, move |conn| {
+            handshake(config.clone(), certs.clone(), conn)
+        });
+        Ok(Box::new(AcmeListener {
+            inner: listener,
+            task: AbortOnDrop(task),
+        }))
+    }
+}
