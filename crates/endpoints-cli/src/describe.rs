@@ -162,3 +162,65 @@ pub(crate) fn types_text() -> String {
     }
     out
 }
+
+/// The parameter table of `prefix` on `side`, as Markdown (`endpoints types --markdown PREFIX
+/// SIDE`): the generated blocks of the README, `docs/grammar.md` and each crate's docs.
+pub(crate) fn params_markdown(prefix: &str, side: &str) -> Option<String> {
+    let p = endpoints::types()
+        .into_iter()
+        .find(|p| p.prefix() == prefix && p.side().as_str() == side)?;
+    if p.params().is_empty() {
+        return Some("No parameters.\n".to_owned());
+    }
+    let mut out = String::from(
+        "| parameter | position | type | default | meaning |\n|---|---|---|---|---|\n",
+    );
+    for q in p.params() {
+        let pos = q.position.map_or(String::new(), |i| (i + 1).to_string());
+        let default = match (q.required, q.default) {
+            (true, _) => "required".to_owned(),
+            (false, Some("")) => "`\"\"`".to_owned(),
+            (false, Some(d)) => format!("`{d}`"),
+            (false, None) => String::new(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {pos} | {} | {default} | {} |\n",
+            q.name,
+            q.kind,
+            q.help.replace('|', "\\|")
+        ));
+    }
+    Some(out)
+}
+
+/// Every registered type in one table (`endpoints types --markdown`): the README's.
+pub(crate) fn types_markdown() -> String {
+    let mut out = String::from(
+        "| prefix | side | what | parameters (positional ones first; defaults) | crate |\n|---|---|---|---|---|\n",
+    );
+    for p in endpoints::types() {
+        let mut params: Vec<_> = p.params().iter().collect();
+        params.sort_by_key(|q| q.position.unwrap_or(usize::MAX));
+        let list = if params.is_empty() {
+            "none".to_owned()
+        } else {
+            params
+                .iter()
+                .map(|q| match q.default {
+                    Some("") => format!("`{}` (`\"\"`)", q.name),
+                    Some(d) if !q.required => format!("`{}` (`{d}`)", q.name),
+                    _ => format!("`{}`", q.name),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {list} | `{}` |\n",
+            p.prefix(),
+            p.side().as_str(),
+            p.summary().replace('|', "\\|"),
+            p.crate_name()
+        ));
+    }
+    out
+}

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! endpoints check [--client|--server] [--json] DESC     parse and build, print the canonical form
-//! endpoints types [--json]                              every registered endpoint type
+//! endpoints types [--json | --markdown [PREFIX SIDE]]  every registered endpoint type
 //! endpoints listen DESC [--echo] [--once] [SESSION]     listen; pipe the first connection to stdio
 //! endpoints connect DESC [SESSION]                      connect; copy stdin to it and it to stdout
 //! endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout S] [--linger S]
@@ -48,7 +48,7 @@ use flags::{Parsed, parse};
 
 const USAGE: &str = "\
 usage: endpoints check [--client|--server] [--json] DESC
-       endpoints types [--json]
+       endpoints types [--json | --markdown [PREFIX SIDE]]
        endpoints listen DESC [--echo] [--once] [--linger SECS] [--half-close auto|always|never]
        endpoints connect DESC [--linger SECS] [--half-close auto|always|never]
        endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout SECS] [--linger SECS]
@@ -143,7 +143,29 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
     match cmd.as_str() {
         "check" => check(parse_args(rest, &["--client", "--server", "--json"], &[])?),
         "types" => {
-            let p = parse_args(rest, &["--json"], &[])?;
+            let p = parse_args(rest, &["--json", "--markdown"], &[])?;
+            if p.has("--markdown") {
+                return match p.positional.as_slice() {
+                    [] => {
+                        out!("{}", describe::types_markdown().trim_end());
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    [prefix, side] => match describe::params_markdown(prefix, side) {
+                        Some(t) => {
+                            out!("{}", t.trim_end());
+                            Ok(ExitCode::SUCCESS)
+                        }
+                        None => Err(Fail::Usage(format!(
+                            "no `{}` {} type is registered (endpoints types lists them)",
+                            prefix.escape_debug(),
+                            side.escape_debug()
+                        ))),
+                    },
+                    _ => Err(Fail::Usage(format!(
+                        "types --markdown takes nothing, or PREFIX and SIDE\n{USAGE}"
+                    ))),
+                };
+            }
             if p.has("--json") {
                 out!("{}", describe::types_json());
             } else {
