@@ -10,12 +10,20 @@
 //! | in code | as text |
 //! |---|---|
 //! | `TcpServer::new(8080).interface(ip)` | `tcp:port=8080:interface=127.0.0.1:...` |
+//! | `Tcp6Server::new(8443).interface(Ipv6Addr::LOCALHOST.into())` | `tcp6:8443:interface=\:\:1` |
 //! | `TcpClient::new("db", 5432)` / `Hostname::new("db", 5432)` | `tcp:host=db:port=5432` / `hostname:db:5432` |
 //! | `UnixServer::new("/run/app.sock").mode(0o660)` | `unix:address=/run/app.sock:mode=660` |
 //! | `UnixClient::new("/run/app.sock")` | `unix:path=/run/app.sock` |
+//! | `SystemdServer::named(SocketDomain::Inet6, "web")` / `SystemdServer::index(SocketDomain::Unix, 0)` | `systemd:domain=INET6:name=web` / `systemd:UNIX:0` |
+//! | `StdioServer::new()` | `stdio` |
 //! | `proxy::wrap_server(TcpServer::new(8080)).trusted(["10.0.0.0/8"])` | `haproxy:trusted=10.0.0.0/8:tcp:8080` |
+//! | `proxy::wrap_client(TcpClient::new("app", 8080)).version(proxy::Version::V2)` | `haproxy:version=2:tcp:app:8080` |
 //! | `tls::client(TlsOptions::new("example.com").port(443))` | `tls:example.com:443` |
+//! | `tls::wrap_client(TlsOptions::new("db.internal").trust_roots("ca.pem"), UnixClient::new(p))` | `tls:host=db.internal:port=443:trustRoots=ca.pem:endpoint=unix\:path=...` |
+//! | `tls::SslClient::new("example.com", 443).ca_certs_dir("/etc/ssl/ca")` | `ssl:example.com:443:caCertsDir=/etc/ssl/ca` |
 //! | `tls::server(TlsServerOptions::new("key.pem"), 8443)` | `ssl:8443:privateKey=key.pem` |
+//! | `tls::server(TlsServerOptions::cert_dir("/etc/letsencrypt/live"), 443)` | `tls:/etc/letsencrypt/live:443` |
+//! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
 //!
 //! ```
 //! # #[cfg(all(feature = "tcp", feature = "proxy"))] {
@@ -29,11 +37,31 @@
 //! # }
 //! ```
 //!
-//! | `tls::wrap_client(TlsOptions::new("db.internal").trust_roots("ca.pem"), UnixClient::new(p))` | `tls:host=db.internal:port=443:trustRoots=ca.pem:endpoint=unix\:path=...` |
-//! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
+//! Written by hand, the text gives the same endpoint as the builder:
 //!
-//! Not covered yet (build these from text): `tcp6:`, `systemd:`, `stdio:`, the `tls:` server
-//! (certificate directory), the `ssl:` client, and `haproxy:` around a client.
+//! ```
+//! # #[cfg(all(feature = "tcp6", feature = "proxy", feature = "stdio"))] {
+//! use endpoints::builders::{
+//!     ClientBuilder, ServerBuilder, StdioServer, Tcp6Server, TcpClient, proxy,
+//! };
+//! use std::net::Ipv6Addr;
+//!
+//! let in_code = Tcp6Server::new(8443).interface(Ipv6Addr::LOCALHOST.into()).v6only(true);
+//! let as_text = endpoints::server(r"tcp6:8443:interface=\:\:1:v6only=1").expect("builds");
+//! assert_eq!(in_code.build().expect("builds").to_string(), as_text.to_string());
+//!
+//! let in_code = proxy::wrap_client(TcpClient::new("app", 8080)).version(proxy::Version::V2);
+//! assert_eq!(in_code.to_string(), "haproxy:version=2:tcp:host=app:port=8080");
+//! let as_text = endpoints::client("haproxy:version=2:tcp:app:8080").expect("builds");
+//! assert_eq!(in_code.build().expect("builds").to_string(), as_text.to_string());
+//!
+//! assert_eq!(StdioServer::new().build().expect("builds").to_string(), "stdio");
+//! # }
+//! ```
+//!
+//! `systemd:` builders look their descriptor up when built, as text does: call
+//! `endpoints::systemd::init()` first. `haproxy:` around an `ssl:` client is
+//! refused (the header would follow the handshake); wrap a `tls:` client instead.
 
 use std::fmt;
 #[cfg(any(feature = "tcp", feature = "hostname"))]
@@ -591,9 +619,8 @@ pub mod proxy {
 
     /// `haproxy:` around any client builder: send a PROXY header first
     /// (`proxy::wrap_client(TcpClient::new("app", 8080)).version(Version::V2)`). Around TLS
-    /// ([`tls::wrap_client`](super::tls::wrap_client), [`tls::client`](super::tls::client)) the
-    /// header goes before the handshake; around an `ssl:` client ([`SslClient`](super::tls::SslClient))
-    /// `build()` refuses, as text does.
+    /// (`tls::wrap_client`, `tls::client`) the header goes before the handshake; around an
+    /// `ssl:` client (`tls::SslClient`) `build()` refuses, as text does.
     pub fn wrap_client<C: ClientBuilder>(inner: C) -> ProxyClient<C> {
         ProxyClient {
             inner,

@@ -83,6 +83,14 @@ fn client_both_ways(b: &impl ClientBuilder) -> (String, String) {
     (built.to_string(), parsed.to_string())
 }
 
+/// The error of a build that must fail.
+fn refused<T>(r: Result<T, endpoints::ParseError>, what: &dyn std::fmt::Display) -> String {
+    match r {
+        Ok(_) => panic!("`{what}` was built"),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// Parsing the text gives back the builder's description, field for field.
 fn same_description(d: Description) {
     let text = d.to_string();
@@ -314,7 +322,9 @@ proptest! {
         let settings = TlsSettings { port, interface, backlog, inner, behind_haproxy };
         let (code, text) = if cert_dir {
             // `tls:PATH:PORT`: Twisted 26's server, certificates from a directory.
-            let mut o = TlsServerOptions::cert_dir(&f.cert_dir).alpn(alpn).handshake_timeout(handshake);
+            let mut o = TlsServerOptions::cert_dir(&f.cert_dir)
+                .alpn(alpn)
+                .handshake_timeout(handshake);
             if let Some(required) = client_ca { o = o.client_ca(&f.trust, required); }
             if let Some(m) = min { o = o.min_version(m); }
             tls_server_both_ways(o, settings)
@@ -458,16 +468,20 @@ proptest! {
             2 => proxy_client_both_ways(UnixClient::new(p), version),
             // `haproxy:tls:...`: the header before the handshake.
             3 => proxy_client_both_ways(
-                tls::client(TlsOptions::new("localhost").port(port).trust_roots(&tls_files().trust)),
+                tls::client(trusting_localhost().port(port)),
                 version,
             ),
             _ => proxy_client_both_ways(
-                tls::wrap_client(TlsOptions::new("localhost").trust_roots(&tls_files().trust), UnixClient::new(p)),
+                tls::wrap_client(trusting_localhost(), UnixClient::new(p)),
                 version,
             ),
         };
         prop_assert_eq!(code, text);
     }
+}
+
+fn trusting_localhost() -> TlsOptions {
+    TlsOptions::new("localhost").trust_roots(&tls_files().trust)
 }
 
 fn proxy_client_both_ways(inner: impl ClientBuilder, version: proxy::Version) -> (String, String) {
@@ -487,11 +501,8 @@ fn proxy_client_both_ways(inner: impl ClientBuilder, version: proxy::Version) ->
 #[test]
 fn proxy_around_ssl_client_is_refused_both_ways() {
     let c = proxy::wrap_client(tls::SslClient::new("example.com", 443));
-    let from_code = c.build().err().expect("refused from code").to_string();
-    let from_text = endpoints::client(&c.to_string())
-        .err()
-        .expect("refused from text")
-        .to_string();
+    let from_code = refused(c.build(), &c);
+    let from_text = refused(endpoints::client(&c.to_string()), &c);
     assert!(
         from_code.contains("`haproxy:` over an `ssl:` client"),
         "{from_code}"
@@ -519,7 +530,10 @@ mod tcp6 {
             recvbuf in proptest::option::of(1u32..1 << 24),
             sendbuf in proptest::option::of(1u32..1 << 24),
         ) -> Tcp6Server {
-            let mut b = Tcp6Server::new(port).backlog(backlog).reuseport(reuseport).nodelay(nodelay);
+            let mut b = Tcp6Server::new(port)
+                .backlog(backlog)
+                .reuseport(reuseport)
+                .nodelay(nodelay);
             if let Some(i) = interface { b = b.interface(i); }
             // `v6only=1` needs an IPv6 interface (the default `::` is one).
             if let Some(v) = v6only.filter(|&v| !v || !interface.is_some_and(|i| i.is_ipv4())) {
@@ -536,7 +550,10 @@ mod tcp6 {
         #![proptest_config(ProptestConfig::with_cases(500))]
 
         #[test]
-        fn tcp6_server_from_code_equals_from_text(b in tcp6_server(), behind_haproxy in any::<bool>()) {
+        fn tcp6_server_from_code_equals_from_text(
+            b in tcp6_server(),
+            behind_haproxy in any::<bool>(),
+        ) {
             same_description(b.description());
             let (code, text) = server_both_ways(&b);
             prop_assert_eq!(code, text);
@@ -608,10 +625,11 @@ mod systemd {
             } else if past_the_end {
                 // No such descriptor: refused both ways, with the same message.
                 let b = SystemdServer::index(domain, u32::try_from(n).expect("few"));
-                let from_code = b.build().err().expect("refused from code").to_string();
-                let from_text = endpoints::server(&b.to_string()).err().expect("refused from text").to_string();
-                prop_assert!(from_code.contains(&format!("only {n} descriptor(s) were passed")), "{}", from_code);
-                prop_assert!(from_text.contains(&format!("only {n} descriptor(s) were passed")), "{}", from_text);
+                let from_code = refused(b.build(), &b);
+                let from_text = refused(endpoints::server(&b.to_string()), &b);
+                let why = format!("only {n} descriptor(s) were passed");
+                prop_assert!(from_code.contains(&why), "{}", from_code);
+                prop_assert!(from_text.contains(&why), "{}", from_text);
                 return Ok(());
             } else {
                 SystemdServer::index(domain, u32::try_from(pick.index(n)).expect("few"))
