@@ -437,6 +437,10 @@ impl ClientBuilder for UnixClient {
     }
 }
 
+/// The address family a [`SystemdServer`] names (`endpoints::systemd::SocketDomain`).
+#[cfg(feature = "systemd")]
+pub use endpoints_systemd::SocketDomain;
+
 /// `systemd:` server: a socket passed by socket activation, by position
 /// (`SystemdServer::index(SocketDomain::Inet, 0)`) or by name
 /// (`SystemdServer::named(SocketDomain::Inet6, "web")`), Twisted's `AdoptedStreamServerEndpoint`.

@@ -592,8 +592,8 @@ mod tcp6 {
 #[cfg(feature = "systemd")]
 mod systemd {
     use super::*;
-    use endpoints::builders::SystemdServer;
-    use endpoints::systemd::{Activation, SocketDomain};
+    use endpoints::builders::{SocketDomain, SystemdServer};
+    use endpoints::systemd::Activation;
 
     fn domain() -> impl Strategy<Value = SocketDomain> {
         prop_oneof![
