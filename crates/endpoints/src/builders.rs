@@ -10,12 +10,20 @@
 //! | in code | as text |
 //! |---|---|
 //! | `TcpServer::new(8080).interface(ip)` | `tcp:port=8080:interface=127.0.0.1:...` |
+//! | `Tcp6Server::new(8443).interface(Ipv6Addr::LOCALHOST.into())` | `tcp6:8443:interface=\:\:1` |
 //! | `TcpClient::new("db", 5432)` / `Hostname::new("db", 5432)` | `tcp:host=db:port=5432` / `hostname:db:5432` |
 //! | `UnixServer::new("/run/app.sock").mode(0o660)` | `unix:address=/run/app.sock:mode=660` |
 //! | `UnixClient::new("/run/app.sock")` | `unix:path=/run/app.sock` |
+//! | `SystemdServer::named(SocketDomain::Inet6, "web")` / `SystemdServer::index(SocketDomain::Unix, 0)` | `systemd:domain=INET6:name=web` / `systemd:UNIX:0` |
+//! | `StdioServer::new()` | `stdio` |
 //! | `proxy::wrap_server(TcpServer::new(8080)).trusted(["10.0.0.0/8"])` | `haproxy:trusted=10.0.0.0/8:tcp:8080` |
+//! | `proxy::wrap_client(TcpClient::new("app", 8080)).version(proxy::Version::V2)` | `haproxy:version=2:tcp:app:8080` |
 //! | `tls::client(TlsOptions::new("example.com").port(443))` | `tls:example.com:443` |
+//! | `tls::wrap_client(TlsOptions::new("db.internal").trust_roots("ca.pem"), UnixClient::new(p))` | `tls:host=db.internal:port=443:trustRoots=ca.pem:endpoint=unix\:path=...` |
+//! | `tls::SslClient::new("example.com", 443).ca_certs_dir("/etc/ssl/ca")` | `ssl:example.com:443:caCertsDir=/etc/ssl/ca` |
 //! | `tls::server(TlsServerOptions::new("key.pem"), 8443)` | `ssl:8443:privateKey=key.pem` |
+//! | `tls::server(TlsServerOptions::cert_dir("/etc/letsencrypt/live"), 443)` | `tls:/etc/letsencrypt/live:443` |
+//! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
 //!
 //! ```
 //! # #[cfg(all(feature = "tcp", feature = "proxy"))] {
@@ -29,11 +37,31 @@
 //! # }
 //! ```
 //!
-//! | `tls::wrap_client(TlsOptions::new("db.internal").trust_roots("ca.pem"), UnixClient::new(p))` | `tls:host=db.internal:port=443:trustRoots=ca.pem:endpoint=unix\:path=...` |
-//! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
+//! Written by hand, the text gives the same endpoint as the builder:
 //!
-//! Not covered yet (build these from text): `tcp6:`, `systemd:`, `stdio:`, the `tls:` server
-//! (certificate directory), the `ssl:` client, and `haproxy:` around a client.
+//! ```
+//! # #[cfg(all(feature = "tcp6", feature = "proxy", feature = "stdio"))] {
+//! use endpoints::builders::{
+//!     ClientBuilder, ServerBuilder, StdioServer, Tcp6Server, TcpClient, proxy,
+//! };
+//! use std::net::Ipv6Addr;
+//!
+//! let in_code = Tcp6Server::new(8443).interface(Ipv6Addr::LOCALHOST.into()).v6only(true);
+//! let as_text = endpoints::server(r"tcp6:8443:interface=\:\:1:v6only=1").expect("builds");
+//! assert_eq!(in_code.build().expect("builds").to_string(), as_text.to_string());
+//!
+//! let in_code = proxy::wrap_client(TcpClient::new("app", 8080)).version(proxy::Version::V2);
+//! assert_eq!(in_code.to_string(), "haproxy:version=2:tcp:host=app:port=8080");
+//! let as_text = endpoints::client("haproxy:version=2:tcp:app:8080").expect("builds");
+//! assert_eq!(in_code.build().expect("builds").to_string(), as_text.to_string());
+//!
+//! assert_eq!(StdioServer::new().build().expect("builds").to_string(), "stdio");
+//! # }
+//! ```
+//!
+//! `systemd:` builders look their descriptor up when built, as text does: call
+//! `endpoints::systemd::init()` first. `haproxy:` around an `ssl:` client is
+//! refused (the header would follow the handshake); wrap a `tls:` client instead.
 
 use std::fmt;
 #[cfg(any(feature = "tcp", feature = "hostname"))]
@@ -98,78 +126,114 @@ macro_rules! display_via_description {
     )*};
 }
 
-/// `tcp:` server: `TcpServer::new(8080).interface(ip)`.
-#[cfg(feature = "tcp")]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TcpServer {
-    port: u16,
-    interface: Option<IpAddr>,
-    backlog: u32,
-    reuseport: bool,
-    v6only: Option<bool>,
-    nodelay: bool,
-    keepalive: Option<Duration>,
-    recvbuf: Option<u32>,
-    sendbuf: Option<u32>,
+macro_rules! tcp_server_type {
+    ($(#[$doc:meta])* $name:ident, $feature:literal, $everywhere:literal) => {
+        $(#[$doc])*
+        #[cfg(feature = $feature)]
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name {
+            port: u16,
+            interface: Option<IpAddr>,
+            backlog: u32,
+            reuseport: bool,
+            v6only: Option<bool>,
+            nodelay: bool,
+            keepalive: Option<Duration>,
+            recvbuf: Option<u32>,
+            sendbuf: Option<u32>,
+        }
+
+        #[cfg(feature = $feature)]
+        impl $name {
+            #[doc = concat!("Listen on `port` (0: any free port) on ", $everywhere, ", backlog 1024.")]
+            pub fn new(port: u16) -> Self {
+                Self {
+                    port,
+                    interface: None,
+                    backlog: endpoints_tcp::DEFAULT_BACKLOG,
+                    reuseport: false,
+                    v6only: None,
+                    nodelay: false,
+                    keepalive: None,
+                    recvbuf: None,
+                    sendbuf: None,
+                }
+            }
+            /// The address to bind.
+            pub fn interface(mut self, ip: IpAddr) -> Self {
+                self.interface = Some(ip);
+                self
+            }
+            /// Accept queue length.
+            pub fn backlog(mut self, n: u32) -> Self {
+                self.backlog = n;
+                self
+            }
+            /// `SO_REUSEPORT`.
+            pub fn reuseport(mut self, on: bool) -> Self {
+                self.reuseport = on;
+                self
+            }
+            /// `IPV6_V6ONLY` (an IPv6 interface only: `build()` reports `true` otherwise).
+            pub fn v6only(mut self, on: bool) -> Self {
+                self.v6only = Some(on);
+                self
+            }
+            /// `TCP_NODELAY` on accepted connections.
+            pub fn nodelay(mut self, on: bool) -> Self {
+                self.nodelay = on;
+                self
+            }
+            /// Keepalive idle time on accepted connections (whole milliseconds).
+            pub fn keepalive(mut self, idle: Duration) -> Self {
+                self.keepalive = Some(millis(idle));
+                self
+            }
+            /// `SO_RCVBUF`.
+            pub fn recvbuf(mut self, bytes: u32) -> Self {
+                self.recvbuf = Some(bytes);
+                self
+            }
+            /// `SO_SNDBUF`.
+            pub fn sendbuf(mut self, bytes: u32) -> Self {
+                self.sendbuf = Some(bytes);
+                self
+            }
+
+            /// The socket options after `reuseport`, as both prefixes write them.
+            fn options(&self, d: &mut Description, v6only_default: Option<bool>) {
+                d.set("reuseport", flag(self.reuseport));
+                if let Some(v) = self.v6only.or(v6only_default) {
+                    d.set("v6only", flag(v));
+                }
+                d.set("nodelay", flag(self.nodelay));
+                if let Some(k) = self.keepalive {
+                    d.set("keepalive", seconds(k));
+                }
+                if let Some(n) = self.recvbuf {
+                    d.set("recvbuf", n.to_string());
+                }
+                if let Some(n) = self.sendbuf {
+                    d.set("sendbuf", n.to_string());
+                }
+            }
+        }
+    };
 }
 
-#[cfg(feature = "tcp")]
-impl TcpServer {
-    /// Listen on `port` (0: any free port) on every IPv4 address, backlog 1024.
-    pub fn new(port: u16) -> Self {
-        Self {
-            port,
-            interface: None,
-            backlog: endpoints_tcp::DEFAULT_BACKLOG,
-            reuseport: false,
-            v6only: None,
-            nodelay: false,
-            keepalive: None,
-            recvbuf: None,
-            sendbuf: None,
-        }
-    }
-    /// The address to bind.
-    pub fn interface(mut self, ip: IpAddr) -> Self {
-        self.interface = Some(ip);
-        self
-    }
-    /// Accept queue length.
-    pub fn backlog(mut self, n: u32) -> Self {
-        self.backlog = n;
-        self
-    }
-    /// `SO_REUSEPORT`.
-    pub fn reuseport(mut self, on: bool) -> Self {
-        self.reuseport = on;
-        self
-    }
-    /// `IPV6_V6ONLY` (an IPv6 interface only: `build()` reports it otherwise).
-    pub fn v6only(mut self, on: bool) -> Self {
-        self.v6only = Some(on);
-        self
-    }
-    /// `TCP_NODELAY` on accepted connections.
-    pub fn nodelay(mut self, on: bool) -> Self {
-        self.nodelay = on;
-        self
-    }
-    /// Keepalive idle time on accepted connections (whole milliseconds).
-    pub fn keepalive(mut self, idle: Duration) -> Self {
-        self.keepalive = Some(millis(idle));
-        self
-    }
-    /// `SO_RCVBUF`.
-    pub fn recvbuf(mut self, bytes: u32) -> Self {
-        self.recvbuf = Some(bytes);
-        self
-    }
-    /// `SO_SNDBUF`.
-    pub fn sendbuf(mut self, bytes: u32) -> Self {
-        self.sendbuf = Some(bytes);
-        self
-    }
-}
+tcp_server_type!(
+    /// `tcp:` server: `TcpServer::new(8080).interface(ip)`.
+    TcpServer,
+    "tcp",
+    "every IPv4 address"
+);
+tcp_server_type!(
+    /// `tcp6:` server: `Tcp6Server::new(8443).interface(ip)` (Twisted's
+    /// `TCP6ServerEndpoint`; dual stack on `::` unless [`v6only`](Self::v6only)).
+    Tcp6Server,
+    "tcp6",
+    "every IPv6 address (and IPv4: dual stack)"
+);
 
 #[cfg(feature = "tcp")]
 impl ServerBuilder for TcpServer {
@@ -180,21 +244,22 @@ impl ServerBuilder for TcpServer {
                 "interface",
                 self.interface.map(|i| i.to_string()).unwrap_or_default(),
             )
+            .with("backlog", self.backlog.to_string());
+        self.options(&mut d, None);
+        d
+    }
+}
+
+#[cfg(feature = "tcp6")]
+impl ServerBuilder for Tcp6Server {
+    fn description(&self) -> Description {
+        let any = IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED);
+        let mut d = Description::new("tcp6")
+            .with("port", self.port.to_string())
             .with("backlog", self.backlog.to_string())
-            .with("reuseport", flag(self.reuseport));
-        if let Some(v) = self.v6only {
-            d.set("v6only", flag(v));
-        }
-        d.set("nodelay", flag(self.nodelay));
-        if let Some(k) = self.keepalive {
-            d.set("keepalive", seconds(k));
-        }
-        if let Some(n) = self.recvbuf {
-            d.set("recvbuf", n.to_string());
-        }
-        if let Some(n) = self.sendbuf {
-            d.set("sendbuf", n.to_string());
-        }
+            .with("interface", self.interface.unwrap_or(any).to_string());
+        // `tcp6:` always sets it (default 0), whatever `net.ipv6.bindv6only` says.
+        self.options(&mut d, Some(false));
         d
     }
 }
@@ -372,14 +437,102 @@ impl ClientBuilder for UnixClient {
     }
 }
 
+/// The address family a [`SystemdServer`] names (`endpoints::systemd::SocketDomain`).
+#[cfg(feature = "systemd")]
+pub use endpoints_systemd::SocketDomain;
+
+/// `systemd:` server: a socket passed by socket activation, by position
+/// (`SystemdServer::index(SocketDomain::Inet, 0)`) or by name
+/// (`SystemdServer::named(SocketDomain::Inet6, "web")`), Twisted's `AdoptedStreamServerEndpoint`.
+///
+/// `build()` looks the descriptor up in the activation state (call
+/// [`systemd::init`](crate::systemd::init) first), as text does.
+#[cfg(feature = "systemd")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemdServer {
+    domain: endpoints_systemd::SocketDomain,
+    socket: SystemdSocket,
+}
+
+#[cfg(feature = "systemd")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SystemdSocket {
+    Index(u32),
+    Name(String),
+}
+
+#[cfg(feature = "systemd")]
+impl SystemdServer {
+    /// The passed descriptor at `index` (0 is fd 3), which must be a listening socket of
+    /// `domain`.
+    pub fn index(domain: endpoints_systemd::SocketDomain, index: u32) -> Self {
+        Self {
+            domain,
+            socket: SystemdSocket::Index(index),
+        }
+    }
+    /// The passed descriptor named `name` in `LISTEN_FDNAMES` (`FileDescriptorName=`), which
+    /// must be a listening socket of `domain`.
+    pub fn named(domain: endpoints_systemd::SocketDomain, name: impl Into<String>) -> Self {
+        Self {
+            domain,
+            socket: SystemdSocket::Name(name.into()),
+        }
+    }
+}
+
+#[cfg(feature = "systemd")]
+impl ServerBuilder for SystemdServer {
+    fn description(&self) -> Description {
+        use endpoints_systemd::SocketDomain;
+        let domain = match self.domain {
+            SocketDomain::Inet => "INET",
+            SocketDomain::Inet6 => "INET6",
+            SocketDomain::Unix => "UNIX",
+        };
+        let d = Description::new("systemd").with("domain", domain);
+        match &self.socket {
+            SystemdSocket::Index(i) => d.with("index", i.to_string()),
+            SystemdSocket::Name(n) => d.with("name", n.clone()),
+        }
+    }
+}
+
+/// `stdio:` server: `StdioServer::new()`, one connection made of stdin and stdout
+/// (Twisted's `StandardIOEndpoint`).
+#[cfg(feature = "stdio")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StdioServer;
+
+#[cfg(feature = "stdio")]
+impl StdioServer {
+    /// Stdin and stdout (the type takes no parameters).
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[cfg(feature = "stdio")]
+impl ServerBuilder for StdioServer {
+    fn description(&self) -> Description {
+        Description::new("stdio")
+    }
+}
+
+#[cfg(feature = "systemd")]
+display_via_description!(ServerBuilder: SystemdServer);
+#[cfg(feature = "stdio")]
+display_via_description!(ServerBuilder: StdioServer);
 #[cfg(feature = "tcp")]
 display_via_description!(ServerBuilder: TcpServer);
+#[cfg(feature = "tcp6")]
+display_via_description!(ServerBuilder: Tcp6Server);
 #[cfg(feature = "unix")]
 display_via_description!(ServerBuilder: UnixServer);
 #[cfg(feature = "unix")]
 display_via_description!(ClientBuilder: UnixClient);
 
-/// The `haproxy:` wrapper in code: [`proxy::wrap_server`].
+/// The `haproxy:` wrapper in code: [`proxy::wrap_server`] and [`proxy::wrap_client`].
 #[cfg(feature = "proxy")]
 pub mod proxy {
     use super::*;
@@ -454,6 +607,61 @@ pub mod proxy {
     }
 
     impl<S: ServerBuilder> fmt::Display for ProxyServer<S> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.description().fmt(f)
+        }
+    }
+
+    /// The PROXY protocol version a client sends.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Version {
+        /// Version 1, the text header (the default).
+        V1,
+        /// Version 2, the binary header.
+        V2,
+    }
+
+    /// `haproxy:` around any client builder: send a PROXY header first
+    /// (`proxy::wrap_client(TcpClient::new("app", 8080)).version(Version::V2)`). Around TLS
+    /// (`tls::wrap_client`, `tls::client`) the header goes before the handshake; around an
+    /// `ssl:` client (`tls::SslClient`) `build()` refuses, as text does.
+    pub fn wrap_client<C: ClientBuilder>(inner: C) -> ProxyClient<C> {
+        ProxyClient {
+            inner,
+            version: Version::V1,
+        }
+    }
+
+    /// A `haproxy:` client wrapper around `C` (made by [`wrap_client`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct ProxyClient<C> {
+        inner: C,
+        version: Version,
+    }
+
+    impl<C: ClientBuilder> ProxyClient<C> {
+        /// The header version to send (default [`Version::V1`]).
+        pub fn version(mut self, v: Version) -> Self {
+            self.version = v;
+            self
+        }
+    }
+
+    impl<C: ClientBuilder> ClientBuilder for ProxyClient<C> {
+        fn description(&self) -> Description {
+            let version = match self.version {
+                Version::V1 => "1",
+                Version::V2 => "2",
+            };
+            let mut d = Description::new("haproxy").with("version", version);
+            for f in self.inner.description().fields() {
+                d.push(f.clone());
+            }
+            d
+        }
+    }
+
+    impl<C: ClientBuilder> fmt::Display for ProxyClient<C> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             self.description().fmt(f)
         }
@@ -633,33 +841,132 @@ pub mod tls {
         }
     }
 
-    /// Server TLS settings (the `ssl:` server's parameters).
+    /// `ssl:` client (Twisted's legacy client, which verifies here):
+    /// `SslClient::new("example.com", 443).ca_certs_dir("/etc/ca")`. [`TlsOptions`] is the
+    /// newer way (`tls:`), with pins, ALPN and any transport underneath.
     #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct TlsServerOptions {
+    pub struct SslClient {
+        host: String,
+        port: u16,
+        timeout: Option<Duration>,
+        bind_address: Option<IpAddr>,
+        certificate: Option<(String, Option<String>)>,
+        ca_certs_dir: Option<String>,
+        hostname: Option<String>,
+    }
+
+    impl SslClient {
+        /// TLS to `host` on `port`, verified as `host` against the platform's trust store.
+        pub fn new(host: impl Into<String>, port: u16) -> Self {
+            Self {
+                host: host.into(),
+                port,
+                timeout: None,
+                bind_address: None,
+                certificate: None,
+                ca_certs_dir: None,
+                hostname: None,
+            }
+        }
+        /// Connect and handshake deadline (default 30 s; zero: none). Whole milliseconds.
+        pub fn timeout(mut self, t: Duration) -> Self {
+            self.timeout = Some(millis(t));
+            self
+        }
+        /// Local address for attempts of its family.
+        pub fn bind_address(mut self, ip: IpAddr) -> Self {
+            self.bind_address = Some(ip);
+            self
+        }
+        /// Present a client certificate (`certKey`; the key in `key`, `privateKey`, or in the
+        /// certificate file).
+        pub fn client_certificate(
+            mut self,
+            certificate: impl Into<std::path::PathBuf>,
+            key: Option<std::path::PathBuf>,
+        ) -> Self {
+            self.certificate = Some((
+                certificate.into().display().to_string(),
+                key.map(|k| k.display().to_string()),
+            ));
+            self
+        }
+        /// CA certificates: a directory of `*.pem` (`caCertsDir`).
+        pub fn ca_certs_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+            self.ca_certs_dir = Some(dir.into().display().to_string());
+            self
+        }
+        /// Verify the certificate against this name instead of the host (`hostname`).
+        pub fn hostname(mut self, name: impl Into<String>) -> Self {
+            self.hostname = Some(name.into());
+            self
+        }
+    }
+
+    impl ClientBuilder for SslClient {
+        fn description(&self) -> Description {
+            let mut d = Description::new("ssl")
+                .with("host", self.host.clone())
+                .with("port", self.port.to_string());
+            if let Some(t) = self.timeout {
+                d.set("timeout", seconds(t));
+            }
+            if let Some(ip) = self.bind_address {
+                d.set("bindAddress", ip.to_string());
+            }
+            if let Some((c, k)) = &self.certificate {
+                d.set("certKey", c.clone());
+                if let Some(k) = k {
+                    d.set("privateKey", k.clone());
+                }
+            }
+            if let Some(dir) = &self.ca_certs_dir {
+                d.set("caCertsDir", dir.clone());
+            }
+            if let Some(n) = &self.hostname {
+                d.set("hostname", n.clone());
+            }
+            d
+        }
+    }
+
+    display_via_description!(ClientBuilder: SslClient);
+
+    /// A server's certificate from key and certificate files: the `ssl:` server
+    /// ([`TlsServerOptions::new`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct KeyFile {
         private_key: String,
         cert_key: Option<String>,
+    }
+
+    /// A server's certificates from a directory, chosen by SNI and reloaded when the files
+    /// change: the `tls:` server ([`TlsServerOptions::cert_dir`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct CertDir {
+        path: String,
+    }
+
+    /// Server TLS settings: the `ssl:` server's ([`new`](TlsServerOptions::new), a key file)
+    /// or the `tls:` server's ([`cert_dir`](TlsServerOptions::cert_dir), a directory).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct TlsServerOptions<C = KeyFile> {
+        certificates: C,
         client_ca: Option<(String, bool)>,
         alpn: Vec<String>,
         min_version: Option<MinVersion>,
         handshake_timeout: Duration,
     }
 
-    impl TlsServerOptions {
-        /// The key (PEM; it may also hold the certificate chain).
-        pub fn new(private_key: impl Into<std::path::PathBuf>) -> Self {
+    impl<C> TlsServerOptions<C> {
+        fn with(certificates: C) -> Self {
             Self {
-                private_key: private_key.into().display().to_string(),
-                cert_key: None,
+                certificates,
                 client_ca: None,
                 alpn: Vec::new(),
                 min_version: None,
                 handshake_timeout: Duration::from_secs(10),
             }
-        }
-        /// The certificate chain, when not in the key's file.
-        pub fn certificate(mut self, chain: impl Into<std::path::PathBuf>) -> Self {
-            self.cert_key = Some(chain.into().display().to_string());
-            self
         }
         /// Ask clients for a certificate issued by these CAs (`required`: refuse others).
         pub fn client_ca(mut self, ca: impl Into<std::path::PathBuf>, required: bool) -> Self {
@@ -681,64 +988,152 @@ pub mod tls {
             self.handshake_timeout = millis(t);
             self
         }
+
+        /// The parameters both servers share.
+        fn extras(&self, d: &mut Description) {
+            if let Some((ca, required)) = &self.client_ca {
+                d.set("clientCA", ca.clone());
+                d.set("requireClientCert", flag(*required));
+            }
+            if !self.alpn.is_empty() {
+                d.set("alpn", self.alpn.join(","));
+            }
+            if let Some(v) = self.min_version {
+                d.set("minVersion", v.as_str());
+            }
+            d.set("handshakeTimeout", seconds(self.handshake_timeout));
+        }
     }
 
-    /// An `ssl:` server: on a TCP port ([`server`]) or over any server ([`wrap_server`]).
+    impl TlsServerOptions<KeyFile> {
+        /// The key (PEM; it may also hold the certificate chain): an `ssl:` server.
+        pub fn new(private_key: impl Into<std::path::PathBuf>) -> Self {
+            Self::with(KeyFile {
+                private_key: private_key.into().display().to_string(),
+                cert_key: None,
+            })
+        }
+        /// The certificate chain, when not in the key's file.
+        pub fn certificate(mut self, chain: impl Into<std::path::PathBuf>) -> Self {
+            self.certificates.cert_key = Some(chain.into().display().to_string());
+            self
+        }
+    }
+
+    impl TlsServerOptions<CertDir> {
+        /// A directory of `*.pem` files (keys, certificates, intermediates; certbot's `live/`
+        /// works), certificates chosen by SNI and reloaded when the files change: a `tls:`
+        /// server (Twisted 26's).
+        pub fn cert_dir(path: impl Into<std::path::PathBuf>) -> Self {
+            Self::with(CertDir {
+                path: path.into().display().to_string(),
+            })
+        }
+    }
+
+    /// A TLS server: on a TCP port ([`server`]) or over any server ([`wrap_server`]); `ssl:`
+    /// with a key file, `tls:` with a certificate directory.
     #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct TlsServer<S> {
-        options: TlsServerOptions,
+    pub struct TlsServer<S, C = KeyFile> {
+        options: TlsServerOptions<C>,
         port: Option<u16>,
+        interface: Option<IpAddr>,
+        backlog: Option<u32>,
         inner: Option<S>,
     }
 
-    /// TLS on TCP `port`, every IPv4 address: `ssl:PORT:privateKey=...`.
-    pub fn server(options: TlsServerOptions, port: u16) -> TlsServer<super::NoInner> {
+    /// TLS on TCP `port`: `ssl:PORT:privateKey=...` (every IPv4 address) or
+    /// `tls:PATH:PORT` (every address, dual stack).
+    pub fn server<C>(options: TlsServerOptions<C>, port: u16) -> TlsServer<super::NoInner, C> {
         TlsServer {
             options,
             port: Some(port),
+            interface: None,
+            backlog: None,
             inner: None,
         }
     }
 
-    /// TLS over any server endpoint: `ssl:privateKey=...:endpoint=<inner>`.
-    pub fn wrap_server<S: ServerBuilder>(options: TlsServerOptions, inner: S) -> TlsServer<S> {
+    /// TLS over any server endpoint: `ssl:privateKey=...:endpoint=<inner>` or
+    /// `tls:PATH:endpoint=<inner>`.
+    pub fn wrap_server<S: ServerBuilder, C>(
+        options: TlsServerOptions<C>,
+        inner: S,
+    ) -> TlsServer<S, C> {
         TlsServer {
             options,
             port: None,
+            interface: None,
+            backlog: None,
             inner: Some(inner),
         }
     }
 
-    impl<S: ServerBuilder> ServerBuilder for TlsServer<S> {
+    impl<C> TlsServer<super::NoInner, C> {
+        /// The address to bind (default: every IPv4 address for `ssl:`, every address for
+        /// `tls:`).
+        pub fn interface(mut self, ip: IpAddr) -> Self {
+            self.interface = Some(ip);
+            self
+        }
+        /// Accept queue length (default 1024).
+        pub fn backlog(mut self, n: u32) -> Self {
+            self.backlog = Some(n);
+            self
+        }
+    }
+
+    impl<S: ServerBuilder, C> TlsServer<S, C> {
+        /// The TCP listener's settings and the shared ones, after the certificates.
+        fn rest(&self, d: &mut Description) {
+            if let Some(ip) = self.interface {
+                d.set("interface", ip.to_string());
+            }
+            if let Some(n) = self.backlog {
+                d.set("backlog", n.to_string());
+            }
+            self.options.extras(d);
+            if let Some(i) = &self.inner {
+                d.set("endpoint", i.to_string());
+            }
+        }
+    }
+
+    impl<S: ServerBuilder> ServerBuilder for TlsServer<S, KeyFile> {
         fn description(&self) -> Description {
-            let o = &self.options;
+            let k = &self.options.certificates;
             let mut d = Description::new("ssl");
             if let Some(p) = self.port {
                 d.set("port", p.to_string());
             }
-            d.set("privateKey", o.private_key.clone());
-            if let Some(c) = &o.cert_key {
+            d.set("privateKey", k.private_key.clone());
+            if let Some(c) = &k.cert_key {
                 d.set("certKey", c.clone());
             }
-            if let Some((ca, required)) = &o.client_ca {
-                d.set("clientCA", ca.clone());
-                d.set("requireClientCert", flag(*required));
-            }
-            if !o.alpn.is_empty() {
-                d.set("alpn", o.alpn.join(","));
-            }
-            if let Some(v) = o.min_version {
-                d.set("minVersion", v.as_str());
-            }
-            d.set("handshakeTimeout", seconds(o.handshake_timeout));
-            if let Some(i) = &self.inner {
-                d.set("endpoint", i.to_string());
-            }
+            self.rest(&mut d);
             d
         }
     }
 
-    impl<S: ServerBuilder> fmt::Display for TlsServer<S> {
+    impl<S: ServerBuilder> ServerBuilder for TlsServer<S, CertDir> {
+        fn description(&self) -> Description {
+            let mut d =
+                Description::new("tls").with("path", self.options.certificates.path.clone());
+            if let Some(p) = self.port {
+                d.set("port", p.to_string());
+            }
+            self.rest(&mut d);
+            d
+        }
+    }
+
+    impl<S: ServerBuilder> fmt::Display for TlsServer<S, KeyFile> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.description().fmt(f)
+        }
+    }
+
+    impl<S: ServerBuilder> fmt::Display for TlsServer<S, CertDir> {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             self.description().fmt(f)
         }

@@ -16,7 +16,8 @@
 //!   and config files;
 //! * [`builders`]: the same endpoints built in code (`TcpServer::new(8080).interface(ip)`,
 //!   `Hostname::new(host, port)`, `tls::wrap_client(TlsOptions::new(host), inner)`,
-//!   `proxy::wrap_server(inner)`), whose `Display` is the description;
+//!   `proxy::wrap_server(inner)`, `proxy::wrap_client(inner)`; a builder for every type),
+//!   whose `Display` is the description;
 //! * [`service`]: a reconnecting [`service::ClientService`] with Twisted's backoff (failures
 //!   logged at WARN once per series, [`last_error`](service::ClientService::last_error),
 //!   [`on_failure`](service::ClientService::on_failure)), a [`service::ServerService`] that

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use endpoints::builders::tls::{MinVersion, TlsOptions, TlsServerOptions};
 use endpoints::builders::{
-    ClientBuilder, Hostname, ServerBuilder, TcpClient, TcpServer, UnixClient, UnixServer, proxy,
-    tls,
+    ClientBuilder, Hostname, NoInner, ServerBuilder, TcpClient, TcpServer, UnixClient, UnixServer,
+    proxy, tls,
 };
 use endpoints::{Args, Description};
 use proptest::prelude::*;
@@ -81,6 +81,14 @@ fn client_both_ways(b: &impl ClientBuilder) -> (String, String) {
         .unwrap_or_else(|e| panic!("`{text}` from code: {e}"));
     let parsed = endpoints::client(&text).unwrap_or_else(|e| panic!("`{text}` as text: {e}"));
     (built.to_string(), parsed.to_string())
+}
+
+/// The error of a build that must fail.
+fn refused<T>(r: Result<T, endpoints::ParseError>, what: &dyn std::fmt::Display) -> String {
+    match r {
+        Ok(_) => panic!("`{what}` was built"),
+        Err(e) => e.to_string(),
+    }
 }
 
 /// Parsing the text gives back the builder's description, field for field.
@@ -182,26 +190,49 @@ proptest! {
     }
 }
 
-/// A server key+certificate file and the certificate alone (to trust), made once.
-fn tls_files() -> &'static (String, String) {
-    static FILES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+/// TLS files, made once per run.
+struct TlsFiles {
+    /// A server key and its self-signed certificate (for `localhost`), in one file.
+    key: String,
+    /// The certificate alone, to trust.
+    trust: String,
+    /// A directory holding only the key+certificate file (a `tls:` server's).
+    cert_dir: String,
+    /// A directory holding only the certificate to trust (an `ssl:` client's `caCertsDir`).
+    ca_dir: String,
+}
+
+fn tls_files() -> &'static TlsFiles {
+    static FILES: std::sync::OnceLock<TlsFiles> = std::sync::OnceLock::new();
     FILES.get_or_init(|| {
         // Cargo's scratch directory for integration tests: reused by every run, not leaked.
         let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("endpoints-builders-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let (cert_dir, ca_dir) = (dir.join("certs"), dir.join("ca"));
+        for d in [&cert_dir, &ca_dir] {
+            std::fs::create_dir_all(d).expect("dir");
+        }
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
             .expect("params")
             .self_signed(&key)
             .expect("cert");
-        let both = dir.join("server.pem");
-        std::fs::write(&both, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write");
-        std::fs::set_permissions(&both, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .expect("chmod");
-        let trust = dir.join("trust.pem");
-        std::fs::write(&trust, cert.pem()).expect("write");
-        (both.display().to_string(), trust.display().to_string())
+        let both = format!("{}{}", cert.pem(), key.serialize_pem());
+        for file in [dir.join("server.pem"), cert_dir.join("server.pem")] {
+            std::fs::write(&file, &both).expect("write");
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod");
+        }
+        for file in [dir.join("trust.pem"), ca_dir.join("trust.pem")] {
+            std::fs::write(&file, cert.pem()).expect("write");
+        }
+        let shown = |p: std::path::PathBuf| p.display().to_string();
+        TlsFiles {
+            key: shown(dir.join("server.pem")),
+            trust: shown(dir.join("trust.pem")),
+            cert_dir: shown(cert_dir),
+            ca_dir: shown(ca_dir),
+        }
     })
 }
 
@@ -250,8 +281,7 @@ proptest! {
         min in min_version(),
         wrap_unix in proptest::option::of(path()),
     ) {
-        let (_, trust) = tls_files();
-        let mut o = TlsOptions::new(host).port(port).trust_roots(trust).alpn(alpn);
+        let mut o = TlsOptions::new(host).port(port).trust_roots(&tls_files().trust).alpn(alpn);
         if let Some(t) = timeout { o = o.timeout(t); }
         for p in pins { o = o.pin(p); }
         if let Some(n) = sni { o = o.sni(n); }
@@ -274,36 +304,110 @@ proptest! {
 
     #[test]
     fn tls_servers_from_code_equal_from_text(
+        cert_dir in any::<bool>(),
         port in any::<u16>(),
+        interface in proptest::option::of(ip()),
+        backlog in proptest::option::of(1u32..100_000),
         client_ca in proptest::option::of(any::<bool>()),
         alpn in alpn(),
         min in min_version(),
         handshake in duration(),
-        wrap_unix in proptest::option::of(path()),
-        wrap_tcp in proptest::option::of(tcp_server()),
+        inner in proptest::option::of(prop_oneof![
+            path().prop_map(Inner::Unix),
+            tcp_server().prop_map(Inner::Tcp),
+        ]),
+        behind_haproxy in any::<bool>(),
     ) {
-        let (key, trust) = tls_files();
-        let mut o = TlsServerOptions::new(key).alpn(alpn).handshake_timeout(handshake);
-        if let Some(required) = client_ca { o = o.client_ca(trust, required); }
-        if let Some(m) = min { o = o.min_version(m); }
-        let (code, text) = match (wrap_unix, wrap_tcp) {
-            (Some(p), _) => {
-                let s = tls::wrap_server(o, UnixServer::new(p));
-                same_description(s.description());
-                server_both_ways(&s)
-            }
-            (None, Some(t)) => {
-                let s = tls::wrap_server(o, t);
-                same_description(s.description());
-                server_both_ways(&s)
-            }
-            (None, None) => {
-                let s = tls::server(o, port);
-                same_description(s.description());
-                server_both_ways(&s)
-            }
+        let f = tls_files();
+        let settings = TlsSettings { port, interface, backlog, inner, behind_haproxy };
+        let (code, text) = if cert_dir {
+            // `tls:PATH:PORT`: Twisted 26's server, certificates from a directory.
+            let mut o = TlsServerOptions::cert_dir(&f.cert_dir)
+                .alpn(alpn)
+                .handshake_timeout(handshake);
+            if let Some(required) = client_ca { o = o.client_ca(&f.trust, required); }
+            if let Some(m) = min { o = o.min_version(m); }
+            tls_server_both_ways(o, settings)
+        } else {
+            let mut o = TlsServerOptions::new(&f.key).alpn(alpn).handshake_timeout(handshake);
+            if let Some(required) = client_ca { o = o.client_ca(&f.trust, required); }
+            if let Some(m) = min { o = o.min_version(m); }
+            tls_server_both_ways(o, settings)
         };
         prop_assert_eq!(code, text);
+    }
+
+    #[test]
+    fn ssl_clients_from_code_equal_from_text(
+        host in "[a-z][a-z0-9]{0,20}(\\.[a-z][a-z0-9]{0,9}){0,3}",
+        port in 1u16..,
+        timeout in proptest::option::of(duration()),
+        bind in proptest::option::of(ip()),
+        certificate in proptest::option::of(any::<bool>()),
+        ca_dir in any::<bool>(),
+        hostname in proptest::option::of("[a-z]{1,10}\\.example"),
+    ) {
+        let f = tls_files();
+        let mut c = tls::SslClient::new(host, port);
+        if let Some(t) = timeout { c = c.timeout(t); }
+        if let Some(ip) = bind { c = c.bind_address(ip); }
+        // The key in the certificate's file, or named again as `privateKey`.
+        if let Some(key_named) = certificate {
+            c = c.client_certificate(&f.key, key_named.then(|| f.key.clone().into()));
+        }
+        if ca_dir { c = c.ca_certs_dir(&f.ca_dir); }
+        if let Some(n) = hostname { c = c.hostname(n); }
+        same_description(c.description());
+        let (code, text) = client_both_ways(&c);
+        prop_assert_eq!(code, text);
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Inner {
+    Unix(String),
+    Tcp(TcpServer),
+}
+
+struct TlsSettings {
+    port: u16,
+    interface: Option<IpAddr>,
+    backlog: Option<u32>,
+    inner: Option<Inner>,
+    behind_haproxy: bool,
+}
+
+/// The TLS server these settings describe (on a port, or over a unix or tcp server;
+/// `haproxy:` around it or not), from code and from text.
+fn tls_server_both_ways<C>(o: TlsServerOptions<C>, s: TlsSettings) -> (String, String)
+where
+    tls::TlsServer<NoInner, C>: ServerBuilder,
+    tls::TlsServer<UnixServer, C>: ServerBuilder,
+    tls::TlsServer<TcpServer, C>: ServerBuilder,
+{
+    fn check(b: impl ServerBuilder, behind_haproxy: bool) -> (String, String) {
+        same_description(b.description());
+        if behind_haproxy {
+            let p = proxy::wrap_server(b).trusted(["127.0.0.1"]);
+            same_description(p.description());
+            server_both_ways(&p)
+        } else {
+            server_both_ways(&b)
+        }
+    }
+    match s.inner {
+        Some(Inner::Unix(p)) => check(tls::wrap_server(o, UnixServer::new(p)), s.behind_haproxy),
+        Some(Inner::Tcp(t)) => check(tls::wrap_server(o, t), s.behind_haproxy),
+        None => {
+            let mut b = tls::server(o, s.port);
+            if let Some(ip) = s.interface {
+                b = b.interface(ip);
+            }
+            if let Some(n) = s.backlog {
+                b = b.backlog(n);
+            }
+            check(b, s.behind_haproxy)
+        }
     }
 }
 
@@ -344,4 +448,208 @@ async fn both_ways_side_by_side_listen_alike() {
         svc.listening()
     );
     svc.shutdown(Duration::from_secs(1)).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn proxy_clients_from_code_equal_from_text(
+        host in host(),
+        port in 1u16..,
+        p in path(),
+        v2 in any::<bool>(),
+        which in 0u8..5,
+    ) {
+        let version = if v2 { proxy::Version::V2 } else { proxy::Version::V1 };
+        let (code, text) = match which {
+            0 => proxy_client_both_ways(TcpClient::new(host, port), version),
+            1 => proxy_client_both_ways(Hostname::new(host, port), version),
+            2 => proxy_client_both_ways(UnixClient::new(p), version),
+            // `haproxy:tls:...`: the header before the handshake.
+            3 => proxy_client_both_ways(
+                tls::client(trusting_localhost().port(port)),
+                version,
+            ),
+            _ => proxy_client_both_ways(
+                tls::wrap_client(trusting_localhost(), UnixClient::new(p)),
+                version,
+            ),
+        };
+        prop_assert_eq!(code, text);
+    }
+}
+
+fn trusting_localhost() -> TlsOptions {
+    TlsOptions::new("localhost").trust_roots(&tls_files().trust)
+}
+
+fn proxy_client_both_ways(inner: impl ClientBuilder, version: proxy::Version) -> (String, String) {
+    let c = proxy::wrap_client(inner).version(version);
+    same_description(c.description());
+    let shown = c.to_string();
+    let expected = match version {
+        proxy::Version::V1 => "haproxy:version=1:",
+        proxy::Version::V2 => "haproxy:version=2:",
+    };
+    assert!(shown.starts_with(expected), "{shown}");
+    client_both_ways(&c)
+}
+
+/// `haproxy:` cannot send its header before an `ssl:` client's handshake: refused from code
+/// as from text, with the same message.
+#[test]
+fn proxy_around_ssl_client_is_refused_both_ways() {
+    let c = proxy::wrap_client(tls::SslClient::new("example.com", 443));
+    let from_code = refused(c.build(), &c);
+    let from_text = refused(endpoints::client(&c.to_string()), &c);
+    assert!(
+        from_code.contains("`haproxy:` over an `ssl:` client"),
+        "{from_code}"
+    );
+    assert!(
+        from_text.contains("`haproxy:` over an `ssl:` client"),
+        "{from_text}"
+    );
+}
+
+#[cfg(feature = "tcp6")]
+mod tcp6 {
+    use super::*;
+    use endpoints::builders::Tcp6Server;
+
+    prop_compose! {
+        fn tcp6_server()(
+            port in any::<u16>(),
+            interface in proptest::option::of(ip()),
+            backlog in 1u32..100_000,
+            reuseport in any::<bool>(),
+            v6only in proptest::option::of(any::<bool>()),
+            nodelay in any::<bool>(),
+            keepalive in proptest::option::of(duration()),
+            recvbuf in proptest::option::of(1u32..1 << 24),
+            sendbuf in proptest::option::of(1u32..1 << 24),
+        ) -> Tcp6Server {
+            let mut b = Tcp6Server::new(port)
+                .backlog(backlog)
+                .reuseport(reuseport)
+                .nodelay(nodelay);
+            if let Some(i) = interface { b = b.interface(i); }
+            // `v6only=1` needs an IPv6 interface (the default `::` is one).
+            if let Some(v) = v6only.filter(|&v| !v || !interface.is_some_and(|i| i.is_ipv4())) {
+                b = b.v6only(v);
+            }
+            if let Some(k) = keepalive { b = b.keepalive(k); }
+            if let Some(n) = recvbuf { b = b.recvbuf(n); }
+            if let Some(n) = sendbuf { b = b.sendbuf(n); }
+            b
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn tcp6_server_from_code_equals_from_text(
+            b in tcp6_server(),
+            behind_haproxy in any::<bool>(),
+        ) {
+            same_description(b.description());
+            let (code, text) = server_both_ways(&b);
+            prop_assert_eq!(code, text);
+            // The socket settings too, not only what is displayed.
+            let any = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+            let config = |d: &Description| {
+                endpoints::tcp::server_from_args(
+                    &Args::parse(d, endpoints::tcp6::SERVER_PARAMS).expect("args"), any,
+                ).expect("builds").config().clone()
+            };
+            let parsed: Description = b.to_string().parse().expect("parses");
+            prop_assert_eq!(config(&b.description()), config(&parsed));
+            if behind_haproxy {
+                let p = proxy::wrap_server(b);
+                same_description(p.description());
+                let (code, text) = server_both_ways(&p);
+                prop_assert_eq!(code, text);
+            }
+        }
+    }
+
+    #[test]
+    fn tcp6_defaults_are_twisteds_order_and_dual_stack() {
+        let b = Tcp6Server::new(8443);
+        assert_eq!(
+            b.to_string(),
+            r"tcp6:port=8443:backlog=1024:interface=\:\::reuseport=0:v6only=0:nodelay=0"
+        );
+        assert_eq!(
+            b.build().expect("builds").to_string(),
+            endpoints::server("tcp6:8443").expect("builds").to_string()
+        );
+    }
+}
+
+#[cfg(feature = "systemd")]
+mod systemd {
+    use super::*;
+    use endpoints::builders::{SocketDomain, SystemdServer};
+    use endpoints::systemd::Activation;
+
+    fn domain() -> impl Strategy<Value = SocketDomain> {
+        prop_oneof![
+            Just(SocketDomain::Inet),
+            Just(SocketDomain::Inet6),
+            Just(SocketDomain::Unix)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        // The only test in this binary that touches the process-wide activation state.
+        #[test]
+        fn systemd_server_from_code_equals_from_text(
+            // Names with what the escaping must carry (`:`, `=`, `\`, spaces).
+            names in proptest::collection::vec("[a-zA-Z0-9 :=\\\\._-]{1,16}", 1..6),
+            domain in domain(),
+            pick in any::<proptest::sample::Index>(),
+            by_name in any::<bool>(),
+            past_the_end in any::<bool>(),
+        ) {
+            // Described only: numbers no one owns, nothing is adopted or closed.
+            let fds: Vec<i32> = (3..).take(names.len()).collect();
+            Activation::described(fds, names.clone()).expect("as many names as fds").install();
+            let n = names.len();
+            let b = if by_name {
+                SystemdServer::named(domain, names[pick.index(n)].clone())
+            } else if past_the_end {
+                // No such descriptor: refused both ways, with the same message.
+                let b = SystemdServer::index(domain, u32::try_from(n).expect("few"));
+                let from_code = refused(b.build(), &b);
+                let from_text = refused(endpoints::server(&b.to_string()), &b);
+                let why = format!("only {n} descriptor(s) were passed");
+                prop_assert!(from_code.contains(&why), "{}", from_code);
+                prop_assert!(from_text.contains(&why), "{}", from_text);
+                return Ok(());
+            } else {
+                SystemdServer::index(domain, u32::try_from(pick.index(n)).expect("few"))
+            };
+            same_description(b.description());
+            let (code, text) = server_both_ways(&b);
+            prop_assert_eq!(&code, &text);
+            prop_assert_eq!(code, b.to_string());
+        }
+    }
+}
+
+#[cfg(feature = "stdio")]
+#[test]
+fn stdio_server_from_code_equals_from_text() {
+    use endpoints::builders::StdioServer;
+    let b = StdioServer::new();
+    same_description(b.description());
+    assert_eq!(b.to_string(), "stdio");
+    let (code, text) = server_both_ways(&b);
+    assert_eq!(code, text);
+    assert_eq!(code, "stdio");
 }
