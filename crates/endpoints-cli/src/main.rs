@@ -137,6 +137,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
+    catch_shutdown_signals();
     let Some((cmd, rest)) = args.split_first() else {
         return Err(Fail::Usage(USAGE.into()));
     };
@@ -255,15 +256,40 @@ pub(crate) async fn start_listening(text: &str) -> Result<Box<dyn Listener>, Fai
     Ok(listener)
 }
 
-/// SIGINT or SIGTERM.
+/// Set once SIGINT or SIGTERM has arrived.
+static SHUTDOWN: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> =
+    std::sync::OnceLock::new();
+
+/// Install the SIGINT and SIGTERM handlers now, before anything listens: a signal that
+/// arrives at any later moment is a graceful stop, never the default action (death).
+fn catch_shutdown_signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    // Registered here, synchronously; only the waiting happens in the task.
+    if let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            let _ = tx.send(true);
+        });
+    }
+    let _ = SHUTDOWN.set(rx);
+}
+
+/// SIGINT or SIGTERM (see [`catch_shutdown_signals`]).
 pub(crate) async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+    let Some(rx) = SHUTDOWN.get() else {
+        return std::future::pending().await;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut rx = rx.clone();
+    // An error: the waiting task is gone, so no signal will be reported.
+    if rx.wait_for(|stopped| *stopped).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -118,7 +118,12 @@ pub(crate) async fn connect(p: Parsed) -> Result<ExitCode, Fail> {
 async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<ExitCode, Fail> {
     let limits = session.limits(&conn);
     let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
-    let (stats, result) = pump(&mut conn, stdio, limits).await;
+    let (stats, result) = tokio::select! {
+        done = pump(&mut conn, stdio, limits) => done,
+        // SIGINT/SIGTERM (the handlers are installed at start, so ^C must end this here):
+        // the status a shell gives a process ended by SIGINT.
+        () = shutdown_signal() => return Ok(ExitCode::from(130)),
+    };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {

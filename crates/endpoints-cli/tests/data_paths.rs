@@ -788,3 +788,48 @@ async fn closed_stdout_or_stderr_is_no_panic() {
         "the relay is still running"
     );
 }
+
+/// SIGTERM is caught from the start: a relay signalled at once still stops gracefully (status
+/// 0, port released), and `connect` ends on SIGINT instead of ignoring it.
+#[tokio::test]
+async fn signals_are_caught_from_the_start_and_end_every_command() {
+    let (mut relay, shown, _rx) = start(cmd(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        "tcp:127.0.0.1:9",
+    ]))
+    .await;
+    let port = port_in(&shown);
+    std::process::Command::new("kill")
+        .args(["-TERM", &relay.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let status = tokio::time::timeout(Duration::from_secs(20), relay.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = server.local_addr().expect("addr").port();
+    let mut client = Command::new(BIN)
+        .args(["connect", &format!("tcp:127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("connect");
+    let (_conn, _) = server.accept().await.expect("accept");
+    std::process::Command::new("kill")
+        .args(["-INT", &client.id().expect("pid").to_string()])
+        .status()
+        .expect("kill");
+    let status = tokio::time::timeout(Duration::from_secs(20), client.wait())
+        .await
+        .expect("connect ends on SIGINT")
+        .expect("status");
+    assert_eq!(status.code(), Some(130), "{status}");
+}
