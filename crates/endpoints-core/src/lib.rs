@@ -9,14 +9,14 @@
 //! * the connection types: [`Connection`], [`Address`], [`Extensions`];
 //! * the errors: [`ParseError`] with an [`ErrorKind`] and a byte span, and
 //!   [`EndpointIoError`] for I/O errors that name their endpoint;
-//! * the accept-loop policy every listener shares: [`accept`]; and [`upgrade`], which runs a
-//!   wrapper's per-connection step (TLS handshake, PROXY header) off the accept loop;
 //! * the plugin side: declared [`params`], the parameter extraction helper [`Args`], and the
 //!   [`registry`] with the [`register_client!`] and [`register_server!`] macros.
 //!
-//! It has no transport code. Applications depend on the `endpoints` umbrella crate instead,
-//! which links the transports and offers `endpoints::server("tcp:8080")` and friends. Depend
-//! on this crate to write a transport of your own.
+//! It has no transport code, and nothing in it sleeps, spawns or logs: the runtime machinery
+//! transports share (the accept-loop policy, the upgrade pool) is in `endpoints-util`.
+//! Applications depend on the `endpoints` umbrella crate instead, which links the transports
+//! and offers `endpoints::server("tcp:8080")` and friends. Depend on this crate to write a
+//! transport of your own.
 //!
 //! # The grammar
 //!
@@ -100,16 +100,14 @@
 //!
 //! # Crate feature flags
 //!
-//! None. The crate depends on `tokio` (I/O traits and timers), `async-trait`, `inventory`,
-//! `tracing` and `libc` (error numbers).
+//! None. The crate depends on `tokio` (the I/O traits only), `async-trait` and `inventory`.
 //!
 //! # Supported Rust versions
 //!
-//! The minimum is the workspace `rust-version` (1.88). Raising it is not a breaking change.
+//! The minimum is the workspace `rust-version` (1.89). Raising it is not a breaking change.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod accept;
 pub mod address;
 pub mod connection;
 pub mod description;
@@ -117,7 +115,6 @@ pub mod endpoint;
 pub mod error;
 pub mod params;
 pub mod registry;
-pub mod upgrade;
 
 pub use address::Address;
 pub use connection::{Connection, Extensions, Parts, Stream};

@@ -21,7 +21,7 @@ pub static SERVER_PARAMS: &[Param] = &[
     Param::optional("untrusted", ParamKind::Choice(&["reject", "accept"]))
         .default("reject")
         .help("other peers: reject (close), or accept as plain connections without a header"),
-    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
+    endpoints_util::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Options of the `haproxy:` client wrapper.
@@ -93,7 +93,7 @@ fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
             "must be above 0: a header that never ends would hold a slot forever (the default is 5)",
         ));
     }
-    s.max_pending_per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
+    s.max_pending_per_source = endpoints_util::upgrade::max_pending_per_source(args)?;
     let max = args.required("maxHeader")?;
     s.v2_max = max.u32()? as usize;
     if !(16 + 216..=65_551).contains(&s.v2_max) {

@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
+use endpoints_util::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use tokio::io::AsyncReadExt;
 
 use crate::header::{HeaderError, Progress, ProxyHeader, parse};
@@ -165,7 +165,7 @@ impl Default for ProxySettings {
             v2_max: crate::header::DEFAULT_V2_MAX,
             trusted: Trusted::Unstated,
             untrusted: Untrusted::Reject,
-            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
+            max_pending_per_source: endpoints_util::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
     }
 }

@@ -19,7 +19,7 @@
 //!   change, and both can run over any server description (`endpoint=`: unix, systemd,
 //!   haproxy);
 //! * handshakes off the accept loop, each with a deadline: a client that sends nothing
-//!   delays nobody (see `endpoints_core::upgrade`);
+//!   delays nobody (see `endpoints_util::upgrade`);
 //! * [`TlsInfo`] on every connection: version, cipher suite, ALPN, SNI, peer certificates.
 //!
 //! TLS 1.2 and 1.3 only; no legacy versions, ciphers or finite-field DH (the rustls

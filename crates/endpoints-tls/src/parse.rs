@@ -92,7 +92,7 @@ const SERVER_TLS_EXTRAS: [Param; 7] = [
     Param::optional("endpoint", ParamKind::Description).help(
         "serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP",
     ),
-    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
+    endpoints_util::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Parameters of the `ssl:` server (Twisted's positional order, then ours).
@@ -362,7 +362,7 @@ fn finish_server(
         return Err(handshake_v
             .invalid("must be above 0: no handshake completes in no time (the default is 10)"));
     }
-    let per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
+    let per_source = endpoints_util::upgrade::max_pending_per_source(args)?;
     let (inner, port_is_inner) = match args.get("endpoint") {
         Some(v) => (nested_server(&v, d)?, false),
         None => (default_inner()?, true),

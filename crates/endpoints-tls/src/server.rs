@@ -4,10 +4,10 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
+use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use tokio_rustls::TlsAcceptor;
 
 use crate::info::TlsInfo;
@@ -56,7 +56,7 @@ impl TlsServerEndpoint {
             canonical,
             port_is_inner,
             store: None,
-            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
+            max_pending_per_source: endpoints_util::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
     }
 

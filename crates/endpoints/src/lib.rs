@@ -113,6 +113,11 @@ pub use endpoints_core::{
     register_client, register_server, registry,
 };
 
+/// The runtime machinery transports share: the accept-loop policy
+/// ([`util::AcceptBackoff`]) and the upgrade pool ([`util::UpgradeListener`]), for writing a
+/// transport or a wrapper of your own.
+pub use endpoints_util as util;
+
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
 #[cfg(feature = "hostname")]
 pub use endpoints_hostname as hostname;
