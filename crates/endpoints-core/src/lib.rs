@@ -6,7 +6,8 @@
 //! * the description grammar: [`Description`] (parse, inspect, display) and [`escape`];
 //! * the endpoint traits: [`ClientEndpoint`] (`connect`), [`ServerEndpoint`] (`listen`) and
 //!   [`Listener`] (`accept`, `local_addr`, `close`);
-//! * the connection types: [`Connection`], [`Address`], [`Extensions`];
+//! * the connection types: [`Connection`], [`Address`], [`Extensions`], and [`Layer`], with
+//!   which a wrapper lets callers reach the connection (and socket) beneath its stream;
 //! * the errors: [`ParseError`] with an [`ErrorKind`] and a byte span, and
 //!   [`EndpointIoError`] for I/O errors that name their endpoint;
 //! * the plugin side: declared [`params`], the parameter extraction helper [`Args`], and the
@@ -117,7 +118,7 @@ pub mod params;
 pub mod registry;
 
 pub use address::Address;
-pub use connection::{Connection, Extensions, Parts, Stream};
+pub use connection::{Connection, Extensions, Layer, Parts, Stream};
 pub use description::{Description, Field, escape};
 pub use endpoint::{ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{BoxError, EndpointIoError, ErrorKind, Operation, ParseError, io_error};

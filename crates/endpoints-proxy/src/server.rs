@@ -267,7 +267,8 @@ pub(crate) async fn receive(
         (Trusted::Unstated | Trusted::Any, Some(real)) => Some(CountAs(real.ip())),
     };
     let rest = buf.split_off(used);
-    let mut out = Connection::new(Prefixed::new(rest, conn), local, peer);
+    let mut out =
+        Connection::new(Prefixed::new(rest, conn), local, peer).with_layer(&crate::stream::LAYER);
     out.extensions_mut().extend(carried);
     if let Some(c) = count_as {
         out.extensions_mut().insert(c);

@@ -109,8 +109,8 @@ use std::io;
 
 pub use endpoints_core::{
     Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, ErrorKind, Extensions,
-    Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, async_trait, escape,
-    register_client, register_server, registry,
+    Layer, Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, async_trait,
+    escape, register_client, register_server, registry,
 };
 
 /// The runtime machinery transports share: the accept-loop policy
