@@ -4,7 +4,7 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use endpoints_core::params::{Args, Param, ParamKind, Value};
-use endpoints_core::registry::{build_client, build_server};
+use endpoints_core::registry::{Transport, build_client, build_server};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, ParseError, ServerEndpoint};
 use endpoints_hostname::{HappyEyeballs, HostnameEndpoint, host_port_args, host_value, ip_value};
 use endpoints_tcp::{TcpServerConfig, TcpServerEndpoint};
@@ -472,10 +472,30 @@ fn build_tls_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
     finish_server(&args, d, cfg, default_inner, canonical, store)
 }
 
+/// How the `tls:` client carries its transport: `endpoint=`, by default happy eyeballs to
+/// `host` and `port` from `bindAddress` (which only the transport reads). Wrappers that go
+/// beneath TLS (`haproxy:tls:`) read this from the registry.
+pub(crate) const TLS_CLIENT_TRANSPORT: Transport = Transport::new(
+    "endpoint",
+    "hostname",
+    &["host", "port", "bindAddress"],
+    &["bindAddress"],
+);
+
+/// How the `ssl:` and `tls:` servers carry their transport: `endpoint=`, by default TCP on
+/// `port`, `interface` and `backlog` (which only the transport reads).
+pub(crate) const SERVER_TRANSPORT: Transport = Transport::new(
+    "endpoint",
+    "tcp",
+    &["port", "interface", "backlog"],
+    &["port", "interface", "backlog"],
+);
+
 endpoints_core::register_client! {
     prefix: "tls",
     summary: "TLS over happy eyeballs or any client endpoint; certificates always verified",
     params: TLS_CLIENT_PARAMS,
+    transport: TLS_CLIENT_TRANSPORT,
     build: build_tls_client,
 }
 
@@ -490,6 +510,7 @@ endpoints_core::register_server! {
     prefix: "ssl",
     summary: "TLS server from a key and certificate chain (PEM), over TCP or any server endpoint",
     params: SSL_SERVER_PARAMS,
+    transport: SERVER_TRANSPORT,
     build: build_ssl_server,
 }
 
@@ -497,5 +518,36 @@ endpoints_core::register_server! {
     prefix: "tls",
     summary: "TLS server choosing its certificate by SNI from a directory of PEM files",
     params: TLS_SERVER_PARAMS,
+    transport: SERVER_TRANSPORT,
     build: build_tls_server,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15: wrappers go beneath TLS through these declarations; a renamed TLS parameter
+    /// fails here.
+    #[test]
+    fn the_declared_transports_name_real_parameters() {
+        for (transport, params) in [
+            (TLS_CLIENT_TRANSPORT, TLS_CLIENT_PARAMS),
+            (SERVER_TRANSPORT, SSL_SERVER_PARAMS),
+            (SERVER_TRANSPORT, TLS_SERVER_PARAMS),
+        ] {
+            let bad = transport.problems(params);
+            assert!(bad.is_empty(), "{bad:?}");
+        }
+        let registered: Vec<_> = endpoints_core::registry::plugins()
+            .filter(|p| p.transport().is_some())
+            .map(|p| (p.prefix(), p.side()))
+            .collect();
+        for expected in [
+            ("tls", endpoints_core::Side::Client),
+            ("ssl", endpoints_core::Side::Server),
+            ("tls", endpoints_core::Side::Server),
+        ] {
+            assert!(registered.contains(&expected), "{registered:?}");
+        }
+    }
 }
