@@ -110,6 +110,7 @@ mod client;
 mod config;
 mod errors;
 mod info;
+mod params;
 mod parse;
 mod reload;
 mod server;
@@ -120,5 +121,5 @@ mod verify;
 
 pub use client::TlsClientEndpoint;
 pub use info::TlsInfo;
-pub use parse::{SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS, TLS_SERVER_PARAMS};
+pub use params::{SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS, TLS_SERVER_PARAMS};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, TlsServerEndpoint};
