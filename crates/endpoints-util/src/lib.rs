@@ -3,7 +3,7 @@
 //!
 //! * [`accept`]: the accept-loop policy every listener shares (skip per-connection errors,
 //!   back off on resource exhaustion, log once per episode);
-//! * [`upgrade`]: [`UpgradeListener`](upgrade::UpgradeListener), which runs a wrapper's
+//! * [`upgrade`]: [`UpgradeListener`], which runs a wrapper's
 //!   per-connection step (a TLS handshake, a PROXY header) off the accept loop, with a
 //!   deadline, a total cap and a per-source cap (`maxPendingPerSource`).
 //!
