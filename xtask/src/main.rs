@@ -83,6 +83,7 @@ const MACOS: &str = "x86_64-apple-darwin";
 /// Crates checked for macOS as they are: none of them needs a C compiler.
 const MACOS_CRATES: &[&str] = &[
     "endpoints-core",
+    "endpoints-util",
     "endpoints-tcp",
     "endpoints-tcp6",
     "endpoints-hostname",

@@ -5,6 +5,10 @@
 //!   no `endpoints-*` crate; no transport depends on the umbrella; every published crate
 //!   depends on core; and the edge list in the architecture doc (between markers) is the
 //!   real one.
+//! * `endpoints-core` is the plugin contract only: its external dependencies are
+//!   [`CORE_ALLOWED_DEPS`] (tokio with its I/O traits only), so nothing in it sleeps, spawns or
+//!   logs; `endpoints-stdio` (the third-party plugin example) and `endpoints-util` depend on
+//!   core alone among the workspace crates.
 //! * Every `unsafe` has a `SAFETY:` note (on its line or in the comment just above), or, for
 //!   an `unsafe fn`, a `# Safety` section in its docs.
 
@@ -24,9 +28,18 @@ const UNPUBLISHED_OK_ON_UMBRELLA: &[&str] = &[
     "xtask",
 ];
 
-/// Each workspace crate's normal (non-dev, non-build) dependencies on other workspace crates,
-/// and whether it is published.
-pub(crate) fn workspace_graph(root: &Path) -> Result<BTreeMap<String, Crate>, String> {
+/// The only external crates `endpoints-core` may depend on (normal dependencies), with the
+/// tokio features it may enable: the contract needs the I/O traits, `#[async_trait]` and the
+/// registration backend; timers, tasks and logs belong in `endpoints-util`.
+pub(crate) const CORE_ALLOWED_DEPS: &[&str] = &["async-trait", "inventory", "tokio"];
+/// The tokio features core may enable.
+pub(crate) const CORE_ALLOWED_TOKIO_FEATURES: &[&str] = &["io-util"];
+
+/// Workspace crates that depend on no workspace crate but core.
+const CORE_ONLY: &[&str] = &["endpoints-stdio", "endpoints-util"];
+
+/// `cargo metadata --no-deps` as JSON.
+fn metadata(root: &Path) -> Result<serde_json::Value, String> {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(root)
         .args([
@@ -44,8 +57,67 @@ pub(crate) fn workspace_graph(root: &Path) -> Result<BTreeMap<String, Crate>, St
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("cargo metadata: {e}"))
+}
+
+/// `endpoints-core`'s normal dependencies, each with the features it enables.
+pub(crate) fn core_dependencies(root: &Path) -> Result<Vec<(String, Vec<String>)>, String> {
+    let v = metadata(root)?;
+    let core = v["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == "endpoints-core")
+        .ok_or("cargo metadata: no endpoints-core")?;
+    let mut deps: Vec<(String, Vec<String>)> = core["dependencies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["kind"].is_null())
+        .map(|d| {
+            let name = d["name"].as_str().unwrap_or_default().to_owned();
+            let features = d["features"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect();
+            (name, features)
+        })
+        .collect();
+    deps.sort();
+    Ok(deps)
+}
+
+/// Violations of core's dependency rule (see [`CORE_ALLOWED_DEPS`]).
+pub(crate) fn core_dependency_rules(deps: &[(String, Vec<String>)]) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (name, features) in deps {
+        if !CORE_ALLOWED_DEPS.contains(&name.as_str()) {
+            bad.push(format!(
+                "endpoints-core depends on `{name}`: core may depend on {} only; runtime \
+                 machinery belongs in endpoints-util",
+                CORE_ALLOWED_DEPS.join(", ")
+            ));
+        }
+        if name == "tokio" {
+            for f in features {
+                if !CORE_ALLOWED_TOKIO_FEATURES.contains(&f.as_str()) {
+                    bad.push(format!(
+                        "endpoints-core enables tokio's `{f}`: core uses tokio's I/O traits \
+                         only (nothing in it sleeps, spawns or logs)"
+                    ));
+                }
+            }
+        }
+    }
+    bad
+}
+
+/// Each workspace crate's normal (non-dev, non-build) dependencies on other workspace crates,
+/// and whether it is published.
+pub(crate) fn workspace_graph(root: &Path) -> Result<BTreeMap<String, Crate>, String> {
+    let v = metadata(root)?;
     let packages = v["packages"]
         .as_array()
         .ok_or("cargo metadata: no packages")?;
@@ -92,6 +164,13 @@ pub(crate) fn dependency_rules(graph: &BTreeMap<String, Crate>) -> Vec<String> {
                 ));
             }
             continue;
+        }
+        if CORE_ONLY.contains(&name.as_str()) {
+            for d in c.deps.iter().filter(|d| *d != "endpoints-core") {
+                bad.push(format!(
+                    "{name} depends on {d}: it may depend on endpoints-core only"
+                ));
+            }
         }
         if c.deps.iter().any(|d| d == "endpoints")
             && !UNPUBLISHED_OK_ON_UMBRELLA.contains(&name.as_str())
@@ -247,6 +326,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let write = args.iter().any(|a| a == "--write");
     let graph = workspace_graph(root)?;
     let mut failures = dependency_rules(&graph);
+    failures.extend(core_dependency_rules(&core_dependencies(root)?));
     let doc_path = root.join("docs/architecture.md");
     let doc = std::fs::read_to_string(&doc_path).map_err(|e| format!("{e}"))?;
     let block = dependency_block(&graph);
@@ -296,6 +376,37 @@ mod tests {
     }
 
     #[test]
+    fn core_depends_on_the_allowed_crates_only() {
+        let deps = core_dependencies(&root()).expect("metadata");
+        assert!(deps.iter().any(|(n, _)| n == "inventory"), "{deps:?}");
+        let bad = core_dependency_rules(&deps);
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+        let doc = std::fs::read_to_string(root().join("docs/architecture.md")).expect("doc");
+        for allowed in CORE_ALLOWED_DEPS {
+            assert!(
+                doc.contains(&format!("`{allowed}`")),
+                "docs/architecture.md should name core's allowed dependency `{allowed}`"
+            );
+        }
+    }
+
+    #[test]
+    fn the_core_rule_catches_runtime_dependencies() {
+        let deps = vec![
+            (
+                "tokio".to_owned(),
+                vec!["io-util".to_owned(), "time".to_owned()],
+            ),
+            ("tracing".to_owned(), vec![]),
+            ("inventory".to_owned(), vec![]),
+        ];
+        let bad = core_dependency_rules(&deps);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("tokio's `time`"), "{bad:?}");
+        assert!(bad[1].contains("`tracing`"), "{bad:?}");
+    }
+
+    #[test]
     fn the_architecture_doc_lists_the_real_dependencies() {
         let graph = workspace_graph(&root()).expect("metadata");
         let doc = std::fs::read_to_string(root().join("docs/architecture.md")).expect("doc");
@@ -335,6 +446,13 @@ mod tests {
             },
         );
         graph.insert(
+            "endpoints-stdio".to_owned(),
+            Crate {
+                deps: vec!["endpoints-core".into(), "endpoints-util".into()],
+                published: true,
+            },
+        );
+        graph.insert(
             "endpoints-lonely".to_owned(),
             Crate {
                 deps: vec![],
@@ -342,10 +460,11 @@ mod tests {
             },
         );
         let bad = dependency_rules(&graph);
-        assert_eq!(bad.len(), 3, "{bad:?}");
+        assert_eq!(bad.len(), 4, "{bad:?}");
         assert!(bad[0].starts_with("endpoints-core depends on endpoints-tcp"));
         assert!(bad[1].starts_with("endpoints-lonely is published but"));
-        assert!(bad[2].starts_with("endpoints-tcp depends on the umbrella"));
+        assert!(bad[2].starts_with("endpoints-stdio depends on endpoints-util"));
+        assert!(bad[3].starts_with("endpoints-tcp depends on the umbrella"));
         assert!(uses_unsafe("    let x = unsafe { f() };"));
         assert!(uses_unsafe("pub unsafe fn g() {}"));
         assert!(!uses_unsafe("#![allow(unsafe_code)]"));

@@ -50,7 +50,7 @@ pub static SERVER_PARAMS: &[Param] = &[
     Param::optional("retry", ParamKind::Duration)
         .default("60")
         .help("seconds before retrying a failed order; doubled after each failure, up to 6 hours"),
-    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
+    endpoints_util::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Split `d` into the wrapper's head (prefix and options) and the inner description.
@@ -207,7 +207,7 @@ pub fn build(d: &Description) -> Result<AcmeServerEndpoint, ParseError> {
             .required("retry")?
             .invalid("must be at least 1 second (the default is 60)"));
     }
-    let max_pending_per_source = endpoints_core::upgrade::max_pending_per_source(&args)?;
+    let max_pending_per_source = endpoints_util::upgrade::max_pending_per_source(&args)?;
 
     let certs = Arc::new(Certs::default());
     let builder = ServerConfig::builder_with_provider(crate::provider())

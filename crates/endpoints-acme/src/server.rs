@@ -5,11 +5,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
 use endpoints_tls::TlsInfo;
+use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;

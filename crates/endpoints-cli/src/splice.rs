@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use endpoints::Connection;
-use endpoints::proxy::Prefixed;
 #[cfg(target_os = "linux")]
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
@@ -60,6 +59,8 @@ impl<'a> End<'a> {
         Self::find(conn, true)
     }
 
+    /// Down through the layers wrappers declared (`Connection::beneath`), whatever the
+    /// wrappers' types: a PROXY header's leftover bytes, TLS.
     fn find(conn: &'a Connection, buffered_ok: bool) -> Option<Self> {
         if let Some(t) = conn.stream_ref::<TcpStream>() {
             return Some(Self::Tcp(t));
@@ -67,20 +68,13 @@ impl<'a> End<'a> {
         if let Some(u) = conn.stream_ref::<UnixStream>() {
             return Some(Self::Unix(u));
         }
-        if buffered_ok {
-            // Under TLS: only to reach the socket (a reset), never to splice.
-            if let Some(t) = conn.stream_ref::<tokio_rustls::client::TlsStream<Connection>>() {
-                return Self::find(t.get_ref().0, true);
-            }
-            if let Some(t) = conn.stream_ref::<tokio_rustls::server::TlsStream<Connection>>() {
-                return Self::find(t.get_ref().0, true);
-            }
-        }
-        let p = conn.stream_ref::<Prefixed<Connection>>()?;
-        if !buffered_ok && !p.buffered().is_empty() {
+        let beneath = conn.beneath()?;
+        // Under TLS, or under bytes held above the socket: only to reach the socket (a
+        // reset), never to splice.
+        if !buffered_ok && (conn.transforms() || conn.buffered_above() > 0) {
             return None;
         }
-        Self::find(p.get_ref(), buffered_ok)
+        Self::find(beneath, buffered_ok)
     }
 
     /// The TCP socket, if this end is one.
@@ -132,10 +126,10 @@ pub(crate) fn take_early(conn: &mut Connection, other: &Connection) -> Vec<u8> {
     if End::of(other).is_none() {
         return Vec::new();
     }
-    match conn.stream_mut::<Prefixed<Connection>>() {
-        Some(p) if End::under(p.get_ref()).is_some() => p.take_buffered(),
-        _ => Vec::new(),
+    if conn.transforms() || conn.beneath().and_then(End::under).is_none() {
+        return Vec::new();
     }
+    conn.take_buffered_above()
 }
 
 #[cfg(target_os = "linux")]
@@ -425,6 +419,103 @@ mod tests {
     use super::*;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A wrapper from outside the project (not `Prefixed`, not TLS) holding bytes above the
+    /// socket: declared through `endpoints::Layer`, the relay finds the socket under it.
+    #[derive(Debug)]
+    struct ThirdParty {
+        held: Vec<u8>,
+        inner: Connection,
+    }
+
+    impl tokio::io::AsyncRead for ThirdParty {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncWrite for ThirdParty {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    static THIRD_PARTY: endpoints::Layer<ThirdParty> =
+        endpoints::Layer::<ThirdParty>::new(|t| &t.inner, |t| &mut t.inner)
+            .passing_bytes_through(|t| t.held.len(), |t| std::mem::take(&mut t.held));
+    static OPAQUE: endpoints::Layer<ThirdParty> =
+        endpoints::Layer::<ThirdParty>::new(|t| &t.inner, |t| &mut t.inner);
+
+    async fn tcp_pair() -> (Connection, tokio::net::TcpStream) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let a = tokio::net::TcpStream::connect(l.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (b, _) = l.accept().await.expect("accept");
+        let (local, peer) = (
+            a.local_addr().expect("local").into(),
+            a.peer_addr().expect("peer").into(),
+        );
+        (Connection::new(a, local, peer), b)
+    }
+
+    #[tokio::test]
+    async fn the_socket_under_any_declared_layer_is_found() {
+        let (plain, _b) = tcp_pair().await;
+        let (other, _d) = tcp_pair().await;
+        let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
+        let wrapped = ThirdParty {
+            held: b"early".to_vec(),
+            inner: plain,
+        };
+        let mut conn = Connection::new(wrapped, local, peer).with_layer(&THIRD_PARTY);
+        assert!(End::under(&conn).and_then(End::tcp).is_some());
+        assert!(End::of(&conn).is_none(), "bytes are held above the socket");
+        assert_eq!(take_early(&mut conn, &other), b"early");
+        assert!(
+            End::of(&conn).and_then(End::tcp).is_some(),
+            "now splice-able"
+        );
+
+        let (plain, _b) = tcp_pair().await;
+        let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
+        let wrapped = ThirdParty {
+            held: Vec::new(),
+            inner: plain,
+        };
+        let mut conn = Connection::new(wrapped, local, peer).with_layer(&OPAQUE);
+        assert!(
+            End::of(&conn).is_none(),
+            "a transforming layer is never spliced"
+        );
+        assert!(take_early(&mut conn, &other).is_empty());
+        assert!(
+            End::under(&conn).and_then(End::tcp).is_some(),
+            "but its socket is reached"
+        );
+    }
 
     #[test]
     fn only_a_refusal_before_any_byte_hands_over_to_the_copy() {

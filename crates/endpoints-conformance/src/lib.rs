@@ -221,6 +221,14 @@ pub fn check_params(plugin: &Plugin) {
     );
     assert!(!plugin.summary().is_empty(), "`{p}` has no summary");
     let params = plugin.params();
+    if let Some(transport) = plugin.transport() {
+        let bad = transport.problems(params);
+        assert!(
+            bad.is_empty(),
+            "`{p}`: its transport declaration names parameters it does not have: {}",
+            bad.join("; ")
+        );
+    }
     let mut positions: Vec<usize> = Vec::new();
     for (i, param) in params.iter().enumerate() {
         assert!(

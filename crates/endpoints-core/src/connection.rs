@@ -91,6 +91,126 @@ impl fmt::Debug for Extensions {
     }
 }
 
+/// How a wrapper's stream sits over the [`Connection`] beneath it (TLS over TCP, a PROXY
+/// header's leftover bytes over the socket). A wrapper declares one as a `static` and builds
+/// its connection with [`Connection::with_layer`]; callers then reach the socket beneath
+/// ([`Connection::beneath`]) and learn whether the bytes they would move there are the same
+/// ([`Connection::transforms`], [`Connection::buffered_above`]) without knowing the
+/// wrapper's type. The `endpoints relay` command uses it to `splice(2)` the socket under a
+/// `haproxy:` listener, and to reset the TCP socket under TLS.
+///
+/// ```
+/// use endpoints_core::{Address, Connection, Layer};
+///
+/// /// A wrapper that passes bytes through unchanged.
+/// #[derive(Debug)]
+/// struct Counting { inner: Connection, read: u64 }
+/// # impl tokio::io::AsyncRead for Counting {
+/// #     fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> { std::pin::Pin::new(&mut self.inner).poll_read(cx, buf) }
+/// # }
+/// # impl tokio::io::AsyncWrite for Counting {
+/// #     fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> { std::pin::Pin::new(&mut self.inner).poll_write(cx, buf) }
+/// #     fn poll_flush(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> { std::pin::Pin::new(&mut self.inner).poll_flush(cx) }
+/// #     fn poll_shutdown(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> { std::pin::Pin::new(&mut self.inner).poll_shutdown(cx) }
+/// # }
+///
+/// static COUNTING: Layer<Counting> = Layer::<Counting>::new(|c| &c.inner, |c| &mut c.inner)
+///     .passing_bytes_through(|_| 0, |_| Vec::new());
+///
+/// # let (a, _b) = tokio::io::duplex(64);
+/// let beneath = Connection::new(a, Address::Unnamed, Address::Unnamed);
+/// let (local, peer) = (beneath.local_addr().clone(), beneath.peer_addr().clone());
+/// let conn = Connection::new(Counting { inner: beneath, read: 0 }, local, peer)
+///     .with_layer(&COUNTING);
+/// assert!(conn.beneath().is_some());
+/// assert!(!conn.transforms());
+/// ```
+pub struct Layer<T> {
+    beneath: fn(&T) -> &Connection,
+    beneath_mut: fn(&mut T) -> &mut Connection,
+    /// `None`: the layer transforms the bytes (TLS).
+    through: Option<Through<T>>,
+}
+
+/// How a pass-through layer counts and takes the bytes it holds.
+type Through<T> = (fn(&T) -> usize, fn(&mut T) -> Vec<u8>);
+
+impl<T: Stream> Layer<T> {
+    /// A layer whose stream holds the connection beneath, reached with `beneath` and
+    /// `beneath_mut`. It transforms the bytes (like TLS) unless
+    /// [`passing_bytes_through`](Self::passing_bytes_through) says otherwise.
+    pub const fn new(
+        beneath: fn(&T) -> &Connection,
+        beneath_mut: fn(&mut T) -> &mut Connection,
+    ) -> Self {
+        Self {
+            beneath,
+            beneath_mut,
+            through: None,
+        }
+    }
+
+    /// The layer's bytes are those of the connection beneath, after the bytes it holds above
+    /// it: `buffered` says how many, `take_buffered` takes them (later reads then go straight
+    /// to the connection beneath).
+    pub const fn passing_bytes_through(
+        self,
+        buffered: fn(&T) -> usize,
+        take_buffered: fn(&mut T) -> Vec<u8>,
+    ) -> Self {
+        Self {
+            through: Some((buffered, take_buffered)),
+            ..self
+        }
+    }
+}
+
+impl<T> fmt::Debug for Layer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Layer")
+            .field("stream", &std::any::type_name::<T>())
+            .field("transforms", &self.through.is_none())
+            .finish()
+    }
+}
+
+/// A [`Layer`] of some stream type, used through the connection's boxed stream.
+trait AnyLayer: Send + Sync + fmt::Debug {
+    fn beneath<'a>(&self, s: &'a dyn Stream) -> Option<&'a Connection>;
+    fn beneath_mut<'a>(&self, s: &'a mut dyn Stream) -> Option<&'a mut Connection>;
+    fn transforms(&self) -> bool;
+    fn buffered(&self, s: &dyn Stream) -> usize;
+    fn take_buffered(&self, s: &mut dyn Stream) -> Vec<u8>;
+}
+
+impl<T: Stream> AnyLayer for Layer<T> {
+    fn beneath<'a>(&self, s: &'a dyn Stream) -> Option<&'a Connection> {
+        let any: &dyn Any = s;
+        any.downcast_ref::<T>().map(self.beneath)
+    }
+    fn beneath_mut<'a>(&self, s: &'a mut dyn Stream) -> Option<&'a mut Connection> {
+        let any: &mut dyn Any = s;
+        any.downcast_mut::<T>().map(self.beneath_mut)
+    }
+    fn transforms(&self) -> bool {
+        self.through.is_none()
+    }
+    fn buffered(&self, s: &dyn Stream) -> usize {
+        let any: &dyn Any = s;
+        match (self.through, any.downcast_ref::<T>()) {
+            (Some((buffered, _)), Some(t)) => buffered(t),
+            _ => 0,
+        }
+    }
+    fn take_buffered(&self, s: &mut dyn Stream) -> Vec<u8> {
+        let any: &mut dyn Any = s;
+        match (self.through, any.downcast_mut::<T>()) {
+            (Some((_, take)), Some(t)) => take(t),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// An established connection: the stream, both addresses and [`Extensions`].
 ///
 /// It is itself an `AsyncRead + AsyncWrite`, so it can be used directly with tokio's I/O
@@ -101,6 +221,7 @@ pub struct Connection {
     local: Address,
     peer: Address,
     extensions: Extensions,
+    layer: Option<&'static dyn AnyLayer>,
 }
 
 /// The pieces of a [`Connection`].
@@ -115,6 +236,8 @@ pub struct Parts {
     pub peer: Address,
     /// Extension data.
     pub extensions: Extensions,
+    /// The wrapper's [`Layer`], kept for a connection rebuilt around the same stream.
+    layer: Option<&'static dyn AnyLayer>,
 }
 
 impl Connection {
@@ -130,6 +253,7 @@ impl Connection {
             local,
             peer,
             extensions: Extensions::new(),
+            layer: None,
         }
     }
 
@@ -140,6 +264,7 @@ impl Connection {
             local: parts.local,
             peer: parts.peer,
             extensions: parts.extensions,
+            layer: parts.layer,
         }
     }
 
@@ -150,6 +275,7 @@ impl Connection {
             local: self.local,
             peer: self.peer,
             extensions: self.extensions,
+            layer: self.layer,
         }
     }
 
@@ -193,6 +319,46 @@ impl Connection {
     pub fn stream_mut<T: Stream>(&mut self) -> Option<&mut T> {
         let any: &mut dyn Any = &mut *self.stream;
         any.downcast_mut()
+    }
+
+    /// Declare how this connection's stream (a `T`) sits over the connection beneath it; see
+    /// [`Layer`]. A stream of another type makes the declaration void.
+    pub fn with_layer<T: Stream>(mut self, layer: &'static Layer<T>) -> Self {
+        self.layer = Some(layer);
+        self
+    }
+
+    /// The connection beneath this one's stream, if the wrapper that made it declared a
+    /// [`Layer`] (TLS, `haproxy:`). Walk down to reach the socket.
+    pub fn beneath(&self) -> Option<&Connection> {
+        self.layer?.beneath(&*self.stream)
+    }
+
+    /// The connection beneath, mutably.
+    pub fn beneath_mut(&mut self) -> Option<&mut Connection> {
+        self.layer?.beneath_mut(&mut *self.stream)
+    }
+
+    /// Whether the bytes read from and written to this connection differ from those of the
+    /// connection beneath (TLS). `false` for a plain stream and for a wrapper that passes
+    /// bytes through (a PROXY header's leftover bytes, then the socket).
+    pub fn transforms(&self) -> bool {
+        self.layer.is_some_and(|l| l.transforms())
+    }
+
+    /// How many bytes this connection's wrapper read from the connection beneath and holds,
+    /// not yet read (0 for a transforming layer, which cannot tell).
+    pub fn buffered_above(&self) -> usize {
+        self.layer.map_or(0, |l| l.buffered(&*self.stream))
+    }
+
+    /// Take the bytes of [`buffered_above`](Self::buffered_above): later reads go straight
+    /// to the connection beneath (for a caller that moves the rest of the stream itself).
+    pub fn take_buffered_above(&mut self) -> Vec<u8> {
+        match self.layer {
+            Some(l) => l.take_buffered(&mut *self.stream),
+            None => Vec::new(),
+        }
     }
 
     /// The boxed stream, dropping addresses and extensions.
@@ -249,6 +415,123 @@ impl AsyncWrite for Connection {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, DuplexStream};
+
+    /// A wrapper holding some bytes above the connection beneath (like a PROXY header's
+    /// leftovers), then passing bytes through.
+    #[derive(Debug)]
+    struct Held {
+        held: Vec<u8>,
+        inner: Connection,
+    }
+
+    impl AsyncRead for Held {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if !self.held.is_empty() {
+                let n = self.held.len().min(buf.remaining());
+                buf.put_slice(&self.held[..n]);
+                self.held.drain(..n);
+                return Poll::Ready(Ok(()));
+            }
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Held {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    static THROUGH: Layer<Held> = Layer::<Held>::new(|h| &h.inner, |h| &mut h.inner)
+        .passing_bytes_through(|h| h.held.len(), |h| std::mem::take(&mut h.held));
+    static OPAQUE: Layer<Held> = Layer::<Held>::new(|h| &h.inner, |h| &mut h.inner);
+    static OTHER_TYPE: Layer<DuplexStream> = Layer::<DuplexStream>::new(
+        |_| unreachable!("never a duplex stream here"),
+        |_| unreachable!("never a duplex stream here"),
+    );
+
+    fn wrapped(layer: &'static Layer<Held>) -> (Connection, DuplexStream) {
+        let (a, b) = tokio::io::duplex(64);
+        let beneath = Connection::new(a, Address::Unnamed, Address::Unnamed);
+        let held = Held {
+            held: b"early".to_vec(),
+            inner: beneath,
+        };
+        (
+            Connection::new(held, Address::Unnamed, Address::Unnamed).with_layer(layer),
+            b,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_pass_through_layer_shows_the_stream_beneath_and_its_buffered_bytes() {
+        let (mut c, _peer) = wrapped(&THROUGH);
+        assert!(!c.transforms());
+        assert_eq!(c.buffered_above(), 5);
+        assert!(
+            c.beneath()
+                .is_some_and(|b| b.stream_ref::<DuplexStream>().is_some())
+        );
+        assert!(c.beneath_mut().is_some());
+        // Survives being taken apart and rebuilt around the same stream.
+        let mut c = Connection::from_parts(c.into_parts());
+        assert_eq!(c.take_buffered_above(), b"early");
+        assert_eq!(c.buffered_above(), 0);
+        let beneath = c.beneath().expect("beneath");
+        assert!(
+            beneath.beneath().is_none(),
+            "a plain stream has nothing beneath"
+        );
+        assert!(!beneath.transforms());
+    }
+
+    #[tokio::test]
+    async fn a_transforming_layer_hides_its_bytes() {
+        let (mut c, _peer) = wrapped(&OPAQUE);
+        assert!(c.transforms());
+        assert_eq!(c.buffered_above(), 0);
+        assert!(c.take_buffered_above().is_empty());
+        assert!(c.beneath().is_some());
+        let mut first = [0; 5];
+        c.read_exact(&mut first).await.expect("read");
+        assert_eq!(
+            &first, b"early",
+            "the bytes stay readable through the wrapper"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_layer_of_another_stream_type_is_void() {
+        let (a, _b) = tokio::io::duplex(64);
+        let beneath = Connection::new(a, Address::Unnamed, Address::Unnamed);
+        let held = Held {
+            held: Vec::new(),
+            inner: beneath,
+        };
+        let c = Connection::new(held, Address::Unnamed, Address::Unnamed).with_layer(&OTHER_TYPE);
+        assert!(c.beneath().is_none());
+        assert_eq!(c.buffered_above(), 0);
     }
 }
 

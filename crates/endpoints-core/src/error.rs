@@ -125,6 +125,10 @@ impl ParseError {
 
     /// Re-home an error from a nested description (the value of `field`) into the outer
     /// description: the span becomes the field's value span and the message says where.
+    ///
+    /// The inner error's message is in the new message, so the inner error is not also
+    /// returned from `source()` (a reporter walking the chain would print it twice); the
+    /// inner error's own source (an unreadable file, say) is.
     pub fn nested_in(
         self,
         outer_input: Option<Arc<str>>,
@@ -143,7 +147,7 @@ impl ParseError {
             .clone()
             .or_else(|| Some(key.to_owned()));
         e.inner.suggestion = self.inner.suggestion.clone();
-        e.inner.source = Some(Arc::new(self));
+        e.inner.source = self.inner.source.clone();
         e
     }
 
@@ -337,6 +341,51 @@ mod tests {
             e.to_string(),
             "unknown parameter `prot` for `tcp`; did you mean `port`?\n  tcp:prot=80\n      ^^^^"
         );
+    }
+
+    /// What an error reporter (anyhow, eyre, `main`'s `{:#}`) prints: the error and every
+    /// `source()` below it, one message per line.
+    fn report(e: &dyn StdError) -> String {
+        let mut lines = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(s) = next {
+            lines.push(s.to_string());
+            next = s.source();
+        }
+        lines.join("\ncaused by: ")
+    }
+
+    #[test]
+    fn a_nested_error_is_reported_once() {
+        let inner = ParseError::new(
+            ErrorKind::UnknownParameter,
+            4..8,
+            "unknown parameter `prot` for `tcp`",
+        )
+        .with_input("tcp:prot=80".into());
+        let e = inner.nested_in(
+            Some("tls:endpoint=tcp\\:prot=80".into()),
+            13..26,
+            "endpoint",
+        );
+        let shown = report(&e);
+        assert_eq!(
+            shown.matches("unknown parameter `prot` for `tcp`").count(),
+            1,
+            "{shown}"
+        );
+        assert_eq!(
+            e.message(),
+            "in `endpoint=`: unknown parameter `prot` for `tcp`"
+        );
+        // The inner error's own cause (an unreadable file, say) is still reachable.
+        let file = io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let inner = ParseError::new(ErrorKind::InvalidValue, 0..1, "cannot read `key.pem`")
+            .with_source(file);
+        let e = inner.nested_in(None, 0..1, "endpoint");
+        let shown = report(&e);
+        assert_eq!(shown.matches("cannot read `key.pem`").count(), 1, "{shown}");
+        assert_eq!(shown.matches("no such file").count(), 1, "{shown}");
     }
 
     #[test]

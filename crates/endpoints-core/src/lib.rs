@@ -6,17 +6,18 @@
 //! * the description grammar: [`Description`] (parse, inspect, display) and [`escape`];
 //! * the endpoint traits: [`ClientEndpoint`] (`connect`), [`ServerEndpoint`] (`listen`) and
 //!   [`Listener`] (`accept`, `local_addr`, `close`);
-//! * the connection types: [`Connection`], [`Address`], [`Extensions`];
+//! * the connection types: [`Connection`], [`Address`], [`Extensions`], and [`Layer`], with
+//!   which a wrapper lets callers reach the connection (and socket) beneath its stream;
 //! * the errors: [`ParseError`] with an [`ErrorKind`] and a byte span, and
 //!   [`EndpointIoError`] for I/O errors that name their endpoint;
-//! * the accept-loop policy every listener shares: [`accept`]; and [`upgrade`], which runs a
-//!   wrapper's per-connection step (TLS handshake, PROXY header) off the accept loop;
 //! * the plugin side: declared [`params`], the parameter extraction helper [`Args`], and the
 //!   [`registry`] with the [`register_client!`] and [`register_server!`] macros.
 //!
-//! It has no transport code. Applications depend on the `endpoints` umbrella crate instead,
-//! which links the transports and offers `endpoints::server("tcp:8080")` and friends. Depend
-//! on this crate to write a transport of your own.
+//! It has no transport code, and nothing in it sleeps, spawns or logs: the runtime machinery
+//! transports share (the accept-loop policy, the upgrade pool) is in `endpoints-util`.
+//! Applications depend on the `endpoints` umbrella crate instead, which links the transports
+//! and offers `endpoints::server("tcp:8080")` and friends. Depend on this crate to write a
+//! transport of your own.
 //!
 //! # The grammar
 //!
@@ -100,16 +101,14 @@
 //!
 //! # Crate feature flags
 //!
-//! None. The crate depends on `tokio` (I/O traits and timers), `async-trait`, `inventory`,
-//! `tracing` and `libc` (error numbers).
+//! None. The crate depends on `tokio` (the I/O traits only), `async-trait` and `inventory`.
 //!
 //! # Supported Rust versions
 //!
-//! The minimum is the workspace `rust-version` (1.88). Raising it is not a breaking change.
+//! The minimum is the workspace `rust-version` (1.89). Raising it is not a breaking change.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod accept;
 pub mod address;
 pub mod connection;
 pub mod description;
@@ -117,10 +116,9 @@ pub mod endpoint;
 pub mod error;
 pub mod params;
 pub mod registry;
-pub mod upgrade;
 
 pub use address::Address;
-pub use connection::{Connection, Extensions, Parts, Stream};
+pub use connection::{Connection, Extensions, Layer, Parts, Stream};
 pub use description::{Description, Field, escape};
 pub use endpoint::{ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{BoxError, EndpointIoError, ErrorKind, Operation, ParseError, io_error};

@@ -62,6 +62,80 @@ enum Build {
     Server(BuildServer),
 }
 
+/// How a plugin that runs over another transport (TLS over TCP) carries it, declared at
+/// registration (`transport: ...` in [`register_client!`](crate::register_client) /
+/// [`register_server!`](crate::register_server)). A wrapper that must go *beneath* such a
+/// plugin (`haproxy:ssl:...` sends the PROXY header in cleartext, before the TLS handshake)
+/// asks the registry for it instead of naming the plugin's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Transport {
+    /// The parameter (kind [`Description`](crate::ParamKind::Description)) that holds the
+    /// transport's description (`endpoint`).
+    pub param: &'static str,
+    /// The endpoint type used when `param` is not given (`tcp`, `hostname`).
+    pub default_type: &'static str,
+    /// The plugin's parameters that describe that default transport, passed to it under the
+    /// same names (`port`, `interface`, `backlog`).
+    pub passed: &'static [&'static str],
+    /// Of `passed`, those that describe the transport only: left out of the plugin's own
+    /// description once its transport is given through `param` (a client's `bindAddress`;
+    /// not its `host`, which also names the server).
+    pub transport_only: &'static [&'static str],
+}
+
+impl Transport {
+    /// The transport is in `param`; by default a `default_type` built from `passed`.
+    pub const fn new(
+        param: &'static str,
+        default_type: &'static str,
+        passed: &'static [&'static str],
+        transport_only: &'static [&'static str],
+    ) -> Self {
+        Self {
+            param,
+            default_type,
+            passed,
+            transport_only,
+        }
+    }
+
+    /// What is wrong with this declaration against the plugin's `params`: a name that is
+    /// not declared, a `param` that is not a description, a `transport_only` name not in
+    /// `passed`. Empty when it is right. The conformance suite and the plugin's tests call
+    /// it, so a renamed parameter fails a test.
+    pub fn problems(&self, params: &[Param]) -> Vec<String> {
+        let mut bad = Vec::new();
+        let find = |name: &str| params.iter().find(|p| p.name == name);
+        match find(self.param) {
+            Some(p) if p.kind == crate::params::ParamKind::Description => {}
+            Some(p) => bad.push(format!(
+                "the transport parameter `{}` is a {}, not a description",
+                self.param, p.kind
+            )),
+            None => bad.push(format!(
+                "the transport parameter `{}` is not declared",
+                self.param
+            )),
+        }
+        for name in self.passed {
+            if find(name).is_none() {
+                bad.push(format!(
+                    "`{name}`, passed to the default transport, is not declared"
+                ));
+            }
+        }
+        for name in self.transport_only {
+            if !self.passed.contains(name) {
+                bad.push(format!(
+                    "`{name}` is transport-only but not passed to the transport"
+                ));
+            }
+        }
+        bad
+    }
+}
+
 /// One registered endpoint type. Made by the registration macros; read through
 /// [`plugins`].
 pub struct Plugin {
@@ -70,6 +144,7 @@ pub struct Plugin {
     params: &'static [Param],
     crate_name: &'static str,
     build: Build,
+    transport: Option<Transport>,
 }
 
 impl Plugin {
@@ -87,6 +162,7 @@ impl Plugin {
             params,
             crate_name,
             build: Build::Client(build),
+            transport: None,
         }
     }
 
@@ -104,7 +180,22 @@ impl Plugin {
             params,
             crate_name,
             build: Build::Server(build),
+            transport: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_transport(self, transport: Transport) -> Self {
+        Self {
+            transport: Some(transport),
+            ..self
+        }
+    }
+
+    /// How this plugin carries the transport it runs over, if it declared one (TLS: in
+    /// `endpoint=`, by default TCP or happy eyeballs built from its own parameters).
+    pub fn transport(&self) -> Option<&Transport> {
+        self.transport.as_ref()
     }
 
     /// The type prefix, as registered.
@@ -509,12 +600,31 @@ pub fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
 /// }
 /// ```
 ///
+/// A plugin that runs over another transport (TLS over TCP) also says how it carries it, so
+/// that wrappers can go beneath it (see [`Transport`](crate::registry::Transport)):
+///
+/// ```text
+/// endpoints_core::register_client! {
+///     prefix: "tls",
+///     summary: "TLS over happy eyeballs or any client endpoint",
+///     params: PARAMS,
+///     transport: Transport::new("endpoint", "hostname", &["host", "port", "bindAddress"], &["bindAddress"]),
+///     build: build_client,
+/// }
+/// ```
+///
 /// `build` is a `fn(&Description) -> Result<Box<dyn ClientEndpoint>, ParseError>`.
 #[macro_export]
 macro_rules! register_client {
     (prefix: $prefix:expr, summary: $summary:expr, params: $params:expr, build: $build:expr $(,)?) => {
         $crate::__private::inventory::submit! {
             $crate::registry::Plugin::__client($prefix, $summary, $params, $build, ::core::env!("CARGO_PKG_NAME"))
+        }
+    };
+    (prefix: $prefix:expr, summary: $summary:expr, params: $params:expr, transport: $transport:expr, build: $build:expr $(,)?) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::Plugin::__client($prefix, $summary, $params, $build, ::core::env!("CARGO_PKG_NAME"))
+                .__with_transport($transport)
         }
     };
 }
@@ -526,6 +636,12 @@ macro_rules! register_server {
     (prefix: $prefix:expr, summary: $summary:expr, params: $params:expr, build: $build:expr $(,)?) => {
         $crate::__private::inventory::submit! {
             $crate::registry::Plugin::__server($prefix, $summary, $params, $build, ::core::env!("CARGO_PKG_NAME"))
+        }
+    };
+    (prefix: $prefix:expr, summary: $summary:expr, params: $params:expr, transport: $transport:expr, build: $build:expr $(,)?) => {
+        $crate::__private::inventory::submit! {
+            $crate::registry::Plugin::__server($prefix, $summary, $params, $build, ::core::env!("CARGO_PKG_NAME"))
+                .__with_transport($transport)
         }
     };
 }

@@ -267,3 +267,50 @@ fn a_known_but_unlinked_prefix_names_its_crate() {
         "{e}"
     );
 }
+
+static LAYERED: &[Param] = &[
+    Param::required("port", ParamKind::Port)
+        .at(0)
+        .help("a port"),
+    Param::optional("bindAddress", ParamKind::Host).help("local address"),
+    Param::optional("endpoint", ParamKind::Description).help("the transport"),
+];
+
+fn layered(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    Ok(Box::new(Fake(Args::parse(d, LAYERED)?.canonical())))
+}
+
+endpoints_core::register_client! {
+    prefix: "layered",
+    summary: "runs over another transport",
+    params: LAYERED,
+    transport: registry::Transport::new("endpoint", "fakeclient", &["port", "bindAddress"], &["bindAddress"]),
+    build: layered,
+}
+
+/// Issue 15: a plugin declares how it carries its transport; wrappers read it from the
+/// registry, and a declaration naming a parameter that does not exist is caught.
+#[test]
+fn a_plugin_declares_its_transport_through_the_registry() -> Result<(), ParseError> {
+    let p = registry::lookup(Side::Client, &parse("layered:80"))?;
+    let t = p.transport().expect("declared");
+    assert_eq!((t.param, t.default_type), ("endpoint", "fakeclient"));
+    assert!(
+        t.problems(p.params()).is_empty(),
+        "{:?}",
+        t.problems(p.params())
+    );
+    let plain = registry::lookup(Side::Client, &parse("fakeclient:80"))?;
+    assert!(plain.transport().is_none());
+
+    // A renamed parameter: every stale name is reported.
+    let stale = registry::Transport::new("inner", "tcp", &["port", "bind"], &["bind", "host"]);
+    let bad = stale.problems(LAYERED);
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert!(bad[0].contains("`inner` is not declared"), "{bad:?}");
+    assert!(bad[1].contains("`bind`"), "{bad:?}");
+    assert!(bad[2].contains("`host` is transport-only"), "{bad:?}");
+    let not_a_description = registry::Transport::new("port", "tcp", &[], &[]);
+    assert!(not_a_description.problems(LAYERED)[0].contains("not a description"));
+    Ok(())
+}

@@ -179,6 +179,8 @@ impl Run<'_> {
         }
     }
 
+    /// The race: AAAA and A queries, and connection attempts started one attempt delay
+    /// apart (at once after a failure), until one connects, all fail or the deadline passes.
     async fn attempts(mut self, deadline: Option<Instant>) -> io::Result<(TcpStream, SocketAddr)> {
         let he = self.he;
         let resolver = he.resolver.clone();
@@ -189,84 +191,115 @@ impl Run<'_> {
         let first = if separate { Family::V6 } else { Family::Any };
         let mut v6_query = std::pin::pin!(async { resolver.resolve(&host, first).await });
         let mut v4_query = std::pin::pin!(async { resolver.resolve(&host, Family::V4).await });
-        let (mut v6_done, mut v4_done) = (false, !separate);
-        // Set when A answered before AAAA: connecting may start at this instant.
-        let mut resolution_wait: Option<Instant> = None;
-        let mut tasks: JoinSet<(SocketAddr, io::Result<TcpStream>)> = JoinSet::new();
-        let mut next_start = Instant::now();
+        let mut race = Race::new(separate);
 
         loop {
             let now = Instant::now();
-            if tasks.is_empty() && v6_done && v4_done && self.v6.len() + self.v4.len() == 1 {
+            if race.tasks.is_empty() && race.resolved() && self.v6.len() + self.v4.len() == 1 {
                 // Resolution is over and one address is left: nothing to race, no task to spawn.
-                let Some(addr) = self.next_addr() else {
-                    continue;
-                };
-                self.in_flight.push(addr);
-                let one = attempt(addr, he.bind, he.attempt_timeout);
-                let result = match deadline {
-                    Some(d) => tokio::time::timeout_at(d, one).await,
-                    None => Ok(one.await),
-                };
-                return match result {
-                    Ok(Ok(stream)) => Ok((stream, addr)),
-                    Ok(Err(e)) => {
-                        self.in_flight.clear();
-                        self.failures.push((addr, e));
-                        Err(self.into_error(None))
-                    }
-                    Err(_) => Err(self.into_error(he.timeout)),
-                };
+                return self.last_attempt(deadline).await;
             }
-            let may_start =
-                v6_done || !self.v6.is_empty() || resolution_wait.is_some_and(|t| now >= t);
-            if may_start
-                && (tasks.is_empty() || now >= next_start)
-                && let Some(addr) = self.next_addr()
-            {
-                self.in_flight.push(addr);
-                let (bind, limit) = (he.bind, he.attempt_timeout);
-                tasks.spawn(async move { (addr, attempt(addr, bind, limit).await) });
-                next_start = now + he.attempt_delay;
+            let may_start = self.may_start(&race, now);
+            if may_start && self.start_next(&mut race, now) {
                 continue;
             }
             let pending = !self.v6.is_empty() || !self.v4.is_empty();
-            if tasks.is_empty() && v6_done && v4_done && !pending {
+            if race.tasks.is_empty() && race.resolved() && !pending {
                 return Err(self.into_error(None));
             }
-            let waiting_for_aaaa = !v6_done && resolution_wait.is_some_and(|t| now < t);
+            let waiting_for_aaaa = race.waiting_for_aaaa(now);
             tokio::select! {
-                r = &mut v6_query, if !v6_done => {
-                    v6_done = true;
+                r = &mut v6_query, if !race.v6_done => {
+                    race.v6_done = true;
                     self.add(first, r);
                 }
-                r = &mut v4_query, if !v4_done => {
-                    v4_done = true;
+                r = &mut v4_query, if !race.v4_done => {
+                    race.v4_done = true;
                     self.add(Family::V4, r);
-                    if !v6_done {
-                        resolution_wait = Some(Instant::now() + RESOLUTION_DELAY);
+                    race.a_answered();
+                }
+                joined = race.tasks.join_next(), if !race.tasks.is_empty() => {
+                    if let Some(won) = self.attempt_ended(&mut race, joined) {
+                        return won;
                     }
                 }
-                joined = tasks.join_next(), if !tasks.is_empty() => {
-                    match joined {
-                        Some(Ok((addr, Ok(stream)))) => return Ok((stream, addr)),
-                        Some(Ok((addr, Err(e)))) => {
-                            tracing::debug!(%addr, error = %e, "connection attempt failed");
-                            self.in_flight.retain(|a| *a != addr);
-                            self.failures.push((addr, e));
-                            // A failure starts the next attempt at once (RFC 8305 §5).
-                            next_start = Instant::now();
-                        }
-                        Some(Err(join)) => return Err(io::Error::other(join)),
-                        None => {}
-                    }
-                }
-                () = sleep_until(next_start), if pending && may_start && !tasks.is_empty() => {}
-                () = sleep_until(resolution_wait.unwrap_or(now)), if waiting_for_aaaa => {}
+                () = sleep_until(race.next_start), if pending && may_start && !race.tasks.is_empty() => {}
+                () = sleep_until(race.resolution_wait.unwrap_or(now)), if waiting_for_aaaa => {}
                 () = sleep_until(deadline.unwrap_or(now)), if deadline.is_some() => {
                     return Err(self.into_error(he.timeout));
                 }
             }
+        }
+    }
+
+    /// The one address left once resolution is over, tried in this task (within the overall
+    /// deadline).
+    async fn last_attempt(
+        mut self,
+        deadline: Option<Instant>,
+    ) -> io::Result<(TcpStream, SocketAddr)> {
+        let he = self.he;
+        let Some(addr) = self.next_addr() else {
+            return Err(self.into_error(None));
+        };
+        self.in_flight.push(addr);
+        let one = attempt(addr, he.bind, he.attempt_timeout);
+        let result = match deadline {
+            Some(d) => tokio::time::timeout_at(d, one).await,
+            None => Ok(one.await),
+        };
+        match result {
+            Ok(Ok(stream)) => Ok((stream, addr)),
+            Ok(Err(e)) => {
+                self.in_flight.clear();
+                self.failures.push((addr, e));
+                Err(self.into_error(None))
+            }
+            Err(_) => Err(self.into_error(he.timeout)),
+        }
+    }
+
+    /// Whether connecting may start: AAAA answered, an IPv6 address is known, or the
+    /// resolution delay after an early A answer is over.
+    fn may_start(&self, race: &Race, now: Instant) -> bool {
+        race.v6_done || !self.v6.is_empty() || race.resolution_wait.is_some_and(|t| now >= t)
+    }
+
+    /// Start an attempt on the next address if none is running or the attempt delay is over;
+    /// whether one was started.
+    fn start_next(&mut self, race: &mut Race, now: Instant) -> bool {
+        if !(race.tasks.is_empty() || now >= race.next_start) {
+            return false;
+        }
+        let Some(addr) = self.next_addr() else {
+            return false;
+        };
+        self.in_flight.push(addr);
+        let (bind, limit) = (self.he.bind, self.he.attempt_timeout);
+        race.tasks
+            .spawn(async move { (addr, attempt(addr, bind, limit).await) });
+        race.next_start = now + self.he.attempt_delay;
+        true
+    }
+
+    /// An attempt ended: the winner (or a task that could not be joined) ends the race; a
+    /// failure is recorded and starts the next attempt at once (RFC 8305 §5).
+    fn attempt_ended(
+        &mut self,
+        race: &mut Race,
+        joined: Option<Result<Attempted, tokio::task::JoinError>>,
+    ) -> Option<io::Result<(TcpStream, SocketAddr)>> {
+        match joined {
+            Some(Ok((addr, Ok(stream)))) => Some(Ok((stream, addr))),
+            Some(Ok((addr, Err(e)))) => {
+                tracing::debug!(%addr, error = %e, "connection attempt failed");
+                self.in_flight.retain(|a| *a != addr);
+                self.failures.push((addr, e));
+                race.next_start = Instant::now();
+                None
+            }
+            Some(Err(join)) => Some(Err(io::Error::other(join))),
+            None => None,
         }
     }
 
@@ -291,6 +324,52 @@ impl Run<'_> {
                 timed_out,
             },
         )
+    }
+}
+
+/// What an attempt's task returns: the address and how connecting to it went.
+type Attempted = (SocketAddr, io::Result<TcpStream>);
+
+/// The state of a race besides the addresses: which queries answered, when connecting may
+/// start, the attempts in flight.
+struct Race {
+    /// The AAAA query (or the single query for both families) answered.
+    v6_done: bool,
+    /// The A query answered (done from the start when one query asks for both).
+    v4_done: bool,
+    /// Set when A answered before AAAA: connecting may start at this instant.
+    resolution_wait: Option<Instant>,
+    tasks: JoinSet<Attempted>,
+    /// When the next attempt may start while others are in flight.
+    next_start: Instant,
+}
+
+impl Race {
+    fn new(separate_queries: bool) -> Self {
+        Self {
+            v6_done: false,
+            v4_done: !separate_queries,
+            resolution_wait: None,
+            tasks: JoinSet::new(),
+            next_start: Instant::now(),
+        }
+    }
+
+    /// Both queries answered.
+    fn resolved(&self) -> bool {
+        self.v6_done && self.v4_done
+    }
+
+    /// A answered: if AAAA has not, wait for it [`RESOLUTION_DELAY`] at most.
+    fn a_answered(&mut self) {
+        if !self.v6_done {
+            self.resolution_wait = Some(Instant::now() + RESOLUTION_DELAY);
+        }
+    }
+
+    /// Still in the resolution delay, waiting for AAAA.
+    fn waiting_for_aaaa(&self, now: Instant) -> bool {
+        !self.v6_done && self.resolution_wait.is_some_and(|t| now < t)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Parsing `haproxy:[options:]<inner description>`.
 
 use endpoints_core::params::{Args, Param, ParamKind, SplitAddress, misplaced_wrapper_option};
-use endpoints_core::registry::{self, Side};
+use endpoints_core::registry::{self, Plugin, Side, Transport};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, ServerEndpoint};
 
 use crate::client::{ProxyClientEndpoint, RenamedClient};
@@ -21,7 +21,7 @@ pub static SERVER_PARAMS: &[Param] = &[
     Param::optional("untrusted", ParamKind::Choice(&["reject", "accept"]))
         .default("reject")
         .help("other peers: reject (close), or accept as plain connections without a header"),
-    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
+    endpoints_util::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
 ];
 
 /// Options of the `haproxy:` client wrapper.
@@ -93,7 +93,7 @@ fn settings(args: &Args<'_>) -> Result<ProxySettings, ParseError> {
             "must be above 0: a header that never ends would hold a slot forever (the default is 5)",
         ));
     }
-    s.max_pending_per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
+    s.max_pending_per_source = endpoints_util::upgrade::max_pending_per_source(args)?;
     let max = args.required("maxHeader")?;
     s.v2_max = max.u32()? as usize;
     if !(16 + 216..=65_551).contains(&s.v2_max) {
@@ -141,9 +141,9 @@ fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> 
     let args = Args::parse(&head, SERVER_PARAMS)?;
     let settings = settings(&args)?;
     let options = args.canonical();
-    let inner_prefix = inner.prefix().unwrap_or("").to_ascii_lowercase();
-    if inner_prefix == "ssl" || inner_prefix == "tls" {
-        return tls_under(&options, &inner).map_err(inner_error(SERVER_PARAMS, &inner));
+    if let Some((plugin, transport)) = carrier(Side::Server, &inner) {
+        return under_server(&options, &inner, plugin, transport)
+            .map_err(inner_error(SERVER_PARAMS, &inner));
     }
     let inner_endpoint =
         registry::build_server(&inner).map_err(inner_error(SERVER_PARAMS, &inner))?;
@@ -154,45 +154,87 @@ fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> 
     )))
 }
 
-/// `haproxy:ssl:...`: real haproxy sends the PROXY header in cleartext, before the TLS
-/// handshake. So build TLS over `haproxy:<options>:tcp:<port, interface, backlog>` (or over
-/// `haproxy:` around the TLS endpoint's own `endpoint=`), and show it as written.
-fn tls_under(
+/// The inner description's plugin, if it runs over a transport it declared (TLS): the PROXY
+/// header then goes beneath it, on that transport.
+fn carrier(side: Side, inner: &Description) -> Option<(&'static Plugin, &'static Transport)> {
+    let plugin = registry::lookup(side, inner).ok()?;
+    Some((plugin, plugin.transport()?))
+}
+
+/// `<plugin>` rebuilt over `haproxy:<options>:<its transport>`: the transport in its
+/// declared parameter (`endpoint=`), or else its default type built from the parameters it
+/// declared for it. The result and the description to show it as.
+fn rebuilt_over_haproxy(
     options: &Description,
     inner: &Description,
-) -> Result<Box<dyn ServerEndpoint>, ParseError> {
-    let plugin = registry::lookup(Side::Server, inner)?;
+    plugin: &'static Plugin,
+    transport: &Transport,
+) -> Result<(Description, Description), ParseError> {
+    let stale = transport.problems(plugin.params());
+    if !stale.is_empty() {
+        return Err(inner.error(
+            ErrorKind::InvalidValue,
+            inner.prefix_field().map_or(0..0, |f| f.span()),
+            format!(
+                "`haproxy:` cannot go beneath `{}`: its transport declaration is wrong ({}); \
+                 report this to the crate `{}`",
+                plugin.prefix(),
+                stale.join("; "),
+                plugin.crate_name()
+            ),
+        ));
+    }
     let args = Args::parse(inner, plugin.params())?;
     let mut wrapped = options.clone();
-    let mut tls = args.canonical();
-    match args.get("endpoint") {
+    let mut rebuilt = args.canonical();
+    match args.get(transport.param) {
         Some(v) => {
             for f in v.nested()?.fields() {
                 wrapped.push(f.clone());
             }
         }
         None => {
-            wrapped.push(Field::positional("tcp"));
-            for key in ["port", "interface", "backlog"] {
+            wrapped.push(Field::positional(transport.default_type));
+            for key in transport.passed {
                 if let Some(v) = args.get(key) {
-                    wrapped.push(Field::keyword(key, v.as_str()));
+                    wrapped.push(Field::keyword(*key, v.as_str()));
                 }
-                tls.remove(key);
+            }
+            for key in transport.transport_only {
+                rebuilt.remove(key);
             }
         }
     }
-    tls.set("endpoint", wrapped.to_string());
-    let built = registry::build_server(&tls).map_err(|e| {
+    rebuilt.set(transport.param, wrapped.to_string());
+    let mut shown = options.clone();
+    for f in args.canonical().fields() {
+        shown.push(f.clone());
+    }
+    Ok((rebuilt, shown))
+}
+
+/// An error from building the rebuilt description, pointed at the inner type.
+fn at_inner_type(inner: &Description) -> impl Fn(ParseError) -> ParseError + '_ {
+    move |e| {
         ParseError::new(
             e.kind(),
             inner.prefix_field().map_or(0..0, |f| f.span()),
             e.message(),
         )
-    })?;
-    let mut shown = options.clone();
-    for f in args.canonical().fields() {
-        shown.push(f.clone());
     }
+}
+
+/// `haproxy:ssl:...`: real haproxy sends the PROXY header in cleartext, before the TLS
+/// handshake. So build TLS over `haproxy:<options>:<TLS's transport>` (as TLS declared it in
+/// the registry: `tcp:<port, interface, backlog>` or its `endpoint=`), and show it as written.
+fn under_server(
+    options: &Description,
+    inner: &Description,
+    plugin: &'static Plugin,
+    transport: &Transport,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let (rebuilt, shown) = rebuilt_over_haproxy(options, inner, plugin, transport)?;
+    let built = registry::build_server(&rebuilt).map_err(at_inner_type(inner))?;
     Ok(Box::new(Renamed {
         inner: built,
         canonical: shown,
@@ -208,20 +250,18 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
         1
     };
     let options = args.canonical();
-    match inner.prefix().unwrap_or("").to_ascii_lowercase().as_str() {
-        "tls" => {
-            return tls_client_under(&options, &inner).map_err(inner_error(CLIENT_PARAMS, &inner));
-        }
-        "ssl" => {
-            return Err(inner.error(
-                ErrorKind::InvalidValue,
-                inner.prefix_field().map_or(0..0, |f| f.span()),
-                "`haproxy:` over an `ssl:` client cannot send the header before TLS; write \
-                 `haproxy:tls:HOST:PORT:trustRoots=...` (`caCertsDir` is `trustRoots`, `hostname` \
-                 is `sni`, `certKey` is `certificate`)",
-            ));
-        }
-        _ => {}
+    if let Some((plugin, transport)) = carrier(Side::Client, &inner) {
+        return under_client(&options, &inner, plugin, transport)
+            .map_err(inner_error(CLIENT_PARAMS, &inner));
+    }
+    if inner.prefix().unwrap_or("").eq_ignore_ascii_case("ssl") {
+        return Err(inner.error(
+            ErrorKind::InvalidValue,
+            inner.prefix_field().map_or(0..0, |f| f.span()),
+            "`haproxy:` over an `ssl:` client cannot send the header before TLS; write \
+             `haproxy:tls:HOST:PORT:trustRoots=...` (`caCertsDir` is `trustRoots`, `hostname` \
+             is `sni`, `certKey` is `certificate`)",
+        ));
     }
     let inner_endpoint =
         registry::build_client(&inner).map_err(inner_error(CLIENT_PARAMS, &inner))?;
@@ -234,46 +274,18 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
 
 /// `haproxy:tls:...` (client): the header goes on the raw connection, before TLS, as real
 /// haproxy's `send-proxy` on an `ssl` server line and our `haproxy:ssl:` listener expect. So
-/// build TLS over `haproxy:<options>:<TLS's transport>`: its `endpoint=`, or else
-/// `hostname:<host, port, bindAddress>` (what `tls:` uses by default), and show it as written.
-fn tls_client_under(
+/// build TLS over `haproxy:<options>:<TLS's transport>` (as TLS declared it in the registry:
+/// its `endpoint=`, or else `hostname:<host, port, bindAddress>`), and show it as written.
+fn under_client(
     options: &Description,
     inner: &Description,
+    plugin: &'static Plugin,
+    transport: &Transport,
 ) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     // Built once as written, so that errors point into the user's text.
     registry::build_client(inner)?;
-    let plugin = registry::lookup(Side::Client, inner)?;
-    let args = Args::parse(inner, plugin.params())?;
-    let mut wrapped = options.clone();
-    let mut tls = args.canonical();
-    match args.get("endpoint") {
-        Some(v) => {
-            for f in v.nested()?.fields() {
-                wrapped.push(f.clone());
-            }
-        }
-        None => {
-            wrapped.push(Field::positional("hostname"));
-            for key in ["host", "port", "bindAddress"] {
-                if let Some(v) = args.get(key) {
-                    wrapped.push(Field::keyword(key, v.as_str()));
-                }
-            }
-            tls.remove("bindAddress");
-        }
-    }
-    tls.set("endpoint", wrapped.to_string());
-    let built = registry::build_client(&tls).map_err(|e| {
-        ParseError::new(
-            e.kind(),
-            inner.prefix_field().map_or(0..0, |f| f.span()),
-            e.message(),
-        )
-    })?;
-    let mut shown = options.clone();
-    for f in args.canonical().fields() {
-        shown.push(f.clone());
-    }
+    let (rebuilt, shown) = rebuilt_over_haproxy(options, inner, plugin, transport)?;
+    let built = registry::build_client(&rebuilt).map_err(at_inner_type(inner))?;
     Ok(Box::new(RenamedClient {
         inner: built,
         canonical: shown,

@@ -7,10 +7,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
+use endpoints_util::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use tokio::io::AsyncReadExt;
 
 use crate::header::{HeaderError, Progress, ProxyHeader, parse};
@@ -165,7 +165,7 @@ impl Default for ProxySettings {
             v2_max: crate::header::DEFAULT_V2_MAX,
             trusted: Trusted::Unstated,
             untrusted: Untrusted::Reject,
-            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
+            max_pending_per_source: endpoints_util::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
     }
 }
@@ -267,7 +267,8 @@ pub(crate) async fn receive(
         (Trusted::Unstated | Trusted::Any, Some(real)) => Some(CountAs(real.ip())),
     };
     let rest = buf.split_off(used);
-    let mut out = Connection::new(Prefixed::new(rest, conn), local, peer);
+    let mut out =
+        Connection::new(Prefixed::new(rest, conn), local, peer).with_layer(&crate::stream::LAYER);
     out.extensions_mut().extend(carried);
     if let Some(c) = count_as {
         out.extensions_mut().insert(c);

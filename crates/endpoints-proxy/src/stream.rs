@@ -5,7 +5,15 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use endpoints_core::{Connection, Layer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How a `haproxy:` connection sits over the connection beneath: the bytes that arrived with
+/// the header, then that connection's bytes unchanged. Callers reach the socket through
+/// [`Connection::beneath`] and [`Connection::buffered_above`], without naming [`Prefixed`].
+pub(crate) static LAYER: Layer<Prefixed<Connection>> =
+    Layer::<Prefixed<Connection>>::new(Prefixed::get_ref, Prefixed::get_mut)
+        .passing_bytes_through(|p| p.buffered().len(), Prefixed::take_buffered);
 
 /// `prefix`, then `inner`. Writes go straight to `inner`.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! This crate provides:
 //!
 //! * [`TcpServerEndpoint`] and [`TcpListener`]: listen with explicit socket options and an
-//!   accept loop that never spins and never goes deaf (see `endpoints_core::accept`);
+//!   accept loop that never spins and never goes deaf (see `endpoints_util::accept`);
 //! * the `tcp:` server and client prefixes, registered when the crate is linked;
 //! * [`server_from_args`] and the shared option declarations, used by `tcp6:`.
 //!

@@ -5,8 +5,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use endpoints_core::accept::AcceptBackoff;
 use endpoints_core::{Address, Connection, Description, Listener, async_trait};
+use endpoints_util::accept::AcceptBackoff;
 use socket2::{SockRef, TcpKeepalive};
 
 use crate::server::TcpServerConfig;

@@ -15,6 +15,14 @@ use crate::info::TlsInfo;
 use crate::sniff::Sniff;
 use crate::verify::{Recording, Verifier};
 
+/// How a TLS client connection sits over its transport: callers reach the socket beneath
+/// with [`Connection::beneath`]; the bytes are transformed.
+static LAYER: endpoints_core::Layer<tokio_rustls::client::TlsStream<Sniff<Connection>>> =
+    endpoints_core::Layer::<tokio_rustls::client::TlsStream<Sniff<Connection>>>::new(
+        |t| t.get_ref().0.get_ref(),
+        |t| t.get_mut().0.get_mut(),
+    );
+
 /// A TLS client endpoint (`tls:` and `ssl:`).
 pub struct TlsClientEndpoint {
     inner: Box<dyn ClientEndpoint>,
@@ -124,7 +132,7 @@ impl TlsClientEndpoint {
         };
         tls.get_mut().0.stop();
         let info = TlsInfo::from_common(tls.get_ref().1, sni_of(&self.server_name));
-        let mut conn = Connection::new(tls, local, peer);
+        let mut conn = Connection::new(tls, local, peer).with_layer(&LAYER);
         conn.extensions_mut().extend(carried);
         conn.extensions_mut().insert(info);
         Ok(conn)

@@ -10,11 +10,16 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{RootCertStore, SupportedProtocolVersion};
 
-/// The crypto provider every configuration here uses (ring).
+/// The crypto provider every configuration here uses: the process-wide default if the
+/// application installed one (`CryptoProvider::install_default`), as rustls asks libraries
+/// to; else ring's, without installing it (so the application can still install its own).
+/// Read at each build, so a default installed after the first endpoint counts from then on.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+    if let Some(installed) = CryptoProvider::get_default() {
+        return installed.clone();
+    }
+    static RING: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    RING.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
         .clone()
 }
 

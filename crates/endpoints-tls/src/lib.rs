@@ -19,7 +19,7 @@
 //!   change, and both can run over any server description (`endpoint=`: unix, systemd,
 //!   haproxy);
 //! * handshakes off the accept loop, each with a deadline: a client that sends nothing
-//!   delays nobody (see `endpoints_core::upgrade`);
+//!   delays nobody (see `endpoints_util::upgrade`);
 //! * [`TlsInfo`] on every connection: version, cipher suite, ALPN, SNI, peer certificates.
 //!
 //! TLS 1.2 and 1.3 only; no legacy versions, ciphers or finite-field DH (the rustls
@@ -110,6 +110,7 @@ mod client;
 mod config;
 mod errors;
 mod info;
+mod params;
 mod parse;
 mod reload;
 mod server;
@@ -120,5 +121,5 @@ mod verify;
 
 pub use client::TlsClientEndpoint;
 pub use info::TlsInfo;
-pub use parse::{SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS, TLS_SERVER_PARAMS};
+pub use params::{SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS, TLS_SERVER_PARAMS};
 pub use server::{DEFAULT_HANDSHAKE_TIMEOUT, TlsServerEndpoint};

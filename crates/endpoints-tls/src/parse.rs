@@ -1,9 +1,11 @@
-//! Parsers for `tls:` and `ssl:`, client and server.
+//! Builders for `tls:` and `ssl:`, client and server, from the tables in `params.rs`: both
+//! clients map their parameters into one [`ClientOptions`]; both servers share
+//! `server_config` and `finish_server`.
 
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use endpoints_core::params::{Args, Param, ParamKind, Value};
+use endpoints_core::params::{Args, Value};
 use endpoints_core::registry::{build_client, build_server};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, ParseError, ServerEndpoint};
 use endpoints_hostname::{HappyEyeballs, HostnameEndpoint, host_port_args, host_value, ip_value};
@@ -13,134 +15,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::client::TlsClientEndpoint;
 use crate::config::{self, ALL_VERSIONS};
+use crate::params::{
+    SERVER_TRANSPORT, SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS,
+    TLS_CLIENT_TRANSPORT, TLS_SERVER_PARAMS,
+};
 use crate::reload::{Source, Store};
 use crate::server::TlsServerEndpoint;
 use crate::verify::{self, Verifier};
-
-const CLIENT_TLS_EXTRAS: [Param; 4] = [
-    Param::optional("endpoint", ParamKind::Description)
-        .help("connect through this client description instead (host and port then name the server for SNI and verification)"),
-    Param::optional("alpn", ParamKind::List).help("protocols to offer, comma-separated (`h2,http/1.1`)"),
-    Param::optional("sni", ParamKind::Host).help("server name to send and verify (default: host)"),
-    Param::optional("minVersion", ParamKind::Choice(&["1.2", "1.3"])).help("lowest TLS version: 1.2 (default) or 1.3"),
-];
-
-/// Parameters of the `tls:` client (Twisted's, then ours).
-pub static TLS_CLIENT_PARAMS: &[Param] = &[
-    Param::required("host", ParamKind::Host)
-        .at(0)
-        .help("server host name or IP; verified against its certificate"),
-    Param::required("port", ParamKind::Port)
-        .at(1)
-        .help("server port"),
-    Param::optional("timeout", ParamKind::Duration)
-        .default("30")
-        .help("deadline for connect and handshake, in seconds"),
-    Param::optional("bindAddress", ParamKind::Host)
-        .help("local IP for connection attempts of its family"),
-    Param::optional("certificate", ParamKind::Path)
-        .help("client certificate chain (PEM), for servers that ask for one"),
-    Param::optional("privateKey", ParamKind::Path)
-        .help("client key (PEM); default: the key in the certificate file"),
-    Param::optional("trustRoots", ParamKind::Path).help(
-        "CA certificates: a directory of *.pem or a PEM file (a self-signed server certificate listed there is accepted), `mozilla`, `system`, or `none` (with pin=); default: the platform's store, else Mozilla's roots",
-    ),
-    Param::optional("pin", ParamKind::List).help(
-        "sha256/<base64> of the server's public key, comma-separated for several; checked on top of trustRoots, or alone with trustRoots=none",
-    ),
-    CLIENT_TLS_EXTRAS[0],
-    CLIENT_TLS_EXTRAS[1],
-    CLIENT_TLS_EXTRAS[2],
-    CLIENT_TLS_EXTRAS[3],
-];
-
-/// Parameters of the legacy `ssl:` client (Twisted's). It verifies by default.
-pub static SSL_CLIENT_PARAMS: &[Param] = &[
-    Param::required("host", ParamKind::Host)
-        .at(0)
-        .help("server host name or IP"),
-    Param::required("port", ParamKind::Port)
-        .at(1)
-        .help("server port"),
-    Param::optional("timeout", ParamKind::Duration)
-        .default("30")
-        .help("deadline for connect and handshake, in seconds"),
-    Param::optional("bindAddress", ParamKind::Host)
-        .help("local IP for connection attempts of its family"),
-    Param::optional("certKey", ParamKind::Path).help("client certificate (PEM)"),
-    Param::optional("privateKey", ParamKind::Path).help("client key (PEM), used with certKey"),
-    Param::optional("caCertsDir", ParamKind::Path).help(
-        "directory of *.pem CA certificates (default: the platform's store, else Mozilla's roots)",
-    ),
-    Param::optional("hostname", ParamKind::Host)
-        .help("name to verify the certificate against (default: host)"),
-];
-
-const SERVER_TLS_EXTRAS: [Param; 7] = [
-    Param::optional("clientCA", ParamKind::Path)
-        .help("CA certificates (PEM file or directory) that client certificates must chain to"),
-    Param::optional("requireClientCert", ParamKind::Bool).help(
-        "with clientCA: 1 (default) refuses clients without a certificate, 0 makes it optional",
-    ),
-    Param::optional("alpn", ParamKind::List)
-        .help("protocols to accept, in preference order (`h2,http/1.1`)"),
-    Param::optional("minVersion", ParamKind::Choice(&["1.2", "1.3"]))
-        .help("lowest TLS version: 1.2 (default) or 1.3"),
-    Param::optional("handshakeTimeout", ParamKind::Duration)
-        .default("10")
-        .help("deadline for a client's handshake, in seconds"),
-    Param::optional("endpoint", ParamKind::Description).help(
-        "serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP",
-    ),
-    endpoints_core::upgrade::MAX_PENDING_PER_SOURCE_PARAM,
-];
-
-/// Parameters of the `ssl:` server (Twisted's positional order, then ours).
-pub static SSL_SERVER_PARAMS: &[Param] = &[
-    Param::optional("port", ParamKind::Port).at(0).help("TCP port (required unless endpoint= is given)"),
-    Param::optional("privateKey", ParamKind::Path).at(1).default("server.pem").help("server key (PEM); may also hold the certificate"),
-    Param::optional("certKey", ParamKind::Path).at(2).help("server certificate chain (PEM); default: privateKey's file"),
-    Param::optional("sslmethod", ParamKind::Text)
-        .at(3)
-        .help("TLS_METHOD/SSLv23_METHOD: TLS 1.2+1.3; TLSv1_2_METHOD: 1.2 only; older methods are refused"),
-    Param::optional("interface", ParamKind::Host).at(4).default("").help("IP address to bind (empty: every IPv4 address)"),
-    Param::optional("backlog", ParamKind::UInt).at(5).default("1024").help("accept queue length"),
-    Param::optional("extraCertChain", ParamKind::Path).at(6).help("PEM file of intermediate certificates to send"),
-    Param::optional("dhParameters", ParamKind::Path).at(7).help("accepted and ignored: rustls uses ECDHE only"),
-    SERVER_TLS_EXTRAS[0],
-    SERVER_TLS_EXTRAS[1],
-    SERVER_TLS_EXTRAS[2],
-    SERVER_TLS_EXTRAS[3],
-    SERVER_TLS_EXTRAS[4],
-    SERVER_TLS_EXTRAS[5],
-    SERVER_TLS_EXTRAS[6],
-];
-
-/// Parameters of the `tls:` server (Twisted 26's), then ours.
-pub static TLS_SERVER_PARAMS: &[Param] = &[
-    Param::required("path", ParamKind::Path)
-        .at(0)
-        .help("directory of *.pem files (keys, certificates, intermediates; certbot's live/ works); certificates chosen by SNI, reloaded when the files change"),
-    Param::optional("port", ParamKind::Port)
-        .at(1)
-        .default("443")
-        .help("TCP port"),
-    Param::optional("backlog", ParamKind::UInt)
-        .at(2)
-        .default("1024")
-        .help("accept queue length"),
-    Param::optional("interface", ParamKind::Host)
-        .at(3)
-        .default("::")
-        .help("IP address to bind (default: every address, dual stack)"),
-    SERVER_TLS_EXTRAS[0],
-    SERVER_TLS_EXTRAS[1],
-    SERVER_TLS_EXTRAS[2],
-    SERVER_TLS_EXTRAS[3],
-    SERVER_TLS_EXTRAS[4],
-    SERVER_TLS_EXTRAS[5],
-    SERVER_TLS_EXTRAS[6],
-];
 
 fn server_name(v: &Value<'_>, text: &str) -> Result<ServerName<'static>, ParseError> {
     ServerName::try_from(text.to_owned()).map_err(|_| {
@@ -206,29 +87,93 @@ fn hostname_transport(
     )))
 }
 
+/// What a TLS client is built from, whichever prefix described it: `tls:` and `ssl:` map
+/// their parameters (of different names) into this, and [`build_tls_client_from`] does the
+/// rest, in one order for both.
+struct ClientOptions<'a> {
+    /// `host`: the server, and by default the name verified.
+    host: Value<'a>,
+    port: Value<'a>,
+    timeout: Value<'a>,
+    /// `endpoint=` (`tls:` only): the transport, instead of happy eyeballs.
+    endpoint: Option<Value<'a>>,
+    /// The name to send and verify instead of `host` (`sni=`, `ssl:`'s `hostname=`).
+    name: Option<Value<'a>>,
+    /// The trust anchors (`trustRoots=`, `ssl:`'s `caCertsDir=`).
+    trust: Option<Value<'a>>,
+    /// `pin=` (`tls:` only): `Some` for a type that takes pins.
+    pins: Option<Option<Value<'a>>>,
+    /// The client certificate (`certificate=`, `ssl:`'s `certKey=`).
+    certificate: Option<Value<'a>>,
+    /// The client key (`privateKey=`); without a certificate it is an error.
+    private_key: Option<Value<'a>>,
+    /// `alpn=` (`tls:` only).
+    alpn: Option<Value<'a>>,
+    /// `minVersion=` (`tls:` only).
+    min_version: Option<Value<'a>>,
+}
+
 fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     let args = Args::parse(d, TLS_CLIENT_PARAMS)?;
-    let host_v = args.required("host")?;
-    let host = host_value(&host_v)?;
-    let port = args.required("port")?.port()?;
-    let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
-    let inner = match args.get("endpoint") {
-        Some(v) => nested_client(&v, d)?,
-        None => hostname_transport(&args, &host, port, timeout)?,
+    let options = ClientOptions {
+        host: args.required("host")?,
+        port: args.required("port")?,
+        timeout: args.required("timeout")?,
+        endpoint: args.get("endpoint"),
+        name: args.get("sni"),
+        trust: args.get("trustRoots"),
+        pins: Some(args.get("pin")),
+        certificate: args.get("certificate"),
+        private_key: args.get("privateKey"),
+        alpn: args.get("alpn"),
+        min_version: args.get("minVersion"),
     };
-    let name = match args.get("sni") {
+    build_tls_client_from(&args, d, options)
+}
+
+fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let args = host_port_args(d, SSL_CLIENT_PARAMS)?;
+    let certificate = args.get("certKey");
+    let options = ClientOptions {
+        host: args.required("host")?,
+        port: args.required("port")?,
+        timeout: args.required("timeout")?,
+        endpoint: None,
+        name: args.get("hostname"),
+        trust: args.get("caCertsDir"),
+        pins: None,
+        // Twisted's `ssl:` reads `privateKey` only with `certKey`.
+        private_key: certificate.as_ref().and_then(|_| args.get("privateKey")),
+        certificate,
+        alpn: None,
+        min_version: None,
+    };
+    build_tls_client_from(&args, d, options)
+}
+
+/// A TLS client from `o`; `args` for the transport's `bindAddress`, `d` for errors in a
+/// nested `endpoint=`.
+fn build_tls_client_from(
+    args: &Args<'_>,
+    d: &Description,
+    o: ClientOptions<'_>,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let host = host_value(&o.host)?;
+    let port = o.port.port()?;
+    let timeout = Some(o.timeout.duration()?).filter(|t| !t.is_zero());
+    let inner = match &o.endpoint {
+        Some(v) => nested_client(v, d)?,
+        None => hostname_transport(args, &host, port, timeout)?,
+    };
+    let name = match &o.name {
         Some(v) => {
-            let n = host_value(&v)?;
-            server_name(&v, &n)?
+            let n = host_value(v)?;
+            server_name(v, &n)?
         }
-        None => server_name(&host_v, &host)?,
+        None => server_name(&o.host, &host)?,
     };
-    let verifier = Arc::new(verify::from_params(
-        args.get("trustRoots"),
-        Some(args.get("pin")),
-        &host_v,
-    )?);
-    let identity = match (args.get("certificate"), args.get("privateKey")) {
+    let verifier = Arc::new(verify::from_params(o.trust, o.pins, &o.host)?);
+    let identity = match (o.certificate, o.private_key) {
         (Some(c), k) => {
             let cert_file = c.path()?;
             let key_v = k.unwrap_or_else(|| c.clone());
@@ -242,12 +187,16 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         (None, Some(k)) => return Err(k.invalid("a client key needs `certificate=` too")),
         (None, None) => None,
     };
-    let alpn = args
-        .get("alpn")
+    let alpn = o
+        .alpn
         .map(|v| config::alpn(&v))
         .transpose()?
         .unwrap_or_default();
-    let cfg = client_config(versions(&args)?, verifier.clone(), identity, alpn, &host_v)?;
+    let versions = match &o.min_version {
+        Some(v) => config::min_version(v)?,
+        None => ALL_VERSIONS,
+    };
+    let cfg = client_config(versions, verifier.clone(), identity, alpn, &o.host)?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
     if args.is_given("endpoint") {
@@ -256,50 +205,7 @@ fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
     }
     Ok(Box::new(
         TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
-            .inner_named_by_user(args.is_given("endpoint"))
-            .worded_by(verifier),
-    ))
-}
-
-fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
-    let args = host_port_args(d, SSL_CLIENT_PARAMS)?;
-    let host_v = args.required("host")?;
-    let host = host_value(&host_v)?;
-    let port = args.required("port")?.port()?;
-    let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
-    let inner = hostname_transport(&args, &host, port, timeout)?;
-    let name = match args.get("hostname") {
-        Some(v) => {
-            let n = host_value(&v)?;
-            server_name(&v, &n)?
-        }
-        None => server_name(&host_v, &host)?,
-    };
-    let verifier = Arc::new(verify::from_params(args.get("caCertsDir"), None, &host_v)?);
-    let identity = match args.get("certKey") {
-        Some(c) => {
-            let key_v = args.get("privateKey").unwrap_or_else(|| c.clone());
-            Some(config::chain_and_key(
-                &key_v,
-                &key_v.path()?,
-                &c,
-                &c.path()?,
-            )?)
-        }
-        None => None,
-    };
-    let cfg = client_config(
-        ALL_VERSIONS,
-        verifier.clone(),
-        identity,
-        Vec::new(),
-        &host_v,
-    )?;
-    let mut canonical = args.canonical();
-    canonical.set("host", host);
-    Ok(Box::new(
-        TlsClientEndpoint::new(inner, name, cfg, timeout, canonical)
-            .inner_named_by_user(false)
+            .inner_named_by_user(o.endpoint.is_some())
             .worded_by(verifier),
     ))
 }
@@ -366,7 +272,7 @@ fn finish_server(
         return Err(handshake_v
             .invalid("must be above 0: no handshake completes in no time (the default is 10)"));
     }
-    let per_source = endpoints_core::upgrade::max_pending_per_source(args)?;
+    let per_source = endpoints_util::upgrade::max_pending_per_source(args)?;
     let (inner, port_is_inner) = match args.get("endpoint") {
         Some(v) => (nested_server(&v, d)?, false),
         None => (default_inner()?, true),
@@ -480,6 +386,7 @@ endpoints_core::register_client! {
     prefix: "tls",
     summary: "TLS over happy eyeballs or any client endpoint; certificates always verified",
     params: TLS_CLIENT_PARAMS,
+    transport: TLS_CLIENT_TRANSPORT,
     build: build_tls_client,
 }
 
@@ -494,6 +401,7 @@ endpoints_core::register_server! {
     prefix: "ssl",
     summary: "TLS server from a key and certificate chain (PEM), over TCP or any server endpoint",
     params: SSL_SERVER_PARAMS,
+    transport: SERVER_TRANSPORT,
     build: build_ssl_server,
 }
 
@@ -501,5 +409,36 @@ endpoints_core::register_server! {
     prefix: "tls",
     summary: "TLS server choosing its certificate by SNI from a directory of PEM files",
     params: TLS_SERVER_PARAMS,
+    transport: SERVER_TRANSPORT,
     build: build_tls_server,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15: wrappers go beneath TLS through these declarations; a renamed TLS parameter
+    /// fails here.
+    #[test]
+    fn the_declared_transports_name_real_parameters() {
+        for (transport, params) in [
+            (TLS_CLIENT_TRANSPORT, TLS_CLIENT_PARAMS),
+            (SERVER_TRANSPORT, SSL_SERVER_PARAMS),
+            (SERVER_TRANSPORT, TLS_SERVER_PARAMS),
+        ] {
+            let bad = transport.problems(params);
+            assert!(bad.is_empty(), "{bad:?}");
+        }
+        let registered: Vec<_> = endpoints_core::registry::plugins()
+            .filter(|p| p.transport().is_some())
+            .map(|p| (p.prefix(), p.side()))
+            .collect();
+        for expected in [
+            ("tls", endpoints_core::Side::Client),
+            ("ssl", endpoints_core::Side::Server),
+            ("tls", endpoints_core::Side::Server),
+        ] {
+            assert!(registered.contains(&expected), "{registered:?}");
+        }
+    }
 }

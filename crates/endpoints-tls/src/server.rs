@@ -4,10 +4,10 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
 use endpoints_core::{
     Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
+use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use tokio_rustls::TlsAcceptor;
 
 use crate::info::TlsInfo;
@@ -56,7 +56,7 @@ impl TlsServerEndpoint {
             canonical,
             port_is_inner,
             store: None,
-            max_pending_per_source: endpoints_core::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
+            max_pending_per_source: endpoints_util::upgrade::DEFAULT_MAX_PENDING_PER_SOURCE,
         }
     }
 
@@ -74,13 +74,21 @@ impl TlsServerEndpoint {
     }
 }
 
+/// How a TLS server connection sits over its transport: callers reach the socket beneath
+/// with [`Connection::beneath`]; the bytes are transformed.
+static LAYER: endpoints_core::Layer<tokio_rustls::server::TlsStream<Connection>> =
+    endpoints_core::Layer::<tokio_rustls::server::TlsStream<Connection>>::new(
+        |t| t.get_ref().0,
+        |t| t.get_mut().0,
+    );
+
 async fn handshake(acceptor: TlsAcceptor, mut plain: Connection) -> io::Result<Connection> {
     let carried = std::mem::take(plain.extensions_mut());
     let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
     let tls = acceptor.accept(plain).await?;
     let server = tls.get_ref().1;
     let info = TlsInfo::from_common(server, server.server_name().map(str::to_owned));
-    let mut conn = Connection::new(tls, local, peer);
+    let mut conn = Connection::new(tls, local, peer).with_layer(&LAYER);
     conn.extensions_mut().extend(carried);
     conn.extensions_mut().insert(info);
     Ok(conn)

@@ -26,6 +26,16 @@ impl<S> Sniff<S> {
         }
     }
 
+    /// The stream underneath.
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The stream underneath, mutably.
+    pub(crate) fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
     /// The handshake is over: record nothing more, free the copy.
     pub(crate) fn stop(&mut self) {
         self.recording = false;

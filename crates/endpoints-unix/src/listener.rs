@@ -5,10 +5,10 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use endpoints_core::accept::AcceptBackoff;
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, async_trait, io_error,
 };
+use endpoints_util::accept::AcceptBackoff;
 
 use crate::address::PeerCredentials;
 use crate::lock::LockFile;

@@ -142,13 +142,14 @@ use std::io;
 
 pub use endpoints_core::{
     Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, ErrorKind, Extensions,
-    Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, async_trait, escape,
-    register_client, register_server, registry,
+    Layer, Listener, Param, ParamKind, ParseError, ServerEndpoint, Side, Stream, async_trait,
+    escape, register_client, register_server, registry,
 };
 
 /// The `acme:` server: TLS with ACME certificates (feature `acme`).
 #[cfg(feature = "acme")]
 pub use endpoints_acme as acme;
+
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
 #[cfg(feature = "hostname")]
 pub use endpoints_hostname as hostname;
@@ -173,6 +174,10 @@ pub use endpoints_tls as tls;
 /// The `socks5:` and `httpconnect:` clients (feature `tunnel`).
 #[cfg(feature = "tunnel")]
 pub use endpoints_tunnel as tunnel;
+/// The runtime machinery transports share: the accept-loop policy
+/// ([`util::AcceptBackoff`]) and the upgrade pool ([`util::UpgradeListener`]), for writing a
+/// transport or a wrapper of your own.
+pub use endpoints_util as util;
 
 /// The `unix:` server and client (feature `unix`).
 #[cfg(feature = "unix")]

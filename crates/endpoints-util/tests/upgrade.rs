@@ -5,8 +5,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use endpoints_core::upgrade::{UpgradeListener, UpgradeSettings};
 use endpoints_core::{Address, Connection, Description, Listener, async_trait};
+use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 

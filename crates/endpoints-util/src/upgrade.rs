@@ -35,12 +35,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
-use crate::address::Address;
-use crate::connection::Connection;
-use crate::description::Description;
-use crate::endpoint::Listener;
-use crate::error::ParseError;
-use crate::params::{Args, Param, ParamKind};
+use endpoints_core::params::{Args, Param, ParamKind};
+use endpoints_core::{Address, Connection, Description, Listener, ParseError};
 
 /// Default number of upgrades in progress at once.
 pub const DEFAULT_MAX_PENDING: usize = 1024;

@@ -1,0 +1,22 @@
+//! The runtime machinery `endpoints` transports share, kept out of `endpoints-core` so that
+//! the plugin contract neither sleeps, spawns nor logs:
+//!
+//! * [`accept`]: the accept-loop policy every listener shares (skip per-connection errors,
+//!   back off on resource exhaustion, log once per episode);
+//! * [`upgrade`]: [`UpgradeListener`], which runs a wrapper's
+//!   per-connection step (a TLS handshake, a PROXY header) off the accept loop, with a
+//!   deadline, a total cap and a per-source cap (`maxPendingPerSource`).
+//!
+//! A plugin that only needs the traits, the grammar and the registry depends on
+//! `endpoints-core` alone (the `stdio:` plugin does); a transport with an accept loop, or a
+//! wrapper that upgrades connections, depends on this crate too.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum is the workspace `rust-version` (1.89). Raising it is not a breaking change.
+
+pub mod accept;
+pub mod upgrade;
+
+pub use accept::AcceptBackoff;
+pub use upgrade::{CountAs, UpgradeListener, UpgradeSettings};
