@@ -199,7 +199,7 @@ fn build_tls_client_from(
     let cfg = client_config(versions, verifier.clone(), identity, alpn, &o.host)?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
-    if args.is_given("endpoint") {
+    if o.endpoint.is_some() {
         // The inner endpoint as it shows itself: its secrets (a tunnel's password) hidden.
         canonical.set("endpoint", inner.to_string());
     }
