@@ -9,6 +9,9 @@
 //!   [`CORE_ALLOWED_DEPS`] (tokio with its I/O traits only), so nothing in it sleeps, spawns or
 //!   logs; `endpoints-stdio` (the third-party plugin example) and `endpoints-util` depend on
 //!   core alone among the workspace crates.
+//! * The minimum Rust version stated in the docs is `Cargo.toml`'s.
+//! * The parameter tables between `<!-- params: ... -->` markers (README, `docs/grammar.md`,
+//!   crate docs) are the registry's (`crates/endpoints-cli/tests/doc_tables.rs`).
 //! * Every `unsafe` has a `SAFETY:` note (on its line or in the comment just above), or, for
 //!   an `unsafe fn`, a `# Safety` section in its docs.
 
@@ -321,6 +324,53 @@ pub(crate) fn unsafe_without_safety_note(root: &Path) -> Vec<String> {
     bad
 }
 
+/// The workspace's `rust-version`, from the root `Cargo.toml`.
+pub(crate) fn workspace_msrv(root: &Path) -> Option<String> {
+    let toml = std::fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    toml.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("rust-version"))
+        .and_then(|rest| rest.split('"').nth(1))
+        .map(str::to_owned)
+}
+
+/// Places in the docs that state the minimum Rust version (``rust-version` (X.Y)``) with
+/// another version than `Cargo.toml`'s.
+pub(crate) fn stale_msrv_mentions(root: &Path) -> Vec<String> {
+    let Some(msrv) = workspace_msrv(root) else {
+        return vec!["Cargo.toml: no rust-version".to_owned()];
+    };
+    let mut files = vec![root.join("README.md")];
+    if let Ok(docs) = std::fs::read_dir(root.join("docs")) {
+        files.extend(docs.filter_map(Result::ok).map(|e| e.path()));
+    }
+    rust_files(&root.join("crates"), &mut files);
+    let needle = "rust-version` (";
+    let mut bad = Vec::new();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(at) = rest.find(needle) {
+                let after = &rest[at + needle.len()..];
+                let stated = after.split(')').next().unwrap_or("");
+                if stated != msrv {
+                    let shown = f.strip_prefix(root).unwrap_or(&f);
+                    bad.push(format!(
+                        "{}:{}: says {stated}, Cargo.toml says {msrv}",
+                        shown.display(),
+                        i + 1
+                    ));
+                }
+                rest = after;
+            }
+        }
+    }
+    bad
+}
+
 /// `cargo xtask tidy [--write]`.
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let write = args.iter().any(|a| a == "--write");
@@ -347,10 +397,30 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         )),
     }
     failures.extend(
+        stale_msrv_mentions(root)
+            .into_iter()
+            .map(|l| format!("minimum Rust version: {l}")),
+    );
+    failures.extend(
         unsafe_without_safety_note(root)
             .into_iter()
             .map(|l| format!("`unsafe` without a `SAFETY:` note: {l}")),
     );
+    // The parameter tables generated from the registry: checked (or rewritten) by the
+    // command's test, which has the registry linked.
+    let mut tables = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    tables
+        .current_dir(root)
+        .args(["test", "-q", "-p", "endpoints-cli", "--test", "doc_tables"]);
+    if write {
+        tables.env("TIDY_WRITE", "1");
+    }
+    match tables.status() {
+        Ok(s) if s.success() => {}
+        _ => failures.push(
+            "the parameter tables differ from the registry (cargo xtask tidy --write)".into(),
+        ),
+    }
     if failures.is_empty() {
         println!("tidy: ok");
         Ok(())
@@ -416,6 +486,13 @@ mod tests {
             Some(block.as_str()),
             "run `cargo xtask tidy --write`"
         );
+    }
+
+    #[test]
+    fn the_docs_state_the_real_minimum_rust_version() {
+        assert!(workspace_msrv(&root()).is_some());
+        let bad = stale_msrv_mentions(&root());
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
     }
 
     #[test]

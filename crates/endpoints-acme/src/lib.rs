@@ -38,19 +38,22 @@
 //!
 //! Options come first, then the inner description: `acme:option=value:...:<inner>`.
 //!
-//! | option | type | default | meaning |
-//! |---|---|---|---|
-//! | `domains` | list | required | names on the certificate (no wildcards: TLS-ALPN-01 cannot validate them) |
-//! | `cache` | path | required | directory for the account key and certificates |
-//! | `contact` | list | none | `mailto\:ops@example.com` (escape the `:`) |
-//! | `directory` | URL or word | `letsencrypt` | an `https\://` URL, `letsencrypt` (production) or `staging` |
-//! | `trustRoots` | path | the platform's store | PEM file whose first certificate is the CA of the ACME server's HTTPS certificate (tests, private CAs) |
-//! | `alpn` | list | none | `h2,http/1.1` |
-//! | `minVersion` | `1.2`/`1.3` | `1.2` | |
-//! | `clientCA`, `requireClientCert` | path, 0/1 | none, `1` | client certificates (mTLS) |
-//! | `handshakeTimeout` | seconds | `10` | per client |
-//! | `retry` | seconds | `60` | first wait after a failed order (then doubled, up to 6 h) |
-//! | `maxPendingPerSource` | integer | `64` | handshakes at once from one IP address |
+//! <!-- params: acme server -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `domains` |  | list | required | the names the certificate covers, comma-separated (no wildcards, no IP addresses) |
+//! | `cache` |  | path | required | directory for the account key and certificates (created with mode 0700) |
+//! | `contact` |  | list |  | account contacts, comma-separated: `mailto\:ops@example.com` (escape the `:`) |
+//! | `directory` |  | text | `letsencrypt` | ACME directory: an https:// URL, `letsencrypt` (production) or `staging` |
+//! | `trustRoots` |  | path |  | a PEM file whose first certificate is the CA of the ACME server's own HTTPS certificate (default: the platform's trust) |
+//! | `alpn` |  | list |  | ALPN protocols offered, `h2,http/1.1` |
+//! | `minVersion` |  | one of 1.2\|1.3 | `1.2` | lowest TLS version |
+//! | `clientCA` |  | path |  | PEM file of CAs for client certificates (mTLS) |
+//! | `requireClientCert` |  | 0/1 | `1` | with `clientCA`: refuse clients without a certificate |
+//! | `handshakeTimeout` |  | seconds | `10` | seconds for a client to complete its handshake |
+//! | `retry` |  | seconds | `60` | seconds before retrying a failed order; doubled after each failure, up to 6 hours |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! <!-- /params -->
 //!
 //! ```text
 //! acme:domains=example.com,www.example.com:cache=/var/lib/app/acme:contact=mailto\:ops@example.com:tcp:443

@@ -163,6 +163,32 @@ pub(crate) fn types_text() -> String {
     out
 }
 
+/// `text` safe in a Markdown table cell, on GitHub and in rustdoc: `|` would end the cell,
+/// `<...>` would be an HTML tag, `*` emphasis.
+fn cell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_code = false;
+    for c in text.chars() {
+        match c {
+            '`' => in_code = !in_code,
+            // Even inside a code span, a table needs `\|` (it shows as `|`).
+            '|' => out.push('\\'),
+            '<' if !in_code => {
+                out.push_str("&lt;");
+                continue;
+            }
+            '>' if !in_code => {
+                out.push_str("&gt;");
+                continue;
+            }
+            '*' | '_' if !in_code => out.push('\\'),
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The parameter table of `prefix` on `side`, as Markdown (`endpoints types --markdown PREFIX
 /// SIDE`): the generated blocks of the README, `docs/grammar.md` and each crate's docs.
 pub(crate) fn params_markdown(prefix: &str, side: &str) -> Option<String> {
@@ -186,8 +212,8 @@ pub(crate) fn params_markdown(prefix: &str, side: &str) -> Option<String> {
         out.push_str(&format!(
             "| `{}` | {pos} | {} | {default} | {} |\n",
             q.name,
-            q.kind,
-            q.help.replace('|', "\\|")
+            cell(&q.kind.to_string()),
+            cell(q.help)
         ));
     }
     Some(out)
@@ -218,7 +244,7 @@ pub(crate) fn types_markdown() -> String {
             "| `{}` | {} | {} | {list} | `{}` |\n",
             p.prefix(),
             p.side().as_str(),
-            p.summary().replace('|', "\\|"),
+            cell(p.summary()),
             p.crate_name()
         ));
     }

@@ -13,14 +13,16 @@
 //!
 //! # `hostname:` parameters
 //!
+//! <!-- params: hostname client -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `host` | 1 | host | required | name or IP literal (`::1`, `[::1]`, escaped `\:\:1`) |
-//! | `port` | 2 | port | required | |
-//! | `timeout` | | seconds | `30` | deadline for the whole connect (`0`: none) |
-//! | `attemptDelay` | | seconds | `0.25` | stagger between attempts, clamped to 0.01-2 |
-//! | `attemptTimeout` | | seconds | none | deadline for each attempt |
-//! | `bindAddress` | | IP | none | local address, used only by attempts of its family |
+//! | `host` | 1 | host | required | host name or IP address to connect to |
+//! | `port` | 2 | port | required | port to connect to |
+//! | `timeout` |  | seconds | `30` | deadline for the whole connect, resolution included, in seconds |
+//! | `attemptDelay` |  | seconds | `0.25` | stagger between connection attempts (clamped to 0.01-2 s) |
+//! | `attemptTimeout` |  | seconds |  | deadline for each attempt (default: only the overall timeout) |
+//! | `bindAddress` |  | host |  | local IP for attempts of its own family |
+//! <!-- /params -->
 //!
 //! Positional rules follow Twisted's `tcp:` client: two positional fields are host and port
 //! and override `host=`/`port=`; one positional field is the port when `host=` is given.

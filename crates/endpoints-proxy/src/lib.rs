@@ -31,17 +31,25 @@
 //!
 //! Options come first, then the inner description: `haproxy:[option=value:...]<inner>`.
 //!
-//! | option (server) | type | default | meaning |
-//! |---|---|---|---|
-//! | `timeout` | seconds | `5` | deadline for the whole header (`0` is an error) |
-//! | `maxHeader` | integer | `4096` | largest v2 header |
-//! | `trusted` | list | any peer (warned) | peers allowed to send headers: CIDRs, `unix`, or `any` |
-//! | `untrusted` | `reject`/`accept` | `reject` | what happens to other peers |
-//! | `maxPendingPerSource` | integer | `64` | headers read at once per IP address; more are closed at once (`trusted=` peers exempt) |
+//! `haproxy:` server:
 //!
-//! | option (client) | type | default | meaning |
-//! |---|---|---|---|
-//! | `version` | `1`/`2` | `1` | header version to send |
+//! <!-- params: haproxy server -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `timeout` |  | seconds | `5` | deadline for the whole PROXY header, in seconds |
+//! | `maxHeader` |  | integer | `4096` | largest v2 header accepted, in bytes |
+//! | `trusted` |  | list |  | peers allowed to send headers: CIDRs, addresses, `unix` (peers without an IP), or `any` (default: any peer, with a warning) |
+//! | `untrusted` |  | one of reject\|accept | `reject` | other peers: reject (close), or accept as plain connections without a header |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! <!-- /params -->
+//!
+//! `haproxy:` client:
+//!
+//! <!-- params: haproxy client -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `version` |  | one of 1\|2 | `1` | PROXY protocol version to send |
+//! <!-- /params -->
 //!
 //! ```text
 //! haproxy:tcp:8080

@@ -27,11 +27,13 @@
 //!
 //! # `systemd:` parameters
 //!
+//! <!-- params: systemd server -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `domain` | 1 | `INET`/`INET6`/`UNIX` | required | the family the socket must have (any case) |
-//! | `index` | 2 | integer | | position among the passed descriptors: `0` is fd 3 |
-//! | `name` | 3 | text | | a name from `LISTEN_FDNAMES` (`FileDescriptorName=`) |
+//! | `domain` | 1 | one of INET\|INET6\|UNIX | required | address family the inherited socket must have |
+//! | `index` | 2 | integer |  | position among the passed descriptors (0 is fd 3); give index or name |
+//! | `name` | 3 | text |  | name from LISTEN\_FDNAMES (FileDescriptorName=); give index or name |
+//! <!-- /params -->
 //!
 //! Exactly one of `index` and `name`.
 //!

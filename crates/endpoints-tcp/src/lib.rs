@@ -12,27 +12,32 @@
 //!
 //! # `tcp:` server parameters
 //!
+//! <!-- params: tcp server -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `port` | 1 | port | required | `0` picks a free port; the listener's description shows it |
-//! | `interface` | 2 | IP | `""` (all IPv4) | IPv6 in brackets (`[::1]`) or escaped (`\:\:1`) |
-//! | `backlog` | 3 | integer | `1024` | accept queue (Twisted: 50, which drops SYNs under load) |
-//! | `reuseport` | | 0/1 | `0` | `SO_REUSEPORT` |
-//! | `v6only` | | 0/1 | `0` | IPv6 interfaces only: `1` refuses IPv4-mapped clients |
-//! | `nodelay` | | 0/1 | `0` | `TCP_NODELAY` on accepted connections |
-//! | `keepalive` | | seconds | off | keepalive idle time on accepted connections |
-//! | `recvbuf`, `sendbuf` | | bytes | system | socket buffer sizes |
+//! | `port` | 1 | port | required | port to listen on (0: any free port) |
+//! | `interface` | 2 | host | `""` | IP address to bind (empty: every IPv4 address) |
+//! | `backlog` | 3 | integer | `1024` | accept queue length |
+//! | `reuseport` |  | 0/1 | `0` | SO\_REUSEPORT: let several listeners share the port |
+//! | `v6only` |  | 0/1 |  | for an IPv6 interface: 1 accepts IPv6 only, 0 also IPv4 (default 0) |
+//! | `nodelay` |  | 0/1 | `0` | TCP\_NODELAY on accepted connections |
+//! | `keepalive` |  | seconds |  | TCP keepalive idle time on accepted connections, in seconds |
+//! | `recvbuf` |  | integer |  | SO\_RCVBUF in bytes |
+//! | `sendbuf` |  | integer |  | SO\_SNDBUF in bytes |
+//! <!-- /params -->
 //!
 //! # `tcp:` client parameters
 //!
+//! <!-- params: tcp client -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `host` | 1 | host | required | name or IP literal |
-//! | `port` | 2 | port | required | |
-//! | `timeout` | | seconds | `30` | deadline for the whole connect |
-//! | `attemptDelay` | | seconds | `0.25` | happy-eyeballs stagger |
-//! | `attemptTimeout` | | seconds | none | deadline per attempt |
-//! | `bindAddress` | | IP | none | local address for attempts of its family |
+//! | `host` | 1 | host | required | host name or IP address to connect to |
+//! | `port` | 2 | port | required | port to connect to |
+//! | `timeout` |  | seconds | `30` | deadline for the whole connect, resolution included, in seconds |
+//! | `attemptDelay` |  | seconds | `0.25` | stagger between connection attempts (clamped to 0.01-2 s) |
+//! | `attemptTimeout` |  | seconds |  | deadline for each attempt (default: only the overall timeout) |
+//! | `bindAddress` |  | host |  | local IP for attempts of its own family |
+//! <!-- /params -->
 //!
 //! # Example
 //!

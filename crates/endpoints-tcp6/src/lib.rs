@@ -6,13 +6,19 @@
 //!
 //! # `tcp6:` parameters
 //!
+//! <!-- params: tcp6 server -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `port` | 1 | port | required | `0` picks a free port |
-//! | `backlog` | 2 | integer | `1024` | accept queue (Twisted: 50) |
-//! | `interface` | 3 | IP | `::` | `[::1]` or `\:\:1`; an IPv4 address binds IPv4 |
-//! | `v6only` | | 0/1 | `0` | `0`: `::` also accepts IPv4 clients (set explicitly, whatever `net.ipv6.bindv6only` says) |
-//! | `reuseport`, `nodelay`, `keepalive`, `recvbuf`, `sendbuf` | | | | as for `tcp:` |
+//! | `port` | 1 | port | required | port to listen on (0: any free port) |
+//! | `backlog` | 2 | integer | `1024` | accept queue length |
+//! | `interface` | 3 | host | `::` | IP address to bind (default: every IPv6 address, and IPv4 unless v6only=1) |
+//! | `reuseport` |  | 0/1 | `0` | SO\_REUSEPORT: let several listeners share the port |
+//! | `v6only` |  | 0/1 | `0` | 1 accepts IPv6 only; 0 also accepts IPv4 on `::` (dual stack) |
+//! | `nodelay` |  | 0/1 | `0` | TCP\_NODELAY on accepted connections |
+//! | `keepalive` |  | seconds |  | TCP keepalive idle time on accepted connections, in seconds |
+//! | `recvbuf` |  | integer |  | SO\_RCVBUF in bytes |
+//! | `sendbuf` |  | integer |  | SO\_SNDBUF in bytes |
+//! <!-- /params -->
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

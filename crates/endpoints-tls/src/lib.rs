@@ -27,37 +27,81 @@
 //!
 //! # `tls:` client parameters
 //!
+//! `tls:` client:
+//!
+//! <!-- params: tls client -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `host` | 1 | host | required | name or IP; the certificate is verified against it |
-//! | `port` | 2 | port | required | |
-//! | `timeout` | | seconds | `30` | connect and handshake together |
-//! | `bindAddress` | | IP | none | local address, per family |
-//! | `certificate`, `privateKey` | | path | none | client certificate chain and key (the key may be in the certificate file) |
-//! | `trustRoots` | | path or word | the platform's store | a directory of `*.pem` or a PEM file (a self-signed server certificate listed there is accepted), `mozilla`, `system`, or `none` (with `pin`) |
-//! | `pin` | | list | none | `sha256/<base64>` of the server's public key (curl's `--pinnedpubkey`), comma-separated; on top of `trustRoots`, or alone with `trustRoots=none` |
-//! | `endpoint` | | description | happy eyeballs | connect through another client description (escape its `:`) |
-//! | `alpn` | | list | none | `h2,http/1.1` |
-//! | `sni` | | host | `host` | the name sent and verified |
-//! | `minVersion` | | `1.2`/`1.3` | `1.2` | |
+//! | `host` | 1 | host | required | server host name or IP; verified against its certificate |
+//! | `port` | 2 | port | required | server port |
+//! | `timeout` |  | seconds | `30` | deadline for connect and handshake, in seconds |
+//! | `bindAddress` |  | host |  | local IP for connection attempts of its family |
+//! | `certificate` |  | path |  | client certificate chain (PEM), for servers that ask for one |
+//! | `privateKey` |  | path |  | client key (PEM); default: the key in the certificate file |
+//! | `trustRoots` |  | path |  | CA certificates: a directory of \*.pem or a PEM file (a self-signed server certificate listed there is accepted), `mozilla`, `system`, or `none` (with pin=); default: the platform's store, else Mozilla's roots |
+//! | `pin` |  | list |  | sha256/&lt;base64&gt; of the server's public key, comma-separated for several; checked on top of trustRoots, or alone with trustRoots=none |
+//! | `endpoint` |  | description |  | connect through this client description instead (host and port then name the server for SNI and verification) |
+//! | `alpn` |  | list |  | protocols to offer, comma-separated (`h2,http/1.1`) |
+//! | `sni` |  | host |  | server name to send and verify (default: host) |
+//! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
+//! <!-- /params -->
+//!
+//! `ssl:` client:
+//!
+//! <!-- params: ssl client -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `host` | 1 | host | required | server host name or IP |
+//! | `port` | 2 | port | required | server port |
+//! | `timeout` |  | seconds | `30` | deadline for connect and handshake, in seconds |
+//! | `bindAddress` |  | host |  | local IP for connection attempts of its family |
+//! | `certKey` |  | path |  | client certificate (PEM) |
+//! | `privateKey` |  | path |  | client key (PEM), used with certKey |
+//! | `caCertsDir` |  | path |  | directory of \*.pem CA certificates (default: the platform's store, else Mozilla's roots) |
+//! | `hostname` |  | host |  | name to verify the certificate against (default: host) |
+//! <!-- /params -->
 //!
 //! # `ssl:` server parameters
 //!
+//! `ssl:` server:
+//!
+//! <!-- params: ssl server -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `port` | 1 | port | required (or `endpoint=`) | |
-//! | `privateKey` | 2 | path | `server.pem` | key (and maybe the certificate) |
-//! | `certKey` | 3 | path | `privateKey` | certificate chain |
-//! | `sslmethod` | 4 | text | TLS 1.2+1.3 | `TLSv1_2_METHOD`: 1.2 only; SSLv2/3, TLSv1, TLSv1_1 are refused |
-//! | `interface` | 5 | IP | all IPv4 | |
-//! | `backlog` | 6 | integer | `1024` | |
-//! | `extraCertChain` | 7 | path | none | intermediates |
-//! | `dhParameters` | 8 | path | none | accepted, ignored with one warning |
-//! | `clientCA`, `requireClientCert` | | path, 0/1 | none, `1` | client certificates (mTLS) |
-//! | `alpn`, `minVersion` | | | | as for the client |
-//! | `handshakeTimeout` | | seconds | `10` | per client; `0` is an error |
-//! | `maxPendingPerSource` | | integer | `64` | handshakes at once from one IP address; more are closed at once |
-//! | `endpoint` | | description | TCP | serve over another server description |
+//! | `port` | 1 | port |  | TCP port (required unless endpoint= is given) |
+//! | `privateKey` | 2 | path | `server.pem` | server key (PEM); may also hold the certificate |
+//! | `certKey` | 3 | path |  | server certificate chain (PEM); default: privateKey's file |
+//! | `sslmethod` | 4 | text |  | TLS\_METHOD/SSLv23\_METHOD: TLS 1.2+1.3; TLSv1\_2\_METHOD: 1.2 only; older methods are refused |
+//! | `interface` | 5 | host | `""` | IP address to bind (empty: every IPv4 address) |
+//! | `backlog` | 6 | integer | `1024` | accept queue length |
+//! | `extraCertChain` | 7 | path |  | PEM file of intermediate certificates to send |
+//! | `dhParameters` | 8 | path |  | accepted and ignored: rustls uses ECDHE only |
+//! | `clientCA` |  | path |  | CA certificates (PEM file or directory) that client certificates must chain to |
+//! | `requireClientCert` |  | 0/1 |  | with clientCA: 1 (default) refuses clients without a certificate, 0 makes it optional |
+//! | `alpn` |  | list |  | protocols to accept, in preference order (`h2,http/1.1`) |
+//! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
+//! | `handshakeTimeout` |  | seconds | `10` | deadline for a client's handshake, in seconds |
+//! | `endpoint` |  | description |  | serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! <!-- /params -->
+//!
+//! `tls:` server:
+//!
+//! <!-- params: tls server -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `path` | 1 | path | required | directory of \*.pem files (keys, certificates, intermediates; certbot's live/ works); certificates chosen by SNI, reloaded when the files change |
+//! | `port` | 2 | port | `443` | TCP port |
+//! | `backlog` | 3 | integer | `1024` | accept queue length |
+//! | `interface` | 4 | host | `::` | IP address to bind (default: every address, dual stack) |
+//! | `clientCA` |  | path |  | CA certificates (PEM file or directory) that client certificates must chain to |
+//! | `requireClientCert` |  | 0/1 |  | with clientCA: 1 (default) refuses clients without a certificate, 0 makes it optional |
+//! | `alpn` |  | list |  | protocols to accept, in preference order (`h2,http/1.1`) |
+//! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
+//! | `handshakeTimeout` |  | seconds | `10` | deadline for a client's handshake, in seconds |
+//! | `endpoint` |  | description |  | serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! <!-- /params -->
 //!
 //! The `tls:` server takes `path` (a directory), `port` (`443`), `backlog`, `interface`
 //! (`::`) and the same options from `clientCA` on. Files named by a description are read

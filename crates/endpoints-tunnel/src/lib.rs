@@ -30,17 +30,36 @@
 //! `socks5:<host>:<port>:proxy=<client description>[:option=value...]`, and the same for
 //! `httpconnect:`. The nested description's `:` and `\` are escaped with `\`.
 //!
+//! `socks5:` client:
+//!
+//! <!-- params: socks5 client -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `host` | 0 | host | required | target name (ASCII; IDNs in `xn--` form) or IP; IPv6 bracketed or escaped |
-//! | `port` | 1 | port | required | target port |
-//! | `proxy` | | description | required | how to reach the proxy |
-//! | `user` | | text | none | user name for the proxy |
-//! | `password` | | text | none | password (shown as `***`; prefer the next two) |
-//! | `passwordFile` | | path | none | read the password from a file (one trailing newline dropped) |
-//! | `passwordEnv` | | text | none | read the password from an environment variable |
-//! | `resolve` | | `remote`/`local` | `remote` | (`socks5:` only) who resolves host names |
-//! | `timeout` | | seconds | `30` | proxy connection and handshake together; `0`: none |
+//! | `host` | 1 | host | required | target host name or IP address, as the proxy should reach it |
+//! | `port` | 2 | port | required | target port |
+//! | `proxy` |  | description | required | how to reach the proxy: a client description, its `:` and `\` escaped (`tcp\:127.0.0.1\:1080`) |
+//! | `user` |  | text |  | user name for the proxy |
+//! | `password` |  | text |  | password for the proxy (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as \*\*\* |
+//! | `passwordFile` |  | path |  | read the password from this file (one trailing newline is dropped) |
+//! | `passwordEnv` |  | text |  | read the password from this environment variable |
+//! | `resolve` |  | one of remote\|local | `remote` | `remote`: send host names to the proxy (curl's socks5h); `local`: resolve them here and send the address |
+//! | `timeout` |  | seconds | `30` | deadline for reaching the proxy and its handshake together, in seconds (0: none) |
+//! <!-- /params -->
+//!
+//! `httpconnect:` client:
+//!
+//! <!-- params: httpconnect client -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `host` | 1 | host | required | target host name or IP address, sent to the proxy in the CONNECT request |
+//! | `port` | 2 | port | required | target port |
+//! | `proxy` |  | description | required | how to reach the proxy: a client description, its `:` and `\` escaped (`tcp\:127.0.0.1\:1080`) |
+//! | `user` |  | text |  | user name for the proxy |
+//! | `password` |  | text |  | password for the proxy (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as \*\*\* |
+//! | `passwordFile` |  | path |  | read the password from this file (one trailing newline is dropped) |
+//! | `passwordEnv` |  | text |  | read the password from this environment variable |
+//! | `timeout` |  | seconds | `30` | deadline for reaching the proxy and its handshake together, in seconds (0: none) |
+//! <!-- /params -->
 //!
 //! ```text
 //! socks5:example.com:443:proxy=tcp\:127.0.0.1\:1080

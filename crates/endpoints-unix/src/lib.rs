@@ -15,14 +15,16 @@
 //!
 //! # `unix:` server parameters
 //!
+//! <!-- params: unix server -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `address` | 1 | path | required | socket path, or `@name` (Linux abstract) |
-//! | `mode` | 2 | octal | `666` | permission bits, applied before the file exists |
-//! | `backlog` | 3 | integer | `1024` | accept queue (Twisted: 50) |
-//! | `lockfile` | 4 | 0/1 | `1` | hold `<address>.lock`; an existing socket is removed only if it refuses connections |
-//! | `owner` | | user | none | name (from `/etc/passwd`) or uid |
-//! | `group` | | group | none | name (from `/etc/group`) or gid |
+//! | `address` | 1 | path | required | socket path, or `@name` for a Linux abstract socket |
+//! | `mode` | 2 | octal mode | `666` | permission bits of the socket file, set before it exists |
+//! | `backlog` | 3 | integer | `1024` | accept queue length |
+//! | `lockfile` | 4 | 0/1 | `1` | hold &lt;address&gt;.lock (flock) and take over a stale socket (one that refuses connections) |
+//! | `owner` |  | text |  | user name or uid to own the socket file |
+//! | `group` |  | text |  | group name or gid of the socket file |
+//! <!-- /params -->
 //!
 //! With `lockfile=1`: a live owner makes `listen` fail with "in use by another process" and
 //! its socket is left alone; of any number of processes racing for one path, exactly one wins.
@@ -39,11 +41,14 @@
 //!
 //! # `unix:` client parameters
 //!
+//! <!-- params: unix client -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
-//! | `path` | 1 | path | required | socket path or `@name` |
-//! | `timeout` | | seconds | `30` | connect deadline |
-//! | `lockfile` (or `checkPID`) | | 0/1 | `0` | `1`: refuse to connect unless a live server holds the lock (ours, or Twisted's with a live pid) |
+//! | `path` | 1 | path | required | socket path, or `@name` for a Linux abstract socket |
+//! | `timeout` |  | seconds | `30` | connect deadline in seconds (0: none) |
+//! | `lockfile` |  | 0/1 | `0` | 1: connect only if a live server holds &lt;path&gt;.lock |
+//! | `checkPID` |  | 0/1 |  | the same as `lockfile` (Twisted's documented name) |
+//! <!-- /params -->
 //!
 //! `checkPID=0` means off (in Twisted any `checkPID` value was truthy).
 //!

@@ -31,25 +31,27 @@
 //!
 //! # Endpoint types
 //!
-//! | prefix | side | parameters (positional first) | feature |
-//! |---|---|---|---|
-//! | `tcp` | server | `port`, `interface` (`""`), `backlog` (`1024`), `reuseport`, `v6only`, `nodelay`, `keepalive`, `recvbuf`, `sendbuf` | `tcp` |
-//! | `tcp` | client | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `tcp` |
-//! | `tcp6` | server | `port`, `backlog` (`1024`), `interface` (`::`), `v6only` (`0`), and the `tcp` options | `tcp6` |
-//! | `hostname` | client | as the `tcp` client | `hostname` |
-//! | `unix` | server | `address` (path or `@abstract`), `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `unix` |
-//! | `unix` | client | `path`, `timeout` (`30`), `lockfile`/`checkPID` (`0`) | `unix` |
-//! | `systemd` | server | `domain` (`INET`/`INET6`/`UNIX`), `index` or `name` | `systemd` |
-//! | `tls` | client | `host`, `port`, `timeout`, `bindAddress`, `certificate`, `privateKey`, `trustRoots` (default: the platform's store), `pin`, `endpoint`, `alpn`, `sni`, `minVersion` | `tls` |
-//! | `ssl` | client | `host`, `port`, `timeout`, `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` (verifies by default, against the platform's store) | `tls` |
-//! | `ssl` | server | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface`, `backlog`, `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout`, `endpoint` | `tls` |
-//! | `stdio` | server | none: one connection of stdin and stdout | `stdio` |
-//! | `haproxy` | server | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), then any server description | `proxy` |
-//! | `haproxy` | client | `version` (`1`), then any client description | `proxy` |
-//! | `socks5` | client | `host`, `port`, `proxy` (a client description), `user`, `password`/`passwordFile`/`passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `tunnel` |
-//! | `httpconnect` | client | `host`, `port`, `proxy` (a client description), `user`, `password`/`passwordFile`/`passwordEnv`, `timeout` (`30`) | `tunnel` |
-//! | `tls` | server | `path` (PEM directory, SNI), `port` (`443`), `backlog`, `interface` (`::`), and the `ssl` options from `clientCA` on | `tls` |
-//! | `acme` | server | `domains`, `cache`, `contact`, `directory` (Let's Encrypt; `staging`), `trustRoots`, `retry` (`60`), `alpn`, `minVersion`, `clientCA`, `requireClientCert`, `handshakeTimeout`, then any server description | `acme` |
+//! <!-- types -->
+//! | prefix | side | what | parameters (positional ones first; defaults) | crate |
+//! |---|---|---|---|---|
+//! | `acme` | server | TLS with certificates obtained and renewed by ACME (Let's Encrypt), TLS-ALPN-01 on the same socket, over any server endpoint | `domains`, `cache`, `contact`, `directory` (`letsencrypt`), `trustRoots`, `alpn`, `minVersion` (`1.2`), `clientCA`, `requireClientCert` (`1`), `handshakeTimeout` (`10`), `retry` (`60`), `maxPendingPerSource` | `endpoints-acme` |
+//! | `haproxy` | client | send a PROXY protocol header first on every connection of any client endpoint | `version` (`1`) | `endpoints-proxy` |
+//! | `haproxy` | server | read a PROXY protocol v1/v2 header on every connection of any server endpoint | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), `maxPendingPerSource` | `endpoints-proxy` |
+//! | `hostname` | client | connect to a host name with happy eyeballs (RFC 8305) | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `endpoints-hostname` |
+//! | `httpconnect` | client | connect through an HTTP proxy's CONNECT method (Basic authentication) reached by any client description | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `timeout` (`30`) | `endpoints-tunnel` |
+//! | `socks5` | client | connect through a SOCKS5 proxy (RFC 1928/1929) reached by any client description; host names resolved by the proxy | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `endpoints-tunnel` |
+//! | `ssl` | client | legacy Twisted TLS client; verifies certificates by default (Twisted did not) | `host`, `port`, `timeout` (`30`), `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname` | `endpoints-tls` |
+//! | `ssl` | server | TLS server from a key and certificate chain (PEM), over TCP or any server endpoint | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface` (`""`), `backlog` (`1024`), `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
+//! | `stdio` | server | one connection made of stdin and stdout (inetd, ssh ProxyCommand, Accept=yes) | none | `endpoints-stdio` |
+//! | `systemd` | server | adopt a listening socket passed by systemd socket activation | `domain`, `index`, `name` | `endpoints-systemd` |
+//! | `tcp` | client | connect over TCP; host names use happy eyeballs (RFC 8305) | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `endpoints-tcp` |
+//! | `tcp` | server | listen on a TCP port (IPv4 by default; any IP literal as interface) | `port`, `interface` (`""`), `backlog` (`1024`), `reuseport` (`0`), `v6only`, `nodelay` (`0`), `keepalive`, `recvbuf`, `sendbuf` | `endpoints-tcp` |
+//! | `tcp6` | server | listen on a TCP port over IPv6 (dual stack unless v6only=1) | `port`, `backlog` (`1024`), `interface` (`::`), `reuseport` (`0`), `v6only` (`0`), `nodelay` (`0`), `keepalive`, `recvbuf`, `sendbuf` | `endpoints-tcp6` |
+//! | `tls` | client | TLS over happy eyeballs or any client endpoint; certificates always verified | `host`, `port`, `timeout` (`30`), `bindAddress`, `certificate`, `privateKey`, `trustRoots`, `pin`, `endpoint`, `alpn`, `sni`, `minVersion` | `endpoints-tls` |
+//! | `tls` | server | TLS server choosing its certificate by SNI from a directory of PEM files | `path`, `port` (`443`), `backlog` (`1024`), `interface` (`::`), `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
+//! | `unix` | client | connect to a unix socket | `path`, `timeout` (`30`), `lockfile` (`0`), `checkPID` | `endpoints-unix` |
+//! | `unix` | server | listen on a unix socket (mode set before the file exists; flock-guarded) | `address`, `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `endpoints-unix` |
+//! <!-- /types -->
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
 //! build contains, with help for every parameter (see [`types`]).
@@ -127,7 +129,7 @@
 //!
 //! # Supported Rust versions
 //!
-//! The minimum is the workspace `rust-version` (1.88). Raising it is not a breaking change.
+//! The minimum is the workspace `rust-version` (1.89). Raising it is not a breaking change.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
