@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick] [--only accept,connect,proxy,relay,tls] [--cc cubic]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | bench [--quick] [--only accept,connect,proxy,relay,tls,terminate] [--cc cubic]>"
             );
             Ok(())
         }

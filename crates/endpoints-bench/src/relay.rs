@@ -175,7 +175,7 @@ pub(crate) async fn figures(quick: bool) -> Outcome<()> {
         ));
     }
     println!(
-        "| relay, {conns} connections at once: memory per connection, PSS + pipe capacity (KiB) | socat fork {socat_kib:.0} (PSS) | endpoints {ours_kib:.0} (PSS {ours_pss:.1} + pipes {ours_pipes:.0}) | {:.2}× less | informative |",
+        "| relay, {conns} connections at once: memory per connection, PSS + pipe capacity (KiB) | socat fork {socat_kib:.0} (PSS) | endpoints {ours_kib:.0} (PSS {ours_pss:.1} + pipes {ours_pipes:.0}) | {:.2}× (socat / endpoints) | informative |",
         socat_kib / ours_kib
     );
     Ok(())

@@ -225,6 +225,14 @@ pub(crate) fn openssl_present() -> bool {
         .is_ok()
 }
 
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for f in [&self.pems.cert, &self.pems.key, &self.pems.both] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
 async fn one_handshake(connector: &TlsConnector, addr: SocketAddr) -> std::io::Result<()> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = ServerName::try_from("localhost").expect("name");
