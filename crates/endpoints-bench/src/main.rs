@@ -109,6 +109,8 @@ fn main() {
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             cc.as_deref().map_or("unknown", str::trim)
         );
+        // The machine's cores are shared: say how busy it was, at the start and at the end.
+        println!("load average at start: {}\n", load_average());
         println!("| benchmark | baseline | endpoints | ratio | target |");
         println!("|---|---|---|---|---|");
 
@@ -138,6 +140,7 @@ fn main() {
             let tls = tls::Fixture::new();
             report("terminate", terminate::figures(quick, tls.pems()).await);
         }
+        println!("\nload average at the end: {}", load_average());
         failed
     });
     if !failed.is_empty() {
@@ -285,6 +288,14 @@ fn in_namespace(cc: &str, args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// `/proc/loadavg`'s first three fields (1, 5 and 15 minutes), or `unknown`.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 /// A loopback port nobody listens on now, for a peer program (socat, openssl) to bind.
