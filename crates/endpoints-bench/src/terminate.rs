@@ -229,9 +229,16 @@ async fn transfer(kind: Server, bytes: u64, pems: &Pems) -> Result<(f64, Option<
         sent
     });
     // Bounded: 1 GiB at 0.1 Gbit/s would be 86 s; past 120 s something is stuck.
-    let deadline = started + Duration::from_secs(120);
+    let mut deadline = started + Duration::from_secs(120);
+    let mut client_ended = false;
     while count.load(Ordering::Relaxed) < bytes {
-        if Instant::now() > deadline || (feeder.is_finished() && client_gone(&mut client)) {
+        if !client_ended && feeder.is_finished() && client_gone(&mut client) {
+            // The client may end before the sink has read the last bytes (the server closed
+            // once they were written to the sink's socket): a few seconds more, not 120.
+            client_ended = true;
+            deadline = deadline.min(Instant::now() + Duration::from_secs(5));
+        }
+        if Instant::now() > deadline {
             let got = count.load(Ordering::Relaxed);
             sink_task.abort();
             let mut why = String::new();
