@@ -572,3 +572,52 @@ async fn connect_rate(client: Client, cfg: &Config) -> Outcome<f64> {
     server.abort();
     failure.map_or(Ok(rate), Err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// issue 19 item 7: a failed baseline (no figure) is an error, never an `inf×` ratio.
+    #[test]
+    fn a_failed_run_is_an_error_not_a_ratio() {
+        for (base, ours) in [
+            (0.0, 5.0),
+            (f64::NAN, 5.0),
+            (5.0, 0.0),
+            (f64::INFINITY, 5.0),
+        ] {
+            let e = row("figure", base, ours, "≥ 1").expect_err("no ratio");
+            assert!(e.contains("figure"), "{e}");
+        }
+        assert!(row("figure", 4.0, 5.0, "≥ 1").is_ok());
+    }
+
+    /// A failed run of either side ends the interleaved figure with its error.
+    #[tokio::test]
+    async fn interleave_stops_at_the_first_failure() {
+        let calls = AtomicUsize::new(0);
+        let r = interleave(
+            3,
+            || async {
+                if calls.fetch_add(1, Ordering::Relaxed) == 2 {
+                    Err("lost 5 bytes".to_owned())
+                } else {
+                    Ok(1.0)
+                }
+            },
+            || async { Ok(2.0) },
+        )
+        .await;
+        assert_eq!(r, Err("lost 5 bytes".to_owned()));
+        assert_eq!(
+            interleave(3, || async { Ok(1.0) }, || async { Ok(2.0) }).await,
+            Ok((1.0, 2.0))
+        );
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert!(median(Vec::new()).is_nan());
+    }
+}

@@ -299,3 +299,15 @@ fn parse_s_time(text: &str) -> Option<f64> {
         .ok()?;
     Some(n / secs)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn s_time_output_is_parsed() {
+        let out = "Collecting connection statistics for 3 seconds\n\
+                   2508 connections in 2.51s; 999.20 connections/user sec, bytes read 0\n\
+                   2508 connections in 4 real seconds, 0 bytes read per connection\n";
+        assert_eq!(super::parse_s_time(out), Some(627.0));
+        assert_eq!(super::parse_s_time("error"), None);
+    }
+}
