@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
-use crate::Config;
+use crate::{Config, Outcome};
 
 /// The `socks5:` row, or a line saying why it is skipped.
-pub(crate) async fn figures(cfg: &Config) {
+pub(crate) async fn figures(cfg: &Config) -> Outcome<()> {
     let target = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let target_addr = target.local_addr().expect("addr");
     let server = tokio::spawn(async move {
@@ -40,7 +40,7 @@ pub(crate) async fn figures(cfg: &Config) {
             "| SOCKS5 connect rate, `socks5:` vs tokio-socks | skipped: `microsocks` not found (Debian package `microsocks`) | | | |"
         );
         server.abort();
-        return;
+        return Ok(());
     };
     let proxy: SocketAddr = ([127, 0, 0, 1], port).into();
     for _ in 0..200 {
@@ -53,10 +53,10 @@ pub(crate) async fn figures(cfg: &Config) {
         "socks5:127.0.0.1:{}:proxy=tcp\\:127.0.0.1\\:{port}:user=bench:password=pw",
         target_addr.port()
     ))
-    .expect("builds");
+    .map_err(|e| format!("socks5: description: {e}"))?;
     // Half the plain connect count: each makes two connections (to the proxy, and its own).
     let n = (cfg.connects / 2).max(1);
-    let (base, ours) = crate::interleave(
+    let measured = crate::interleave(
         cfg.runs,
         || async {
             let started = Instant::now();
@@ -68,27 +68,33 @@ pub(crate) async fn figures(cfg: &Config) {
                     "pw",
                 )
                 .await
-                .expect("tokio-socks connect");
+                .map_err(|e| format!("tokio-socks connect: {e}"))?;
                 drop(s);
             }
-            n as f64 / started.elapsed().as_secs_f64()
+            Ok(n as f64 / started.elapsed().as_secs_f64())
         },
         || async {
             let started = Instant::now();
             for _ in 0..n {
-                drop(ours.connect().await.expect("socks5: connect"));
+                drop(
+                    ours.connect()
+                        .await
+                        .map_err(|e| format!("socks5: connect: {e}"))?,
+                );
             }
-            n as f64 / started.elapsed().as_secs_f64()
+            Ok(n as f64 / started.elapsed().as_secs_f64())
         },
     )
     .await;
-    crate::row(
+    server.abort();
+    let (base, ours) = measured?;
+    let r = crate::row(
         "connect rate through microsocks (user/password), `socks5:` vs `tokio-socks` `Socks5Stream::connect_with_password` (conn/s)",
         base,
         ours,
         "≥ 0.9",
     );
-    server.abort();
     // Let microsocks' threads see their connections close before it is killed.
     tokio::time::sleep(Duration::from_millis(10)).await;
+    r
 }

@@ -11,7 +11,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::Config;
+use crate::terminate::Pems;
+use crate::{Config, Outcome};
 
 #[derive(Clone, Copy)]
 pub(crate) enum Server {
@@ -22,6 +23,7 @@ pub(crate) enum Server {
 /// A certificate (ECDSA P-256, rcgen's default) for `localhost`, in files and in memory.
 pub(crate) struct Fixture {
     pem: String,
+    pems: Pems,
     server: Arc<rustls::ServerConfig>,
     client: Arc<rustls::ClientConfig>,
 }
@@ -33,8 +35,18 @@ impl Fixture {
             .expect("params")
             .self_signed(&key)
             .expect("cert");
-        let pem = std::env::temp_dir().join(format!("endpoints-bench-{}.pem", std::process::id()));
-        std::fs::write(&pem, format!("{}{}", cert.pem(), key.serialize_pem())).expect("write pem");
+        let file = |what: &str, text: String| {
+            let path = std::env::temp_dir()
+                .join(format!("endpoints-bench-{}-{what}.pem", std::process::id()));
+            std::fs::write(&path, text).expect("write pem");
+            path.display().to_string()
+        };
+        let pem = file("both", format!("{}{}", cert.pem(), key.serialize_pem()));
+        let pems = Pems {
+            cert: file("cert", cert.pem()),
+            key: file("key", key.serialize_pem()),
+            both: pem.clone(),
+        };
         let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone()];
         let key_der =
             PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).expect("key der");
@@ -54,15 +66,21 @@ impl Fixture {
             .with_root_certificates(roots)
             .with_no_client_auth();
         Self {
-            pem: pem.display().to_string(),
+            pem,
+            pems,
             server: Arc::new(server),
             client: Arc::new(client),
         }
     }
 
+    /// The certificate in PEM files.
+    pub(crate) fn pems(&self) -> &Pems {
+        &self.pems
+    }
+
     /// Full handshakes per second: 4 clients (raw tokio-rustls) each handshake, read the
     /// server's one byte, and close, until `cfg.handshakes` are done.
-    pub(crate) async fn handshake_rate(&self, server: Server, cfg: &Config) -> f64 {
+    pub(crate) async fn handshake_rate(&self, server: Server, cfg: &Config) -> Outcome<f64> {
         let (addr, task) = match server {
             Server::Raw => {
                 let l = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -113,28 +131,39 @@ impl Fixture {
             .map(|_| {
                 let connector = TlsConnector::from(self.client.clone());
                 tokio::spawn(async move {
-                    for _ in 0..per_client {
-                        one_handshake(&connector, addr).await;
+                    for i in 0..per_client {
+                        // Bounded: 10 s is hundreds of times a loopback handshake.
+                        match tokio::time::timeout(
+                            Duration::from_secs(10),
+                            one_handshake(&connector, addr),
+                        )
+                        .await
+                        {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => return Err(format!("handshake {i}: {e}")),
+                            Err(_) => return Err(format!("handshake {i}: not done within 10 s")),
+                        }
                     }
+                    Ok(())
                 })
             })
             .collect();
+        let mut failure = None;
         for c in clients {
-            c.await.expect("client task");
+            match c.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failure = Some(e),
+                Err(e) => failure = Some(format!("client task: {e}")),
+            }
         }
         let rate = (per_client * 4) as f64 / started.elapsed().as_secs_f64();
         task.abort();
-        rate
+        failure.map_or(Ok(rate), Err)
     }
 
-    /// `openssl s_time -new` for a few seconds against `openssl s_server`, then against our
-    /// `ssl:` listener; connections per second each. `None` without `openssl`.
-    pub(crate) async fn s_time_pair(&self, quick: bool) -> Option<(f64, f64)> {
-        std::process::Command::new("openssl")
-            .arg("version")
-            .output()
-            .ok()?;
-        let seconds = if quick { "2" } else { "5" };
+    /// `openssl s_time -new` for `seconds` against `openssl s_server` with this certificate:
+    /// connections per second.
+    pub(crate) async fn s_time_openssl(&self, seconds: u32) -> Outcome<f64> {
         let port = crate::free_port();
         let mut server = tokio::process::Command::new("openssl")
             .args([
@@ -152,17 +181,31 @@ impl Fixture {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .ok()?;
-        wait_port(port).await;
-        let openssl = s_time(port, seconds).await;
+            .map_err(|e| format!("openssl s_server: {e}"))?;
+        let ready = wait_port(port).await;
+        let rate = match ready {
+            Ok(()) => s_time(port, seconds).await,
+            Err(e) => Err(format!("openssl s_server: {e}")),
+        };
         let _ = server.kill().await;
+        rate
+    }
 
+    /// `openssl s_time -new` for `seconds` against an `ssl:` listener with this certificate.
+    pub(crate) async fn s_time_ours(&self, seconds: u32) -> Outcome<f64> {
         let desc = format!(
             "ssl:0:privateKey={}:interface=127.0.0.1",
             endpoints::escape(&self.pem)
         );
-        let mut l: Box<dyn Listener> = endpoints::listen(&desc).await.ok()?;
-        let port = l.local_addr().ok()?.ip()?.port();
+        let mut l: Box<dyn Listener> = endpoints::listen(&desc)
+            .await
+            .map_err(|e| format!("{desc}: {e}"))?;
+        let port = l
+            .local_addr()
+            .ok()
+            .and_then(|a| a.ip())
+            .map(|a| a.port())
+            .ok_or("ssl: listener without a port")?;
         let task = tokio::spawn(async move {
             while let Ok(conn) = l.accept().await {
                 drop(conn);
@@ -170,46 +213,78 @@ impl Fixture {
         });
         let ours = s_time(port, seconds).await;
         task.abort();
-        Some((openssl?, ours?))
+        ours
     }
 }
 
-async fn one_handshake(connector: &TlsConnector, addr: SocketAddr) {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let name = ServerName::try_from("localhost").expect("name");
-    let mut tls = connector.connect(name, tcp).await.expect("handshake");
-    let mut b = [0u8; 1];
-    let _ = tls.read(&mut b).await;
+/// Whether `openssl` runs.
+pub(crate) fn openssl_present() -> bool {
+    std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok()
 }
 
-async fn wait_port(port: u16) {
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for f in [&self.pems.cert, &self.pems.key, &self.pems.both] {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+async fn one_handshake(connector: &TlsConnector, addr: SocketAddr) -> std::io::Result<()> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await?;
+    let mut b = [0u8; 1];
+    let _ = tls.read(&mut b).await;
+    Ok(())
+}
+
+/// Wait (up to 5 s) until something accepts on `port`.
+async fn wait_port(port: u16) -> Outcome<()> {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return;
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    Err(format!("nothing listens on port {port} after 5 s"))
 }
 
 /// Runs `openssl s_time -new`; parses "N connections in T real seconds".
-async fn s_time(port: u16, seconds: &str) -> Option<f64> {
-    let out = tokio::process::Command::new("openssl")
+async fn s_time(port: u16, seconds: u32) -> Outcome<f64> {
+    let run = tokio::process::Command::new("openssl")
         .args([
             "s_time",
             "-connect",
             &format!("127.0.0.1:{port}"),
             "-new",
             "-time",
-            seconds,
+            &seconds.to_string(),
         ])
         .stdin(Stdio::null())
-        .output()
+        .kill_on_drop(true)
+        .output();
+    // Bounded: s_time stops itself after `seconds`; 30 s more means it hangs.
+    let out = tokio::time::timeout(Duration::from_secs(u64::from(seconds) + 30), run)
         .await
-        .ok()?;
+        .map_err(|_| format!("openssl s_time against port {port}: no end within {seconds} + 30 s"))?
+        .map_err(|e| format!("openssl s_time: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
+    parse_s_time(&text).ok_or_else(|| {
+        format!(
+            "openssl s_time against port {port}: no \"connections in ... real seconds\" line: {}",
+            text.trim()
+        )
+    })
+}
+
+fn parse_s_time(text: &str) -> Option<f64> {
     let line = text
         .lines()
         .find(|l| l.contains("connections in") && l.contains("real seconds"))?;
@@ -223,4 +298,16 @@ async fn s_time(port: u16, seconds: &str) -> Option<f64> {
         .parse()
         .ok()?;
     Some(n / secs)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn s_time_output_is_parsed() {
+        let out = "Collecting connection statistics for 3 seconds\n\
+                   2508 connections in 2.51s; 999.20 connections/user sec, bytes read 0\n\
+                   2508 connections in 4 real seconds, 0 bytes read per connection\n";
+        assert_eq!(super::parse_s_time(out), Some(627.0));
+        assert_eq!(super::parse_s_time("error"), None);
+    }
 }

@@ -359,6 +359,13 @@ pub(crate) async fn both_ways(
     }
 }
 
+/// One direction. Each read is followed by reads of whatever is already there (a TLS source
+/// hands out one 16 KiB record per read, and rustls may hold several decrypted), up to
+/// [`BUFFER`], so the destination gets one large write instead of several small ones. The
+/// destination is flushed when the source has nothing more at once, before waiting for it
+/// (and before passing its end on), not after every write: a flush on a TLS stream waits
+/// until every record is in the socket, and between records the next read could already
+/// have been decrypting.
 async fn copy<R, W>(
     r: &mut R,
     w: &mut W,
@@ -373,40 +380,81 @@ where
 {
     let mut buf = vec![0u8; BUFFER];
     loop {
-        let n = match shared.idle {
-            None => r.read(&mut buf).await?,
-            Some(limit) => loop {
-                match tokio::time::timeout(limit, r.read(&mut buf)).await {
-                    Ok(n) => break n?,
-                    // Quiet this way; idle only if the other way was quiet too.
-                    Err(_) if shared.idle_expired() => {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
-                    }
-                    Err(_) => {}
+        let n = match at_once(r.read(&mut buf)).await {
+            Some(n) => n?,
+            None => {
+                // Nothing now: what was written goes out before waiting.
+                w.flush().await?;
+                match shared.idle {
+                    None => r.read(&mut buf).await?,
+                    Some(limit) => loop {
+                        match tokio::time::timeout(limit, r.read(&mut buf)).await {
+                            Ok(n) => break n?,
+                            // Quiet this way; idle only if the other way was quiet too.
+                            Err(_) if shared.idle_expired() => {
+                                return Err(io::Error::new(
+                                    io::ErrorKind::TimedOut,
+                                    "idle timeout",
+                                ));
+                            }
+                            Err(_) => {}
+                        }
+                    },
                 }
-            },
+            }
         };
         if n == 0 {
-            // Pass the end of data on, as the policy says.
+            // Pass the end of data on, as the policy says; what was written goes out first.
+            w.flush().await?;
             let other_done = shared.until_finish(me, finish).await;
             return match w.shutdown().await {
                 Err(_) if other_done => Ok(()),
                 r => r,
             };
         }
-        count.taken.fetch_add(n as u64, Ordering::Relaxed);
+        // Gather what is already there. An end of data found here is found again by the
+        // next read; an error is kept and returned once these bytes are delivered (a socket
+        // reports a reset once, and reads 0 after it).
+        let mut filled = n;
+        let mut failed = None;
+        while filled < buf.len() {
+            match at_once(r.read(&mut buf[filled..])).await {
+                Some(Ok(m)) if m > 0 => filled += m,
+                Some(Err(e)) => {
+                    failed = Some(e);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        count.taken.fetch_add(filled as u64, Ordering::Relaxed);
         let mut at = 0;
-        while at < n {
-            let m = w.write(&buf[at..n]).await?;
+        while at < filled {
+            let m = w.write(&buf[at..filled]).await?;
             if m == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             at += m;
             count.delivered.fetch_add(m as u64, Ordering::Relaxed);
         }
-        w.flush().await?;
         shared.touch();
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
+}
+
+/// `f`'s output if it is ready on its first poll (which registers this task's waker as any
+/// poll does); `None` if it would wait.
+async fn at_once<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -537,6 +585,191 @@ mod tests {
         );
         let (_, r) = pump(relay_a, relay_b, limits).await;
         assert_eq!(r.expect_err("idle").kind(), io::ErrorKind::TimedOut);
+    }
+
+    /// A source that always has `chunk` bytes ready (like rustls holding several decrypted
+    /// records), `total` in all.
+    struct Ready {
+        left: usize,
+        chunk: usize,
+    }
+
+    impl AsyncRead for Ready {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            let n = self.left.min(self.chunk).min(buf.remaining());
+            buf.put_slice(&vec![7u8; n]);
+            self.left -= n;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A destination that keeps what it is given until flushed (like a TLS stream whose
+    /// records wait in rustls), and records each write and flush.
+    #[derive(Clone, Default)]
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Recorded>>);
+
+    #[derive(Default)]
+    struct Recorded {
+        writes: Vec<usize>,
+        flushes: usize,
+        held: usize,
+        flushed: usize,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let mut r = self.0.lock().expect("lock");
+            r.writes.push(buf.len());
+            r.held += buf.len();
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            let mut r = self.0.lock().expect("lock");
+            r.flushes += 1;
+            r.flushed += std::mem::take(&mut r.held);
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            self.poll_flush(cx)
+        }
+    }
+
+    /// issue 19 item 9: a TLS source hands out one 16 KiB record per read; what is already
+    /// decrypted is gathered into one 64 KiB write, and the destination is flushed when the
+    /// source has nothing more for now or ends, not after every write.
+    #[tokio::test]
+    async fn ready_bytes_are_gathered_into_full_writes() {
+        let total = 1 << 20;
+        let rec = Recorder::default();
+        let shared = Shared::new(None);
+        let count = Counters::default();
+        let mut src = Ready {
+            left: total,
+            chunk: 16 * 1024,
+        };
+        let mut dst = rec.clone();
+        copy(
+            &mut src,
+            &mut dst,
+            &count,
+            &shared,
+            Direction::AToB,
+            Finish::Now,
+        )
+        .await
+        .expect("copy");
+        let r = rec.0.lock().expect("lock");
+        assert_eq!(r.flushed, total, "every byte flushed by the end");
+        assert_eq!(count.delivered.load(Ordering::Relaxed), total as u64);
+        assert!(
+            r.writes.iter().all(|&w| w == BUFFER),
+            "16 KiB reads gathered into {BUFFER}-byte writes: {:?}",
+            &r.writes[..r.writes.len().min(8)]
+        );
+        assert!(
+            r.flushes < r.writes.len(),
+            "{} flushes for {} writes: not one per write",
+            r.flushes,
+            r.writes.len()
+        );
+    }
+
+    /// A source that gives `first` bytes, then fails (a reset), then reads 0 (as a socket
+    /// does after reporting a reset once).
+    struct ThenReset {
+        first: usize,
+        reported: bool,
+    }
+
+    impl AsyncRead for ThenReset {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            if self.first > 0 {
+                let n = self.first.min(buf.remaining());
+                buf.put_slice(&vec![1u8; n]);
+                self.first -= n;
+            } else if !self.reported {
+                self.reported = true;
+                return std::task::Poll::Ready(Err(io::ErrorKind::ConnectionReset.into()));
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A reset met while gathering is not lost: the bytes before it are delivered, then the
+    /// copy fails with it (never a clean end).
+    #[tokio::test]
+    async fn a_reset_met_while_gathering_is_returned() {
+        let rec = Recorder::default();
+        let (shared, count) = (Shared::new(None), Counters::default());
+        let mut src = ThenReset {
+            first: 1000,
+            reported: false,
+        };
+        let mut dst = rec.clone();
+        let e = copy(
+            &mut src,
+            &mut dst,
+            &count,
+            &shared,
+            Direction::AToB,
+            Finish::Now,
+        )
+        .await
+        .expect_err("the reset");
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(count.delivered.load(Ordering::Relaxed), 1000);
+    }
+
+    /// Bytes written while the source goes quiet are flushed before the copy waits for more:
+    /// nothing stays held in a TLS stream's buffer while its peer waits for it.
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_source_leaves_nothing_unflushed() {
+        let (mut peer, mut src) = tokio::io::duplex(1024);
+        let rec = Recorder::default();
+        let mut dst = rec.clone();
+        let copying = tokio::spawn(async move {
+            let shared = Shared::new(None);
+            let count = Counters::default();
+            copy(
+                &mut src,
+                &mut dst,
+                &count,
+                &shared,
+                Direction::AToB,
+                Finish::Now,
+            )
+            .await
+        });
+        peer.write_all(b"hello").await.expect("write");
+        // The paused clock moves on only once every task is idle: the copy is waiting.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            rec.0.lock().expect("lock").flushed,
+            5,
+            "flushed before waiting"
+        );
+        drop(peer);
+        copying.await.expect("task").expect("copy");
     }
 
     #[test]

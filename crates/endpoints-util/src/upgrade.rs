@@ -18,9 +18,13 @@
 //! carry many clients) are only bound by the total. A connection whose peer address was
 //! announced by the peer itself carries [`CountAs`], and is counted against the real one.
 //!
-//! With [`UpgradeSettings::inline_first_poll`], an upgrade is first polled once in `accept`
-//! itself: when it can finish at once (a PROXY header already in the socket buffer), no task
-//! is spawned. A poll never blocks, so a silent client still costs nothing but a spawn.
+//! With [`UpgradeSettings::inline_first_poll`], upgrades are polled by `accept` itself, with
+//! its own waker, up to 16 at a time: one that finishes at once (a PROXY header already in the
+//! socket buffer) or soon (a header a moment behind its connection) costs no task and no wake
+//! of another thread. Past 16 in progress, an upgrade is polled once and then spawned as
+//! above, so silent clients cannot hold the accept loop. The upgrades polled by `accept` move
+//! only while it is being awaited; their deadline is checked then too (a header that arrived
+//! in time is taken even if the check comes late).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -79,9 +83,10 @@ pub struct UpgradeSettings {
     /// Upgrades in progress at once from one source IP address; past it, new connections
     /// from that address are closed at once.
     pub max_pending_per_source: usize,
-    /// Poll each upgrade once in `accept` before spawning it. Good for cheap steps that often
-    /// finish at once (reading a PROXY header); leave it off for CPU-heavy ones (a TLS
-    /// handshake), which then run in parallel on the runtime's workers.
+    /// Poll upgrades in `accept` itself (up to 16 at a time, then once each before spawning
+    /// it). Good for cheap steps that often finish at once or soon (reading a PROXY header);
+    /// leave it off for CPU-heavy ones (a TLS handshake), which then run in parallel on the
+    /// runtime's workers.
     pub inline_first_poll: bool,
 }
 
@@ -171,10 +176,29 @@ fn source_of(conn: &Connection) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// Upgrades polled by `accept` itself at most (see [`UpgradeSettings::inline_first_poll`]).
+const INLINE_MAX: usize = 16;
+
+/// The first of `set` to finish (removed from it), polled with the caller's waker.
+fn poll_any(set: &mut Vec<Pending>) -> impl Future<Output = Option<Connection>> + '_ {
+    std::future::poll_fn(move |cx| {
+        for i in 0..set.len() {
+            if let Poll::Ready(r) = set[i].as_mut().poll(cx) {
+                drop(set.swap_remove(i));
+                return Poll::Ready(r);
+            }
+        }
+        Poll::Pending
+    })
+}
+
 /// A listener whose connections went through an upgrade step. See the [module docs](self).
 pub struct UpgradeListener {
     inner: Box<dyn Listener>,
     pending: JoinSet<Option<Connection>>,
+    /// Upgrades that did not finish on their first poll, polled by `accept` itself (with
+    /// [`UpgradeSettings::inline_first_poll`], up to [`INLINE_MAX`]): no task each.
+    inline: Vec<Pending>,
     upgrade: Arc<Upgrade>,
     settings: UpgradeSettings,
     canonical: Description,
@@ -210,6 +234,7 @@ impl UpgradeListener {
         Self {
             inner,
             pending: JoinSet::new(),
+            inline: Vec::new(),
             upgrade,
             settings,
             canonical,
@@ -277,14 +302,21 @@ impl Listener for UpgradeListener {
     /// Cancel-safe: upgrades in progress keep running in their tasks.
     async fn accept(&mut self) -> io::Result<Connection> {
         loop {
+            let in_progress = self.pending.len() + self.inline.len();
+            let inline = &mut self.inline;
             tokio::select! {
                 biased;
+                done = poll_any(inline), if !inline.is_empty() => {
+                    if let Some(conn) = done {
+                        return Ok(conn);
+                    }
+                }
                 Some(done) = self.pending.join_next(), if !self.pending.is_empty() => {
                     if let Ok(Some(conn)) = done {
                         return Ok(conn);
                     }
                 }
-                accepted = self.inner.accept(), if self.pending.len() < self.settings.max_pending => {
+                accepted = self.inner.accept(), if in_progress < self.settings.max_pending => {
                     let conn = accepted?;
                     let Ok(slot) = self.slot_for(&conn) else {
                         tracing::debug!(
@@ -297,6 +329,11 @@ impl Listener for UpgradeListener {
                     };
                     let mut upgrading = self.start(conn, slot);
                     if self.settings.inline_first_poll {
+                        if self.inline.len() < INLINE_MAX {
+                            // Polled at the top of the loop, with this task's waker.
+                            self.inline.push(upgrading);
+                            continue;
+                        }
                         // One poll, never blocking: done at once, or handed to a task (which
                         // polls again with its own waker).
                         match upgrading.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
