@@ -11,7 +11,7 @@
 //!   core alone among the workspace crates.
 //! * The minimum Rust version stated in the docs is `Cargo.toml`'s.
 //! * The parameter tables between `<!-- params: ... -->` markers (README, `docs/grammar.md`,
-//!   crate docs) are the registry's (`crates/endpoints-cli/tests/doc_tables.rs`).
+//!   crate docs) are the registry's (`crates/endpoints-cli/tests/cli/doc_tables.rs`).
 //! * Every `unsafe` has a `SAFETY:` note (on its line or in the comment just above), or, for
 //!   an `unsafe fn`, a `# Safety` section in its docs.
 
@@ -409,9 +409,16 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     // The parameter tables generated from the registry: checked (or rewritten) by the
     // command's test, which has the registry linked.
     let mut tables = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    tables
-        .current_dir(root)
-        .args(["test", "-q", "-p", "endpoints-cli", "--test", "doc_tables"]);
+    tables.current_dir(root).args([
+        "test",
+        "-q",
+        "-p",
+        "endpoints-cli",
+        "--test",
+        "cli",
+        "--",
+        "doc_tables::",
+    ]);
     if write {
         tables.env("TIDY_WRITE", "1");
     }

@@ -2,7 +2,6 @@
 //! its test binary: it counts this process's descriptors.
 
 mod common;
-
 use std::future::Future;
 use std::task::Poll;
 use std::time::Duration;

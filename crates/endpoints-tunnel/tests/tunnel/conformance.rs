@@ -1,8 +1,7 @@
 //! Both types pass the `endpoints-conformance` suite, and echo (with a half-close) through
 //! in-process proxies.
 
-mod common;
-
+use crate::common;
 use endpoints_conformance::Suite;
 use endpoints_core::ErrorKind;
 

@@ -1,8 +1,7 @@
 //! The `tls:` and `ssl:` servers with the certificates users have: certbot's `live/`
 //! directory, renewal without a restart, and private keys left readable.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

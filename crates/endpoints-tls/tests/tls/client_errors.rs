@@ -1,7 +1,6 @@
 //! Every way a `tls:` connect fails, read as a person would: what is wrong, what to do.
 
-mod common;
-
+use crate::common;
 use common::Pki;
 use endpoints_core::registry::{build_client, build_server};
 use endpoints_core::{Address, Listener};

@@ -1,8 +1,7 @@
 //! A self-signed server certificate listed in `trustRoots=` (the usual `openssl req -x509`
 //! one, marked CA:TRUE), and `pin=sha256/<base64>` (curl's `--pinnedpubkey`).
 
-mod common;
-
+use crate::common;
 use std::process::Command;
 
 use common::Pki;

@@ -2,8 +2,7 @@
 //! resolution, IPv6, Basic credentials), every SOCKS5 reply code in words, bytes after the
 //! CONNECT answer, chains, and the timeout covering the handshake.
 
-mod common;
-
+use crate::common;
 use std::io;
 use std::time::{Duration, Instant};
 

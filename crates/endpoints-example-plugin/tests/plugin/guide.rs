@@ -46,7 +46,7 @@ fn anchors_in(source: &str) -> Vec<String> {
 const SOURCES: &[&str] = &[
     "crates/endpoints-example-plugin/Cargo.toml",
     "crates/endpoints-example-plugin/src/lib.rs",
-    "crates/endpoints-example-plugin/tests/conformance.rs",
+    "crates/endpoints-example-plugin/tests/plugin/conformance.rs",
 ];
 
 #[test]

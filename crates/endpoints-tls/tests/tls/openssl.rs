@@ -1,8 +1,7 @@
 //! Interop with real OpenSSL (`openssl s_server` / `s_client`, Debian package `openssl`).
 //! Without the program these tests print why and pass, except under `CI=true`.
 
-mod common;
-
+use crate::common;
 use std::process::Stdio;
 use std::time::Duration;
 

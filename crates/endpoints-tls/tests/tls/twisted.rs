@@ -2,8 +2,7 @@
 //! `ssl:` clients against Twisted's `ssl:` server endpoint (tests/twisted/ssl_echo.py).
 //! Without Twisted these tests print why and pass, except under `CI=true`.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! In a `.rs` file the markers and the table are `//!` doc lines. The test fails when a table
-//! differs from the registry; `TIDY_WRITE=1 cargo test -p endpoints-cli --test doc_tables`
+//! differs from the registry; `TIDY_WRITE=1 cargo test -p endpoints-cli --test cli doc_tables`
 //! (or `cargo xtask tidy --write`) rewrites them.
 
 use std::path::{Path, PathBuf};
@@ -152,7 +152,7 @@ fn parameter_tables_are_generated_from_the_registry() {
     }
     assert!(
         problems.is_empty(),
-        "tables differ from the registry (TIDY_WRITE=1 cargo test -p endpoints-cli --test \
+        "tables differ from the registry (TIDY_WRITE=1 cargo test -p endpoints-cli --test cli \
          doc_tables rewrites them):\n{}",
         problems.join("\n")
     );

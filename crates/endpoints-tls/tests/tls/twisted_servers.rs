@@ -3,8 +3,7 @@
 //! same certbot directory. The Python side is in `tests/twisted/*.py`. Without Twisted the
 //! tests print why and pass, except under `CI=true`, where they fail.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! `tls:`/`ssl:` clients and servers against each other on loopback.
 
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 use common::Pki;

@@ -2,8 +2,7 @@
 //! packages `microsocks` and `tinyproxy`): 16 MiB round trips, wrong password, target
 //! refused, proxy down, and TLS over the tunnel to our own `ssl:` server, verified.
 
-mod common;
-
+use crate::common;
 use std::io;
 
 use common::*;

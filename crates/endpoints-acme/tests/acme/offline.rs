@@ -2,8 +2,7 @@
 //! start, an unreachable server while a cached certificate serves, and the TLS-ALPN-01
 //! path of the handshake.
 
-mod common;
-
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -1,0 +1,15 @@
+//! The integration tests of this crate, in one binary (fewer to link): each former test
+//! file is a module. Tests that change process-wide state (limits, umask, environment,
+//! a global provider, counts of open descriptors) stay in binaries of their own.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod certbot;
+mod client_errors;
+mod default_key;
+mod openssl;
+mod self_signed_and_pins;
+mod tls;
+mod twisted;
+mod twisted_servers;
