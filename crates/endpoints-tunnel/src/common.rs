@@ -4,8 +4,6 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use endpoints_core::params::{Args, Param, Value};
@@ -14,7 +12,7 @@ use endpoints_core::{
     Address, ClientEndpoint, Connection, Description, Operation, ParseError, Stream, async_trait,
     io_error,
 };
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+pub use endpoints_util::Prefixed;
 
 /// Where the tunnel goes: a host name or an IP address, and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,87 +259,6 @@ impl std::error::Error for Worded {
 
 pub(crate) fn worded(kind: io::ErrorKind, words: String, cause: Option<io::Error>) -> io::Error {
     io::Error::new(kind, Worded { words, cause })
-}
-
-/// `prefix`, then `inner`: the bytes a proxy sent after its answer belong to the tunnel.
-/// Writes go straight to `inner`.
-#[derive(Debug)]
-pub struct Prefixed<S> {
-    prefix: Vec<u8>,
-    pos: usize,
-    inner: S,
-}
-
-impl<S> Prefixed<S> {
-    /// Yield `prefix` before reading from `inner`.
-    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
-        Self {
-            prefix,
-            pos: 0,
-            inner,
-        }
-    }
-
-    /// The bytes not read yet from the prefix.
-    pub fn buffered(&self) -> &[u8] {
-        &self.prefix[self.pos..]
-    }
-
-    /// The stream underneath.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.pos < self.prefix.len() {
-            let n = (self.prefix.len() - self.pos).min(buf.remaining());
-            let start = self.pos;
-            buf.put_slice(&self.prefix[start..start + n]);
-            self.pos += n;
-            if self.pos == self.prefix.len() {
-                self.prefix = Vec::new();
-                self.pos = 0;
-            }
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
 }
 
 /// The target from `host` and `port`: an IP address (IPv6 bare or in brackets) or a host

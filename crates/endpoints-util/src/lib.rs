@@ -5,7 +5,9 @@
 //!   back off on resource exhaustion, log once per episode);
 //! * [`upgrade`]: [`UpgradeListener`], which runs a wrapper's
 //!   per-connection step (a TLS handshake, a PROXY header) off the accept loop, with a
-//!   deadline, a total cap and a per-source cap (`maxPendingPerSource`).
+//!   deadline, a total cap and a per-source cap (`maxPendingPerSource`);
+//! * [`Prefixed`]: a stream that yields bytes already read ahead before the rest (the
+//!   `haproxy:` wrapper's header segment, an HTTP proxy's bytes after its answer).
 //!
 //! A plugin that only needs the traits, the grammar and the registry depends on
 //! `endpoints-core` alone (the `stdio:` plugin does); a transport with an accept loop, or a
@@ -16,7 +18,9 @@
 //! The minimum is the workspace `rust-version` (1.89). Raising it is not a breaking change.
 
 pub mod accept;
+mod prefixed;
 pub mod upgrade;
 
 pub use accept::AcceptBackoff;
+pub use prefixed::Prefixed;
 pub use upgrade::{CountAs, UpgradeListener, UpgradeSettings};
