@@ -31,8 +31,17 @@ macro_rules! out {
     }};
 }
 
+/// One of the command's own log lines (see [`log`]): `info` for each connection, `warn` for
+/// one that failed or was cut. Shown by default; `--log-level`/`RUST_LOG` filter them.
+macro_rules! line {
+    ($level:ident, $($t:tt)*) => {
+        tracing::$level!(target: crate::log::OWN, $($t)*)
+    };
+}
+
 mod describe;
 mod flags;
+mod log;
 mod pump;
 mod relay;
 mod rlimit;
@@ -53,18 +62,28 @@ usage: endpoints check [--client|--server] [--json] DESC
        endpoints connect DESC [--linger SECS] [--half-close auto|always|never]
        endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout SECS] [--linger SECS]
                        [--drain-timeout SECS] [--half-close auto|always|never]
-       endpoints help";
+       endpoints help | --version
+Any command: [--log-level off|error|warn|info|debug|trace] [--log-format text|json]";
 
 /// `endpoints help`: the usage, then what the flags mean.
 const HELP: &str = "
-listen, connect (stdin and stdout on one connection):
-  Receiving goes on until the peer closes, however long stdin has been at its end (stdin is
-  often /dev/null). Once the peer's data has ended, stdin is no longer read, unless --linger
-  is given: then it may go on that long.
+listen, connect (stdin and stdout on one connection, like nc):
+  Each direction runs to its own end. What stdin holds is sent until stdin ends, whatever
+  the peer did: a peer's end of data says it will send nothing more, not that it reads
+  nothing more (`endpoints listen ... >out` on one side, `endpoints connect ... <file` on
+  the other). Receiving goes on until the peer's data ends, however long stdin has been at
+  its end (stdin is often /dev/null). The command exits when both directions have ended.
+  Only a terminal's stdin (someone typing) stops when the peer has finished.
+  A peer that refuses the rest (a reset, a broken pipe) while bytes were still on their way
+  is a truncation: a warning with the bytes sent and received, a reset, exit status 1.
+  --echo              (listen) serve every connection as an echo server instead of stdio,
+                      until SIGINT/SIGTERM; open connections get 10 s to finish.
+  --once              (listen --echo) serve one connection, then stop listening. Without
+                      --echo, listen always takes one connection.
   --linger SECS       give up on the direction still open SECS after the other one ended
-                      (default: never give up on receiving). Giving up is a truncation: a
-                      warning naming the connection and the bytes cut, a reset to the peer
-                      (SO_LINGER 0), exit status 1.
+                      (default: never give up). Giving up is a truncation: a warning naming
+                      the connection and the bytes cut, a reset to the peer (SO_LINGER 0),
+                      exit status 1.
 
 relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways):
   --max-connections N at most N connections at once; further clients wait in the listen
@@ -87,6 +106,13 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
   always              at once, TLS included.
   never               not until the other side has closed too.
 
+--log-level LEVEL    what reaches stderr besides the `listening on` line: off, error, warn,
+                     info (each connection, failed TLS handshakes), debug, trace. Default:
+                     the library's warnings and the command's own info lines; RUST_LOG
+                     (tracing's filter syntax, e.g. `endpoints_tls=debug,info`) when set.
+--log-format FORMAT  text (default: the command's lines as they are, the library's with
+                     their level and origin) or json (one object a line: journald, Loki).
+
 Seconds are decimals from 0 (more than 0 for --idle-timeout) to 31536000 (one year);
 counts are from 1 to 1048576. A bad value is a usage error.
 
@@ -107,12 +133,32 @@ fn main() -> ExitCode {
         err!("endpoints: {e}");
         return ExitCode::from(2);
     }
+    // Not `env::args()`, which panics on an argument that is not UTF-8.
+    let mut args = Vec::new();
+    for a in std::env::args_os().skip(1) {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                err!(
+                    "endpoints: the argument {} is not UTF-8; descriptions and flags are text\n{USAGE}",
+                    a.to_string_lossy().escape_debug()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match log::take_flags(&mut args) {
+        Ok(o) => log::init(&o),
+        Err(e) => {
+            err!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
     // Best effort: with the soft limit as it was, the command still works, on fewer
     // connections at once.
     if let Err(e) = rlimit::raise_open_files() {
         tracing::debug!(error = %e, "cannot raise the open-files limit");
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -123,7 +169,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(args)) {
+    let result = rt.block_on(run(args));
+    log::release();
+    // Not a plain drop: a read of stdin blocked in its thread (a terminal nobody types into)
+    // cannot be cancelled, and dropping the runtime would wait for it.
+    rt.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(Fail::Usage(m)) => {
             err!("{m}");
@@ -197,6 +248,10 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
             )?)
             .await
         }
+        "--version" | "-V" | "version" => {
+            out!("endpoints {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
         "help" | "--help" | "-h" => {
             out!("{USAGE}\n{HELP}");
             Ok(ExitCode::SUCCESS)
@@ -246,14 +301,23 @@ pub(crate) fn build_client(text: &str) -> Result<Box<dyn endpoints::ClientEndpoi
     endpoints::client(text).map_err(|e| Fail::Usage(e.to_string()))
 }
 
+/// Build and listen; print `listening on DESC` as the first line on stderr. The library's
+/// warnings about the listener are held until the caller has printed its other start lines
+/// and calls [`log::release`].
 pub(crate) async fn start_listening(text: &str) -> Result<Box<dyn Listener>, Fail> {
-    let endpoint = build_server(text)?;
-    let listener = endpoint
-        .listen()
-        .await
-        .map_err(|e| Fail::Run(e.to_string()))?;
-    err!("listening on {listener}");
-    Ok(listener)
+    log::hold();
+    let listening = async {
+        let endpoint = build_server(text)?;
+        endpoint
+            .listen()
+            .await
+            .map_err(|e| Fail::Run(e.to_string()))
+    };
+    let listener = listening.await;
+    if let Ok(l) = &listener {
+        err!("listening on {l}");
+    }
+    listener
 }
 
 /// Set once SIGINT or SIGTERM has arrived.

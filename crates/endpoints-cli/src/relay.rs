@@ -76,6 +76,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
              --max-connections changes it"
         ),
     }
+    crate::log::release();
     let failed = Arc::new(AtomicU64::new(0));
     let mut relayed = 0u64;
     let mut tasks = JoinSet::new();
@@ -150,7 +151,7 @@ async fn relay_one(
     let mut upstream = match announced.await {
         Ok(u) => u,
         Err(e) => {
-            err!("relay {peer}: {e}; the client is reset");
+            line!(warn, "relay {peer}: {e}; the client is reset{}", via(&conn));
             reset_on_close(&conn);
             return false;
         }
@@ -176,27 +177,30 @@ async fn relay_one(
         reset_on_close(&upstream);
     }
     let line = format!(
-        "relay {peer} -> {target}: {} bytes up, {} bytes down, {:.3}s, {how}",
+        "relay {peer} -> {target}: {} bytes up, {} bytes down, {:.3}s, {how}{}",
         stats.a_to_b,
         stats.b_to_a,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        via(&conn)
     );
     match result {
-        Ok(()) => err!("{line}"),
+        Ok(()) => line!(info, "{line}"),
         Err(e) => match pump::cut_of(&e) {
             Some(cut) => {
                 let (way, delivered, held) = match cut.direction {
                     Direction::AToB => ("up", stats.a_to_b, stats.a_to_b_held),
                     Direction::BToA => ("down", stats.b_to_a, stats.b_to_a_held),
                 };
-                err!(
+                line!(
+                    warn,
                     "{line} (warning: cut: the {way} direction was still open {:?} after the \
                      other ended (--linger); {delivered} bytes had gone {way}, {held} read but \
                      not delivered were dropped; both sides reset)",
                     cut.after
                 );
             }
-            None => err!("{line} ({e})"),
+            None if clean => line!(info, "{line} ({e})"),
+            None => line!(warn, "{line} ({e}; both sides reset)"),
         },
     }
     clean
@@ -240,6 +244,33 @@ async fn carry(
 ) -> (pump::Stats, std::io::Result<()>, &'static str) {
     let (stats, result) = pump(&mut *conn, &mut *upstream, limits).await;
     (stats, result, "copied")
+}
+
+/// Where `conn` came from when that is not its peer address: under a `haproxy:` listener the
+/// peer is the client the PROXY header named, and the socket's peer (the proxy) is said too.
+/// Empty otherwise.
+pub(crate) fn via(conn: &Connection) -> String {
+    let mut bottom = conn;
+    // Bounded: descriptions nest at most `registry::MAX_DEPTH` levels.
+    for _ in 0..64 {
+        match bottom.beneath() {
+            Some(c) => bottom = c,
+            None => break,
+        }
+    }
+    if bottom.peer_addr() == conn.peer_addr() {
+        return String::new();
+    }
+    let header = if conn
+        .extensions()
+        .get::<endpoints::proxy::ProxyHeader>()
+        .is_some()
+    {
+        "PROXY header source; "
+    } else {
+        ""
+    };
+    format!(" ({header}connected from {})", bottom.peer_addr())
 }
 
 /// Whether `conn` is a TLS connection (its `close_notify` is what `--half-close auto` waits

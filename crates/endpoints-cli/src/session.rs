@@ -1,9 +1,12 @@
 //! `listen` and `connect`: one connection on stdin and stdout (or an echo server).
 //!
-//! Receiving goes on until the peer closes, however long stdin has been at its end: stdin is
-//! `/dev/null` under nohup, cron, systemd and CI. Once the peer's data has ended, stdin is no
-//! longer read unless `--linger` asks for it. A direction given up on at the `--linger`
-//! deadline is a truncation: a warning, a reset, exit status 1.
+//! Each direction runs to its own end: receiving goes on until the peer's data ends, however
+//! long stdin has been at its end (stdin is `/dev/null` under nohup, cron, systemd and CI),
+//! and what stdin holds is sent until stdin ends, whatever the peer did (`nc -l > out` on one
+//! side, `nc host < file` on the other). The command exits when both have ended. Only a
+//! terminal's stdin stops when the peer has finished. A peer that refuses the rest (a reset, a
+//! broken pipe) and a direction given up on at the `--linger` deadline are truncations: a
+//! warning with the byte counts, a reset, exit status 1.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::flags::Parsed;
 use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
-use crate::relay::{is_tls, reset_on_close};
+use crate::relay::{is_tls, reset_on_close, via};
 use crate::{Fail, USAGE, build_client, drain, shutdown_signal, start_listening};
 
 /// How a stdio session ends: `--linger` and `--half-close`.
@@ -32,13 +35,15 @@ impl Session {
         })
     }
 
-    /// The copy's limits, `a` being the connection and `b` stdin/stdout.
-    fn limits(self, conn: &Connection) -> Limits {
-        let after_peer = match self.linger {
-            Some(d) => Linger::For(d),
-            // Stop reading stdin once the peer's data has ended (as nc does): waiting for
-            // the end of a stdin that stays open (a terminal, a parent's pipe) would hang.
-            None => Linger::Stop,
+    /// The copy's limits, `a` being the connection and `b` stdin/stdout. Each direction runs
+    /// to its own end: a peer's end of data says it will send nothing more, not that it reads
+    /// nothing more, so what stdin holds is still sent. Only an interactive stdin (a terminal)
+    /// stops when the peer has finished, as people expect of a session they type into.
+    fn limits(self, conn: &Connection, stdin_is_terminal: bool) -> Limits {
+        let after_peer = match (stdin_is_terminal, self.linger) {
+            (true, _) => Linger::Stop,
+            (false, Some(d)) => Linger::For(d),
+            (false, None) => Linger::Forever,
         };
         Limits {
             after_a: after_peer,
@@ -50,16 +55,23 @@ impl Session {
     }
 }
 
+/// Whether standard input is a terminal (someone typing), not a file or a pipe.
+fn stdin_is_terminal() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdin().is_terminal()
+}
+
 pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
     let session = Session::from_flags(&p)?;
     let mut listener = start_listening(p.one("description", USAGE).map_err(Fail::Usage)?).await?;
+    crate::log::release();
     if !p.has("--echo") {
         let conn = tokio::select! {
             c = listener.accept() => c.map_err(|e| Fail::Run(e.to_string()))?,
             () = shutdown_signal() => return Ok(ExitCode::SUCCESS),
         };
         let _ = listener.close().await;
-        let name = format!("connection from {}", conn.peer_addr());
+        let name = format!("connection from {}{}", conn.peer_addr(), via(&conn));
         return stdio(conn, session, &name).await;
     }
     let mut tasks = JoinSet::new();
@@ -88,20 +100,36 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
     }
 }
 
+/// Echo one connection; log one line when it ends (who, bytes, how it ended).
 async fn echo(conn: Connection) {
+    let started = std::time::Instant::now();
+    let who = format!("{}{}", conn.peer_addr(), via(&conn));
     let (mut r, mut w) = tokio::io::split(conn);
     let mut buf = vec![0u8; pump::BUFFER];
-    loop {
+    let mut echoed = 0u64;
+    let ended = loop {
         match r.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break w.shutdown().await.err(),
+            Err(e) => break Some(e),
             Ok(n) => {
-                if w.write_all(&buf[..n]).await.is_err() {
-                    return;
+                if let Err(e) = w.write_all(&buf[..n]).await {
+                    break Some(e);
                 }
+                echoed += n as u64;
             }
         }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    match ended {
+        None => line!(
+            info,
+            "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended cleanly"
+        ),
+        Some(e) => line!(
+            warn,
+            "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended by an error: {e}"
+        ),
     }
-    let _ = w.shutdown().await;
 }
 
 pub(crate) async fn connect(p: Parsed) -> Result<ExitCode, Fail> {
@@ -116,7 +144,8 @@ pub(crate) async fn connect(p: Parsed) -> Result<ExitCode, Fail> {
 
 /// Copy stdin to `conn` and `conn` to stdout until both directions end.
 async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<ExitCode, Fail> {
-    let limits = session.limits(&conn);
+    let started = std::time::Instant::now();
+    let limits = session.limits(&conn, stdin_is_terminal());
     let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
     let (stats, result) = tokio::select! {
         done = pump(&mut conn, stdio, limits) => done,
@@ -125,7 +154,16 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
         () = shutdown_signal() => return Ok(ExitCode::from(130)),
     };
     match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
+        Ok(()) => {
+            line!(
+                info,
+                "{name}: {} bytes received, {} bytes sent, {:.3}s, ended cleanly",
+                stats.a_to_b,
+                stats.b_to_a,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Err(e) => {
             reset_on_close(&conn);
             if let Some(cut) = pump::cut_of(&e) {
@@ -141,9 +179,13 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
                     cut.after
                 )))
             } else {
+                // A reset or a broken pipe while bytes were still on their way (stdin still
+                // had data, or the peer's data had not ended): the transfer is incomplete.
                 Err(Fail::Run(format!(
-                    "{name}: {e} after {} bytes received and {} sent; the connection is reset",
-                    stats.a_to_b, stats.b_to_a
+                    "warning: {name}: the transfer was truncated: {e}; {} bytes sent ({} more \
+                     read from stdin but not delivered), {} bytes received ({} more read but \
+                     not written to stdout); the connection is reset",
+                    stats.b_to_a, stats.b_to_a_held, stats.a_to_b, stats.a_to_b_held
                 )))
             }
         }

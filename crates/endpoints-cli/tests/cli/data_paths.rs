@@ -9,13 +9,23 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
 
 /// Start `cmd`, wait for its `listening on ...` line; returns the child, the real description,
 /// and a channel with every later stderr line.
-async fn start(mut cmd: Command) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn start(
+    cmd: Command,
+) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    start_with(cmd, Stdio::null()).await
+}
+
+/// [`start`] with `stdin` as the child's standard input.
+pub(crate) async fn start_with(
+    mut cmd: Command,
+    stdin: Stdio,
+) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -43,7 +53,7 @@ fn cmd(args: &[&str]) -> Command {
     c
 }
 
-fn port_in(desc: &str) -> u16 {
+pub(crate) fn port_in(desc: &str) -> u16 {
     let d: endpoints::Description = desc.parse().expect("description");
     d.get("port").and_then(|p| p.parse().ok()).expect("a port")
 }
@@ -63,7 +73,7 @@ async fn line_with(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, needle
         .unwrap_or_else(|_| panic!("no line containing {needle:?} in 20 s"))
 }
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("endpoints-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -215,7 +225,7 @@ async fn connect_with_a_linger_that_passes_fails_loudly() {
 }
 
 /// A throw-away CA and a `localhost` leaf signed by it: (ca dir, key+cert file).
-fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+pub(crate) fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");

@@ -6,3 +6,5 @@ mod acme;
 mod cli;
 mod data_paths;
 mod doc_tables;
+mod logs;
+mod transfers;
