@@ -52,8 +52,10 @@ pub fn host_port_args<'a>(
 }
 
 /// `tcp:8080` as a client: the one positional field is the host, so `port` is missing. Say
-/// so, pointing at the field, and suggest `tcp:HOST:8080`.
-fn port_taken_as_host(d: &Description, e: ParseError) -> ParseError {
+/// so, pointing at the field, and suggest `tcp:HOST:8080`. Any other error of `d`'s
+/// arguments is returned unchanged (for clients that check host and port their own way,
+/// like `tls:`).
+pub fn port_taken_as_host(d: &Description, e: ParseError) -> ParseError {
     let mut positionals = d.positionals();
     let (Some(field), None) = (positionals.next(), positionals.next()) else {
         return e;

@@ -536,9 +536,9 @@ fn url_form(
         })
     };
     let mut placeholders = Vec::new();
-    let fixed = match positional.filter(|t| builds(t)) {
-        Some(t) => t,
-        None => {
+    let fixed = match positional {
+        Some(t) if builds(&t) => t,
+        positional => {
             let mut text = typed.to_owned();
             for q in own {
                 let value = match named.iter().find(|(n, _)| *n == q.name) {
@@ -556,7 +556,12 @@ fn url_form(
                 };
                 text.push_str(&format!(":{}={value}", q.name));
             }
-            text
+            // Neither builds (a file it names is missing, say): the shorter form, unless the
+            // named one shows a required parameter the URL lacks.
+            match positional {
+                Some(p) if placeholders.is_empty() => p,
+                _ => text,
+            }
         }
     };
     let whole = format!("{}{fixed}{}", input.get(..start)?, input.get(end..)?);
