@@ -42,7 +42,8 @@ impl Side {
         }
     }
 
-    pub(crate) fn other(self) -> Self {
+    /// The other side.
+    pub fn other(self) -> Self {
         match self {
             Self::Client => Self::Server,
             Self::Server => Self::Client,

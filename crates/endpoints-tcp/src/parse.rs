@@ -64,6 +64,15 @@ pub fn server_from_args(
     let iface = args.required("interface")?;
     let ip = if iface.as_str().is_empty() {
         unspecified
+    } else if unspecified.is_ipv6() && iface.as_str().eq_ignore_ascii_case("localhost") {
+        // `tcp6:`: the IPv6 loopback first (`ip_value` suggests IPv4's).
+        return Err(iface
+            .invalid(format_args!(
+                "`{}` is a host name, and `interface` takes an IP address: `[::1]`, or \
+                 `127.0.0.1` for IPv4",
+                iface.as_str()
+            ))
+            .with_suggestion("[::1]"));
     } else {
         ip_value(&iface)?
     };
