@@ -1,5 +1,7 @@
 //! Suggestions: what to say when a description does not fit (an unbracketed IPv6 address, a
-//! wrapper's option after the inner description, a misspelt parameter).
+//! wrapper's option after the inner description, a misspelt parameter), and the hints that
+//! need the registry, which `registry::build_client`/`build_server` add to every plugin's
+//! errors (a URL, a parameter of the type's other side).
 
 use std::ops::Range;
 
