@@ -116,7 +116,8 @@ struct ClientOptions<'a> {
 }
 
 fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
-    let args = Args::parse(d, TLS_CLIENT_PARAMS).map_err(|e| port_taken_as_host(d, e))?;
+    let args = Args::parse(d, TLS_CLIENT_PARAMS)
+        .map_err(|e| ssl_name_on_tls(d, port_taken_as_host(d, e)))?;
     let options = ClientOptions {
         host: args.required("host")?,
         port: args.required("port")?,
@@ -383,6 +384,35 @@ fn build_tls_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
     let canonical = args.canonical();
     let default_inner = || tcp_inner(&args, port, std::net::Ipv6Addr::UNSPECIFIED.into());
     finish_server(&args, d, cfg, default_inner, canonical, store)
+}
+
+/// `ssl:`'s (Twisted's) client parameter names and `tls:`'s for the same thing.
+const SSL_NAMES: &[(&str, &str)] = &[
+    ("caCerts", "trustRoots"),
+    ("caCertsDir", "trustRoots"),
+    ("certKey", "certificate"),
+    ("hostname", "sni"),
+];
+
+/// `tls:host:443:caCertsDir=...`: an `ssl:` name on a `tls:` client suggests `tls:`'s name.
+fn ssl_name_on_tls(d: &Description, e: ParseError) -> ParseError {
+    let Some((key, name)) = e
+        .parameter()
+        .and_then(|k| SSL_NAMES.iter().find(|(s, _)| *s == k))
+    else {
+        return e;
+    };
+    if e.kind() != ErrorKind::UnknownParameter {
+        return e;
+    }
+    let prefix = d.prefix().unwrap_or("tls");
+    d.error(
+        ErrorKind::UnknownParameter,
+        e.span(),
+        format!("unknown parameter `{key}` for `{prefix}`: `tls:` calls it `{name}` (`{key}` is `ssl:`'s name)"),
+    )
+    .with_parameter(*key)
+    .with_suggestion(*name)
 }
 
 /// `tls:8443` as a server: the one positional field is the certificate directory, and `8443`

@@ -98,3 +98,25 @@ fn a_server_parameter_on_a_tls_client_says_it_is_server_only() {
         "{e}"
     );
 }
+
+/// `ssl:`'s (Twisted's) names on a `tls:` client suggest `tls:`'s own.
+#[test]
+fn ssl_names_on_a_tls_client_suggest_the_tls_names() {
+    for (key, want) in [
+        ("caCerts", "trustRoots"),
+        ("caCertsDir", "trustRoots"),
+        ("certKey", "certificate"),
+        ("hostname", "sni"),
+    ] {
+        let text = format!("tls:example.com:443:{key}=x");
+        let e = client_error(&text);
+        assert_eq!(e.kind(), ErrorKind::UnknownParameter);
+        assert_eq!(e.span(), 20..20 + key.len());
+        assert_eq!(e.parameter(), Some(key));
+        assert_eq!(e.suggestion(), Some(want), "{e}");
+        assert!(
+            e.message().contains(&format!("`tls:` calls it `{want}`")),
+            "{e}"
+        );
+    }
+}
