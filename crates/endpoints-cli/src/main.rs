@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! endpoints check [--client|--server] [--json] DESC     parse and build, print the canonical form
-//! endpoints types [--json] [PREFIX [SIDE]]            the registered endpoint types
-//! endpoints types --markdown [PREFIX SIDE]             the docs' tables
+//! endpoints types [--json] [PREFIX [SIDE]]              the registered endpoint types
+//! endpoints types --markdown [PREFIX SIDE]              the docs' tables
 //! endpoints listen DESC [--echo] [--once] [SESSION]     listen; pipe the first connection to stdio
 //! endpoints connect DESC [SESSION]                      connect; copy stdin to it and it to stdout
 //! endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout S] [--linger S]
