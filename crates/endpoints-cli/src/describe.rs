@@ -4,9 +4,52 @@ use endpoints::registry::{self, Plugin, Side};
 use endpoints::{Description, ParamKind, ParseError};
 use serde_json::{Map, Value, json};
 
+/// What `check` read: the side shown, its canonical form, and how the other side read it.
+pub(crate) struct Checked {
+    pub(crate) side: Side,
+    pub(crate) canonical: Description,
+    pub(crate) other: Other,
+}
+
+/// How the side that is not shown read the description.
+pub(crate) enum Other {
+    /// A side was given (`--client`/`--server`): the other was not tried.
+    NotTried,
+    /// The type has no endpoint type on the other side (`stdio:` is a server only).
+    NoType,
+    /// The other side's type rejects it (the first line of its error).
+    Rejected(String),
+    /// It builds on the other side too: that side's canonical form.
+    Builds(Description),
+}
+
+impl Checked {
+    /// Every side the description builds on, the shown one first.
+    pub(crate) fn sides(&self) -> Vec<Side> {
+        match self.other {
+            Other::Builds(_) => vec![self.side, self.side.other()],
+            _ => vec![self.side],
+        }
+    }
+
+    /// One line saying how the description was read (`read as a server (--server)`).
+    pub(crate) fn how_read(&self, prefix: &str) -> String {
+        let (side, other) = (self.side, self.side.other());
+        match &self.other {
+            Other::NotTried => format!("read as a {side} (--{side})"),
+            Other::NoType => format!("read as a {side} (`{prefix}` has no {other} type)"),
+            Other::Rejected(why) => format!("read as a {side} (not a {other} description: {why})"),
+            Other::Builds(c) => format!(
+                "read as both: a {side} (shown) and a {other}, {c}; give --server or --client \
+                 to choose"
+            ),
+        }
+    }
+}
+
 /// Build `text` on `side` (or, without one, as a server if the type has a server, else as a
-/// client). Returns the side and the canonical description.
-pub(crate) fn check(text: &str, side: Option<Side>) -> Result<(Side, Description), ParseError> {
+/// client), and say how the other side reads it.
+pub(crate) fn check(text: &str, side: Option<Side>) -> Result<Checked, ParseError> {
     let d: Description = text.parse()?;
     let build = |side: Side| -> Result<Description, ParseError> {
         let shown = match side {
@@ -16,8 +59,13 @@ pub(crate) fn check(text: &str, side: Option<Side>) -> Result<(Side, Description
         shown.parse()
     };
     if let Some(side) = side {
-        return build(side).map(|c| (side, c));
+        return build(side).map(|canonical| Checked {
+            side,
+            canonical,
+            other: Other::NotTried,
+        });
     }
+    let first_line = |e: &ParseError| e.message().to_owned();
     // No side given: the side that builds (the server when both do, as `tcp:8080` is most
     // often a port to listen on).
     match (
@@ -25,12 +73,33 @@ pub(crate) fn check(text: &str, side: Option<Side>) -> Result<(Side, Description
         registry::lookup(Side::Client, &d),
     ) {
         (Ok(_), Ok(_)) => match (build(Side::Server), build(Side::Client)) {
-            (Ok(c), _) => Ok((Side::Server, c)),
-            (Err(_), Ok(c)) => Ok((Side::Client, c)),
+            (Ok(canonical), Ok(client)) => Ok(Checked {
+                side: Side::Server,
+                canonical,
+                other: Other::Builds(client),
+            }),
+            (Ok(canonical), Err(e)) => Ok(Checked {
+                side: Side::Server,
+                canonical,
+                other: Other::Rejected(first_line(&e)),
+            }),
+            (Err(e), Ok(canonical)) => Ok(Checked {
+                side: Side::Client,
+                canonical,
+                other: Other::Rejected(first_line(&e)),
+            }),
             (Err(e), Err(_)) => Err(e),
         },
-        (Ok(_), Err(_)) => build(Side::Server).map(|c| (Side::Server, c)),
-        (Err(_), Ok(_)) => build(Side::Client).map(|c| (Side::Client, c)),
+        (Ok(_), Err(_)) => build(Side::Server).map(|canonical| Checked {
+            side: Side::Server,
+            canonical,
+            other: Other::NoType,
+        }),
+        (Err(_), Ok(_)) => build(Side::Client).map(|canonical| Checked {
+            side: Side::Client,
+            canonical,
+            other: Other::NoType,
+        }),
         (Err(e), Err(_)) => Err(e),
     }
 }
@@ -86,9 +155,9 @@ pub(crate) fn to_json(side: Side, d: &Description) -> Value {
     for f in own {
         let Some(key) = f.key() else { continue };
         if key == "endpoint"
-            && let Ok((inner_side, inner)) = check(f.value(), Some(side))
+            && let Ok(inner) = check(f.value(), Some(side))
         {
-            wrapped = Some(to_json(inner_side, &inner));
+            wrapped = Some(to_json(inner.side, &inner.canonical));
         }
         params.insert(key.to_owned(), typed(kind_of(key), f.value()));
     }
@@ -109,9 +178,76 @@ pub(crate) fn error_json(e: &ParseError) -> Value {
     json!({"error": {"kind": e.kind().as_str(), "message": e.message(), "span": [span.start, span.end], "parameter": e.parameter(), "suggestion": e.suggestion()}})
 }
 
-/// Every registered type, for `types --json`.
-pub(crate) fn types_json() -> Value {
-    let list: Vec<Value> = endpoints::types()
+/// The registered types `filter` selects (`types unix`, `types unix server`; the prefix
+/// case-insensitive), or a message saying what exists.
+pub(crate) fn select(filter: &[String]) -> Result<Vec<&'static Plugin>, String> {
+    let all = endpoints::types();
+    let (prefix, side) = match filter {
+        [] => return Ok(all),
+        [p] => (p, None),
+        [p, s] => (p, Some(s)),
+        _ => return Err("types takes at most a PREFIX and a SIDE".to_owned()),
+    };
+    let side = match side.map(String::as_str) {
+        None => None,
+        Some("server") => Some(Side::Server),
+        Some("client") => Some(Side::Client),
+        Some(other) => {
+            return Err(format!(
+                "SIDE is `client` or `server`, not `{}`",
+                other.escape_debug()
+            ));
+        }
+    };
+    let of_prefix: Vec<_> = all
+        .iter()
+        .copied()
+        .filter(|p| p.prefix().eq_ignore_ascii_case(prefix))
+        .collect();
+    if of_prefix.is_empty() {
+        let mut prefixes: Vec<&str> = all.iter().map(|p| p.prefix()).collect();
+        prefixes.dedup();
+        // The registry's lookup error has the closest prefix as its suggestion.
+        let hint = prefix
+            .parse::<Description>()
+            .ok()
+            .and_then(|d| {
+                [Side::Server, Side::Client].into_iter().find_map(|s| {
+                    registry::lookup(s, &d)
+                        .err()?
+                        .suggestion()
+                        .map(str::to_owned)
+                })
+            })
+            .map_or(String::new(), |c| format!("; did you mean `{c}`?"));
+        return Err(format!(
+            "no `{}` endpoint type is registered{hint} (known: {})",
+            prefix.escape_debug(),
+            prefixes.join(", ")
+        ));
+    }
+    let chosen: Vec<_> = of_prefix
+        .iter()
+        .copied()
+        .filter(|p| side.is_none_or(|s| p.side() == s))
+        .collect();
+    match (chosen.is_empty(), side) {
+        (true, Some(s)) => Err(format!(
+            "`{}` has no {s} type (it has: {})",
+            prefix.escape_debug(),
+            of_prefix
+                .iter()
+                .map(|p| p.side().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Ok(chosen),
+    }
+}
+
+/// `types` as JSON: every type of `plugins`.
+pub(crate) fn types_json(plugins: &[&'static Plugin]) -> Value {
+    let list: Vec<Value> = plugins
         .iter()
         .map(|p| {
             let params: Vec<Value> = p
@@ -134,10 +270,41 @@ pub(crate) fn types_json() -> Value {
     Value::Array(list)
 }
 
-/// `types` as text.
-pub(crate) fn types_text() -> String {
+/// `types` as text: for each type its prefix, side and crate, its summary, then one line
+/// per parameter with name, type, position, default and help in columns that line up over
+/// every type listed.
+pub(crate) fn types_text(plugins: &[&'static Plugin]) -> String {
+    let rows: Vec<Vec<[String; 5]>> = plugins
+        .iter()
+        .map(|p| {
+            p.params()
+                .iter()
+                .map(|q| {
+                    let pos = q.position.map_or(String::new(), |i| format!("#{}", i + 1));
+                    let default = match (q.required, q.default) {
+                        (true, _) => "required".to_owned(),
+                        (false, Some(d)) => format!("default `{d}`"),
+                        (false, None) => String::new(),
+                    };
+                    [
+                        q.name.to_owned(),
+                        q.kind.to_string(),
+                        pos,
+                        default,
+                        q.help.to_owned(),
+                    ]
+                })
+                .collect()
+        })
+        .collect();
+    let mut widths = [0usize; 4];
+    for row in rows.iter().flatten() {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let mut out = String::new();
-    for p in endpoints::types() {
+    for (p, params) in plugins.iter().zip(&rows) {
         out.push_str(&format!(
             "{}  ({}, {})\n    {}\n",
             p.prefix(),
@@ -145,19 +312,14 @@ pub(crate) fn types_text() -> String {
             p.crate_name(),
             p.summary()
         ));
-        for q in p.params() {
-            let pos = q.position.map_or(String::new(), |i| format!(" #{}", i + 1));
-            let default = match (q.required, q.default) {
-                (true, _) => " required".to_owned(),
-                (false, Some(d)) => format!(" default `{d}`"),
-                (false, None) => String::new(),
-            };
-            out.push_str(&format!(
-                "    {:<18} {:<12}{pos}{default}  {}\n",
-                q.name,
-                q.kind.to_string(),
-                q.help
-            ));
+        for row in params {
+            let mut line = String::from("    ");
+            for (cell, w) in row.iter().zip(widths) {
+                line.push_str(&format!("{cell:<w$}  "));
+            }
+            line.push_str(&row[4]);
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
     out

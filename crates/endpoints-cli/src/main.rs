@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! endpoints check [--client|--server] [--json] DESC     parse and build, print the canonical form
-//! endpoints types [--json | --markdown [PREFIX SIDE]]  every registered endpoint type
+//! endpoints types [--json] [PREFIX [SIDE]]              the registered endpoint types
+//! endpoints types --markdown [PREFIX SIDE]              the docs' tables
 //! endpoints listen DESC [--echo] [--once] [SESSION]     listen; pipe the first connection to stdio
 //! endpoints connect DESC [SESSION]                      connect; copy stdin to it and it to stdout
 //! endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout S] [--linger S]
@@ -57,7 +58,7 @@ use flags::{Parsed, parse};
 
 const USAGE: &str = "\
 usage: endpoints check [--client|--server] [--json] DESC
-       endpoints types [--json | --markdown [PREFIX SIDE]]
+       endpoints types [--json] [PREFIX [SIDE]] | endpoints types --markdown [PREFIX SIDE]
        endpoints listen DESC [--echo] [--once] [--linger SECS] [--half-close auto|always|never]
        endpoints connect DESC [--linger SECS] [--half-close auto|always|never]
        endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout SECS] [--linger SECS]
@@ -218,10 +219,11 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
                     ))),
                 };
             }
+            let plugins = describe::select(&p.positional).map_err(Fail::Usage)?;
             if p.has("--json") {
-                out!("{}", describe::types_json());
+                out!("{}", describe::types_json(&plugins));
             } else {
-                out!("{}", describe::types_text().trim_end());
+                out!("{}", describe::types_text(&plugins).trim_end());
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -269,11 +271,16 @@ fn check(p: Parsed) -> Result<ExitCode, Fail> {
         (false, false) => None,
     };
     match describe::check(text, side) {
-        Ok((side, canonical)) => {
+        Ok(checked) => {
             if p.has("--json") {
-                out!("{}", describe::to_json(side, &canonical));
+                let mut v = describe::to_json(checked.side, &checked.canonical);
+                let sides: Vec<&str> = checked.sides().iter().map(|s| s.as_str()).collect();
+                v["sides"] = serde_json::json!(sides);
+                out!("{v}");
             } else {
-                out!("{canonical}");
+                out!("{}", checked.canonical);
+                let prefix = checked.canonical.prefix().unwrap_or("");
+                err!("{}", checked.how_read(prefix));
             }
             Ok(ExitCode::SUCCESS)
         }

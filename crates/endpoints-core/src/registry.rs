@@ -17,7 +17,7 @@ use std::fmt;
 use crate::description::Description;
 use crate::endpoint::{ClientEndpoint, ServerEndpoint};
 use crate::error::{ErrorKind, ParseError};
-use crate::params::{Param, closest};
+use crate::params::{Param, closest, explain_build_error};
 
 /// Builds a client endpoint from a description whose prefix is the plugin's.
 pub type BuildClient = fn(&Description) -> Result<Box<dyn ClientEndpoint>, ParseError>;
@@ -42,7 +42,8 @@ impl Side {
         }
     }
 
-    fn other(self) -> Self {
+    /// The other side.
+    pub fn other(self) -> Self {
         match self {
             Self::Client => Self::Server,
             Self::Server => Self::Client,
@@ -337,7 +338,14 @@ fn unknown_type(
         );
     }
     if prefix.bytes().all(|b| b.is_ascii_digit()) {
-        let fixed = format!("tcp:{d}");
+        // In a wrapper (`haproxy:8080`), keep the wrapper: insert the type before the port.
+        let fixed = match d
+            .input()
+            .and_then(|i| Some((i.get(..span.start)?, i.get(span.start..)?)))
+        {
+            Some((before, after)) => format!("{before}tcp:{after}"),
+            None => format!("tcp:{d}"),
+        };
         return d
             .error(
                 ErrorKind::UnknownType,
@@ -569,22 +577,28 @@ impl Drop for Level {
 
 /// Look up the prefix of `d` and build a client endpoint from it. Wrappers build their
 /// inner description with this too; past [`MAX_DEPTH`] levels it is an error.
+///
+/// A plugin's error gets the hints that need the registry: a URL (`tcp://db:5432`) gets the
+/// description it means, and a parameter that only the type's server declares says so.
 pub fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     let _level = Level::enter(d)?;
     let plugin = lookup(Side::Client, d)?;
     match plugin.build_client(d) {
-        Some(r) => r,
+        Some(r) => r.map_err(|e| explain_build_error(Side::Client, plugin, d, e)),
         None => unreachable!("lookup(Client) returned a server plugin"),
     }
 }
 
 /// Look up the prefix of `d` and build a server endpoint from it. Wrappers build their
 /// inner description with this too; past [`MAX_DEPTH`] levels it is an error.
+///
+/// A plugin's error gets the hints that need the registry: a URL (`tcp://0.0.0.0:8080`) gets
+/// the description it means, and a parameter that only the type's client declares says so.
 pub fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
     let _level = Level::enter(d)?;
     let plugin = lookup(Side::Server, d)?;
     match plugin.build_server(d) {
-        Some(r) => r,
+        Some(r) => r.map_err(|e| explain_build_error(Side::Server, plugin, d, e)),
         None => unreachable!("lookup(Server) returned a client plugin"),
     }
 }

@@ -48,6 +48,51 @@ pub fn host_port_args<'a>(
         _ => &["host", "port"],
     };
     Args::parse_mapped(d, params, names, Conflict::PositionalWins)
+        .map_err(|e| port_taken_as_host(d, e))
+}
+
+/// `tcp:8080` as a client: the one positional field is the host, so `port` is missing. Say
+/// so, pointing at the field, and suggest `tcp:HOST:8080`. Any other error of `d`'s
+/// arguments is returned unchanged (for clients that check host and port their own way,
+/// like `tls:`).
+pub fn port_taken_as_host(d: &Description, e: ParseError) -> ParseError {
+    let mut positionals = d.positionals();
+    let (Some(field), None) = (positionals.next(), positionals.next()) else {
+        return e;
+    };
+    let text = field.value();
+    if e.kind() != endpoints_core::ErrorKind::MissingParameter
+        || e.parameter() != Some("port")
+        || d.get_field("host").is_some()
+        || text.is_empty()
+        || text.len() > 5
+        || !text.bytes().all(|b| b.is_ascii_digit())
+    {
+        return e;
+    }
+    let prefix = d.prefix().unwrap_or("");
+    let span = field.span();
+    let err = d
+        .error(
+            endpoints_core::ErrorKind::MissingParameter,
+            span.clone(),
+            format!(
+                "`{prefix}` needs `port`: the one positional field, `{text}`, was taken as the \
+                 host; a client takes the host, then the port"
+            ),
+        )
+        .with_parameter("port");
+    let fixed = d.input().and_then(|input| {
+        Some(format!(
+            "{}HOST:{}",
+            input.get(..span.start)?,
+            input.get(span.start..)?
+        ))
+    });
+    match fixed {
+        Some(f) => err.with_suggestion(f),
+        None => err,
+    }
 }
 
 /// A host value: an IP literal (IPv6 with or without brackets) or a plausible DNS name.
@@ -81,9 +126,22 @@ pub fn host_value(v: &Value<'_>) -> Result<String, ParseError> {
 }
 
 /// An IP address value (for `bindAddress`, `interface`): IPv6 with or without brackets.
+/// `localhost` is an error that suggests `127.0.0.1` and names `[::1]`.
 pub fn ip_value(v: &Value<'_>) -> Result<IpAddr, ParseError> {
-    crate::ip_literal(v.as_str())
-        .ok_or_else(|| v.invalid(format_args!("`{}` is not an IP address", v.as_str())))
+    let text = v.as_str();
+    if let Some(ip) = crate::ip_literal(text) {
+        return Ok(ip);
+    }
+    if text.eq_ignore_ascii_case("localhost") {
+        return Err(v
+            .invalid(format_args!(
+                "`{text}` is a host name, and `{}` takes an IP address: `127.0.0.1`, or \
+                 `[::1]` for IPv6",
+                v.param()
+            ))
+            .with_suggestion("127.0.0.1"));
+    }
+    Err(v.invalid(format_args!("`{text}` is not an IP address")))
 }
 
 /// A client endpoint that connects to a host name (or IP) with [`HappyEyeballs`].

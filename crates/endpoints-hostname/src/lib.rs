@@ -54,7 +54,9 @@ mod resolve;
 
 use std::net::IpAddr;
 
-pub use client::{CLIENT_PARAMS, HostnameEndpoint, host_port_args, host_value, ip_value};
+pub use client::{
+    CLIENT_PARAMS, HostnameEndpoint, host_port_args, host_value, ip_value, port_taken_as_host,
+};
 pub use connector::{
     DEFAULT_ATTEMPT_DELAY, HappyEyeballs, HappyEyeballsError, MAX_ATTEMPT_DELAY, MIN_ATTEMPT_DELAY,
     RESOLUTION_DELAY,

@@ -57,10 +57,22 @@ pub fn server_from_args(
     args: &Args<'_>,
     unspecified: IpAddr,
 ) -> Result<TcpServerEndpoint, ParseError> {
-    let port = args.required("port")?.port()?;
+    let port = args
+        .required("port")?
+        .port()
+        .map_err(|e| client_form(args.description(), unspecified).unwrap_or(e))?;
     let iface = args.required("interface")?;
     let ip = if iface.as_str().is_empty() {
         unspecified
+    } else if unspecified.is_ipv6() && iface.as_str().eq_ignore_ascii_case("localhost") {
+        // `tcp6:`: the IPv6 loopback first (`ip_value` suggests IPv4's).
+        return Err(iface
+            .invalid(format_args!(
+                "`{}` is a host name, and `interface` takes an IP address: `[::1]`, or \
+                 `127.0.0.1` for IPv4",
+                iface.as_str()
+            ))
+            .with_suggestion("[::1]"));
     } else {
         ip_value(&iface)?
     };
@@ -91,6 +103,60 @@ pub fn server_from_args(
         canonical.set("interface", ip.to_string());
     }
     Ok(TcpServerEndpoint::new(config, canonical))
+}
+
+/// `tcp:localhost:8080` as a server: the client form (a host, then a port). The error points
+/// at both and suggests the server form, `tcp:8080:interface=127.0.0.1` (`localhost` is the
+/// loopback address of `unspecified`'s family; a host name gets no suggestion).
+fn client_form(d: &Description, unspecified: IpAddr) -> Option<ParseError> {
+    let positionals: Vec<_> = d.positionals().collect();
+    let [host, port] = positionals.as_slice() else {
+        return None;
+    };
+    let (host_text, port_text) = (host.value(), port.value());
+    if d.get_field("interface").is_some()
+        || host_text.is_empty()
+        || port_text.parse::<u16>().is_err()
+        || host_text.parse::<u16>().is_ok()
+    {
+        return None;
+    }
+    let bare = host_text
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host_text);
+    let interface = match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V6(a)) => Some(format!("[{a}]")),
+        Ok(a) => Some(a.to_string()),
+        Err(_) if bare.eq_ignore_ascii_case("localhost") => Some(match unspecified {
+            IpAddr::V4(_) => "127.0.0.1".to_owned(),
+            IpAddr::V6(_) => "[::1]".to_owned(),
+        }),
+        Err(_) => None,
+    };
+    let span = host.span().start..port.span().end;
+    let e = d
+        .error(
+            endpoints_core::ErrorKind::InvalidValue,
+            span.clone(),
+            format!(
+                "`{host_text}:{port_text}` is the client form (host, then port): a server takes \
+                 the port first, and the address to listen on as `interface=`"
+            ),
+        )
+        .with_parameter("port");
+    let fixed = interface.and_then(|i| {
+        let input = d.input()?;
+        Some(format!(
+            "{}{port_text}:interface={i}{}",
+            input.get(..span.start)?,
+            input.get(span.end..)?
+        ))
+    });
+    Some(match fixed {
+        Some(f) => e.with_suggestion(f),
+        None => e,
+    })
 }
 
 pub(crate) fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {

@@ -75,3 +75,27 @@ async fn dual_stack_by_default_and_v6only_on_request() {
     assert!(v6.is_ok(), "{v6:?}");
     only.close().await.expect("close");
 }
+
+/// Issue 23 item 6: the loopback address `tcp6:` suggests is IPv6's.
+#[test]
+fn localhost_suggests_the_ipv6_loopback() {
+    let error = |s: &str| {
+        build_server(&s.parse().unwrap_or_else(|e| panic!("{e}")))
+            .map(|_| ())
+            .expect_err(s)
+    };
+    let e = error("tcp6:8080:interface=localhost");
+    assert_eq!(
+        (e.kind(), e.parameter()),
+        (ErrorKind::InvalidValue, Some("interface"))
+    );
+    assert_eq!(e.span(), 20..29);
+    assert_eq!(e.suggestion(), Some("[::1]"));
+    assert!(
+        e.message().contains("`[::1]`, or `127.0.0.1` for IPv4"),
+        "{e}"
+    );
+    let e = error("tcp6:localhost:8080");
+    assert_eq!(e.suggestion(), Some("tcp6:8080:interface=[::1]"));
+    assert!(build_server(&"tcp6:0:interface=[::1]".parse().expect("parses")).is_ok());
+}

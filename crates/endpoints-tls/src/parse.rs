@@ -8,7 +8,9 @@ use std::time::Duration;
 use endpoints_core::params::{Args, Value};
 use endpoints_core::registry::{build_client, build_server};
 use endpoints_core::{ClientEndpoint, Description, ErrorKind, ParseError, ServerEndpoint};
-use endpoints_hostname::{HappyEyeballs, HostnameEndpoint, host_port_args, host_value, ip_value};
+use endpoints_hostname::{
+    HappyEyeballs, HostnameEndpoint, host_port_args, host_value, ip_value, port_taken_as_host,
+};
 use endpoints_tcp::{TcpServerConfig, TcpServerEndpoint};
 use rustls::SupportedProtocolVersion;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -114,7 +116,8 @@ struct ClientOptions<'a> {
 }
 
 fn build_tls_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
-    let args = Args::parse(d, TLS_CLIENT_PARAMS)?;
+    let args = Args::parse(d, TLS_CLIENT_PARAMS)
+        .map_err(|e| ssl_name_on_tls(d, port_taken_as_host(d, e)))?;
     let options = ClientOptions {
         host: args.required("host")?,
         port: args.required("port")?,
@@ -373,13 +376,81 @@ fn build_tls_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
     let args = Args::parse(d, TLS_SERVER_PARAMS)?;
     let dir_v = args.required("path")?;
     let dir = dir_v.path()?;
-    let store = Store::new(Source::Dir(dir)).map_err(|e| dir_v.invalid(e))?;
+    let store = Store::new(Source::Dir(dir))
+        .map_err(|e| port_for_a_path(&args, &dir_v).unwrap_or_else(|| dir_v.invalid(e)))?;
     let versions = versions(&args)?;
     let cfg = server_config(&args, versions, &dir_v)?.with_cert_resolver(store.clone());
     let port = args.required("port")?.port()?;
     let canonical = args.canonical();
     let default_inner = || tcp_inner(&args, port, std::net::Ipv6Addr::UNSPECIFIED.into());
     finish_server(&args, d, cfg, default_inner, canonical, store)
+}
+
+/// `ssl:`'s (Twisted's) client parameter names and `tls:`'s for the same thing.
+const SSL_NAMES: &[(&str, &str)] = &[
+    ("caCerts", "trustRoots"),
+    ("caCertsDir", "trustRoots"),
+    ("certKey", "certificate"),
+    ("hostname", "sni"),
+];
+
+/// `tls:host:443:caCertsDir=...`: an `ssl:` name on a `tls:` client suggests `tls:`'s name.
+fn ssl_name_on_tls(d: &Description, e: ParseError) -> ParseError {
+    let Some((key, name)) = e
+        .parameter()
+        .and_then(|k| SSL_NAMES.iter().find(|(s, _)| *s == k))
+    else {
+        return e;
+    };
+    if e.kind() != ErrorKind::UnknownParameter {
+        return e;
+    }
+    let prefix = d.prefix().unwrap_or("tls");
+    d.error(
+        ErrorKind::UnknownParameter,
+        e.span(),
+        format!("unknown parameter `{key}` for `{prefix}`: `tls:` calls it `{name}` (`{key}` is `ssl:`'s name)"),
+    )
+    .with_parameter(*key)
+    .with_suggestion(*name)
+}
+
+/// `tls:8443` as a server: the one positional field is the certificate directory, and `8443`
+/// is none (it was not readable). Say that a `tls:` server takes a directory first, suggest
+/// `tls:/path/to/certs:8443`, and name `ssl:8443:privateKey=...` (a key file instead).
+fn port_for_a_path(args: &Args<'_>, dir_v: &Value<'_>) -> Option<ParseError> {
+    let d = args.description();
+    let text = dir_v.as_str();
+    if dir_v.is_default()
+        || args.is_given("port")
+        || d.positionals().count() != 1
+        || text.parse::<u16>().is_err()
+    {
+        return None;
+    }
+    let span = dir_v.span();
+    let e = d
+        .error(
+            ErrorKind::InvalidValue,
+            span.clone(),
+            format!(
+                "`{text}` is a port, but a `tls:` server takes its certificate directory first \
+                 (`tls:/path/to/certs:{text}`); for a key and certificate file, use \
+                 `ssl:{text}:privateKey=/path/to/key.pem`"
+            ),
+        )
+        .with_parameter("path");
+    let fixed = d.input().and_then(|input| {
+        Some(format!(
+            "{}/path/to/certs:{}",
+            input.get(..span.start)?,
+            input.get(span.start..)?
+        ))
+    });
+    Some(match fixed {
+        Some(f) => e.with_suggestion(f),
+        None => e,
+    })
 }
 
 endpoints_core::register_client! {

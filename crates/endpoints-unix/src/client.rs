@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use endpoints_core::{
@@ -57,8 +58,9 @@ impl UnixClientEndpoint {
                         io::ErrorKind::TimedOut,
                         format!("no answer within {:.3}s", t.as_secs_f64()),
                     ))
-                })?,
-            None => connecting.await?,
+                })
+                .map_err(|e| self.explain(e))?,
+            None => connecting.await.map_err(|e| self.explain(e))?,
         };
         let creds = PeerCredentials::of(&stream);
         let mut conn = Connection::new(stream, Address::Unnamed, self.address.to_address());
@@ -66,6 +68,46 @@ impl UnixClientEndpoint {
             conn.extensions_mut().insert(c);
         }
         Ok(conn)
+    }
+}
+
+impl UnixClientEndpoint {
+    /// A connect error in words where the OS's are a bare code: `ENOENT` is a missing
+    /// directory or a missing socket, and says which (the kind is kept).
+    fn explain(&self, e: io::Error) -> io::Error {
+        let UnixAddress::Path(path) = &self.address else {
+            return e;
+        };
+        if !matches!(
+            e.kind(),
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+        ) {
+            return e;
+        }
+        let dir = match path.parent() {
+            Some(d) if d.as_os_str().is_empty() => Path::new("."),
+            Some(d) => d,
+            None => return e,
+        };
+        let message = match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => format!(
+                "no socket at {}: nothing listens there (the directory exists); start the \
+                 server first, or check the path",
+                path.display()
+            ),
+            Ok(_) => format!(
+                "{} is not a directory, so there is no socket {}: check the path",
+                dir.display(),
+                path.display()
+            ),
+            Err(_) => format!(
+                "the directory {} does not exist, so there is no socket {}: check the path, \
+                 or start the server that creates it",
+                dir.display(),
+                path.display()
+            ),
+        };
+        io::Error::new(e.kind(), message)
     }
 }
 

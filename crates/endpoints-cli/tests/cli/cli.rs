@@ -116,6 +116,206 @@ fn types_lists_every_prefix_with_parameters() {
     assert_eq!(tcp["params"][2]["default"], "1024");
 }
 
+/// Issue 23 item 5: `types unix` and `types unix server` list only those types, as
+/// `types --markdown PREFIX SIDE` does.
+#[test]
+fn types_filters_by_prefix_and_side() {
+    let headers = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| !l.starts_with(' '))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (code, out, err) = run(&["types", "unix"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        headers(&out),
+        [
+            "unix  (client, endpoints-unix)",
+            "unix  (server, endpoints-unix)"
+        ]
+    );
+    let (code, out, err) = run(&["types", "unix", "server"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(headers(&out), ["unix  (server, endpoints-unix)"]);
+    assert!(out.contains("address"), "{out}");
+    assert!(
+        !out.contains("checkPID"),
+        "client parameters left out: {out}"
+    );
+    // The prefix is case-insensitive, like descriptions; --json filters too.
+    let (code, out, _) = run(&["types", "--json", "UNIX", "client"]);
+    assert_eq!(code, 0);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let listed: Vec<(&str, &str)> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|t| {
+            (
+                t["prefix"].as_str().unwrap_or(""),
+                t["side"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("unix", "client")]);
+    // An unknown prefix or side is a usage error that says what exists.
+    let (code, _, err) = run(&["types", "unx"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no `unx` endpoint type is registered; did you mean `unix`?"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["types", "unix", "listen"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("SIDE is `client` or `server`"), "{err}");
+    let (code, _, err) = run(&["types", "stdio", "client"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`stdio` has no client type"), "{err}");
+}
+
+/// Issue 23 item 5: the plain table's columns line up: each parameter's type, position,
+/// default and help start at the same column on every line.
+#[test]
+fn types_text_columns_line_up() {
+    let (code, out, _) = run(&["types"]);
+    assert_eq!(code, 0);
+    let (_, json, _) = run(&["types", "--json"]);
+    let v: Value = serde_json::from_str(&json).expect("json");
+    let mut help_columns = BTreeMap::new();
+    let mut type_columns = BTreeMap::new();
+    let mut lines = out
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.starts_with("     "));
+    for t in v.as_array().expect("array") {
+        // The summary line, then one line per parameter.
+        let summary = lines.next().expect("summary line");
+        assert_eq!(summary.trim(), t["summary"].as_str().unwrap_or(""));
+        for q in t["params"].as_array().expect("params") {
+            let line = lines.next().expect("parameter line");
+            let name = q["name"].as_str().unwrap_or("");
+            let help = q["help"].as_str().unwrap_or("");
+            let kind = q["type"].as_str().unwrap_or("");
+            assert!(line.trim_start().starts_with(&format!("{name} ")), "{line}");
+            let at = |text: &str| {
+                line.char_indices().count() - line[line.rfind(text).expect(text)..].chars().count()
+            };
+            help_columns
+                .entry(at(help))
+                .or_insert_with(Vec::new)
+                .push(name.to_owned());
+            let after_name = &line[4 + name.len()..];
+            let kind_at = 4 + name.len() + after_name.find(kind).expect(kind);
+            type_columns
+                .entry(kind_at)
+                .or_insert_with(Vec::new)
+                .push(name.to_owned());
+        }
+    }
+    assert_eq!(
+        help_columns.len(),
+        1,
+        "help starts at several columns: {help_columns:?}"
+    );
+    assert_eq!(
+        type_columns.len(),
+        1,
+        "types start at several columns: {type_columns:?}"
+    );
+}
+
+/// Issue 23 item 6: `check` says whether it read the description as a server, a client or
+/// both (on stderr; stdout keeps the canonical form, `--json` gains `sides`).
+#[test]
+fn check_says_which_side_it_read() {
+    let (code, out, err) = run(&["check", "tcp:8080"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        "tcp:port=8080:interface=:backlog=1024:reuseport=0:nodelay=0"
+    );
+    assert!(
+        err.starts_with("read as a server (not a client description: `tcp` needs `port`"),
+        "{err}"
+    );
+    let (code, out, err) = run(&["check", "unix:/run/app.sock"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        "unix:address=/run/app.sock:mode=666:backlog=1024:lockfile=1"
+    );
+    assert_eq!(
+        err.trim(),
+        "read as both: a server (shown) and a client, \
+         unix:path=/run/app.sock:timeout=30:lockfile=0; give --server or --client to choose"
+    );
+    let (code, _, err) = run(&["check", "tcp:db:5432"]);
+    assert_eq!(code, 0);
+    assert!(
+        err.starts_with("read as a client (not a server description: "),
+        "{err}"
+    );
+    let (code, _, err) = run(&["check", "stdio:"]);
+    assert_eq!(code, 0);
+    assert_eq!(err.trim(), "read as a server (`stdio` has no client type)");
+    let (code, _, err) = run(&["check", "--client", "unix:/run/app.sock"]);
+    assert_eq!(code, 0);
+    assert_eq!(err.trim(), "read as a client (--client)");
+    // JSON: `side` as before, and every side it builds on.
+    let (_, out, _) = run(&["check", "--json", "unix:/run/app.sock"]);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["side"], "server");
+    assert_eq!(v["sides"], serde_json::json!(["server", "client"]));
+    let (_, out, _) = run(&["check", "--json", "tcp:8080"]);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["sides"], serde_json::json!(["server"]));
+    let (_, out, _) = run(&["check", "--json", "--client", "unix:/run/app.sock"]);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["sides"], serde_json::json!(["client"]));
+}
+
+/// Issue 23 item 6: the hints, as the command shows them.
+#[test]
+fn check_shows_the_fix_for_what_people_type() {
+    for (args, fix) in [
+        (
+            &["check", "--server", "tcp:localhost:8080"][..],
+            "tcp:8080:interface=127.0.0.1",
+        ),
+        (
+            &["check", "--server", "haproxy:8080"][..],
+            "haproxy:tcp:8080",
+        ),
+        (
+            &["check", "--server", "tls:8443"][..],
+            "tls:/path/to/certs:8443",
+        ),
+        (
+            &["check", "--server", "tcp://0.0.0.0:8080"][..],
+            "tcp:8080:interface=0.0.0.0",
+        ),
+        (&["check", "tcp:8080:interface=localhost"][..], "127.0.0.1"),
+        (&["check", "--client", "tcp:8080"][..], "tcp:HOST:8080"),
+        (
+            &["check", "--client", "unix:address=/run/a.sock"][..],
+            "path",
+        ),
+        (
+            &["check", "--client", "ssl:h:443:caCerts=/etc/ssl/certs"][..],
+            "caCertsDir",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            err.lines()
+                .next()
+                .is_some_and(|l| l.ends_with(&format!("did you mean `{fix}`?"))),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// `check --json` agrees with the Twisted vectors for every transport built; a vector listed
 /// as a deliberate deviation is checked against its declared differences (the fields that
 /// differ and our value of each), not skipped.

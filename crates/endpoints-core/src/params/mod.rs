@@ -35,6 +35,7 @@ mod value;
 
 pub use args::Args;
 pub use declare::{Conflict, Param, ParamKind};
+pub(crate) use suggest::explain_build_error;
 pub use suggest::{SplitAddress, closest, misplaced_wrapper_option};
 pub use value::Value;
 

@@ -1,11 +1,14 @@
 //! Suggestions: what to say when a description does not fit (an unbracketed IPv6 address, a
-//! wrapper's option after the inner description, a misspelt parameter).
+//! wrapper's option after the inner description, a misspelt parameter), and the hints that
+//! need the registry, which `registry::build_client`/`build_server` add to every plugin's
+//! errors (a URL, a parameter of the type's other side).
 
 use std::ops::Range;
 
 use super::{Param, ParamKind};
 use crate::description::{Description, Field};
 use crate::error::{ErrorKind, ParseError};
+use crate::registry::{Plugin, Side, plugins};
 
 /// An IPv6 address (or IPv6 CIDR) that the grammar split into several fields at its
 /// unescaped colons: `tcp:::1:7000` is the fields `tcp`, ``, ``, `1`, `7000`, and
@@ -295,21 +298,31 @@ pub(super) fn unknown_parameter(
 }
 
 /// The candidate closest to `word` (case-insensitive optimal-string-alignment distance),
-/// if it is close enough to be a plausible typo.
+/// if it is close enough to be a plausible typo; else the shortest candidate that starts
+/// with `word` when `word` has four characters or more (`caCerts` for `caCertsDir`).
 pub fn closest<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
     let w = word.to_lowercase();
-    let limit = match w.chars().count() {
+    let count = w.chars().count();
+    let limit = match count {
         0 => return None,
         1..=3 => 1,
         4..=7 => 2,
         _ => 3,
     };
+    let candidates: Vec<&'c str> = candidates.into_iter().collect();
     candidates
-        .into_iter()
-        .map(|c| (distance(&w, &c.to_lowercase()), c))
+        .iter()
+        .map(|&c| (distance(&w, &c.to_lowercase()), c))
         .filter(|&(d, _)| d <= limit)
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
+        .or_else(|| {
+            candidates
+                .iter()
+                .copied()
+                .filter(|c| count >= 4 && c.to_lowercase().starts_with(&w))
+                .min_by_key(|c| c.len())
+        })
 }
 
 /// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
@@ -339,4 +352,233 @@ fn distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// The hints that need the registry, for the error `error` of `plugin` building `d` on
+/// `side` (called by [`registry::build_client`](crate::registry::build_client) and
+/// [`build_server`](crate::registry::build_server), so every plugin gets them): a URL gets
+/// the description it means, and a parameter that the same prefix declares on the other side
+/// says so. Any other error is returned unchanged.
+pub(crate) fn explain_build_error(
+    side: Side,
+    plugin: &'static Plugin,
+    d: &Description,
+    error: ParseError,
+) -> ParseError {
+    if let Some(e) = url_form(side, plugin, d, &error) {
+        return e;
+    }
+    other_side_parameter(side, plugin, d, error)
+}
+
+/// `unix:address=/run/a.sock` as a client: `address` is a parameter of `unix` servers. The
+/// suggestion is the parameter of this side at the same position with the same kind (the
+/// client's `path`), else the closest name.
+fn other_side_parameter(
+    side: Side,
+    plugin: &'static Plugin,
+    d: &Description,
+    error: ParseError,
+) -> ParseError {
+    if error.kind() != ErrorKind::UnknownParameter {
+        return error;
+    }
+    let Some(key) = error.parameter().map(str::to_owned) else {
+        return error;
+    };
+    let typed = d.prefix().unwrap_or("");
+    // Only the plain error of this type's own check: not one a wrapper or an inner type has
+    // already explained.
+    if !error
+        .message()
+        .starts_with(&format!("unknown parameter `{key}` for `{typed}`"))
+        || !d
+            .fields()
+            .iter()
+            .any(|f| f.key() == Some(&key) && f.key_span() == Some(error.span()))
+    {
+        return error;
+    }
+    let Some(theirs) = plugins()
+        .filter(|p| p.side() == side.other() && p.prefix().eq_ignore_ascii_case(plugin.prefix()))
+        .find_map(|p| p.params().iter().find(|q| q.name == key))
+    else {
+        return error;
+    };
+    let own = plugin.params();
+    let counterpart = own
+        .iter()
+        .find(|q| q.position.is_some() && q.position == theirs.position && q.kind == theirs.kind)
+        .map(|q| q.name)
+        .or_else(|| closest(&key, own.iter().map(|q| q.name)));
+    let prefix = plugin.prefix().to_ascii_lowercase();
+    let other = side.other();
+    let head = format!(
+        "unknown parameter `{key}` for a `{prefix}` {side}: `{key}` is a parameter of `{prefix}` {other}s"
+    );
+    match counterpart {
+        Some(name) => d
+            .error(ErrorKind::UnknownParameter, error.span(), head)
+            .with_parameter(key)
+            .with_suggestion(name),
+        None => {
+            let names: Vec<&str> = own.iter().map(|q| q.name).collect();
+            let takes = if names.is_empty() {
+                format!("a {side} takes no parameters")
+            } else {
+                format!("a {side} takes: {}", names.join(", "))
+            };
+            d.error(
+                ErrorKind::UnknownParameter,
+                error.span(),
+                format!("{head} only ({takes})"),
+            )
+            .with_parameter(key)
+        }
+    }
+}
+
+/// The parts of a URL written where a description was expected (`tcp://0.0.0.0:8080`).
+#[derive(Debug, PartialEq, Eq)]
+struct Url<'a> {
+    host: &'a str,
+    port: Option<&'a str>,
+    path: &'a str,
+}
+
+/// `//host[:port][/path]`, `//[v6]:port`, `///path` (the text after `scheme:`).
+fn split_url(rest: &str) -> Option<Url<'_>> {
+    let rest = rest.strip_prefix("//")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (host, port) = if authority.starts_with('[') {
+        let close = authority.find(']')?;
+        let (host, after) = authority.split_at(close + 1);
+        match after {
+            "" => (host, None),
+            p => (host, Some(p.strip_prefix(':')?)),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        || host.contains(['@', '?', '#'])
+    {
+        return None;
+    }
+    Some(Url { host, port, path })
+}
+
+/// `tcp://0.0.0.0:8080` (server) is `tcp:8080:interface=0.0.0.0`, `tcp://db:5432` (client) is
+/// `tcp:db:5432`, `unix:///run/a.sock` is `unix:/run/a.sock`: the description is made from the
+/// declared parameters (`host`, `port`, `interface`, a positional path), preferring the
+/// positional form when it builds, else every parameter by name with a placeholder for each
+/// required one the URL does not give.
+fn url_form(
+    side: Side,
+    plugin: &'static Plugin,
+    d: &Description,
+    error: &ParseError,
+) -> Option<ParseError> {
+    let input = d.input()?;
+    let fields = d.fields();
+    let at = fields.iter().position(Field::is_positional)?;
+    let prefix = &fields[at];
+    if !fields.get(at + 1)?.value().starts_with("//") {
+        return None;
+    }
+    let (start, end) = (prefix.span().start, fields.last()?.span().end);
+    let url = split_url(input.get(prefix.span().end..end)?.strip_prefix(':')?)?;
+    let own = plugin.params();
+    let find = |name: &str| own.iter().find(|q| q.name == name);
+    let position = |name: &str| find(name).and_then(|q| q.position);
+    let typed = prefix.value();
+    let host = match (side, url.host) {
+        (Side::Server, h) if h.eq_ignore_ascii_case("localhost") => "127.0.0.1",
+        (_, h) => h,
+    };
+    let mut named: Vec<(&'static str, String)> = Vec::new();
+    let positional = match (side, url.port) {
+        (Side::Client, Some(port)) if !host.is_empty() => {
+            named.push((find("host")?.name, host.to_owned()));
+            named.push((find("port")?.name, port.to_owned()));
+            (position("host") == Some(0) && position("port") == Some(1))
+                .then(|| format!("{typed}:{host}:{port}"))
+        }
+        (Side::Server, Some(port)) => {
+            named.push((find("port")?.name, port.to_owned()));
+            let interface = match (host.is_empty(), find("interface")) {
+                (true, _) => String::new(),
+                (false, Some(q)) => {
+                    named.push((q.name, host.to_owned()));
+                    format!(":interface={host}")
+                }
+                (false, None) => return None,
+            };
+            (position("port") == Some(0)).then(|| format!("{typed}:{port}{interface}"))
+        }
+        (_, None) if url.host.is_empty() && !url.path.is_empty() => {
+            let q = own
+                .iter()
+                .find(|q| q.position == Some(0) && q.kind == ParamKind::Path)?;
+            named.push((q.name, url.path.to_owned()));
+            Some(format!("{typed}:{}", crate::description::escape(url.path)))
+        }
+        _ => return None,
+    };
+    let builds = |text: &str| {
+        text.parse::<Description>().is_ok_and(|c| match side {
+            Side::Client => plugin.build_client(&c).is_some_and(|r| r.is_ok()),
+            Side::Server => plugin.build_server(&c).is_some_and(|r| r.is_ok()),
+        })
+    };
+    let mut placeholders = Vec::new();
+    let fixed = match positional {
+        Some(t) if builds(&t) => t,
+        positional => {
+            let mut text = typed.to_owned();
+            for q in own {
+                let value = match named.iter().find(|(n, _)| *n == q.name) {
+                    Some((_, v)) => v.clone(),
+                    None if q.required => {
+                        placeholders.push(q.name);
+                        example_for(q.kind).to_owned()
+                    }
+                    None => continue,
+                };
+                let value = if value.starts_with('[') {
+                    value
+                } else {
+                    crate::description::escape(&value)
+                };
+                text.push_str(&format!(":{}={value}", q.name));
+            }
+            // Neither builds (a file it names is missing, say): the shorter form, unless the
+            // named one shows a required parameter the URL lacks.
+            match positional {
+                Some(p) if placeholders.is_empty() => p,
+                _ => text,
+            }
+        }
+    };
+    let whole = format!("{}{fixed}{}", input.get(..start)?, input.get(end..)?);
+    let mut message = format!(
+        "`{}` is a URL, not an endpoint description (fields are separated by `:`, with no `//`)",
+        input.get(start..end)?
+    );
+    if !placeholders.is_empty() {
+        let names: Vec<String> = placeholders.iter().map(|n| format!("`{n}`")).collect();
+        message.push_str(&format!(": give your own {}", names.join(", ")));
+    }
+    let e = d.error(error.kind(), start..end, message);
+    let e = match error.parameter() {
+        Some(p) => e.with_parameter(p.to_owned()),
+        None => e,
+    };
+    Some(e.with_suggestion(whole))
 }

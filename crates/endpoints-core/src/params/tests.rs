@@ -169,6 +169,27 @@ mod args {
         assert_eq!(closest("BINDADDRESS", ["bindAddress"]), Some("bindAddress"));
         assert_eq!(closest("xyz", ["port"]), None);
     }
+
+    /// Issue 23 item 6: `caCerts=` on an `ssl:` client suggests `caCertsDir=` (three letters
+    /// more: too far for a typo, but the name it starts).
+    #[test]
+    fn closest_also_finds_the_name_a_word_starts() {
+        let ssl = [
+            "host",
+            "port",
+            "certKey",
+            "privateKey",
+            "caCertsDir",
+            "hostname",
+        ];
+        assert_eq!(closest("caCerts", ssl), Some("caCertsDir"));
+        assert_eq!(closest("cacerts", ssl), Some("caCertsDir"));
+        // The shortest name that it starts, and only for words of four letters or more.
+        assert_eq!(closest("cert", ["certificate", "certKey"]), Some("certKey"));
+        assert_eq!(closest("ca", ["caCertsDir"]), None);
+        // A close typo still wins over a longer name.
+        assert_eq!(closest("hots", ssl), Some("host"));
+    }
 }
 
 mod split {

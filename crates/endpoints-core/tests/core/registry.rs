@@ -314,3 +314,201 @@ fn a_plugin_declares_its_transport_through_the_registry() -> Result<(), ParseErr
     assert!(not_a_description.problems(LAYERED)[0].contains("not a description"));
     Ok(())
 }
+
+/// Issue 23 item 6: `haproxy:8080` suggested `tcp:8080`, dropping the wrapper.
+#[test]
+fn a_bare_port_inside_a_wrapper_keeps_the_wrapper() {
+    let e = registry::build_server(&parse("wrap:8080"))
+        .map(|_| ())
+        .expect_err("bare port");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert_eq!(e.span(), 5..9);
+    assert_eq!(e.suggestion(), Some("wrap:tcp:8080"));
+    let e = registry::build_server(&parse("wrap:wrap:8080:x=1"))
+        .map(|_| ())
+        .expect_err("bare port");
+    assert_eq!(e.suggestion(), Some("wrap:wrap:tcp:8080:x=1"));
+}
+
+/// A type with different parameters on each side, like `unix:` (a server's `address` is a
+/// client's `path`).
+static SIDED_SERVER: &[Param] = &[
+    Param::required("address", ParamKind::Path)
+        .at(0)
+        .help("where"),
+    Param::optional("mode", ParamKind::Mode).help("bits"),
+];
+static SIDED_CLIENT: &[Param] = &[
+    Param::required("path", ParamKind::Path).at(0).help("where"),
+    Param::optional("timeout", ParamKind::Duration).help("deadline"),
+];
+
+fn sided_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    Ok(Box::new(Fake(Args::parse(d, SIDED_SERVER)?.canonical())))
+}
+
+fn sided_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    Ok(Box::new(Fake(Args::parse(d, SIDED_CLIENT)?.canonical())))
+}
+
+endpoints_core::register_server! { prefix: "unixish", summary: "a server", params: SIDED_SERVER, build: sided_server }
+endpoints_core::register_client! { prefix: "unixish", summary: "a client", params: SIDED_CLIENT, build: sided_client }
+
+/// Issue 23 item 6: `unix:address=...` as a client; a server-only parameter on a client. The
+/// registry knows the other side's parameters, so this works for any plugin.
+#[test]
+fn a_parameter_of_the_other_side_says_so() {
+    let text = "unixish:address=/run/a.sock";
+    let e = registry::build_client(&parse(text))
+        .map(|_| ())
+        .expect_err("server parameter");
+    assert_eq!(e.kind(), ErrorKind::UnknownParameter);
+    assert_eq!(e.span(), 8..15);
+    assert_eq!(e.parameter(), Some("address"));
+    // The server's `address` (first positional, a path) is the client's `path`.
+    assert_eq!(e.suggestion(), Some("path"));
+    assert_eq!(
+        e.message(),
+        "unknown parameter `address` for a `unixish` client: `address` is a parameter of \
+         `unixish` servers; did you mean `path`?"
+    );
+    // No counterpart: it says server-only and lists what the client takes.
+    let e = registry::build_client(&parse("unixish:/run/a.sock:mode=600"))
+        .map(|_| ())
+        .expect_err("server only");
+    assert_eq!((e.span(), e.parameter()), (20..24, Some("mode")));
+    assert_eq!(e.suggestion(), None);
+    assert_eq!(
+        e.message(),
+        "unknown parameter `mode` for a `unixish` client: `mode` is a parameter of `unixish` \
+         servers only (a client takes: path, timeout)"
+    );
+    // And the other way round.
+    let e = registry::build_server(&parse("unixish:path=/run/a.sock"))
+        .map(|_| ())
+        .expect_err("client parameter");
+    assert_eq!(e.suggestion(), Some("address"));
+    assert!(e.message().contains("of `unixish` clients"), "{e}");
+    // Inside a wrapper the hint is made once, by the inner type.
+    let e = registry::build_client(&parse("wrap:unixish:/a:mode=1"))
+        .map(|_| ())
+        .expect_err("server only");
+    assert_eq!(e.message().matches("servers only").count(), 1, "{e}");
+    // A parameter neither side declares keeps the plain message.
+    let e = registry::build_client(&parse("unixish:/a:nope=1"))
+        .map(|_| ())
+        .expect_err("unknown");
+    assert!(
+        e.message()
+            .starts_with("unknown parameter `nope` for `unixish`"),
+        "{e}"
+    );
+}
+
+/// A type with a network address on each side, like `tcp:`.
+static NET_SERVER: &[Param] = &[
+    Param::required("port", ParamKind::Port).at(0).help("port"),
+    Param::optional("interface", ParamKind::Host)
+        .at(1)
+        .help("address"),
+];
+static NET_CLIENT: &[Param] = &[
+    Param::required("host", ParamKind::Host).at(0).help("host"),
+    Param::required("port", ParamKind::Port).at(1).help("port"),
+];
+/// A type whose server needs a path first, like `tls:`.
+static CERTS_SERVER: &[Param] = &[
+    Param::required("path", ParamKind::Path).at(0).help("certs"),
+    Param::optional("port", ParamKind::Port).at(1).help("port"),
+    Param::optional("interface", ParamKind::Host).help("address"),
+];
+
+fn net_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let args = Args::parse(d, NET_SERVER)?;
+    args.required("port")?.port()?;
+    Ok(Box::new(Fake(args.canonical())))
+}
+
+fn net_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let args = Args::parse(d, NET_CLIENT)?;
+    let host = args.required("host")?;
+    if host.as_str().contains('/') {
+        return Err(host.invalid("a host name cannot contain '/'"));
+    }
+    args.required("port")?.port()?;
+    Ok(Box::new(Fake(args.canonical())))
+}
+
+fn certs_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    let args = Args::parse(d, CERTS_SERVER)?;
+    // Like `tls:`, the path is a directory that must exist.
+    let path = args.required("path")?;
+    if !std::path::Path::new(path.as_str()).is_dir() {
+        return Err(path.invalid("not a directory"));
+    }
+    if let Some(p) = args.get("port") {
+        p.port()?;
+    }
+    Ok(Box::new(Fake(args.canonical())))
+}
+
+endpoints_core::register_server! { prefix: "webnet", summary: "a server", params: NET_SERVER, build: net_server }
+endpoints_core::register_client! { prefix: "webnet", summary: "a client", params: NET_CLIENT, build: net_client }
+endpoints_core::register_server! { prefix: "webcerts", summary: "a server", params: CERTS_SERVER, build: certs_server }
+
+/// Issue 23 item 6: `tcp://0.0.0.0:8080` is a URL; the error gives the description, built
+/// from the type's declared parameters (so for any plugin).
+#[test]
+fn a_url_gives_the_description() {
+    let text = "webnet://0.0.0.0:8080";
+    let e = registry::build_server(&parse(text))
+        .map(|_| ())
+        .expect_err("url");
+    assert_eq!(e.kind(), ErrorKind::InvalidValue);
+    assert_eq!(e.span(), 0..21);
+    assert_eq!(e.parameter(), Some("port"));
+    assert_eq!(e.suggestion(), Some("webnet:8080:interface=0.0.0.0"));
+    assert!(
+        e.message().starts_with(
+            "`webnet://0.0.0.0:8080` is a URL, not an endpoint description (fields are separated \
+             by `:`, with no `//`)"
+        ),
+        "{e}"
+    );
+    for (side, text, fixed) in [
+        (
+            Side::Client,
+            "webnet://localhost:8080",
+            "webnet:localhost:8080",
+        ),
+        (Side::Client, "webnet://[::1]:8080", "webnet:[::1]:8080"),
+        (
+            Side::Server,
+            "webnet://[::1]:8080",
+            "webnet:8080:interface=[::1]",
+        ),
+        (Side::Server, "webnet://:8080", "webnet:8080"),
+        (
+            Side::Server,
+            "wrap:webnet://0.0.0.0:8080",
+            "wrap:webnet:8080:interface=0.0.0.0",
+        ),
+        (
+            Side::Server,
+            "webcerts://0.0.0.0:8443",
+            "webcerts:path=/path:port=8443:interface=0.0.0.0",
+        ),
+    ] {
+        let e = match side {
+            Side::Server => registry::build_server(&parse(text)).map(|_| ()),
+            Side::Client => registry::build_client(&parse(text)).map(|_| ()),
+        }
+        .expect_err(text);
+        assert_eq!(e.suggestion(), Some(fixed), "{text}: {e}");
+    }
+    // The type's own error is kept when the input is not a URL.
+    let e = registry::build_server(&parse("webnet:x8080"))
+        .map(|_| ())
+        .expect_err("not a port");
+    assert!(!e.message().contains("URL"), "{e}");
+}

@@ -77,3 +77,20 @@ fn wrapper_options_after_the_inner_description_are_moved_in_front() {
         "{e}"
     );
 }
+
+/// Issue 23 item 6: `haproxy:8080` suggested `tcp:8080`, dropping the wrapper.
+#[test]
+fn a_bare_port_after_the_wrapper_suggests_the_wrapped_tcp_port() {
+    let e = server_error("haproxy:8080");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+    assert_eq!(e.span(), 8..12);
+    assert_eq!(e.suggestion(), Some("haproxy:tcp:8080"));
+    assert!(build_server(&d("haproxy:tcp:8080")).is_ok());
+    let e = server_error("haproxy:timeout=3:8080");
+    assert_eq!(e.suggestion(), Some("haproxy:timeout=3:tcp:8080"));
+    // The inner type's hints keep the wrapper too.
+    let e = server_error("haproxy:tcp:localhost:8080");
+    assert_eq!(e.suggestion(), Some("haproxy:tcp:8080:interface=127.0.0.1"));
+    let e = server_error("haproxy:tcp://0.0.0.0:8080");
+    assert_eq!(e.suggestion(), Some("haproxy:tcp:8080:interface=0.0.0.0"));
+}
