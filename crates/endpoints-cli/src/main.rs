@@ -8,7 +8,9 @@
 //! endpoints connect DESC [SESSION]                      connect; copy stdin to it and it to stdout
 //! endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout S] [--linger S]
 //!                 [--drain-timeout S] [--half-close auto|always|never]
+//! endpoints help | --version
 //! SESSION: [--linger S] [--half-close auto|always|never]
+//! any command: [--log-level LEVEL] [--log-format text|json]
 //! ```
 //!
 //! See [`HELP`] (`endpoints help`) for what each flag does, the half-close policy, the
@@ -68,6 +70,19 @@ Any command: [--log-level off|error|warn|info|debug|trace] [--log-format text|js
 
 /// `endpoints help`: the usage, then what the flags mean.
 const HELP: &str = "
+check DESC (parse and build without listening or connecting; print the canonical form):
+  Says on stderr whether DESC was read as a server, a client, or both; a bad description
+  is shown with the parameter pointed at and a suggestion (exit status 2).
+  --client            read DESC as a client description only.
+  --server            read DESC as a server description only.
+  --json              print the result (or the error, with its byte span) as JSON.
+
+types [PREFIX [SIDE]] (the registered endpoint types and their parameters):
+  PREFIX              only that type (`types unix`); SIDE (`client` or `server`) only one
+                      side of it (`types unix server`).
+  --json              the same as JSON.
+  --markdown          the tables of the docs (all types, or PREFIX SIDE's parameters).
+
 listen, connect (stdin and stdout on one connection, like nc):
   Each direction runs to its own end. What stdin holds is sent until stdin ends, whatever
   the peer did: a peer's end of data says it will send nothing more, not that it reads
@@ -107,6 +122,7 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
   always              at once, TLS included.
   never               not until the other side has closed too.
 
+--version, -V        print the version and exit.
 --log-level LEVEL    what reaches stderr besides the `listening on` line: off, error, warn,
                      info (each connection, failed TLS handshakes), debug, trace. Default:
                      the library's warnings and the command's own info lines; RUST_LOG

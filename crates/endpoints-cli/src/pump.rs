@@ -5,7 +5,10 @@
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so that tests with a paused clock see the idle and quiet periods.
+use tokio::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -151,6 +154,41 @@ impl fmt::Display for Cut {
 
 impl std::error::Error for Cut {}
 
+/// The error of a copy stopped from outside while bytes may still have been on their way:
+/// the relay's `--drain-timeout` passed after SIGINT/SIGTERM. Like a [`Cut`], a truncation.
+#[derive(Debug)]
+pub(crate) struct Stopped {
+    /// Why, in words (`the drain deadline (--drain-timeout 1s) passed`).
+    pub(crate) why: String,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cut: {}", self.why)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The [`Stopped`] inside `e`, if `e` is one.
+pub(crate) fn stopped_of(e: &io::Error) -> Option<&Stopped> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Stopped>())
+}
+
+/// A signal that stops a copy from outside: it resolves with the reason. `None`: never.
+pub(crate) type Stop = Option<tokio::sync::watch::Receiver<Option<String>>>;
+
+/// Resolves when `stop` says to stop, with the reason; never for `None` (or a sender gone).
+pub(crate) async fn stop_signal(stop: Stop) -> String {
+    if let Some(mut rx) = stop
+        && let Ok(why) = rx.wait_for(Option::is_some).await
+    {
+        return why.clone().unwrap_or_default();
+    }
+    std::future::pending().await
+}
+
 /// The [`Cut`] inside `e`, if `e` is one.
 pub(crate) fn cut_of(e: &io::Error) -> Option<&Cut> {
     e.get_ref().and_then(|inner| inner.downcast_ref::<Cut>())
@@ -255,6 +293,20 @@ where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
+    pump_until(a, b, limits, None).await
+}
+
+/// [`pump`], or until `stop` says to stop: then a [`Stopped`] error, with the byte counts.
+pub(crate) async fn pump_until<A, B>(
+    a: A,
+    b: B,
+    limits: Limits,
+    stop: Stop,
+) -> (Stats, io::Result<()>)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
     let (mut ar, mut aw) = tokio::io::split(a);
     let (mut br, mut bw) = tokio::io::split(b);
     let shared = Shared::new(limits.idle);
@@ -279,6 +331,7 @@ where
         ),
         &shared,
         limits,
+        stop,
     )
     .await;
     (Counters::stats(&up, &down), result)
@@ -311,8 +364,22 @@ impl Counters {
 }
 
 /// Run both directions; when one ends cleanly (its end of data passed on), the other goes on
-/// as `limits` say for it; a linger that passes is a [`Cut`]. An error in either ends both.
+/// as `limits` say for it; a linger that passes is a [`Cut`], a `stop` a [`Stopped`]. An error
+/// in either ends both.
 pub(crate) async fn both_ways(
+    ab: impl std::future::Future<Output = io::Result<()>>,
+    ba: impl std::future::Future<Output = io::Result<()>>,
+    shared: &Shared,
+    limits: Limits,
+    stop: Stop,
+) -> io::Result<()> {
+    tokio::select! {
+        r = both_ways_unstopped(ab, ba, shared, limits) => r,
+        why = stop_signal(stop) => Err(io::Error::other(Stopped { why })),
+    }
+}
+
+async fn both_ways_unstopped(
     ab: impl std::future::Future<Output = io::Result<()>>,
     ba: impl std::future::Future<Output = io::Result<()>>,
     shared: &Shared,
@@ -436,8 +503,10 @@ where
             }
             at += m;
             count.delivered.fetch_add(m as u64, Ordering::Relaxed);
+            // Each partial write is activity (as in the splice path): a slow reader taking
+            // a 64 KiB chunk in pieces is not idle.
+            shared.touch();
         }
-        shared.touch();
         if let Some(e) = failed {
             return Err(e);
         }
@@ -770,6 +839,122 @@ mod tests {
         );
         drop(peer);
         copying.await.expect("task").expect("copy");
+    }
+
+    /// A destination that takes 1,000 bytes per write, one write every 200 ms: slow, but
+    /// flowing.
+    struct Slow {
+        wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+        got: usize,
+    }
+
+    impl AsyncWrite for Slow {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            if let Some(w) = self.wait.as_mut() {
+                std::task::ready!(w.as_mut().poll(cx));
+            }
+            self.wait = Some(Box::pin(tokio::time::sleep(Duration::from_millis(200))));
+            let n = buf.len().min(1000);
+            self.got += n;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Issue 24 item 8: with `--idle-timeout 1`, a download that a slow reader takes 1,000
+    /// bytes at a time (one 64 KiB chunk lasts 13 s) is flowing, not idle: the copy path
+    /// marks activity on every partial write.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_but_flowing_write_is_not_idle() {
+        let shared = Shared::new(Some(Duration::from_secs(1)));
+        let (up, down) = (Counters::default(), Counters::default());
+        let mut src = Ready {
+            left: BUFFER,
+            chunk: BUFFER,
+        };
+        let mut dst = Slow { wait: None, got: 0 };
+        // The other way: nothing, ever (its reads wait with the idle timeout).
+        let (mut quiet, _keep) = tokio::io::duplex(16);
+        let mut sink = tokio::io::sink();
+        let limits = Limits::symmetric(Linger::Forever, Some(Duration::from_secs(1)));
+        let r = both_ways(
+            copy(
+                &mut src,
+                &mut dst,
+                &up,
+                &shared,
+                Direction::AToB,
+                Finish::Now,
+            ),
+            copy(
+                &mut quiet,
+                &mut sink,
+                &down,
+                &shared,
+                Direction::BToA,
+                Finish::Now,
+            ),
+            &shared,
+            Limits {
+                after_a: Linger::For(Duration::from_millis(1)),
+                ..limits
+            },
+            None,
+        )
+        .await;
+        assert_eq!(dst.got, BUFFER, "the whole chunk was written");
+        match r {
+            Ok(()) => {}
+            Err(e) => assert!(
+                cut_of(&e).is_some(),
+                "only the quiet way is cut at the linger, not an idle timeout: {e}"
+            ),
+        }
+    }
+
+    /// Issue 24 item 7: a stop from outside (the relay's drain deadline) ends the copy with a
+    /// [`Stopped`] error and the bytes counted so far, never a clean end.
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_is_an_error_with_the_counts() {
+        let (mut peer, ours) = tokio::io::duplex(1 << 16);
+        let (other, _far) = tokio::io::duplex(1 << 16);
+        let (tx, rx) = tokio::sync::watch::channel(None);
+        let copying = tokio::spawn(async move {
+            pump_until(
+                ours,
+                other,
+                Limits::symmetric(Linger::Forever, None),
+                Some(rx),
+            )
+            .await
+        });
+        peer.write_all(&[5u8; 2500]).await.expect("write");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        tx.send_replace(Some("the drain deadline passed".into()));
+        let (stats, r) = copying.await.expect("task");
+        let e = r.expect_err("stopped");
+        assert_eq!(
+            stopped_of(&e).map(|s| s.why.as_str()),
+            Some("the drain deadline passed")
+        );
+        assert_eq!(stats.a_to_b, 2500);
     }
 
     #[test]

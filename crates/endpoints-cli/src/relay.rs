@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::flags::{MAX_CONNECTIONS, Parsed};
-use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
-use crate::{Fail, USAGE, build_client, drain, rlimit, shutdown_signal, splice, start_listening};
+use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump_until};
+use crate::{Fail, USAGE, build_client, rlimit, shutdown_signal, splice, start_listening};
 
 /// Descriptors one relayed connection may hold: two sockets and two pipes (four ends).
 pub(crate) const DESCRIPTORS_PER_CONNECTION: u64 = 6;
@@ -77,6 +77,9 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
         ),
     }
     crate::log::release();
+    // At the drain deadline, what is still open is cut (a reset and a warning each), not
+    // closed as if it were complete.
+    let (cut_all, stop) = tokio::sync::watch::channel(None::<String>);
     let failed = Arc::new(AtomicU64::new(0));
     let mut relayed = 0u64;
     let mut tasks = JoinSet::new();
@@ -103,16 +106,16 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
         };
         while tasks.try_join_next().is_some() {}
         relayed += 1;
-        let (target, failed) = (target.clone(), failed.clone());
+        let (target, failed, stop) = (target.clone(), failed.clone(), stop.clone());
         tasks.spawn(async move {
             let _permit = permit;
-            if !relay_one(conn, &*target, settings).await {
+            if !relay_one(conn, &*target, settings, Some(stop)).await {
                 failed.fetch_add(1, Ordering::Relaxed);
             }
         });
     }
     let _ = listener.close().await;
-    drain(tasks, drain_for).await;
+    drain_or_cut(tasks, drain_for, &cut_all, &failed).await;
     let failed = failed.load(Ordering::Relaxed);
     if let Some(m) = fatal {
         return Err(Fail::Run(m));
@@ -124,6 +127,40 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Wait for the open connections to finish, up to `deadline`; then cut the rest: each is
+/// reset on both sides and logged with its byte counts (by its own task), and counted in
+/// `failed`. Tasks that do not end within [`CUT_GRACE`] of the cut (one still connecting to
+/// its target) are aborted and counted too.
+async fn drain_or_cut(
+    mut tasks: JoinSet<()>,
+    deadline: Duration,
+    cut_all: &tokio::sync::watch::Sender<Option<String>>,
+    failed: &AtomicU64,
+) {
+    let all = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(deadline, all).await.is_ok() {
+        return;
+    }
+    err!(
+        "relay: {} connection(s) still open after the drain deadline (--drain-timeout {}s): \
+         cutting them (a reset to both sides)",
+        tasks.len(),
+        deadline.as_secs_f64()
+    );
+    cut_all.send_replace(Some(format!(
+        "still open at the drain deadline (--drain-timeout {}s) after SIGINT/SIGTERM",
+        deadline.as_secs_f64()
+    )));
+    let all = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(CUT_GRACE, all).await.is_err() {
+        failed.fetch_add(tasks.len() as u64, Ordering::Relaxed);
+        tasks.shutdown().await;
+    }
+}
+
+/// How long a cut connection's task has to reset and log once told to.
+const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// The per-connection flags.
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +175,7 @@ async fn relay_one(
     mut conn: Connection,
     target: &dyn endpoints::ClientEndpoint,
     settings: Settings,
+    stop: pump::Stop,
 ) -> bool {
     let started = Instant::now();
     let peer = conn.peer_addr().clone();
@@ -148,6 +186,12 @@ async fn relay_one(
         conn.peer_addr().clone(),
         conn.local_addr().clone(),
     );
+    let announced = async {
+        tokio::select! {
+            r = announced => r,
+            why = pump::stop_signal(stop.clone()) => Err(std::io::Error::other(pump::Stopped { why })),
+        }
+    };
     let mut upstream = match announced.await {
         Ok(u) => u,
         Err(e) => {
@@ -163,7 +207,7 @@ async fn relay_one(
         finish_ab: settings.half_close.finish(is_tls(&upstream)),
         finish_ba: settings.half_close.finish(is_tls(&conn)),
     };
-    let (stats, result, how) = carry(&mut conn, &mut upstream, limits).await;
+    let (stats, result, how) = carry(&mut conn, &mut upstream, limits, stop).await;
     // A failure on one side (a reset, a broken pipe) or a cut reaches the other side as a
     // reset: closing it cleanly would tell that peer its bytes were delivered when they may
     // not have been. An idle timeout is an ordinary close.
@@ -177,11 +221,11 @@ async fn relay_one(
         reset_on_close(&upstream);
     }
     let line = format!(
-        "relay {peer} -> {target}: {} bytes up, {} bytes down, {:.3}s, {how}{}",
+        "relay {peer} -> {target}{}: {} bytes up, {} bytes down, {:.3}s, {how}",
+        via(&conn),
         stats.a_to_b,
         stats.b_to_a,
         started.elapsed().as_secs_f64(),
-        via(&conn)
     );
     match result {
         Ok(()) => line!(info, "{line}"),
@@ -199,6 +243,13 @@ async fn relay_one(
                     cut.after
                 );
             }
+            None if pump::stopped_of(&e).is_some() => line!(
+                warn,
+                "{line} (warning: {e}; {} bytes up and {} bytes down read but not delivered \
+                 were dropped; both sides reset)",
+                stats.a_to_b_held,
+                stats.b_to_a_held
+            ),
             None if clean => line!(info, "{line} ({e})"),
             None => line!(warn, "{line} ({e}; both sides reset)"),
         },
@@ -215,13 +266,14 @@ async fn carry(
     conn: &mut Connection,
     upstream: &mut Connection,
     limits: Limits,
+    stop: pump::Stop,
 ) -> (pump::Stats, std::io::Result<()>, &'static str) {
     let early = splice::take_early(conn, upstream);
     if let Err(e) = upstream.write_all(&early).await {
         return (pump::Stats::default(), Err(e), "copied");
     }
     let spliced = match (splice::End::of(conn), splice::End::of(upstream)) {
-        (Some(a), Some(b)) => match splice::pump(a, b, limits).await {
+        (Some(a), Some(b)) => match splice::pump(a, b, limits, stop.clone()).await {
             (_, Err(e)) if splice::is_refused(&e) => None,
             done => Some(done),
         },
@@ -229,7 +281,10 @@ async fn carry(
     };
     let ((mut stats, result), how) = match spliced {
         Some(done) => (done, "spliced"),
-        None => (pump(&mut *conn, &mut *upstream, limits).await, "copied"),
+        None => (
+            pump_until(&mut *conn, &mut *upstream, limits, stop).await,
+            "copied",
+        ),
     };
     stats.a_to_b += early.len() as u64;
     (stats, result, how)
@@ -241,8 +296,9 @@ async fn carry(
     conn: &mut Connection,
     upstream: &mut Connection,
     limits: Limits,
+    stop: pump::Stop,
 ) -> (pump::Stats, std::io::Result<()>, &'static str) {
-    let (stats, result) = pump(&mut *conn, &mut *upstream, limits).await;
+    let (stats, result) = pump_until(&mut *conn, &mut *upstream, limits, stop).await;
     (stats, result, "copied")
 }
 

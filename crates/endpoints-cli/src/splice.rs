@@ -298,7 +298,12 @@ pub(crate) fn is_refused(e: &io::Error) -> bool {
 /// Relay `a` ⇄ `b` with splice. An error for which [`is_refused`] holds means no byte was
 /// taken from either socket: use the buffered copy instead.
 #[cfg(target_os = "linux")]
-pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::Result<()>) {
+pub(crate) async fn pump(
+    a: End<'_>,
+    b: End<'_>,
+    limits: Limits,
+    stop: crate::pump::Stop,
+) -> (Stats, io::Result<()>) {
     let shared = Shared::new(limits.idle);
     let taken = AtomicBool::new(false);
     let (up, down) = (Counters::default(), Counters::default());
@@ -327,6 +332,7 @@ pub(crate) async fn pump(a: End<'_>, b: End<'_>, limits: Limits) -> (Stats, io::
             ),
             &shared,
             limits,
+            stop,
         )
         .await
     }
@@ -578,10 +584,9 @@ mod tests {
             crate::pump::Linger::For(Duration::from_secs(5)),
             Some(Duration::from_millis(400)),
         );
-        let relay =
-            tokio::spawn(
-                async move { pump(End::Unix(&relay_a), End::Unix(&relay_b), limits).await },
-            );
+        let relay = tokio::spawn(async move {
+            pump(End::Unix(&relay_a), End::Unix(&relay_b), limits, None).await
+        });
         let writer = tokio::spawn(async move {
             let buf = vec![7u8; FAST + SLOW];
             client.write_all(&buf).await.expect("write");

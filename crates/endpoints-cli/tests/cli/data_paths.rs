@@ -47,7 +47,7 @@ pub(crate) async fn start_with(
     (child, line["listening on ".len()..].to_owned(), rx)
 }
 
-fn cmd(args: &[&str]) -> Command {
+pub(crate) fn cmd(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args).stdout(Stdio::null());
     c
@@ -59,7 +59,10 @@ pub(crate) fn port_in(desc: &str) -> u16 {
 }
 
 /// The next stderr line containing `needle`, within 20 s.
-async fn line_with(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, needle: &str) -> String {
+pub(crate) async fn line_with(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    needle: &str,
+) -> String {
     let wait = async {
         while let Some(l) = rx.recv().await {
             if l.contains(needle) {

@@ -6,5 +6,6 @@ mod acme;
 mod cli;
 mod data_paths;
 mod doc_tables;
+mod drain;
 mod logs;
 mod transfers;
