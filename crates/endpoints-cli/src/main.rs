@@ -96,10 +96,10 @@ listen, connect (stdin and stdout on one connection, like nc):
                       until SIGINT/SIGTERM; open connections get 10 s to finish.
   --once              (listen --echo) serve one connection, then stop listening. Without
                       --echo, listen always takes one connection.
-  --linger SECS       give up on the direction still open SECS after the other one ended
-                      (default: never give up). Giving up is a truncation: a warning naming
-                      the connection and the bytes cut, a reset to the peer (SO_LINGER 0),
-                      exit status 1.
+  --linger SECS       once one direction has ended, give up on the other when nothing has
+                      moved on it for SECS (default: never give up). Giving up is a
+                      truncation: a warning naming the connection and the bytes cut, a reset
+                      to the peer (SO_LINGER 0), exit status 1.
 
 relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways):
   --max-connections N at most N connections at once; further clients wait in the listen
@@ -107,8 +107,9 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
                       connection (two sockets, up to two pipes), less 32 for the command; printed
                       at start. The soft open-files limit is raised to the hard one first.
   --idle-timeout SECS close a connection when no byte moved either way for SECS (> 0).
-  --linger SECS       after one direction ends, the other may go on SECS (default 5); then
-                      it is cut: a warning with the bytes cut, a reset to both sides.
+  --linger SECS       after one direction ends, the other goes on as long as bytes move;
+                      once nothing has moved for SECS (default 5) it is cut: a warning with
+                      the bytes cut, a reset to both sides.
   --drain-timeout SECS on SIGINT/SIGTERM, stop listening, give open connections SECS to
                       finish (default 10), then close them.
 

@@ -146,7 +146,7 @@ impl fmt::Display for Cut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "cut: one direction was still open {:?} after the other ended (the linger deadline)",
+            "cut: one direction was still open, with nothing moving for {:?}, after the other ended (the linger deadline)",
             self.after
         )
     }
@@ -229,6 +229,12 @@ impl Shared {
     pub(crate) fn quiet_for(&self) -> Duration {
         let last = Duration::from_millis(self.activity.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(last)
+    }
+
+    /// How long since a byte last moved either way, or since `since` if that is later.
+    pub(crate) fn quiet_since(&self, since: Instant) -> Duration {
+        let last = self.started + Duration::from_millis(self.activity.load(Ordering::Relaxed));
+        Instant::now().saturating_duration_since(last.max(since))
     }
 
     /// Whether the idle timeout has passed (`None` without one).
@@ -416,13 +422,26 @@ async fn both_ways_unstopped(
         // done.
         Linger::Stop if shared.finishing[Shared::index(left)].load(Ordering::Relaxed) => rest.await,
         Linger::Stop => Ok(()),
-        Linger::For(after) => match tokio::time::timeout(after, rest).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::other(Cut {
-                direction: left,
-                after,
-            })),
-        },
+        // The other direction may go on as long as bytes move: it is cut only once nothing
+        // has moved for `after` since the first one ended (a long upload after the server's
+        // early end is not cut; a half-open connection nobody uses is).
+        Linger::For(after) => {
+            let ended = Instant::now();
+            tokio::pin!(rest);
+            loop {
+                let quiet = shared.quiet_since(ended);
+                if quiet >= after {
+                    return Err(io::Error::other(Cut {
+                        direction: left,
+                        after,
+                    }));
+                }
+                tokio::select! {
+                    r = &mut rest => return r,
+                    () = tokio::time::sleep(after - quiet) => {}
+                }
+            }
+        }
     }
 }
 
@@ -578,6 +597,29 @@ mod tests {
         let cut = cut_of(&e).expect("a Cut");
         assert_eq!(cut.direction, Direction::BToA);
         assert_eq!(started.elapsed().as_secs(), 2, "cut at the linger deadline");
+    }
+
+    /// The linger counts quiet time: a direction that keeps moving bytes long after the other
+    /// ended (an upload after the server's early end) is not cut; it is cut once quiet.
+    #[tokio::test(start_paused = true)]
+    async fn a_linger_cuts_only_a_quiet_direction() {
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        let (stdout, mut far) = tokio::io::duplex(1 << 20);
+        // `b` (stdin) ends at once; `a` sends for 20 s, a byte a second, under a 2 s linger.
+        let b = tokio::io::join(tokio::io::empty(), stdout);
+        let limits = Limits::symmetric(Linger::For(Duration::from_secs(2)), None);
+        let relay = tokio::spawn(async move { pump(ours, b, limits).await });
+        for i in 0..20u8 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            peer.write_all(&[i]).await.expect("still open");
+        }
+        // Now quiet: cut 2 s later.
+        let (stats, r) = relay.await.expect("relay");
+        let e = r.expect_err("cut once quiet");
+        assert!(cut_of(&e).is_some(), "{e}");
+        assert_eq!(stats.a_to_b, 20, "every byte of the 20 s went through");
+        let mut got = vec![0u8; 20];
+        far.read_exact(&mut got).await.expect("delivered");
     }
 
     /// With no linger, the other direction goes on as long as it likes: receiving does not

@@ -237,9 +237,9 @@ async fn relay_one(
                 };
                 line!(
                     warn,
-                    "{line} (warning: cut: the {way} direction was still open {:?} after the \
-                     other ended (--linger); {delivered} bytes had gone {way}, {held} read but \
-                     not delivered were dropped; both sides reset)",
+                    "{line} (warning: cut: the {way} direction was still open, with nothing \
+                     moving for {:?}, after the other ended (--linger); {delivered} bytes had \
+                     gone {way}, {held} read but not delivered were dropped; both sides reset)",
                     cut.after
                 );
             }

@@ -172,10 +172,10 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
                     Direction::BToA => ("sending stdin", stats.b_to_a, stats.b_to_a_held),
                 };
                 Err(Fail::Run(format!(
-                    "warning: {name}: gave up {what} {:?} after the other direction ended \
-                     (--linger): {delivered} bytes had gone through that way, {held} read but \
-                     not delivered were dropped; the connection is reset so the peer does not \
-                     take it for a complete transfer",
+                    "warning: {name}: gave up {what} with nothing moving for {:?} after the \
+                     other direction ended (--linger): {delivered} bytes had gone through that \
+                     way, {held} read but not delivered were dropped; the connection is reset \
+                     so the peer does not take it for a complete transfer",
                     cut.after
                 )))
             } else {

@@ -481,3 +481,45 @@ fn pty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
         )
     }
 }
+
+/// Item 1 through `relay` (the issue saw "458752 bytes up"): an upload from `connect` through
+/// a relay to `listen`, whose stdin is at /dev/null, delivers all 50 MB, and the relay's line
+/// says so.
+#[tokio::test]
+async fn an_upload_through_the_relay_delivers_everything() {
+    let dir = temp_dir("transfers-relay");
+    let big = big_file(&dir);
+    let out = dir.join("out");
+    let (server, shown) =
+        listen_once("tcp:0:interface=127.0.0.1", Stdio::null(), file_out(&out)).await;
+    let mut relay_cmd = Command::new(BIN);
+    relay_cmd
+        .args([
+            "relay",
+            "tcp:0:interface=127.0.0.1",
+            &format!("tcp:127.0.0.1:{}", port_in(&shown)),
+        ])
+        .stdout(Stdio::null());
+    let (_relay, relay_at, mut rx) = start_with(relay_cmd, Stdio::null()).await;
+    let client = connect(
+        &format!("tcp:127.0.0.1:{}", port_in(&relay_at)),
+        file_in(&big),
+        Stdio::null(),
+    );
+    let (cc, ce) = finish(client, "connect").await;
+    let (sc, _) = finish(server, "listen").await;
+    assert_eq!((cc, sc), (Some(0), Some(0)), "{ce}");
+    same_bytes(&out, &big);
+    let line = tokio::time::timeout(TRANSFER_BOUND, async {
+        while let Some(l) = rx.recv().await {
+            if l.starts_with("relay 127.0.0.1:") {
+                return l;
+            }
+        }
+        panic!("the relay's stderr ended");
+    })
+    .await
+    .expect("the relay's line");
+    assert!(line.contains(&format!("{SIZE} bytes up")), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
