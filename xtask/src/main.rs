@@ -171,6 +171,23 @@ fn ci(root: &Path) -> Result<(), String> {
         "tests and examples with the axum, tonic, clap and serde features",
         c,
     ));
+    // The doctests with those features: the integrations' own examples, and the README's Rust
+    // blocks (`mod readme` in the umbrella, compiled only with the features they use). `--doc`
+    // cannot be mixed with `--test`, hence a step of its own.
+    let mut c = cargo(root);
+    c.args([
+        "test",
+        "--locked",
+        "--package",
+        "endpoints",
+        "--features",
+        "axum,tonic,clap,serde",
+        "--doc",
+    ]);
+    steps.push((
+        "doctests (and the README's Rust blocks) with the axum, tonic, clap and serde features",
+        c,
+    ));
 
     // Each transport feature alone: the registry must hold exactly what the feature brings.
     for features in UMBRELLA_FEATURES {

@@ -137,6 +137,20 @@ pub mod builders;
 mod descriptions;
 pub mod service;
 
+// The README's Rust blocks, compiled as doctests (`cargo test -p endpoints --doc --features
+// axum,tonic`), so that a renamed or changed function breaks the build rather than the README.
+#[cfg(all(
+    doctest,
+    feature = "tcp6",
+    feature = "unix",
+    feature = "tls",
+    feature = "proxy",
+    feature = "axum",
+    feature = "tonic"
+))]
+#[doc = include_str!("../../../README.md")]
+mod readme {}
+
 pub use descriptions::{ClientDescription, ServerDescription};
 
 use std::fmt;
