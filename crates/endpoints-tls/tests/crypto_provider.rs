@@ -2,7 +2,7 @@
 //! `tls:`/`ssl:` use (as rustls asks libraries to); ring only when none is installed. Its own
 //! binary: installing a default is process-wide.
 
-mod common;
+use endpoints_test_support as common;
 
 use common::Pki;
 use endpoints_core::registry::{build_client, build_server};

@@ -5,7 +5,7 @@
 //! in a child process: this test binary again, running one `#[ignore]`d test with the
 //! environment set before anything reads it.
 
-mod common;
+use endpoints_test_support as common;
 
 use std::process::Command;
 use std::time::Duration;

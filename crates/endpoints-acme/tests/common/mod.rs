@@ -2,4 +2,4 @@
 
 #![allow(dead_code)]
 
-pub(crate) mod capture;
+pub(crate) use endpoints_test_support::capture;

@@ -8,6 +8,8 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
+use super::data_paths::port_in;
+
 const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -526,37 +528,18 @@ fn agree(
     }
 }
 
-/// Start `endpoints ARGS`, wait for its `listening on ...` line; return it and the port.
+/// Start `endpoints ARGS`, wait for its `listening on ...` line; return the description.
 async fn start(args: &[&str]) -> (Child, String) {
     let mut cmd = Command::new(BIN);
     cmd.args(args);
     start_command(cmd).await
 }
 
-/// Like [`start`], for a command built by the caller.
+/// Like [`start`], for a command built by the caller (its stdout goes nowhere).
 async fn start_command(mut cmd: Command) -> (Child, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-        .await
-        .expect("in time")
-        .expect("read")
-        .expect("a line");
-    assert!(line.starts_with("listening on "), "{line}");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, line["listening on ".len()..].to_owned())
-}
-
-fn port_in(desc: &str) -> u16 {
-    let d: endpoints::Description = desc.parse().expect("description");
-    d.get("port").and_then(|p| p.parse().ok()).expect("a port")
+    cmd.stdout(Stdio::null());
+    let (child, desc, _later_lines) = super::data_paths::start(cmd).await;
+    (child, desc)
 }
 
 #[tokio::test]
@@ -965,16 +948,7 @@ async fn relay_raises_a_low_open_files_limit() {
 #[tokio::test]
 async fn connect_through_httpconnect_to_a_relay_through_socks5() {
     // microsocks has no option that exits 0 (`-h` exits 1): a spawn failure means missing.
-    let microsocks = std::process::Command::new("microsocks")
-        .arg("-h")
-        .output()
-        .is_ok();
-    if !microsocks {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "`microsocks` is missing and CI=true: install the Debian package `microsocks`"
-        );
-        println!("skipping: `microsocks` not found (Debian package `microsocks`)");
+    if !endpoints_test_support::peers::startable("microsocks", "-h", "microsocks") {
         return;
     }
     if !endpoints_conformance::peer_program("tinyproxy", "-v", "tinyproxy") {

@@ -259,18 +259,7 @@ pub(crate) fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// Whether Twisted (with TLS) is importable: skip with a reason if not, fail under CI=true.
 fn twisted() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import twisted, OpenSSL, service_identity"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "Twisted is missing and CI=true: pip install \"twisted[tls]==26.10.0\""
-        );
-        println!("skipping: Twisted not importable (pip install \"twisted[tls]\")");
-    }
-    ok
+    endpoints_test_support::peers::twisted()
 }
 
 const TWISTED_SERVER: &str = r#"

@@ -6,41 +6,24 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-use super::data_paths::{BIN, pki, port_in, temp_dir};
+use super::data_paths::{BIN, pki, port_in, start, temp_dir};
 
-/// `endpoints ARGS` with `env`; the child, its first stderr line, and the rest of its lines.
+/// `endpoints ARGS` with `env` (and no `RUST_LOG` but what `env` sets); the child, its first
+/// stderr line (checked to be `listening on DESC`), and the rest of its lines.
 async fn spawn(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Child, String, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    // The command starts in milliseconds; 20 s is for a loaded machine.
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("a first line in time")
-        .expect("read")
-        .unwrap_or_default();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok(Some(l)) = lines.next_line().await {
-            eprintln!("child: {l}");
-            let _ = tx.send(l);
-        }
-    });
-    (child, first, rx)
+        .stdout(Stdio::null());
+    let (child, desc, rx) = start(cmd).await;
+    (child, format!("listening on {desc}"), rx)
 }
 
 /// The next line containing `needle` within `secs` seconds, or `None`.

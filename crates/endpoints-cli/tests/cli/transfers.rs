@@ -155,18 +155,19 @@ fn free_port() -> u16 {
 }
 
 fn socat() -> bool {
-    let ok = std::process::Command::new("socat")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "socat is missing and CI=true: apt-get install socat"
-        );
-        println!("skipping the socat shapes: socat not found (apt-get install socat)");
-    }
-    ok
+    endpoints_test_support::peers::program("socat", "-V", "socat")
+}
+
+/// `socat ARGS` with the given stdin and stdout, its stderr kept for [`finish`].
+fn socat_child(args: &[&str], stdin: Stdio, stdout: Stdio) -> tokio::process::Child {
+    Command::new("socat")
+        .args(args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("socat")
 }
 
 fn file_in(path: &Path) -> Stdio {
@@ -262,14 +263,11 @@ async fn every_shape_delivers_everything_with_socat_on_the_other_end() {
         // listen receives; socat sends.
         let out = dir.join(format!("{}-listen-recv", t.name));
         let (server, shown) = listen_once(&t.server, Stdio::null(), file_out(&out)).await;
-        let sender = Command::new("socat")
-            .args(["-t", &t_flag, "-", &(t.socat_connect)(&shown, &tls)])
-            .stdin(file_in(&big))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("socat");
+        let sender = socat_child(
+            &["-t", &t_flag, "-", &(t.socat_connect)(&shown, &tls)],
+            file_in(&big),
+            Stdio::null(),
+        );
         let (xc, xe) = finish(sender, "socat (sending)").await;
         let (sc, se) = finish(server, "listen (receiving)").await;
         assert_eq!((xc, sc), (Some(0), Some(0)), "{}: {xe} {se}", t.name);
@@ -278,14 +276,11 @@ async fn every_shape_delivers_everything_with_socat_on_the_other_end() {
         // listen sends; socat receives with stdin at /dev/null.
         let out = dir.join(format!("{}-listen-send", t.name));
         let (server, shown) = listen_once(&t.server, file_in(&big), Stdio::null()).await;
-        let receiver = Command::new("socat")
-            .args(["-t", &t_flag, "-", &(t.socat_connect)(&shown, &tls)])
-            .stdin(Stdio::null())
-            .stdout(file_out(&out))
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("socat");
+        let receiver = socat_child(
+            &["-t", &t_flag, "-", &(t.socat_connect)(&shown, &tls)],
+            Stdio::null(),
+            file_out(&out),
+        );
         let (xc, xe) = finish(receiver, "socat (receiving)").await;
         let (sc, se) = finish(server, "listen (sending)").await;
         assert_eq!((xc, sc), (Some(0), Some(0)), "{}: {xe} {se}", t.name);
@@ -294,14 +289,11 @@ async fn every_shape_delivers_everything_with_socat_on_the_other_end() {
         // connect sends; a socat listener receives with stdin at /dev/null.
         let out = dir.join(format!("{}-connect-send", t.name));
         let (socat_addr, ours) = (t.socat_listen)(&dir, &tls);
-        let receiver = Command::new("socat")
-            .args(["-t", &t_flag, &socat_addr, "-"])
-            .stdin(Stdio::null())
-            .stdout(file_out(&out))
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("socat");
+        let receiver = socat_child(
+            &["-t", &t_flag, &socat_addr, "-"],
+            Stdio::null(),
+            file_out(&out),
+        );
         let client = connect_when_up(&ours, file_in(&big), Stdio::null()).await;
         let (cc, ce) = finish(client, "connect (sending)").await;
         let (xc, xe) = finish(receiver, "socat (receiving)").await;
@@ -311,14 +303,11 @@ async fn every_shape_delivers_everything_with_socat_on_the_other_end() {
         // connect receives with stdin at /dev/null; a socat listener sends.
         let out = dir.join(format!("{}-connect-recv", t.name));
         let (socat_addr, ours) = (t.socat_listen)(&dir, &tls);
-        let sender = Command::new("socat")
-            .args(["-t", &t_flag, &socat_addr, "-"])
-            .stdin(file_in(&big))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("socat");
+        let sender = socat_child(
+            &["-t", &t_flag, &socat_addr, "-"],
+            file_in(&big),
+            Stdio::null(),
+        );
         let client = connect_when_up(&ours, Stdio::null(), file_out(&out)).await;
         let (cc, ce) = finish(client, "connect (receiving)").await;
         let (xc, xe) = finish(sender, "socat (sending)").await;

@@ -2,8 +2,7 @@
 //! file is a module. Tests that change process-wide state (limits, umask, environment,
 //! a global provider, counts of open descriptors) stay in binaries of their own.
 
-#[path = "../common/mod.rs"]
-mod common;
+use endpoints_test_support as common;
 
 mod certbot;
 mod client_errors;

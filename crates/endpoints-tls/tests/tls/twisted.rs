@@ -24,11 +24,7 @@ fn script(name: &str) -> String {
 }
 
 fn twisted_available() -> bool {
-    endpoints_conformance::peer_program(
-        "python3",
-        &script("probe.py"),
-        "python3 with Twisted 26.10: pip install \"twisted[tls]==26.10.0\"",
-    )
+    endpoints_test_support::peers::twisted()
 }
 
 /// Twisted's `serverFromString(reactor, description)`, echoing; the child (it exits when its

@@ -26,18 +26,7 @@ const PYTHON_BOUND: Duration = Duration::from_secs(60);
 /// Whether `python3` can import Twisted with its TLS extras; as `peer_program`: a skip
 /// reason printed, or a failure under `CI=true`.
 fn twisted_available() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import twisted, OpenSSL, service_identity, idna"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "Twisted is missing and CI=true: pip install \"twisted[tls]==26.10.0\""
-        );
-        println!("skipping: python3 cannot import Twisted (pip install \"twisted[tls]==26.10.0\")");
-    }
-    found
+    endpoints_test_support::peers::twisted()
 }
 
 fn der(pem: &str) -> CertificateDer<'static> {

@@ -46,18 +46,7 @@ pub(crate) async fn echo_server() -> u16 {
 /// with no option that exits successfully (`microsocks` has no `--version`; `-h` exits 1):
 /// prints why the test skips, and fails under CI=true.
 pub(crate) fn peer_startable(program: &str, probe_arg: &str, package: &str) -> bool {
-    let found = std::process::Command::new(program)
-        .arg(probe_arg)
-        .output()
-        .is_ok();
-    if !found {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "`{program}` is missing and CI=true: install the Debian package `{package}`"
-        );
-        println!("skipping: `{program}` not found (Debian package `{package}`)");
-    }
-    found
+    endpoints_test_support::peers::startable(program, probe_arg, package)
 }
 
 /// A running proxy process, killed when dropped.

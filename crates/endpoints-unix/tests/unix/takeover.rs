@@ -162,16 +162,10 @@ reactor.run()
 /// Start a Python server script on `path`; `None` (skipped) when Python (or the module the
 /// script needs) is missing, except under `CI=true`.
 fn python_server(script: &str, path: &Path, module: &str) -> Option<Child> {
-    let have = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        assert!(
-            !std::env::var("CI").is_ok_and(|v| v == "true"),
-            "python3 with `{module}` is missing and CI=true: install python3 (and `pip install twisted`)"
-        );
-        println!("skipping: python3 with `{module}` not found");
+    if !endpoints_test_support::peers::python_modules(
+        &[module],
+        "install python3 (and `pip install twisted`)",
+    ) {
         return None;
     }
     let mut child = Command::new("python3")

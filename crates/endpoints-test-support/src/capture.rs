@@ -1,4 +1,3 @@
-//! (A copy of endpoints-tls's test helper.)
 //! A tracing subscriber that keeps every event as a line of text, for tests that read the
 //! logs (installed process-wide once: watcher tasks log from other threads).
 
@@ -40,7 +39,7 @@ impl Subscriber for Capture {
 }
 
 /// Start capturing (idempotent).
-pub(crate) fn install() {
+pub fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         tracing::subscriber::set_global_default(Capture).expect("no other subscriber");
@@ -48,7 +47,7 @@ pub(crate) fn install() {
 }
 
 /// The captured lines that contain every one of `needles`.
-pub(crate) fn lines_with(needles: &[&str]) -> Vec<String> {
+pub fn lines_with(needles: &[&str]) -> Vec<String> {
     LINES
         .lock()
         .unwrap_or_else(|p| p.into_inner())

@@ -9,15 +9,21 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SerialNumber};
 
-pub(crate) struct Certbot {
+pub struct Certbot {
     /// `/etc/letsencrypt`.
-    pub(crate) root: PathBuf,
+    pub root: PathBuf,
     intermediate_pem: String,
     intermediate: Issuer<'static, KeyPair>,
 }
 
+impl std::fmt::Debug for Certbot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certbot").field("root", &self.root).finish()
+    }
+}
+
 impl Certbot {
-    pub(crate) fn new(tag: &str) -> Self {
+    pub fn new(tag: &str) -> Self {
         let root =
             std::env::temp_dir().join(format!("endpoints-certbot-{}-{tag}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
@@ -50,22 +56,22 @@ impl Certbot {
         }
     }
 
-    pub(crate) fn live(&self) -> PathBuf {
+    pub fn live(&self) -> PathBuf {
         self.root.join("live")
     }
 
     /// The root CA's certificate, alone in a directory (a client's `trustRoots`).
-    pub(crate) fn ca_dir(&self) -> PathBuf {
+    pub fn ca_dir(&self) -> PathBuf {
         self.root.join("ca")
     }
 
-    pub(crate) fn ca_file(&self) -> PathBuf {
+    pub fn ca_file(&self) -> PathBuf {
         self.root.join("ca/root.pem")
     }
 
     /// Issue (or renew: `version` 2, 3...) `lineage` for `names` with `serial`, then point
     /// `live/<lineage>/` at it. Returns the leaf certificate's PEM.
-    pub(crate) fn issue(&self, lineage: &str, names: &[&str], version: u32, serial: u64) -> String {
+    pub fn issue(&self, lineage: &str, names: &[&str], version: u32, serial: u64) -> String {
         let key = KeyPair::generate().expect("key");
         let mut params =
             CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
@@ -113,7 +119,7 @@ fn write_private(file: &Path, text: &str, private: bool) {
 }
 
 /// Point the symlink `link` at `target` in one step (a new link renamed over the old).
-pub(crate) fn relink(link: &Path, target: &Path) {
+pub fn relink(link: &Path, target: &Path) {
     let tmp = link.with_extension("pem.new");
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).expect("symlink");

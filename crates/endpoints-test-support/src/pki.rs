@@ -1,9 +1,5 @@
 //! A throw-away PKI for the tests, made with rcgen: a CA, server and client leaves, an
 //! expired leaf, and an unrelated CA.
-#![allow(dead_code)] // each test binary uses part of it
-
-pub(crate) mod capture;
-pub(crate) mod certbot;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -12,8 +8,9 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType, date_time_ymd,
 };
 
-pub(crate) struct Pki {
-    pub(crate) dir: PathBuf,
+#[derive(Debug)]
+pub struct Pki {
+    pub dir: PathBuf,
 }
 
 impl Pki {
@@ -24,8 +21,8 @@ impl Pki {
     /// `sni/wild.pem` (*.wild.test); `self-ca.pem` (self-signed, CA:TRUE, localhost; with its
     /// key: `self-ca-server.pem`), `self-leaf.pem` (self-signed, not a CA, localhost; with its
     /// key: `self-leaf-server.pem`).
-    pub(crate) fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("endpoints-tls-{}-{name}", std::process::id()));
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("endpoints-pki-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sni")).expect("dir");
         let (ca_pem, ca_key, issuer) = make_ca("endpoints test CA");
@@ -62,12 +59,12 @@ impl Pki {
         Self { dir }
     }
 
-    pub(crate) fn path(&self, file: &str) -> String {
+    pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
     }
 
     /// Add another SNI certificate (for reload tests).
-    pub(crate) fn add_sni(&self, file: &str, name: &str) {
+    pub fn add_sni(&self, file: &str, name: &str) {
         let issuer = reload_ca(&self.dir);
         let (cert, key) = leaf(&issuer, vec![name.into()], &[], false);
         write(&self.dir, &format!("sni/{file}"), &format!("{cert}{key}"));

@@ -1,0 +1,37 @@
+//! What the workspace's tests share, in one dev-only crate (not published), so that each
+//! fixture exists once:
+//!
+//! - [`peers`]: real peer programs (haproxy, openssl, socat, microsocks, pebble, Twisted)
+//!   found, or the test skipped with a printed reason, except under `CI=true`, where a
+//!   missing peer fails the test;
+//! - [`Pki`]: a throw-away PKI (a CA, server and client leaves, an expired leaf, an
+//!   unrelated CA, SNI and self-signed certificates);
+//! - [`certbot::Certbot`]: a certbot `live/`/`archive/` tree, renewed as certbot renews;
+//! - [`capture`]: a tracing subscriber that keeps every event as a line, for tests that read
+//!   the library's logs.
+//!
+//! Use it as a dev-dependency only:
+//!
+//! ```toml
+//! [dev-dependencies]
+//! endpoints-test-support.workspace = true
+//! ```
+//!
+//! ```no_run
+//! if !endpoints_test_support::peers::twisted() {
+//!     return; // printed why; under CI=true this panicked instead
+//! }
+//! let pki = endpoints_test_support::Pki::new("doc");
+//! let _ca = pki.path("ca.pem");
+//! ```
+//!
+//! No cargo features.
+
+#![allow(missing_docs)] // test fixtures: each item says what it holds where it is not obvious
+
+pub mod capture;
+pub mod certbot;
+pub mod peers;
+mod pki;
+
+pub use pki::Pki;
