@@ -3,7 +3,7 @@
 //! renewal) and the command's own lines (each connection: who, bytes each way, how it ended).
 //!
 //! Filter: `--log-level LEVEL`, else `RUST_LOG` (tracing's `EnvFilter` syntax), else
-//! warnings from everything and info from this project's crates (`warn,endpoints=info`).
+//! warnings from everything and info from this project's crates (`warn,endpoints=info`), and the connections the upgrade pool drops (a failed TLS handshake or PROXY header, with its reason: the library logs those at debug).
 //! Format: `--log-format text` (default: the command's own lines as plain lines, others as
 //! `LEVEL target: message fields`) or `json` (one object a line, for journald or Loki).
 
@@ -19,8 +19,21 @@ use tracing_subscriber::registry::LookupSpan;
 /// the umbrella library, so its module paths cannot tell them apart).
 pub(crate) const OWN: &str = "endpoints_cli";
 
-/// The default filter: warnings from everything, info from our crates and the command.
-const DEFAULT_FILTER: &str = "warn,endpoints=info";
+/// The default filter: warnings from everything, info from our crates and the command, and
+/// the upgrade pool's lines about connections it dropped (a failed TLS handshake or PROXY
+/// header, with its reason), which the library logs at debug since they are the client's
+/// doing, but which an operator of the command looks for when a client cannot connect.
+const DEFAULT_FILTER: &str = "warn,endpoints=info,endpoints_util::upgrade=debug";
+
+/// The filter for `--log-level LEVEL`: that level for everything; at info, the upgrade pool's
+/// dropped connections too (see [`DEFAULT_FILTER`]).
+fn level_filter(level: tracing::Level) -> String {
+    if level == tracing::Level::INFO {
+        "info,endpoints_util::upgrade=debug".to_owned()
+    } else {
+        level.as_str().to_ascii_lowercase()
+    }
+}
 
 /// `--log-format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,7 +158,7 @@ pub(crate) fn init(o: &Options) {
     let filter = if o.off {
         EnvFilter::new("off")
     } else if let Some(level) = o.level {
-        EnvFilter::new(level.as_str())
+        EnvFilter::new(level_filter(level))
     } else {
         match std::env::var("RUST_LOG") {
             Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).unwrap_or_else(|e| {

@@ -126,7 +126,8 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
 --version, -V        print the version and exit.
 --log-level LEVEL    what reaches stderr besides the `listening on` line: off, error, warn,
                      info (each connection, failed TLS handshakes), debug, trace. Default:
-                     the library's warnings and the command's own info lines; RUST_LOG
+                     the library's warnings, the command's own info lines and failed
+                     handshakes (TLS, PROXY headers) with their reason; RUST_LOG
                      (tracing's filter syntax, e.g. `endpoints_tls=debug,info`) when set.
 --log-format FORMAT  text (default: the command's lines as they are, the library's with
                      their level and origin) or json (one object a line: journald, Loki).

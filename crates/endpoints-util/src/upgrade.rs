@@ -279,13 +279,11 @@ impl UpgradeListener {
             match tokio::time::timeout(deadline, upgrade(conn)).await {
                 Ok(Ok(c)) => Some(c),
                 Ok(Err(e)) => {
-                    // Info, not debug: a failed TLS handshake or PROXY header is what an operator
-                    // looks for when a client says it cannot connect.
-                    tracing::info!(listener = %name, %peer, error = %e, "connection dropped: upgrade failed: {e}");
+                    tracing::debug!(listener = %name, %peer, error = %e, "connection dropped: upgrade failed: {e}");
                     None
                 }
                 Err(_) => {
-                    tracing::info!(listener = %name, %peer, ?deadline, "connection dropped: upgrade deadline passed");
+                    tracing::debug!(listener = %name, %peer, ?deadline, "connection dropped: upgrade deadline passed");
                     None
                 }
             }
