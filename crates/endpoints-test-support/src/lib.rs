@@ -7,6 +7,7 @@
 //! - [`Pki`]: a throw-away PKI (a CA, server and client leaves, an expired leaf, an
 //!   unrelated CA, SNI and self-signed certificates);
 //! - [`certbot::Certbot`]: a certbot `live/`/`archive/` tree, renewed as certbot renews;
+//! - [`serve`]: listen on a description, and echo on any listener;
 //! - [`capture`]: a tracing subscriber that keeps every event as a line, for tests that read
 //!   the library's logs.
 //!
@@ -33,5 +34,6 @@ pub mod capture;
 pub mod certbot;
 pub mod peers;
 mod pki;
+pub mod serve;
 
 pub use pki::Pki;

@@ -2,6 +2,7 @@
 //! directory, renewal without a restart, and private keys left readable.
 
 use crate::common;
+use common::serve::{listen, port_of, serve_echo};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,7 +10,6 @@ use std::time::Duration;
 
 use common::capture;
 use common::certbot::{Certbot, relink};
-use endpoints_core::Listener;
 use endpoints_core::registry::{build_client, build_server};
 use endpoints_tls::TlsInfo;
 use rustls::pki_types::CertificateDer;
@@ -21,33 +21,6 @@ use endpoints_tcp as _;
 /// The servers look at their files every second; every wait for a reload is bounded by 20
 /// polls (20 s), far above the 1-2 s a reload takes, so a slow machine does not fail it.
 const RELOAD_BOUND: Duration = Duration::from_secs(20);
-
-async fn listen(desc: &str) -> Box<dyn Listener> {
-    build_server(&desc.parse().unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .listen()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn port_of(l: &dyn Listener) -> u16 {
-    l.local_addr()
-        .expect("bound")
-        .ip()
-        .map(|a| a.port())
-        .expect("an IP listener")
-}
-
-fn serve_echo(mut listener: Box<dyn Listener>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok(conn) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = tokio::io::split(conn);
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    })
-}
 
 /// A verified handshake and echo with `name` (SNI) against 127.0.0.1:`port`, trusting only
 /// `ca`: the chain the server sent.

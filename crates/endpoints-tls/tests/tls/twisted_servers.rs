@@ -4,13 +4,13 @@
 //! tests print why and pass, except under `CI=true`, where they fail.
 
 use crate::common;
+use common::serve::{listen, port_of, serve_echo};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use common::certbot::Certbot;
-use endpoints_core::Listener;
-use endpoints_core::registry::{build_client, build_server};
+use endpoints_core::registry::build_client;
 use endpoints_tls::TlsInfo;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -31,33 +31,6 @@ fn twisted_available() -> bool {
 
 fn der(pem: &str) -> CertificateDer<'static> {
     CertificateDer::from_pem_slice(pem.as_bytes()).expect("PEM certificate")
-}
-
-async fn listen(desc: &str) -> Box<dyn Listener> {
-    build_server(&desc.parse().unwrap_or_else(|e| panic!("{e}")))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .listen()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn port_of(l: &dyn Listener) -> u16 {
-    l.local_addr()
-        .expect("bound")
-        .ip()
-        .map(|a| a.port())
-        .expect("an IP listener")
-}
-
-fn serve_echo(mut listener: Box<dyn Listener>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Ok(conn) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = tokio::io::split(conn);
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    })
 }
 
 /// Run `script args`; its `leaf <hex>` line as DER, or its output as the error.
