@@ -1,8 +1,13 @@
 //! The `cache=` directory: the account key and certificates, per ACME directory URL.
 //!
 //! Layout: `<cache>/<directory key>/account.json` (the account's private key and URL, as
-//! `instant-acme` serializes them) and `<cache>/<directory key>/<domains>.pem` (the
-//! certificate's private key, then the chain, leaf first). The directory key is the URL with
+//! `instant-acme` serializes them) and `<cache>/<directory key>/<name>-<hash>.pem` (a line
+//! listing the certificate's names, then its private key, then the chain, leaf first). The
+//! file is named by the first of the names, sorted, and 32 hex digits of the SHA-256 of the
+//! sorted, lower-case list, so any number of names fits a file name and a reordered
+//! `domains=` is the same certificate; the listed names are checked when it is read. A file
+//! of an older version (`<domains as written, joined with ,>.pem`) is read when there is no
+//! hashed one, and moved to the hashed name. The directory key is the URL with
 //! every character other than letters, digits, `.` and `-` replaced by `_`, plus 8 hex digits
 //! of its SHA-256, so staging and production never share a file. Directories are created
 //! with mode 0700 and files written with mode 0600, to a temporary name then renamed: a
@@ -81,6 +86,48 @@ pub(crate) fn directory_key(url: &str) -> String {
     s
 }
 
+/// The longest file name most file systems take (ext4, XFS, btrfs, APFS: 255 bytes).
+const MAX_FILE_NAME: usize = 255;
+
+/// The line before the PEM blocks of a certificate file that lists its names (PEM readers
+/// skip text outside the blocks, RFC 7468 section 2).
+const NAMES_LINE: &str = "endpoints-acme certificate for: ";
+
+/// A certificate's names as the cache keys them: lower case, without a final dot, sorted,
+/// without duplicates. A reordered `domains=` is the same certificate.
+pub(crate) fn cache_names(domains: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = domains
+        .iter()
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The file of the certificate for `names` (from [`cache_names`]): the first name (at most
+/// 64 bytes of it), then 32 hex digits of the SHA-256 of the list. At most 101 bytes, however
+/// many names there are.
+pub(crate) fn cert_file_name(names: &[String]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, names.join("\n").as_bytes());
+    let first = names.first().map_or("certificate", String::as_str);
+    // Names are checked DNS names (ASCII): any byte is a character boundary.
+    let first = first.get(..first.len().min(64)).unwrap_or("certificate");
+    let mut s = format!("{first}-");
+    for b in &digest.as_ref()[..16] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push_str(".pem");
+    s
+}
+
+/// The names listed in a certificate file's [`NAMES_LINE`], if it has one.
+fn listed_names(pem: &[u8]) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(pem);
+    let line = text.lines().find_map(|l| l.strip_prefix(NAMES_LINE))?;
+    Some(line.trim().split(',').map(str::to_owned).collect())
+}
+
 impl Cache {
     pub(crate) fn new(root: &Path, directory_url: &str) -> Self {
         Self {
@@ -93,28 +140,91 @@ impl Cache {
         &self.dir
     }
 
-    fn cert_path(&self, domains: &[String]) -> PathBuf {
-        self.dir.join(format!("{}.pem", domains.join(",")))
+    fn cert_path(&self, names: &[String]) -> PathBuf {
+        self.dir.join(cert_file_name(names))
+    }
+
+    /// Where versions before the hashed names kept the certificate: the names as written,
+    /// joined with `,`. `None` when that name is too long to exist (it was never written).
+    fn legacy_cert_path(&self, domains: &[String]) -> Option<PathBuf> {
+        let name = format!("{}.pem", domains.join(","));
+        (name.len() <= MAX_FILE_NAME).then(|| self.dir.join(name))
     }
 
     fn account_path(&self) -> PathBuf {
         self.dir.join("account.json")
     }
 
-    /// The cached certificate for `domains`: `Ok(None)` when there is none.
+    /// The cached certificate for `domains` (in any order): `Ok(None)` when there is none.
+    /// A file of an older version (named after the names as written) is read, and moved to
+    /// the hashed name.
     pub(crate) fn load_cert(&self, domains: &[String]) -> Result<Option<Issued>, String> {
-        let path = self.cert_path(domains);
+        let names = cache_names(domains);
+        let path = self.cert_path(&names);
         match std::fs::read(&path) {
-            Ok(pem) => Issued::from_pem(&pem)
-                .map(Some)
-                .map_err(|e| format!("`{}`: {e}", path.display())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read `{}`: {e}", path.display())),
+            Ok(pem) => {
+                match listed_names(&pem) {
+                    Some(listed) if listed == names => {}
+                    Some(listed) => {
+                        return Err(format!(
+                            "`{}` is for `{}`, not `{}`: move it away",
+                            path.display(),
+                            listed.join(","),
+                            names.join(",")
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "`{}` does not say which names it is for (no `{NAMES_LINE}` line): move it away",
+                            path.display()
+                        ));
+                    }
+                }
+                return Issued::from_pem(&pem)
+                    .map(Some)
+                    .map_err(|e| format!("`{}`: {e}", path.display()));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read `{}`: {e}", path.display())),
         }
+        let Some(legacy) = self.legacy_cert_path(domains) else {
+            return Ok(None);
+        };
+        let pem = match std::fs::read(&legacy) {
+            Ok(pem) => pem,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read `{}`: {e}", legacy.display())),
+        };
+        let issued = Issued::from_pem(&pem).map_err(|e| format!("`{}`: {e}", legacy.display()))?;
+        match self.store_cert(domains, &String::from_utf8_lossy(&pem)) {
+            Ok(()) => tracing::info!(
+                from = %legacy.display(),
+                to = %path.display(),
+                "acme: moved the cached certificate to its new name"
+            ),
+            Err(e) => tracing::warn!(
+                "acme: serving `{}`, but {e}; it is read again at the next start",
+                legacy.display()
+            ),
+        }
+        Ok(Some(issued))
     }
 
+    /// Write the certificate for `domains` (key and chain in `pem`) under its hashed name,
+    /// after a line listing the names; an older version's file for them is removed.
     pub(crate) fn store_cert(&self, domains: &[String], pem: &str) -> io::Result<()> {
-        self.write(&self.cert_path(domains), pem.as_bytes())
+        let names = cache_names(domains);
+        let body: String = pem
+            .lines()
+            .filter(|l| !l.starts_with(NAMES_LINE))
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let file = format!("{NAMES_LINE}{}\n{body}", names.join(","));
+        self.write(&self.cert_path(&names), file.as_bytes())?;
+        if let Some(legacy) = self.legacy_cert_path(domains) {
+            let _ = std::fs::remove_file(legacy);
+        }
+        Ok(())
     }
 
     /// The account credentials (JSON), if any.
@@ -290,6 +400,109 @@ mod tests {
             na.duration_since(UNIX_EPOCH).expect("after"),
             Duration::from_secs(2_569_104_000)
         );
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// A key and a self-signed certificate for `names`, as PEM (what an order gives).
+    fn bundle(names: &[String]) -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(names.to_vec())
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        format!("{}{}", key.serialize_pem(), cert.pem())
+    }
+
+    fn scratch(test: &str) -> (PathBuf, Cache) {
+        let root =
+            std::env::temp_dir().join(format!("endpoints-acme-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let cache = Cache::new(&root, "https://ca.example/dir");
+        (root, cache)
+    }
+
+    /// Issue 24 item 2: the file name stays short for any list, and does not depend on the
+    /// order, the case or repeats of the names.
+    #[test]
+    fn certificate_file_names_are_short_and_ignore_order_and_case() {
+        let eleven: Vec<String> = (0..11)
+            .map(|i| format!("n{i:02}-{}.example", "a".repeat(12)))
+            .collect();
+        assert!(eleven.join(",").len() + 4 > MAX_FILE_NAME);
+        let name = cert_file_name(&cache_names(&eleven));
+        assert!(name.len() <= 101, "{name}");
+        assert!(name.starts_with("n00-aaaaaaaaaaaa.example-"), "{name}");
+        let mut reordered: Vec<String> = eleven.iter().rev().cloned().collect();
+        reordered[3] = reordered[3].to_ascii_uppercase();
+        reordered.push(eleven[0].clone());
+        assert_eq!(cert_file_name(&cache_names(&reordered)), name);
+        // A hundred names of 253 bytes (the most DNS allows).
+        let label = "a".repeat(63);
+        let huge: Vec<String> = (0..100)
+            .map(|i| format!("{i:03}{}.{label}.{label}.{}", &label[3..], &label[2..]))
+            .collect();
+        assert!(huge.iter().all(|n| n.len() == 255 - 2));
+        assert!(cert_file_name(&cache_names(&huge)).len() <= 101);
+        // Different lists, different files.
+        assert_ne!(
+            cert_file_name(&cache_names(&names(&["a.example", "b.example"]))),
+            cert_file_name(&cache_names(&names(&["a.example"])))
+        );
+    }
+
+    #[test]
+    fn a_stored_certificate_loads_for_its_names_in_any_order_only() {
+        let (root, cache) = scratch("names");
+        let ab = names(&["a.example", "b.example"]);
+        let pem = bundle(&ab);
+        cache.store_cert(&ab, &pem).expect("store");
+        let loaded = cache
+            .load_cert(&names(&["B.example", "a.example"]))
+            .expect("read")
+            .expect("found under the reordered list");
+        let stored = std::fs::read_to_string(cache.cert_path(&cache_names(&ab))).expect("read");
+        assert!(stored.starts_with("endpoints-acme certificate for: a.example,b.example\n"));
+        assert_eq!(loaded.key.cert.len(), 1);
+        assert!(
+            cache
+                .load_cert(&names(&["a.example"]))
+                .expect("read")
+                .is_none()
+        );
+        // A file whose listed names are not the ones asked for is refused, with its path.
+        std::fs::copy(
+            cache.cert_path(&cache_names(&ab)),
+            cache.cert_path(&cache_names(&names(&["c.example"]))),
+        )
+        .expect("copy");
+        let e = cache
+            .load_cert(&names(&["c.example"]))
+            .err()
+            .expect("refused");
+        assert!(
+            e.contains("is for `a.example,b.example`, not `c.example`"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A cache written by an older version (`<domains>.pem`) is served, and moved to the
+    /// hashed name.
+    #[test]
+    fn an_old_named_certificate_is_read_and_moved() {
+        let (root, cache) = scratch("legacy");
+        let list = names(&["www.example", "example"]);
+        cache.create().expect("create");
+        let legacy = cache.dir().join("www.example,example.pem");
+        std::fs::write(&legacy, bundle(&list)).expect("write");
+        let issued = cache.load_cert(&list).expect("read").expect("found");
+        assert!(!legacy.exists(), "the old file is gone");
+        let again = cache.load_cert(&list).expect("read").expect("found again");
+        assert_eq!(again.key.cert, issued.key.cert);
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

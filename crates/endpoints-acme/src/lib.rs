@@ -15,7 +15,9 @@
 //!   443 of every name, so the listener must be on 443, or forwarded from it, and the
 //!   application must keep calling `accept()` (validations are answered there);
 //! * a cache under `cache=`: the account key (`account.json`) and the certificates
-//!   (`<domains>.pem`: key, then chain) in a subdirectory per directory URL, so staging and
+//!   (`<first name>-<hash>.pem`: a line listing the names, the key, then the chain; named by
+//!   a hash of the sorted list, so a reordered `domains=` is the same certificate and any
+//!   number of names fits a file name) in a subdirectory per directory URL, so staging and
 //!   production never mix; directories mode 0700, files mode 0600, written atomically. The
 //!   cached certificate is served as soon as the listener opens, without any network access;
 //! * renewal in the background two thirds into the certificate's lifetime (day 60 of 90),

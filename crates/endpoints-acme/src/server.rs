@@ -56,7 +56,8 @@ impl AcmeServerEndpoint {
     }
 
     /// The directory under `cache=` for this ACME directory URL, which holds `account.json`
-    /// and `<domains>.pem` (the names joined with `,`).
+    /// and the certificate, `<first name>-<hash>.pem` (a hash of the sorted names; a file
+    /// of an older version, `<names joined with ,>.pem`, is read and moved to that name).
     pub fn cache_dir(&self) -> std::path::PathBuf {
         crate::cache::Cache::new(&self.settings.cache, &self.settings.directory)
             .dir()
