@@ -23,7 +23,9 @@
 //! * renewal in the background two thirds into the certificate's lifetime (day 60 of 90),
 //!   swapped in for new handshakes without touching open connections; a failed order is
 //!   logged (`tracing`, warning) and retried after `retry=` seconds, doubling up to 6 hours,
-//!   while the last good certificate goes on serving. [`AcmeServerEndpoint::status`] shows
+//!   while the last good certificate goes on serving. Every step is bounded (30 s a request
+//!   to the ACME server, a poll's two minutes plus one request, ten minutes a whole attempt):
+//!   a server that accepts connections and then says nothing is a failure like any other. [`AcmeServerEndpoint::status`] shows
 //!   where things stand;
 //! * `endpoints check --server 'acme:...'` validates every parameter without network access
 //!   or file writes (`trustRoots=` and `clientCA=` files are read).

@@ -22,8 +22,33 @@ pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
 /// The longest wait between two attempts after failures.
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
 
-/// How long an order may take to be validated, and its certificate to be issued.
+/// How long an order may take to be validated, and its certificate to be issued (each of
+/// the two polls).
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The bound of one request to the ACME server, connection and answer included (certbot
+/// waits 45 s, lego 30 s). instant-acme's client has no timeout of its own.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The bound of a whole attempt (account, order, validations, certificate): the two polls
+/// and the requests around them fit well inside it.
+pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `step` bounded by `limit`: past it, a failure that says the ACME server did not answer.
+async fn bounded<T>(
+    limit: Duration,
+    at: &str,
+    doing: &str,
+    step: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, step).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "no answer within {} s from the ACME server at {at} to {doing} (is it overloaded, or is `directory=` not an ACME server?)",
+            limit.as_secs()
+        )),
+    }
+}
 
 /// Where a listener's certificate stands, from [`AcmeServerEndpoint::status`](crate::AcmeServerEndpoint::status).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -161,7 +186,7 @@ pub(crate) async fn run(
             }
             tracing::info!(domains = %settings.domains.join(","), "acme: renewing the certificate");
         }
-        match obtain(&settings, &certs, &mut account).await {
+        match obtain_bounded(&settings, &certs, &mut account).await {
             Ok(issued) => {
                 certs.set_current(issued.key.clone());
                 tracing::info!(
@@ -254,24 +279,28 @@ async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> 
                 cache.dir().display()
             )
         })?;
-        return builder(settings)?
-            .from_credentials(creds)
-            .await
-            .map_err(|e| directory_error(at, "load the account", &e));
+        let loading = builder(settings)?.from_credentials(creds);
+        return bounded(REQUEST_TIMEOUT * 2, at, "load the account", async {
+            loading
+                .await
+                .map_err(|e| directory_error(at, "load the account", &e))
+        })
+        .await;
     }
     let contact: Vec<&str> = settings.contact.iter().map(String::as_str).collect();
-    let (account, creds) = builder(settings)?
-        .create(
-            &NewAccount {
-                contact: &contact,
-                terms_of_service_agreed: true,
-                only_return_existing: false,
-            },
-            at.clone(),
-            None,
-        )
-        .await
-        .map_err(|e| directory_error(at, "create an account", &e))?;
+    let new_account = NewAccount {
+        contact: &contact,
+        terms_of_service_agreed: true,
+        only_return_existing: false,
+    };
+    let creating = builder(settings)?.create(&new_account, at.clone(), None);
+    // Two requests: the directory, then the new account (its nonce request included).
+    let (account, creds) = bounded(REQUEST_TIMEOUT * 3, at, "create an account", async {
+        creating
+            .await
+            .map_err(|e| directory_error(at, "create an account", &e))
+    })
+    .await?;
     let json =
         serde_json::to_vec(&creds).map_err(|e| format!("cannot serialize the account: {e}"))?;
     cache
@@ -337,6 +366,38 @@ impl rustls::server::ResolvesServerCert for Always {
     }
 }
 
+/// The challenges being answered, withdrawn when dropped: when the attempt ends, however it
+/// ends (a failure, or its deadline cancelling it).
+struct Answering<'a> {
+    certs: &'a Certs,
+    names: Vec<String>,
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        for name in &self.names {
+            self.certs.set_challenge(name, None);
+        }
+    }
+}
+
+/// One attempt, bounded by [`ATTEMPT_TIMEOUT`] (each request by [`REQUEST_TIMEOUT`]).
+async fn obtain_bounded(
+    settings: &Settings,
+    certs: &Certs,
+    account_slot: &mut Option<Account>,
+) -> Result<Issued, String> {
+    match tokio::time::timeout(ATTEMPT_TIMEOUT, obtain(settings, certs, account_slot)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "the order for {} did not complete within {} s (the ACME server at {} is slow to answer or to validate); given up",
+            settings.domains.join(", "),
+            ATTEMPT_TIMEOUT.as_secs(),
+            settings.directory
+        )),
+    }
+}
+
 /// One order, start to finish.
 async fn obtain(
     settings: &Settings,
@@ -360,14 +421,26 @@ async fn obtain(
         .iter()
         .map(|d| Identifier::Dns(d.clone()))
         .collect();
-    let mut order = account
-        .new_order(&NewOrder::new(&ids))
-        .await
-        .map_err(|e| format!("the ACME server refused the order: {}", chain(&e)))?;
-    let mut answering = Vec::new();
+    let at = settings.directory.as_str();
+    let new_order = NewOrder::new(&ids);
+    let mut order = bounded(REQUEST_TIMEOUT * 2, at, "place an order", async {
+        account
+            .new_order(&new_order)
+            .await
+            .map_err(|e| format!("the ACME server refused the order: {}", chain(&e)))
+    })
+    .await?;
+    let mut answering = Answering {
+        certs,
+        names: Vec::new(),
+    };
     let result = async {
         let mut authorizations = order.authorizations();
-        while let Some(a) = authorizations.next().await {
+        while let Some(a) = bounded(REQUEST_TIMEOUT, at, "read an authorization", async {
+            Ok(authorizations.next().await)
+        })
+        .await?
+        {
             let mut a = a.map_err(|e| format!("cannot read an authorization: {}", chain(&e)))?;
             match a.status {
                 AuthorizationStatus::Pending => {}
@@ -385,17 +458,23 @@ async fn obtain(
             })?;
             let digest = challenge.key_authorization().digest();
             certs.set_challenge(&name, Some(challenge_config(&name, digest.as_ref())?));
-            answering.push(name.clone());
-            challenge
-                .set_ready()
-                .await
-                .map_err(|e| format!("cannot start the challenge for `{name}`: {}", chain(&e)))?;
+            answering.names.push(name.clone());
+            bounded(REQUEST_TIMEOUT, at, "start a challenge", async {
+                challenge.set_ready().await.map_err(|e| {
+                    format!("cannot start the challenge for `{name}`: {}", chain(&e))
+                })
+            })
+            .await?;
         }
         let retry = RetryPolicy::new().timeout(ORDER_TIMEOUT);
-        let state = order
-            .poll_ready(&retry)
-            .await
-            .map_err(|e| format!("the order did not become ready: {}", chain(&e)))?;
+        // The poll's own bound, and one request past it.
+        let state = bounded(ORDER_TIMEOUT + REQUEST_TIMEOUT, at, "validate the order", async {
+            order
+                .poll_ready(&retry)
+                .await
+                .map_err(|e| format!("the order did not become ready: {}", chain(&e)))
+        })
+        .await?;
         if state != OrderStatus::Ready {
             return Err(format!(
                 "validation failed for {} (the ACME server must reach this listener on port 443 of each name, offering ALPN `acme-tls/1`): order is {state:?}",
@@ -405,18 +484,28 @@ async fn obtain(
         Ok(())
     }
     .await;
-    for name in &answering {
-        certs.set_challenge(name, None);
-    }
+    drop(answering);
     result?;
-    let key_pem = order
-        .finalize()
-        .await
-        .map_err(|e| format!("cannot finalize the order: {}", chain(&e)))?;
-    let chain_pem = order
-        .poll_certificate(&RetryPolicy::new().timeout(ORDER_TIMEOUT))
-        .await
-        .map_err(|e| format!("the certificate was not issued: {}", chain(&e)))?;
+    let key_pem = bounded(REQUEST_TIMEOUT, at, "finalize the order", async {
+        order
+            .finalize()
+            .await
+            .map_err(|e| format!("cannot finalize the order: {}", chain(&e)))
+    })
+    .await?;
+    let retry = RetryPolicy::new().timeout(ORDER_TIMEOUT);
+    let chain_pem = bounded(
+        ORDER_TIMEOUT + REQUEST_TIMEOUT,
+        at,
+        "issue the certificate",
+        async {
+            order
+                .poll_certificate(&retry)
+                .await
+                .map_err(|e| format!("the certificate was not issued: {}", chain(&e)))
+        },
+    )
+    .await?;
     let bundle = format!("{key_pem}{chain_pem}");
     let issued = Issued::from_pem(bundle.as_bytes())
         .map_err(|e| format!("the issued certificate is unusable: {e}"))?;
