@@ -12,8 +12,10 @@
 //!   server does (`alpn`, `minVersion`, `clientCA`/`requireClientCert`, handshakes off the
 //!   accept loop with a deadline, [`endpoints_tls::TlsInfo`] on every connection). No second
 //!   port: it works behind `systemd:`, `haproxy:` and `tcp6:` alike. The CA must reach port
-//!   443 of every name, so the listener must be on 443, or forwarded from it, and the
-//!   application must keep calling `accept()` (validations are answered there);
+//!   443 of every name, so the listener must be on 443, or forwarded from it. Validations do
+//!   not depend on the application: the accept loop runs in a task of its own, and up to 32
+//!   finished connections wait for `accept()`; with those waiting it pauses, except while a
+//!   challenge is pending (then a connection that finds no room is closed);
 //! * a cache under `cache=`: the account key (`account.json`) and the certificates
 //!   (`<first name>-<hash>.pem`: a line listing the names, the key, then the chain; named by
 //!   a hash of the sorted list, so a reordered `domains=` is the same certificate and any

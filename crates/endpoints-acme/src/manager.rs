@@ -85,6 +85,9 @@ pub(crate) struct Certs {
     pub(crate) current: RwLock<Option<Arc<CertifiedKey>>>,
     /// Challenge configurations by lower-case domain name.
     pub(crate) challenges: Mutex<HashMap<String, Arc<ServerConfig>>>,
+    /// How many challenges are pending: the accept loops go on accepting while it is above
+    /// 0, even when the application does not (see `server::accept_loop`).
+    pub(crate) pending: watch::Sender<usize>,
 }
 
 impl Certs {
@@ -105,12 +108,13 @@ impl Certs {
         }
     }
 
-    fn set_challenge(&self, name: &str, cfg: Option<Arc<ServerConfig>>) {
+    pub(crate) fn set_challenge(&self, name: &str, cfg: Option<Arc<ServerConfig>>) {
         if let Ok(mut m) = self.challenges.lock() {
             match cfg {
                 Some(c) => m.insert(name.to_ascii_lowercase(), c),
                 None => m.remove(&name.to_ascii_lowercase()),
             };
+            self.pending.send_replace(m.len());
         }
     }
 }

@@ -13,7 +13,7 @@ use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::manager::{self, ACME_TLS_ALPN, AcmeStatus, Certs, Settings};
@@ -144,33 +144,132 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The listener: TLS connections; the ACME task runs while it is open.
+/// Finished application connections waiting for `accept()`. Past it the accept loop waits
+/// for room (the kernel's queue holds the next ones, as with any listener), except while a
+/// validation is pending.
+pub(crate) const QUEUE: usize = 32;
+
+/// The accept loop, in a task of its own, so that validations are answered whether or not
+/// the application calls `accept()` (`endpoints relay` stops at `--max-connections`).
+///
+/// Handshakes run in the upgrade pool as before; finished application connections go to
+/// `queue`. While the queue is full the loop waits, unless a challenge is pending: then it
+/// goes on accepting (the CA's connections must be answered within its timeout), and an
+/// application connection that finds the queue still full is closed. Ends at `stop`, when
+/// the listener is gone, or at an error of the listener beneath (passed on to `accept()`).
+async fn accept_loop(
+    mut listener: UpgradeListener,
+    queue: mpsc::Sender<io::Result<Connection>>,
+    mut stop: oneshot::Receiver<()>,
+    certs: Arc<Certs>,
+    name: Arc<str>,
+) -> io::Result<()> {
+    // `certs` holds the sender: `wait_for` never fails while the loop runs.
+    let mut pending = certs.pending.subscribe();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            p = queue.reserve() => match p {
+                Ok(p) => Some(p),
+                Err(_) => break,
+            },
+            _ = pending.wait_for(|n| *n > 0) => None,
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            r = listener.accept() => r,
+            // The validation is over and the queue still full: wait for room again.
+            _ = pending.wait_for(|n| *n == 0), if permit.is_none() => continue,
+        };
+        match (permit, accepted) {
+            (Some(p), r) => {
+                let end = r.is_err();
+                p.send(r);
+                if end {
+                    break;
+                }
+            }
+            (None, Ok(conn)) => match queue.try_send(Ok(conn)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Ok(conn))) => {
+                    tracing::debug!(
+                        listener = %name,
+                        peer = %conn.peer_addr(),
+                        "acme: connection closed: the application is not accepting ({QUEUE} connections wait) and a validation is pending"
+                    );
+                }
+                Err(_) => break,
+            },
+            (None, Err(e)) => {
+                let _ = queue.try_send(Err(e));
+                break;
+            }
+        }
+    }
+    Box::new(listener).close().await
+}
+
+/// The listener: TLS connections from the accept loop's queue; the ACME task runs while it
+/// is open.
 #[derive(Debug)]
 struct AcmeListener {
-    inner: UpgradeListener,
-    task: AbortOnDrop,
+    queue: mpsc::Receiver<io::Result<Connection>>,
+    name: Arc<str>,
+    local: Result<Address, (io::ErrorKind, String)>,
+    stop: Option<oneshot::Sender<()>>,
+    accepting: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    _task: AbortOnDrop,
+}
+
+impl Drop for AcmeListener {
+    fn drop(&mut self) {
+        if let Some(t) = self.accepting.take() {
+            t.abort();
+        }
+    }
 }
 
 impl fmt::Display for AcmeListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
+        f.write_str(&self.name)
     }
 }
 
 #[async_trait]
 impl Listener for AcmeListener {
+    /// Cancel-safe: connections wait in the queue.
     async fn accept(&mut self) -> io::Result<Connection> {
-        self.inner.accept().await
+        match self.queue.recv().await {
+            Some(r) => r,
+            None => Err(io::Error::other(format!(
+                "`{}` stopped accepting (see the previous error); listen again",
+                self.name
+            ))),
+        }
     }
 
     fn local_addr(&self) -> io::Result<Address> {
-        self.inner.local_addr()
+        self.local
+            .clone()
+            .map_err(|(kind, msg)| io::Error::new(kind, msg))
     }
 
-    async fn close(self: Box<Self>) -> io::Result<()> {
-        let AcmeListener { inner, task } = *self;
-        drop(task);
-        Box::new(inner).close().await
+    async fn close(mut self: Box<Self>) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.accepting.take() {
+            Some(t) => match t.await {
+                Ok(r) => r,
+                Err(e) => Err(io::Error::other(format!(
+                    "`{}`: the accept loop ended abnormally: {e}",
+                    self.name
+                ))),
+            },
+            None => Ok(()),
+        }
     }
 }
 
@@ -202,12 +301,27 @@ impl ServerEndpoint for AcmeServerEndpoint {
         let (config, certs) = (self.config.clone(), self.certs.clone());
         let settings = UpgradeSettings::new(self.handshake_timeout)
             .max_pending_per_source(self.max_pending_per_source);
+        let name: Arc<str> = canonical.to_string().into();
         let listener = UpgradeListener::spawn(inner, canonical, settings, move |conn| {
             handshake(config.clone(), certs.clone(), conn)
         });
+        let local = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
+        let (tx, queue) = mpsc::channel(QUEUE);
+        let (stop, stopped) = oneshot::channel();
+        let accepting = tokio::spawn(accept_loop(
+            listener,
+            tx,
+            stopped,
+            self.certs.clone(),
+            name.clone(),
+        ));
         Ok(Box::new(AcmeListener {
-            inner: listener,
-            task: AbortOnDrop(task),
+            queue,
+            name,
+            local,
+            stop: Some(stop),
+            accepting: Some(accepting),
+            _task: AbortOnDrop(task),
         }))
     }
 }

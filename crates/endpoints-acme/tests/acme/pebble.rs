@@ -545,3 +545,40 @@ async fn many_long_names_are_cached_and_their_order_does_not_matter() {
     assert_eq!(pebble.orders(), 1, "one order for three starts");
     assert_eq!(cached_leaf(&cache), issued);
 }
+
+/// Issue 24 item 5: the application never calls `accept()`, yet validations are answered:
+/// the first certificate is obtained, and then, with connections waiting that nobody
+/// accepts, renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validations_are_answered_while_the_application_does_not_accept() {
+    if !have_pebble() {
+        return;
+    }
+    let scratch = Scratch::new("noaccept");
+    let cache = scratch.0.join("cache");
+    // 12-second certificates: renewed about 8 s into their life.
+    let pebble = Pebble::start(&scratch.0, Some(12)).await;
+    let port = pebble.tls_port;
+    let desc = acme_description(&pebble, &cache, port, "");
+    let (listener, mut status) = listen(&desc).await;
+    // Held open, never accepted from.
+    let s = wait_for(&mut status, "the first certificate", |s| s.orders == 1).await;
+    assert!(s.certificate.is_some());
+
+    // Application connections that nobody accepts: more than the listener queues (so the
+    // queue is full when the renewal's validation arrives), fewer than one address may have
+    // in progress at once (64).
+    let root = pebble.root(&scratch.0).await;
+    let waiting: Vec<_> = (0..48)
+        .map(|_| {
+            let root = root.clone();
+            tokio::spawn(async move { connect(port, &root).await })
+        })
+        .collect();
+    let s = wait_for(&mut status, "a renewal", |s| s.orders >= 2).await;
+    assert!(s.certificate.is_some());
+    for w in waiting {
+        w.abort();
+    }
+    listener.close().await.expect("close");
+}
