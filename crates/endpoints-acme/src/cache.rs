@@ -28,6 +28,7 @@ pub(crate) struct Issued {
     pub(crate) key: Arc<CertifiedKey>,
     pub(crate) not_before: SystemTime,
     pub(crate) not_after: SystemTime,
+    renew_at: SystemTime,
 }
 
 impl Issued {
@@ -42,21 +43,54 @@ impl Issued {
         let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("no private key: {e}"))?;
         let ck = CertifiedKey::from_der(chain, key, &crate::provider())
             .map_err(|e| format!("the key does not fit the certificate: {e}"))?;
-        Ok(Self {
-            key: Arc::new(ck),
+        Ok(Self::new(Arc::new(ck), not_before, not_after))
+    }
+
+    /// A certificate valid from `not_before` to `not_after`, its renewal time drawn now (see
+    /// [`Issued::renew_at`]).
+    pub(crate) fn new(
+        key: Arc<CertifiedKey>,
+        not_before: SystemTime,
+        not_after: SystemTime,
+    ) -> Self {
+        let mut random = [0u8; 8];
+        // Without randomness (never on Linux), no jitter: the renewal time is still right.
+        let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random);
+        let fraction = u64::from_le_bytes(random) as f64 / u64::MAX as f64;
+        Self::with_jitter(key, not_before, not_after, fraction)
+    }
+
+    /// As [`Issued::new`], with the random part given: `fraction` (0 to 1) of the most.
+    fn with_jitter(
+        key: Arc<CertifiedKey>,
+        not_before: SystemTime,
+        not_after: SystemTime,
+        fraction: f64,
+    ) -> Self {
+        let life = not_after
+            .duration_since(not_before)
+            .unwrap_or(Duration::ZERO);
+        let jitter = (life / 20).mul_f64(fraction.clamp(0.0, 1.0));
+        Self {
+            key,
             not_before,
             not_after,
-        })
+            renew_at: not_before + life * 2 / 3 - jitter,
+        }
+    }
+
+    /// Due for renewal at `now`: past its renewal time, and not before its start (a clock
+    /// behind the CA's never makes a fresh certificate due).
+    pub(crate) fn is_due(&self, now: SystemTime) -> bool {
+        now >= self.renew_at && now >= self.not_before
     }
 
     /// When to renew: two thirds into the certificate's lifetime (day 60 of Let's Encrypt's
-    /// 90, as certbot and Caddy do).
+    /// 90, as certbot and Caddy do), less a random part of up to a twentieth of the lifetime
+    /// (4.5 days of 90), drawn once per certificate, so that servers started together
+    /// (a fleet, a restored backup) spread their orders.
     pub(crate) fn renew_at(&self) -> SystemTime {
-        let life = self
-            .not_after
-            .duration_since(self.not_before)
-            .unwrap_or(Duration::ZERO);
-        self.not_before + life * 2 / 3
+        self.renew_at
     }
 }
 
@@ -503,6 +537,32 @@ mod tests {
         let again = cache.load_cert(&list).expect("read").expect("found again");
         assert_eq!(again.key.cert, issued.key.cert);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Issue 24 item 4: the renewal time has jitter, earlier only, at most a twentieth of
+    /// the lifetime; a certificate is never due before its notBefore.
+    #[test]
+    fn renewal_times_have_jitter_and_respect_not_before() {
+        let list = names(&["a.example"]);
+        let key = Issued::from_pem(bundle(&list).as_bytes())
+            .expect("issued")
+            .key;
+        let day = Duration::from_secs(86_400);
+        let nb = UNIX_EPOCH + 20_000 * day;
+        let na = nb + 90 * day;
+        let latest = Issued::with_jitter(key.clone(), nb, na, 0.0).renew_at();
+        let earliest = Issued::with_jitter(key.clone(), nb, na, 1.0).renew_at();
+        assert_eq!(latest, nb + 60 * day);
+        assert_eq!(earliest, nb + 60 * day - 90 * day / 20);
+        let drawn: Vec<SystemTime> = (0..20)
+            .map(|_| Issued::new(key.clone(), nb, na).renew_at())
+            .collect();
+        assert!(drawn.iter().all(|t| (earliest..=latest).contains(t)));
+        assert!(drawn.iter().any(|t| *t != drawn[0]), "drawn at random");
+        let issued = Issued::new(key, nb, na);
+        assert!(!issued.is_due(nb - day), "not before its start");
+        assert!(issued.is_due(latest));
+        assert!(!issued.is_due(earliest - day));
     }
 
     #[test]

@@ -23,9 +23,12 @@
 //!   production never mix; directories mode 0700, files mode 0600, written atomically. The
 //!   cached certificate is served as soon as the listener opens, without any network access;
 //! * renewal in the background two thirds into the certificate's lifetime (day 60 of 90),
-//!   swapped in for new handshakes without touching open connections; a failed order is
+//!   less a random part of up to a twentieth of it (servers started together do not renew
+//!   together), never before its `notBefore` (a clock behind the CA's), swapped in for new handshakes without touching open connections; a failed order is
 //!   logged (`tracing`, warning) and retried after `retry=` seconds, doubling up to 6 hours,
-//!   while the last good certificate goes on serving. Every step is bounded (30 s a request
+//!   while the last good certificate goes on serving. A new certificate that is already due
+//!   on arrival (this machine's clock ahead of the CA's) is served, and the next order waits
+//!   `retry=`, doubling each time in a row up to 6 hours, with a warning. Every step is bounded (30 s a request
 //!   to the ACME server, a poll's two minutes plus one request, ten minutes a whole attempt):
 //!   a server that accepts connections and then says nothing is a failure like any other. [`AcmeServerEndpoint::status`] shows
 //!   where things stand;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
+use endpoints_core::async_trait;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,
@@ -73,7 +74,8 @@ pub struct CertificateStatus {
     pub not_before: SystemTime,
     /// End of validity.
     pub not_after: SystemTime,
-    /// When it will be renewed (two thirds into its lifetime).
+    /// When it will be renewed: two thirds into its lifetime, less a random part of up to a
+    /// twentieth of it (so that servers started together do not renew together).
     pub renew_at: SystemTime,
     /// Loaded from `cache=` rather than ordered by this listener.
     pub from_cache: bool,
@@ -167,22 +169,78 @@ fn cert_status(i: &Issued, from_cache: bool) -> CertificateStatus {
     }
 }
 
+/// Where the renewal loop gets certificates and the time: the ACME server and the system
+/// clock ([`Acme`]), or a test's fakes.
+#[async_trait]
+pub(crate) trait Source: Send {
+    /// The wall clock (certificates' dates are compared with it).
+    fn now(&self) -> SystemTime;
+    /// One attempt to obtain a certificate.
+    async fn obtain(&mut self) -> Result<Issued, String>;
+}
+
+/// The real [`Source`]: orders from the ACME server, [`SystemTime::now`].
+struct Acme {
+    settings: Arc<Settings>,
+    certs: Arc<Certs>,
+    account: Option<Account>,
+}
+
+#[async_trait]
+impl Source for Acme {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    async fn obtain(&mut self) -> Result<Issued, String> {
+        obtain_bounded(&self.settings, &self.certs, &mut self.account).await
+    }
+}
+
 /// The task: order when there is no certificate or it is due, forever. Ends when dropped
 /// (aborted with the listener).
 pub(crate) async fn run(
     settings: Arc<Settings>,
     certs: Arc<Certs>,
     status: watch::Sender<AcmeStatus>,
+    current: Option<Issued>,
+) {
+    let mut acme = Acme {
+        settings: settings.clone(),
+        certs: certs.clone(),
+        account: None,
+    };
+    renew(&settings, &certs, &status, current, &mut acme).await;
+}
+
+/// The loop of [`run`], with its [`Source`].
+pub(crate) async fn renew(
+    settings: &Settings,
+    certs: &Certs,
+    status: &watch::Sender<AcmeStatus>,
     mut current: Option<Issued>,
+    source: &mut dyn Source,
 ) {
     let mut backoff = settings.retry;
-    let mut account: Option<Account> = None;
+    // The wait after a certificate that was due on arrival: doubled each time in a row.
+    let mut due_backoff = settings.retry;
     loop {
         if let Some(c) = &current {
-            let wait = c
-                .renew_at()
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
+            let now = source.now();
+            if c.not_before > now {
+                // The clock is behind the CA's: the certificate is served (clients with
+                // the right time take it), and renewed at its time, never re-ordered now.
+                tracing::warn!(
+                    domains = %settings.domains.join(","),
+                    "acme: the certificate's notBefore is {} s ahead of this machine's clock (is the clock right?); serving it",
+                    c.not_before.duration_since(now).unwrap_or_default().as_secs()
+                );
+            }
+            let wait = if c.is_due(now) {
+                Duration::ZERO
+            } else {
+                c.renew_at().duration_since(now).unwrap_or(Duration::ZERO)
+            };
             if !wait.is_zero() {
                 // Sleep in steps of at most a day: a suspended machine's clock jumps.
                 tokio::time::sleep(wait.min(Duration::from_secs(86_400))).await;
@@ -190,7 +248,7 @@ pub(crate) async fn run(
             }
             tracing::info!(domains = %settings.domains.join(","), "acme: renewing the certificate");
         }
-        match obtain_bounded(&settings, &certs, &mut account).await {
+        match source.obtain().await {
             Ok(issued) => {
                 certs.set_current(issued.key.clone());
                 tracing::info!(
@@ -203,17 +261,26 @@ pub(crate) async fn run(
                     s.orders += 1;
                     s.last_error = None;
                 });
-                let due_already = issued.renew_at() <= SystemTime::now();
+                let now = source.now();
+                let due_already = issued.is_due(now);
+                let age = now.duration_since(issued.not_before).unwrap_or_default();
                 current = Some(issued);
                 backoff = settings.retry;
                 if due_already {
-                    // A certificate due at once (a clock off, a CA issuing very short
-                    // lives) must not turn into a loop of orders.
+                    // Due on arrival: this machine's clock is ahead of the CA's (or the CA
+                    // issues very short lives). Another order now would be just as due: wait,
+                    // doubling the wait each time in a row, up to MAX_BACKOFF.
+                    let wait = due_backoff;
+                    due_backoff = (due_backoff * 2).min(MAX_BACKOFF);
                     tracing::warn!(
-                        "acme: the new certificate is already due for renewal (is the clock right?); next order in {}s",
-                        settings.retry.as_secs_f64()
+                        domains = %settings.domains.join(","),
+                        "acme: the new certificate is already due for renewal: it started {} s ago by this machine's clock (is the clock ahead?); it is served, next order in {}s",
+                        age.as_secs(),
+                        wait.as_secs_f64()
                     );
-                    tokio::time::sleep(settings.retry).await;
+                    tokio::time::sleep(wait).await;
+                } else {
+                    due_backoff = settings.retry;
                 }
             }
             Err(e) => {
@@ -519,4 +586,105 @@ async fn obtain(
         );
     }
     Ok(issued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    /// A CA whose certificates are dated by its own clock, `skew` behind this machine's (a
+    /// negative skew: ahead of it). The machine's clock is tokio's paused one.
+    struct SkewedCa {
+        base: SystemTime,
+        start: tokio::time::Instant,
+        /// How far this machine's clock is ahead of the CA's.
+        ahead: Duration,
+        behind: Duration,
+        life: Duration,
+        key: Arc<CertifiedKey>,
+        orders: Arc<std::sync::atomic::AtomicU32>,
+    }
+
+    impl SkewedCa {
+        fn new(ahead: Duration, behind: Duration) -> Self {
+            let key = rcgen::KeyPair::generate().expect("key");
+            let cert = rcgen::CertificateParams::new(vec!["test.example".to_owned()])
+                .expect("params")
+                .self_signed(&key)
+                .expect("cert");
+            let pem = format!("{}{}", key.serialize_pem(), cert.pem());
+            Self {
+                base: SystemTime::now(),
+                start: tokio::time::Instant::now(),
+                ahead,
+                behind,
+                life: 90 * DAY,
+                key: Issued::from_pem(pem.as_bytes()).expect("issued").key,
+                orders: Arc::default(),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Source for SkewedCa {
+        fn now(&self) -> SystemTime {
+            self.base + self.start.elapsed()
+        }
+
+        async fn obtain(&mut self) -> Result<Issued, String> {
+            self.orders
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let ca_now = self.now() - self.ahead + self.behind;
+            Ok(Issued::new(self.key.clone(), ca_now, ca_now + self.life))
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            domains: vec!["test.example".to_owned()],
+            cache: PathBuf::from("/nonexistent"),
+            contact: Vec::new(),
+            directory: "https://ca.example/dir".to_owned(),
+            trust_roots: None,
+            retry: Duration::from_secs(60),
+        }
+    }
+
+    /// Orders made in a day of (paused, virtual) time against `ca`.
+    async fn orders_in_a_day(mut ca: SkewedCa) -> (u32, AcmeStatus) {
+        let orders = ca.orders.clone();
+        let status = watch::Sender::new(AcmeStatus::default());
+        let (settings, certs) = (settings(), Certs::default());
+        let watched = status.clone();
+        tokio::select! {
+            _ = renew(&settings, &certs, &status, None, &mut ca) => unreachable!("the loop never ends"),
+            _ = tokio::time::sleep(DAY) => {}
+        }
+        let s = watched.borrow().clone();
+        (orders.load(std::sync::atomic::Ordering::Relaxed), s)
+    }
+
+    /// Issue 24 item 4: this machine's clock 61 days ahead of the CA's, so each new 90-day
+    /// certificate arrives past its renewal time (day 60). Ordering again every `retry=`
+    /// (60 s) would be 1,440 orders a day; the waits double from 60 s up to 6 hours.
+    #[tokio::test(start_paused = true)]
+    async fn a_certificate_due_on_arrival_is_reordered_with_backoff() {
+        let (orders, s) = orders_in_a_day(SkewedCa::new(61 * DAY, Duration::ZERO)).await;
+        // Waits 60 s, 120 s, ... 15,360 s (8.5 hours in all), then 6 hours each: 12 orders.
+        assert!((2..=13).contains(&orders), "{orders} orders in a day");
+        assert_eq!(s.orders, orders);
+        assert!(s.certificate.is_some(), "each certificate is served");
+    }
+
+    /// A certificate whose notBefore is ahead of this machine's clock (the clock behind the
+    /// CA's) is served, and not re-ordered: its renewal time is two months away.
+    #[tokio::test(start_paused = true)]
+    async fn a_certificate_from_the_future_is_used_not_reordered() {
+        let (orders, s) = orders_in_a_day(SkewedCa::new(Duration::ZERO, 2 * DAY)).await;
+        assert_eq!(orders, 1);
+        let c = s.certificate.expect("served");
+        assert!(c.not_before > SystemTime::now());
+    }
 }
