@@ -10,12 +10,15 @@
 //! hashed one, and moved to the hashed name. The directory key is the URL with
 //! every character other than letters, digits, `.` and `-` replaced by `_`, plus 8 hex digits
 //! of its SHA-256, so staging and production never share a file. Directories are created
-//! with mode 0700 and files written with mode 0600, to a temporary name then renamed: a
-//! crash leaves the old file or the new one, never half of one.
+//! with mode 0700 and files written with mode 0600, to a temporary name of their own
+//! (`.<file>.<pid>.<counter>.tmp`, created exclusively) then renamed: a crash leaves the old
+//! file or the new one, never half of one, and writers at once never share a temporary
+//! file. Everything here blocks: the manager calls it through `spawn_blocking`.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls::pki_types::pem::PemObject;
@@ -305,8 +308,14 @@ impl Cache {
 
     fn write(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         self.create()?;
-        let tmp = path.with_extension("tmp");
-        let _ = std::fs::remove_file(&tmp);
+        // A name of its own (process id, a counter), created exclusively: two writers of
+        // one file (two listeners, two processes) never write, or remove, each other's.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let file = path
+            .file_name()
+            .map_or_else(|| "file".into(), |f| f.to_string_lossy());
+        let tmp = path.with_file_name(format!(".{file}.{}.{n}.tmp", std::process::id()));
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -536,6 +545,45 @@ mod tests {
         assert!(!legacy.exists(), "the old file is gone");
         let again = cache.load_cert(&list).expect("read").expect("found again");
         assert_eq!(again.key.cert, issued.key.cert);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Issue 24 item 6: writers of the same file at once (two listeners, two processes) each
+    /// use a temporary file of their own; every write succeeds and the file is one of them,
+    /// whole.
+    #[test]
+    fn concurrent_writers_do_not_share_a_temporary_file() {
+        let root =
+            std::env::temp_dir().join(format!("endpoints-acme-writers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let cache = Cache::new(&root, "https://ca.example/dir");
+        let contents: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'a' + i; 64 * 1024]).collect();
+        let failures: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = contents
+                .iter()
+                .map(|data| {
+                    let cache = cache.clone();
+                    scope.spawn(move || {
+                        (0..50)
+                            .filter(|_| cache.store_account(data).is_err())
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("writer")).sum()
+        });
+        assert_eq!(failures, 0, "writes failed");
+        let json = cache.load_account().expect("read").expect("written");
+        assert!(
+            contents.contains(&json),
+            "the file is one writer's whole data"
+        );
+        let left: Vec<_> = std::fs::read_dir(cache.dir())
+            .expect("dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "no temporary file left: {left:?}");
         let _ = std::fs::remove_dir_all(&root);
     }
 

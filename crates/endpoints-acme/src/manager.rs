@@ -134,14 +134,26 @@ pub(crate) struct Settings {
     pub(crate) retry: Duration,
 }
 
+/// Run the file operation `f` (blocking: reads, writes, `fsync`) on tokio's blocking pool,
+/// off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("a cache file operation did not finish: {e}"))
+}
+
 /// Load the cached certificate into `certs`.
-pub(crate) fn load_cached(
+pub(crate) async fn load_cached(
     settings: &Settings,
     certs: &Certs,
     status: &watch::Sender<AcmeStatus>,
 ) -> Option<Issued> {
     let cache = Cache::new(&settings.cache, &settings.directory);
-    match cache.load_cert(&settings.domains) {
+    let (reading, domains) = (cache.clone(), settings.domains.clone());
+    match blocking(move || reading.load_cert(&domains))
+        .await
+        .and_then(|r| r)
+    {
         Ok(Some(issued)) => {
             certs.set_current(issued.key.clone());
             tracing::info!(
@@ -343,7 +355,8 @@ fn builder(settings: &Settings) -> Result<instant_acme::AccountBuilder, String> 
 
 async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> {
     let at = &settings.directory;
-    if let Some(json) = cache.load_account()? {
+    let reading = cache.clone();
+    if let Some(json) = blocking(move || reading.load_account()).await?? {
         let creds: AccountCredentials = serde_json::from_slice(&json).map_err(|e| {
             format!(
                 "`{}/account.json` is not an account file ({e}); move it away to create a new account",
@@ -374,8 +387,9 @@ async fn account(settings: &Settings, cache: &Cache) -> Result<Account, String> 
     .await?;
     let json =
         serde_json::to_vec(&creds).map_err(|e| format!("cannot serialize the account: {e}"))?;
-    cache
-        .store_account(&json)
+    let writing = cache.clone();
+    blocking(move || writing.store_account(&json))
+        .await?
         .map_err(|e| format!("cannot save the account key: {e}"))?;
     tracing::info!(directory = %at, "acme: created an account");
     Ok(account)
@@ -476,8 +490,9 @@ async fn obtain(
     account_slot: &mut Option<Account>,
 ) -> Result<Issued, String> {
     let cache = Cache::new(&settings.cache, &settings.directory);
-    cache
-        .create()
+    let creating = cache.clone();
+    blocking(move || creating.create())
+        .await?
         .map_err(|e| format!("cannot use `cache=`: {e}"))?;
     let account = match account_slot {
         Some(a) => a.clone(),
@@ -580,7 +595,13 @@ async fn obtain(
     let bundle = format!("{key_pem}{chain_pem}");
     let issued = Issued::from_pem(bundle.as_bytes())
         .map_err(|e| format!("the issued certificate is unusable: {e}"))?;
-    if let Err(e) = cache.store_cert(&settings.domains, &bundle) {
+    let domains = settings.domains.clone();
+    let stored = blocking(move || {
+        cache
+            .store_cert(&domains, &bundle)
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = stored.await.and_then(|r| r) {
         tracing::warn!(
             "acme: {e}; the certificate is served but will be ordered again at the next start"
         );

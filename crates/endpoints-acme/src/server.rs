@@ -286,7 +286,7 @@ impl ServerEndpoint for AcmeServerEndpoint {
             Err(_) => self.options.clone(),
         };
         // The cached certificate first, so the first handshake can use it.
-        let current = manager::load_cached(&self.settings, &self.certs, &self.status);
+        let current = manager::load_cached(&self.settings, &self.certs, &self.status).await;
         self.status.send_modify(|s| {
             s.orders = 0;
             s.failures = 0;
