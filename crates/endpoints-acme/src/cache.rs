@@ -523,8 +523,7 @@ mod tests {
         .expect("copy");
         let e = cache
             .load_cert(&names(&["c.example"]))
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             e.contains("is for `a.example,b.example`, not `c.example`"),
             "{e}"

@@ -20,8 +20,9 @@
 //!   (`<first name>-<hash>.pem`: a line listing the names, the key, then the chain; named by
 //!   a hash of the sorted list, so a reordered `domains=` is the same certificate and any
 //!   number of names fits a file name) in a subdirectory per directory URL, so staging and
-//!   production never mix; directories mode 0700, files mode 0600, written atomically. The
-//!   cached certificate is served as soon as the listener opens, without any network access;
+//!   production never mix; directories mode 0700, files mode 0600, written atomically
+//!   (each write to a temporary file of its own, on the blocking pool). The cached
+//!   certificate is served as soon as the listener opens, without any network access;
 //! * renewal in the background two thirds into the certificate's lifetime (day 60 of 90),
 //!   less a random part of up to a twentieth of it (servers started together do not renew
 //!   together), never before its `notBefore` (a clock behind the CA's), swapped in for new handshakes without touching open connections; a failed order is
@@ -32,6 +33,9 @@
 //!   to the ACME server, a poll's two minutes plus one request, ten minutes a whole attempt):
 //!   a server that accepts connections and then says nothing is a failure like any other. [`AcmeServerEndpoint::status`] shows
 //!   where things stand;
+//! * one certificate, one set of challenges and one renewal task per cache directory,
+//!   directory URL and names in the process: two listeners of the same names (dual stack,
+//!   two systemd sockets) make one order, and either answers the validations;
 //! * `endpoints check --server 'acme:...'` validates every parameter without network access
 //!   or file writes (`trustRoots=` and `clientCA=` files are read).
 //!

@@ -134,6 +134,131 @@ pub(crate) struct Settings {
     pub(crate) retry: Duration,
 }
 
+/// One per (cache directory, ACME directory URL, names) in the process: the certificate,
+/// its challenges and status, and the renewal task while any listener of it is open. Two
+/// listeners of the same names (dual stack, two systemd sockets, the same description
+/// listened on twice) share one, so they make one order and answer each other's
+/// validations; the first description's `contact=`, `trustRoots=` and `retry=` are used.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    key: ManagerKey,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) certs: Arc<Certs>,
+    pub(crate) status: watch::Sender<AcmeStatus>,
+    /// Listeners open, and the task while there are any.
+    running: Mutex<Running>,
+    /// Held while a listener opens (the cache read, the task started): one at a time.
+    opening: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct Running {
+    listeners: usize,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What makes two managers one: the cache directory (absolute), the directory URL, the
+/// names as the cache keys them.
+type ManagerKey = (PathBuf, String, Vec<String>);
+
+/// The process's managers, by key; weak, so a manager goes with its last endpoint and
+/// listener.
+static MANAGERS: Mutex<Vec<(ManagerKey, std::sync::Weak<Manager>)>> = Mutex::new(Vec::new());
+
+impl Manager {
+    /// The manager of `settings`' names in the process: the live one, or a new one.
+    pub(crate) fn shared(settings: Settings) -> Arc<Manager> {
+        let cache = std::path::absolute(&settings.cache).unwrap_or_else(|_| settings.cache.clone());
+        let key: ManagerKey = (
+            cache,
+            settings.directory.clone(),
+            crate::cache::cache_names(&settings.domains),
+        );
+        let mut all = MANAGERS.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|(_, m)| m.strong_count() > 0);
+        if let Some(m) = all
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, m)| m.upgrade())
+        {
+            return m;
+        }
+        let m = Arc::new(Manager {
+            key: key.clone(),
+            settings: Arc::new(settings),
+            certs: Arc::default(),
+            status: watch::Sender::new(AcmeStatus::default()),
+            running: Mutex::default(),
+            opening: tokio::sync::Mutex::new(()),
+        });
+        all.push((key, Arc::downgrade(&m)));
+        m
+    }
+
+    /// A listener opens: the first one (of several at once) loads the cached certificate,
+    /// so the first handshake can use it, and starts the renewal task. The lease stops the
+    /// task when the last listener goes.
+    pub(crate) async fn open(self: &Arc<Self>) -> Lease {
+        let _one_at_a_time = self.opening.lock().await;
+        let running = self
+            .running
+            .lock()
+            .map(|r| r.task.is_some())
+            .unwrap_or_else(|e| e.into_inner().task.is_some());
+        if !running {
+            let current = load_cached(&self.settings, &self.certs, &self.status).await;
+            self.status.send_modify(|s| {
+                s.orders = 0;
+                s.failures = 0;
+                s.last_error = None;
+            });
+            let task = tokio::spawn(run(
+                self.settings.clone(),
+                self.certs.clone(),
+                self.status.clone(),
+                current,
+            ));
+            self.lock_running().task = Some(task);
+        } else {
+            tracing::debug!(
+                domains = %self.settings.domains.join(","),
+                cache = %self.key.0.display(),
+                "acme: another listener of these names is open: sharing its certificate and renewals"
+            );
+        }
+        self.lock_running().listeners += 1;
+        Lease(self.clone())
+    }
+
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, Running> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        if let Some(t) = self.lock_running().task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A listener's hold on its [`Manager`]'s renewal task: the last one dropped stops it.
+#[derive(Debug)]
+pub(crate) struct Lease(Arc<Manager>);
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut r = self.0.lock_running();
+        r.listeners = r.listeners.saturating_sub(1);
+        if r.listeners == 0
+            && let Some(t) = r.task.take()
+        {
+            t.abort();
+        }
+    }
+}
+
 /// Run the file operation `f` (blocking: reads, writes, `fsync`) on tokio's blocking pool,
 /// off the runtime's threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {

@@ -16,21 +16,21 @@ use rustls::sign::CertifiedKey;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
-use crate::manager::{self, ACME_TLS_ALPN, AcmeStatus, Certs, Settings};
+use crate::manager::{ACME_TLS_ALPN, AcmeStatus, Certs, Lease, Manager, Settings};
 
 /// The `acme:` server: TLS with a certificate obtained and renewed by ACME, over any server
 /// endpoint. Build it from a description with [`build`](crate::build) (or the registry).
 pub struct AcmeServerEndpoint {
     pub(crate) inner: Box<dyn ServerEndpoint>,
     pub(crate) settings: Arc<Settings>,
-    /// The ordinary handshakes' configuration (its resolver serves `certs.current`).
+    /// The ordinary handshakes' configuration (its resolver serves `manager.certs.current`).
     pub(crate) config: Arc<ServerConfig>,
-    pub(crate) certs: Arc<Certs>,
+    /// Shared with every endpoint of the same cache, directory and names in the process.
+    pub(crate) manager: Arc<Manager>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_pending_per_source: usize,
     /// The options as written (`acme:domains=...`), without the inner description.
     pub(crate) options: Description,
-    pub(crate) status: watch::Sender<AcmeStatus>,
 }
 
 impl fmt::Debug for AcmeServerEndpoint {
@@ -47,7 +47,7 @@ impl AcmeServerEndpoint {
     /// Where the certificate stands: updated by the listener's background task (loaded from
     /// the cache, ordered, renewed, failed).
     pub fn status(&self) -> watch::Receiver<AcmeStatus> {
-        self.status.subscribe()
+        self.manager.status.subscribe()
     }
 
     /// The ACME directory URL in use.
@@ -134,16 +134,6 @@ async fn handshake(
     Ok(conn)
 }
 
-/// Aborts the ACME task when the listener goes.
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Finished application connections waiting for `accept()`. Past it the accept loop waits
 /// for room (the kernel's queue holds the next ones, as with any listener), except while a
 /// validation is pending.
@@ -220,7 +210,8 @@ struct AcmeListener {
     local: Result<Address, (io::ErrorKind, String)>,
     stop: Option<oneshot::Sender<()>>,
     accepting: Option<tokio::task::JoinHandle<io::Result<()>>>,
-    _task: AbortOnDrop,
+    /// The renewal task runs while a listener of these names holds a lease.
+    _lease: Lease,
 }
 
 impl Drop for AcmeListener {
@@ -285,20 +276,10 @@ impl ServerEndpoint for AcmeServerEndpoint {
             Ok(d) => shown(&self.options, &d),
             Err(_) => self.options.clone(),
         };
-        // The cached certificate first, so the first handshake can use it.
-        let current = manager::load_cached(&self.settings, &self.certs, &self.status).await;
-        self.status.send_modify(|s| {
-            s.orders = 0;
-            s.failures = 0;
-            s.last_error = None;
-        });
-        let task = tokio::spawn(manager::run(
-            self.settings.clone(),
-            self.certs.clone(),
-            self.status.clone(),
-            current,
-        ));
-        let (config, certs) = (self.config.clone(), self.certs.clone());
+        // The cached certificate first (unless another listener of these names already
+        // runs), so the first handshake can use it.
+        let lease = self.manager.open().await;
+        let (config, certs) = (self.config.clone(), self.manager.certs.clone());
         let settings = UpgradeSettings::new(self.handshake_timeout)
             .max_pending_per_source(self.max_pending_per_source);
         let name: Arc<str> = canonical.to_string().into();
@@ -312,7 +293,7 @@ impl ServerEndpoint for AcmeServerEndpoint {
             listener,
             tx,
             stopped,
-            self.certs.clone(),
+            self.manager.certs.clone(),
             name.clone(),
         ));
         Ok(Box::new(AcmeListener {
@@ -321,7 +302,7 @@ impl ServerEndpoint for AcmeServerEndpoint {
             local,
             stop: Some(stop),
             accepting: Some(accepting),
-            _task: AbortOnDrop(task),
+            _lease: lease,
         }))
     }
 }

@@ -582,3 +582,38 @@ async fn validations_are_answered_while_the_application_does_not_accept() {
     }
     listener.close().await.expect("close");
 }
+
+/// Issue 24 item 6: two `acme:` listeners of the same names (two sockets, as dual stack or
+/// two systemd sockets give) make one order, and both serve its certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_listeners_of_the_same_names_make_one_order() {
+    if !have_pebble() {
+        return;
+    }
+    let scratch = Scratch::new("twice");
+    let cache = scratch.0.join("cache");
+    let pebble = Pebble::start(&scratch.0, None).await;
+    let port = pebble.tls_port;
+    let (first, mut status1) = listen(&acme_description(&pebble, &cache, port, "")).await;
+    let (second, mut status2) = listen(&acme_description(&pebble, &cache, 0, "")).await;
+    let other_port = second
+        .local_addr()
+        .expect("addr")
+        .ip()
+        .map(|a| a.port())
+        .expect("an IP listener");
+    let (a, b) = (serve_echo(first), serve_echo(second));
+    wait_for(&mut status1, "a certificate", |s| s.certificate.is_some()).await;
+    wait_for(&mut status2, "a certificate", |s| s.certificate.is_some()).await;
+    // Time for a second order to show (one takes well under a second here).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pebble.orders(), 1, "one order for the two listeners");
+    let root = pebble.root(&scratch.0).await;
+    let mut c1 = connect(port, &root).await.expect("first listener");
+    let mut c2 = connect(other_port, &root).await.expect("second listener");
+    ping(&mut c1).await;
+    ping(&mut c2).await;
+    assert_eq!(leaf(&c1), leaf(&c2), "the same certificate on both");
+    a.close().await;
+    b.close().await;
+}
