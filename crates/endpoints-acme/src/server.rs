@@ -193,7 +193,11 @@ async fn accept_loop(
                 Err(_) => break,
             },
             (None, Err(e)) => {
-                let _ = queue.try_send(Err(e));
+                if let Err(mpsc::error::TrySendError::Full(Err(e))) = queue.try_send(Err(e)) {
+                    // The queue is full: `accept()` returns the connections waiting, then
+                    // says the listener stopped; the cause is here.
+                    tracing::warn!(listener = %name, error = %e, "acme: the listener beneath failed; no more connections");
+                }
                 break;
             }
         }
@@ -235,7 +239,7 @@ impl Listener for AcmeListener {
         match self.queue.recv().await {
             Some(r) => r,
             None => Err(io::Error::other(format!(
-                "`{}` stopped accepting (see the previous error); listen again",
+                "`{}` stopped accepting (the listener beneath failed: see the previous error or the log); listen again",
                 self.name
             ))),
         }
