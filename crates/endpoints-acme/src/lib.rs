@@ -12,17 +12,30 @@
 //!   server does (`alpn`, `minVersion`, `clientCA`/`requireClientCert`, handshakes off the
 //!   accept loop with a deadline, [`endpoints_tls::TlsInfo`] on every connection). No second
 //!   port: it works behind `systemd:`, `haproxy:` and `tcp6:` alike. The CA must reach port
-//!   443 of every name, so the listener must be on 443, or forwarded from it, and the
-//!   application must keep calling `accept()` (validations are answered there);
+//!   443 of every name, so the listener must be on 443, or forwarded from it. Validations do
+//!   not depend on the application: the accept loop runs in a task of its own, and up to 32
+//!   finished connections wait for `accept()`; with those waiting it pauses, except while a
+//!   challenge is pending (then a connection that finds no room is closed);
 //! * a cache under `cache=`: the account key (`account.json`) and the certificates
-//!   (`<domains>.pem`: key, then chain) in a subdirectory per directory URL, so staging and
-//!   production never mix; directories mode 0700, files mode 0600, written atomically. The
-//!   cached certificate is served as soon as the listener opens, without any network access;
+//!   (`<first name>-<hash>.pem`: a line listing the names, the key, then the chain; named by
+//!   a hash of the sorted list, so a reordered `domains=` is the same certificate and any
+//!   number of names fits a file name) in a subdirectory per directory URL, so staging and
+//!   production never mix; directories mode 0700, files mode 0600, written atomically
+//!   (each write to a temporary file of its own, on the blocking pool). The cached
+//!   certificate is served as soon as the listener opens, without any network access;
 //! * renewal in the background two thirds into the certificate's lifetime (day 60 of 90),
-//!   swapped in for new handshakes without touching open connections; a failed order is
+//!   less a random part of up to a twentieth of it (servers started together do not renew
+//!   together), never before its `notBefore` (a clock behind the CA's), swapped in for new handshakes without touching open connections; a failed order is
 //!   logged (`tracing`, warning) and retried after `retry=` seconds, doubling up to 6 hours,
-//!   while the last good certificate goes on serving. [`AcmeServerEndpoint::status`] shows
+//!   while the last good certificate goes on serving. A new certificate that is already due
+//!   on arrival (this machine's clock ahead of the CA's) is served, and the next order waits
+//!   `retry=`, doubling each time in a row up to 6 hours, with a warning. Every step is bounded (30 s a request
+//!   to the ACME server, a poll's two minutes plus one request, ten minutes a whole attempt):
+//!   a server that accepts connections and then says nothing is a failure like any other. [`AcmeServerEndpoint::status`] shows
 //!   where things stand;
+//! * one certificate, one set of challenges and one renewal task per cache directory,
+//!   directory URL and names in the process: two listeners of the same names (dual stack,
+//!   two systemd sockets) make one order, and either answers the validations;
 //! * `endpoints check --server 'acme:...'` validates every parameter without network access
 //!   or file writes (`trustRoots=` and `clientCA=` files are read).
 //!

@@ -11,9 +11,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
-use tokio::sync::watch;
 
-use crate::manager::{Certs, Settings};
+use crate::manager::{Manager, Settings};
 use crate::server::{AcmeServerEndpoint, Current};
 
 /// Let's Encrypt's production directory (the default `directory=`).
@@ -209,7 +208,16 @@ pub fn build(d: &Description) -> Result<AcmeServerEndpoint, ParseError> {
     }
     let max_pending_per_source = endpoints_util::upgrade::max_pending_per_source(&args)?;
 
-    let certs = Arc::new(Certs::default());
+    let settings = Settings {
+        domains,
+        cache,
+        contact,
+        directory,
+        trust_roots,
+        retry,
+    };
+    let manager = Manager::shared(settings.clone());
+    let certs = manager.certs.clone();
     let builder = ServerConfig::builder_with_provider(crate::provider())
         .with_protocol_versions(versions)
         .map_err(|e| {
@@ -258,20 +266,12 @@ pub fn build(d: &Description) -> Result<AcmeServerEndpoint, ParseError> {
     let options = args.canonical();
     Ok(AcmeServerEndpoint {
         inner: inner_endpoint,
-        settings: Arc::new(Settings {
-            domains,
-            cache,
-            contact,
-            directory,
-            trust_roots,
-            retry,
-        }),
+        settings: Arc::new(settings),
         config: Arc::new(config),
-        certs,
+        manager,
         handshake_timeout,
         max_pending_per_source,
         options,
-        status: watch::Sender::new(Default::default()),
     })
 }
 

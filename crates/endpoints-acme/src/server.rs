@@ -13,24 +13,24 @@ use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use rustls::ServerConfig;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
-use crate::manager::{self, ACME_TLS_ALPN, AcmeStatus, Certs, Settings};
+use crate::manager::{ACME_TLS_ALPN, AcmeStatus, Certs, Lease, Manager, Settings};
 
 /// The `acme:` server: TLS with a certificate obtained and renewed by ACME, over any server
 /// endpoint. Build it from a description with [`build`](crate::build) (or the registry).
 pub struct AcmeServerEndpoint {
     pub(crate) inner: Box<dyn ServerEndpoint>,
     pub(crate) settings: Arc<Settings>,
-    /// The ordinary handshakes' configuration (its resolver serves `certs.current`).
+    /// The ordinary handshakes' configuration (its resolver serves `manager.certs.current`).
     pub(crate) config: Arc<ServerConfig>,
-    pub(crate) certs: Arc<Certs>,
+    /// Shared with every endpoint of the same cache, directory and names in the process.
+    pub(crate) manager: Arc<Manager>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_pending_per_source: usize,
     /// The options as written (`acme:domains=...`), without the inner description.
     pub(crate) options: Description,
-    pub(crate) status: watch::Sender<AcmeStatus>,
 }
 
 impl fmt::Debug for AcmeServerEndpoint {
@@ -47,7 +47,7 @@ impl AcmeServerEndpoint {
     /// Where the certificate stands: updated by the listener's background task (loaded from
     /// the cache, ordered, renewed, failed).
     pub fn status(&self) -> watch::Receiver<AcmeStatus> {
-        self.status.subscribe()
+        self.manager.status.subscribe()
     }
 
     /// The ACME directory URL in use.
@@ -56,7 +56,8 @@ impl AcmeServerEndpoint {
     }
 
     /// The directory under `cache=` for this ACME directory URL, which holds `account.json`
-    /// and `<domains>.pem` (the names joined with `,`).
+    /// and the certificate, `<first name>-<hash>.pem` (a hash of the sorted names; a file
+    /// of an older version, `<names joined with ,>.pem`, is read and moved to that name).
     pub fn cache_dir(&self) -> std::path::PathBuf {
         crate::cache::Cache::new(&self.settings.cache, &self.settings.directory)
             .dir()
@@ -133,43 +134,137 @@ async fn handshake(
     Ok(conn)
 }
 
-/// Aborts the ACME task when the listener goes.
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// Finished application connections waiting for `accept()`. Past it the accept loop waits
+/// for room (the kernel's queue holds the next ones, as with any listener), except while a
+/// validation is pending.
+pub(crate) const QUEUE: usize = 32;
 
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// The accept loop, in a task of its own, so that validations are answered whether or not
+/// the application calls `accept()` (`endpoints relay` stops at `--max-connections`).
+///
+/// Handshakes run in the upgrade pool as before; finished application connections go to
+/// `queue`. While the queue is full the loop waits, unless a challenge is pending: then it
+/// goes on accepting (the CA's connections must be answered within its timeout), and an
+/// application connection that finds the queue still full is closed. Ends at `stop`, when
+/// the listener is gone, or at an error of the listener beneath (passed on to `accept()`).
+async fn accept_loop(
+    mut listener: UpgradeListener,
+    queue: mpsc::Sender<io::Result<Connection>>,
+    mut stop: oneshot::Receiver<()>,
+    certs: Arc<Certs>,
+    name: Arc<str>,
+) -> io::Result<()> {
+    // `certs` holds the sender: `wait_for` never fails while the loop runs.
+    let mut pending = certs.pending.subscribe();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            p = queue.reserve() => match p {
+                Ok(p) => Some(p),
+                Err(_) => break,
+            },
+            _ = pending.wait_for(|n| *n > 0) => None,
+        };
+        let accepted = tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            r = listener.accept() => r,
+            // The validation is over and the queue still full: wait for room again.
+            _ = pending.wait_for(|n| *n == 0), if permit.is_none() => continue,
+        };
+        match (permit, accepted) {
+            (Some(p), r) => {
+                let end = r.is_err();
+                p.send(r);
+                if end {
+                    break;
+                }
+            }
+            (None, Ok(conn)) => match queue.try_send(Ok(conn)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Ok(conn))) => {
+                    tracing::debug!(
+                        listener = %name,
+                        peer = %conn.peer_addr(),
+                        "acme: connection closed: the application is not accepting ({QUEUE} connections wait) and a validation is pending"
+                    );
+                }
+                Err(_) => break,
+            },
+            (None, Err(e)) => {
+                if let Err(mpsc::error::TrySendError::Full(Err(e))) = queue.try_send(Err(e)) {
+                    // The queue is full: `accept()` returns the connections waiting, then
+                    // says the listener stopped; the cause is here.
+                    tracing::warn!(listener = %name, error = %e, "acme: the listener beneath failed; no more connections");
+                }
+                break;
+            }
+        }
     }
+    Box::new(listener).close().await
 }
 
-/// The listener: TLS connections; the ACME task runs while it is open.
+/// The listener: TLS connections from the accept loop's queue; the ACME task runs while it
+/// is open.
 #[derive(Debug)]
 struct AcmeListener {
-    inner: UpgradeListener,
-    task: AbortOnDrop,
+    queue: mpsc::Receiver<io::Result<Connection>>,
+    name: Arc<str>,
+    local: Result<Address, (io::ErrorKind, String)>,
+    stop: Option<oneshot::Sender<()>>,
+    accepting: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    /// The renewal task runs while a listener of these names holds a lease.
+    _lease: Lease,
+}
+
+impl Drop for AcmeListener {
+    fn drop(&mut self) {
+        if let Some(t) = self.accepting.take() {
+            t.abort();
+        }
+    }
 }
 
 impl fmt::Display for AcmeListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
+        f.write_str(&self.name)
     }
 }
 
 #[async_trait]
 impl Listener for AcmeListener {
+    /// Cancel-safe: connections wait in the queue.
     async fn accept(&mut self) -> io::Result<Connection> {
-        self.inner.accept().await
+        match self.queue.recv().await {
+            Some(r) => r,
+            None => Err(io::Error::other(format!(
+                "`{}` stopped accepting (the listener beneath failed: see the previous error or the log); listen again",
+                self.name
+            ))),
+        }
     }
 
     fn local_addr(&self) -> io::Result<Address> {
-        self.inner.local_addr()
+        self.local
+            .clone()
+            .map_err(|(kind, msg)| io::Error::new(kind, msg))
     }
 
-    async fn close(self: Box<Self>) -> io::Result<()> {
-        let AcmeListener { inner, task } = *self;
-        drop(task);
-        Box::new(inner).close().await
+    async fn close(mut self: Box<Self>) -> io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.accepting.take() {
+            Some(t) => match t.await {
+                Ok(r) => r,
+                Err(e) => Err(io::Error::other(format!(
+                    "`{}`: the accept loop ended abnormally: {e}",
+                    self.name
+                ))),
+            },
+            None => Ok(()),
+        }
     }
 }
 
@@ -185,28 +280,33 @@ impl ServerEndpoint for AcmeServerEndpoint {
             Ok(d) => shown(&self.options, &d),
             Err(_) => self.options.clone(),
         };
-        // The cached certificate first, so the first handshake can use it.
-        let current = manager::load_cached(&self.settings, &self.certs, &self.status);
-        self.status.send_modify(|s| {
-            s.orders = 0;
-            s.failures = 0;
-            s.last_error = None;
-        });
-        let task = tokio::spawn(manager::run(
-            self.settings.clone(),
-            self.certs.clone(),
-            self.status.clone(),
-            current,
-        ));
-        let (config, certs) = (self.config.clone(), self.certs.clone());
+        // The cached certificate first (unless another listener of these names already
+        // runs), so the first handshake can use it.
+        let lease = self.manager.open().await;
+        let (config, certs) = (self.config.clone(), self.manager.certs.clone());
         let settings = UpgradeSettings::new(self.handshake_timeout)
             .max_pending_per_source(self.max_pending_per_source);
+        let name: Arc<str> = canonical.to_string().into();
         let listener = UpgradeListener::spawn(inner, canonical, settings, move |conn| {
             handshake(config.clone(), certs.clone(), conn)
         });
+        let local = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
+        let (tx, queue) = mpsc::channel(QUEUE);
+        let (stop, stopped) = oneshot::channel();
+        let accepting = tokio::spawn(accept_loop(
+            listener,
+            tx,
+            stopped,
+            self.manager.certs.clone(),
+            name.clone(),
+        ));
         Ok(Box::new(AcmeListener {
-            inner: listener,
-            task: AbortOnDrop(task),
+            queue,
+            name,
+            local,
+            stop: Some(stop),
+            accepting: Some(accepting),
+            _lease: lease,
         }))
     }
 }

@@ -7,3 +7,4 @@ mod common;
 
 mod offline;
 mod pebble;
+mod silent;

@@ -224,8 +224,13 @@ impl Drop for Pebble {
 }
 
 fn acme_description(p: &Pebble, cache: &Path, port: u16, extra: &str) -> String {
+    names_description(p, NAME, cache, port, extra)
+}
+
+/// `acme:` for `names` (comma-separated) on 127.0.0.1:`port`.
+fn names_description(p: &Pebble, names: &str, cache: &Path, port: u16, extra: &str) -> String {
     format!(
-        "acme:domains={NAME}:cache={}:directory={}:trustRoots={}:retry=1{extra}:tcp:{port}:interface=127.0.0.1",
+        "acme:domains={names}:cache={}:directory={}:trustRoots={}:retry=1{extra}:tcp:{port}:interface=127.0.0.1",
         cache.display(),
         p.directory,
         p.https_ca.display()
@@ -321,14 +326,26 @@ fn leaf(c: &endpoints_core::Connection) -> CertificateDer<'static> {
         .clone()
 }
 
-fn cached_leaf(cache: &Path) -> CertificateDer<'static> {
+/// The one certificate file in the cache (`<name>-<hash>.pem`).
+fn cached_file(cache: &Path) -> PathBuf {
     let sub = std::fs::read_dir(cache)
         .expect("cache dir")
         .filter_map(Result::ok)
         .find(|e| e.path().is_dir())
         .expect("a directory per ACME directory URL")
         .path();
-    CertificateDer::from_pem_file(sub.join(format!("{NAME}.pem"))).expect("cached certificate")
+    let pems: Vec<PathBuf> = std::fs::read_dir(&sub)
+        .expect("cache subdirectory")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+        .collect();
+    assert_eq!(pems.len(), 1, "one certificate file: {pems:?}");
+    pems[0].clone()
+}
+
+fn cached_leaf(cache: &Path) -> CertificateDer<'static> {
+    CertificateDer::from_pem_file(cached_file(cache)).expect("cached certificate")
 }
 
 #[cfg(unix)]
@@ -382,7 +399,7 @@ async fn obtains_a_certificate_then_restarts_from_the_cache() {
         assert_eq!(mode(&cache), 0o700);
         assert_eq!(mode(&sub[0]), 0o700);
         assert_eq!(mode(&sub[0].join("account.json")), 0o600);
-        assert_eq!(mode(&sub[0].join(format!("{NAME}.pem"))), 0o600);
+        assert_eq!(mode(&cached_file(&cache)), 0o600);
     }
 
     // A restart serves the cached certificate at once, with no new order.
@@ -479,4 +496,124 @@ async fn a_wrong_directory_url_is_a_clear_error() {
     let s = wait_for(&mut status, "a retry", |s| s.failures >= 2).await;
     assert!(s.last_error.is_some());
     server.close().await;
+}
+
+/// Issue 24 item 2: 11 names of 24 bytes make `domains.join(",") + ".pem"` longer than a
+/// file name may be (255 bytes); the cache must still work, and a reordered `domains=` is the
+/// same certificate: two more starts, no new order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_long_names_are_cached_and_their_order_does_not_matter() {
+    if !have_pebble() {
+        return;
+    }
+    let names: Vec<String> = (0..11)
+        .map(|i| format!("n{i:02}-{}.example", "a".repeat(12)))
+        .collect();
+    assert!(names.iter().all(|n| n.len() == 24));
+    assert!(names.join(",").len() + ".pem".len() > 255);
+    let scratch = Scratch::new("longnames");
+    let cache = scratch.0.join("cache");
+    let pebble = Pebble::start(&scratch.0, None).await;
+    let port = pebble.tls_port;
+
+    let desc = names_description(&pebble, &names.join(","), &cache, port, "");
+    let (listener, mut status) = listen(&desc).await;
+    let server = serve_echo(listener);
+    let s = wait_for(&mut status, "the first certificate", |s| s.orders == 1).await;
+    assert_eq!(s.failures, 0, "{:?}", s.last_error);
+    let issued = cached_leaf(&cache);
+    server.close().await;
+
+    // Restarted with the names reversed and one in capitals: served from the cache.
+    let mut reordered: Vec<String> = names.iter().rev().cloned().collect();
+    reordered[0] = reordered[0].to_ascii_uppercase();
+    for list in [names.join(","), reordered.join(",")] {
+        let desc = names_description(&pebble, &list, &cache, port, "");
+        let (listener, status) = listen(&desc).await;
+        let server = serve_echo(listener);
+        let s = status.borrow().clone();
+        assert!(
+            s.certificate.as_ref().is_some_and(|c| c.from_cache),
+            "loaded from the cache at listen: {s:?}"
+        );
+        // Time for a wrong order to show (one takes well under a second here).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let s = status.borrow().clone();
+        assert_eq!((s.orders, s.failures), (0, 0), "{s:?}");
+        server.close().await;
+    }
+    assert_eq!(pebble.orders(), 1, "one order for three starts");
+    assert_eq!(cached_leaf(&cache), issued);
+}
+
+/// Issue 24 item 5: the application never calls `accept()`, yet validations are answered:
+/// the first certificate is obtained, and then, with connections waiting that nobody
+/// accepts, renewed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validations_are_answered_while_the_application_does_not_accept() {
+    if !have_pebble() {
+        return;
+    }
+    let scratch = Scratch::new("noaccept");
+    let cache = scratch.0.join("cache");
+    // 12-second certificates: renewed about 8 s into their life.
+    let pebble = Pebble::start(&scratch.0, Some(12)).await;
+    let port = pebble.tls_port;
+    let desc = acme_description(&pebble, &cache, port, "");
+    let (listener, mut status) = listen(&desc).await;
+    // Held open, never accepted from.
+    let s = wait_for(&mut status, "the first certificate", |s| s.orders == 1).await;
+    assert!(s.certificate.is_some());
+
+    // Application connections that nobody accepts: more than the listener queues (so the
+    // queue is full when the renewal's validation arrives), fewer than one address may have
+    // in progress at once (64).
+    let root = pebble.root(&scratch.0).await;
+    let waiting: Vec<_> = (0..48)
+        .map(|_| {
+            let root = root.clone();
+            tokio::spawn(async move { connect(port, &root).await })
+        })
+        .collect();
+    let s = wait_for(&mut status, "a renewal", |s| s.orders >= 2).await;
+    assert!(s.certificate.is_some());
+    for w in waiting {
+        w.abort();
+    }
+    listener.close().await.expect("close");
+}
+
+/// Issue 24 item 6: two `acme:` listeners of the same names (two sockets, as dual stack or
+/// two systemd sockets give) make one order, and both serve its certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_listeners_of_the_same_names_make_one_order() {
+    if !have_pebble() {
+        return;
+    }
+    let scratch = Scratch::new("twice");
+    let cache = scratch.0.join("cache");
+    let pebble = Pebble::start(&scratch.0, None).await;
+    let port = pebble.tls_port;
+    let (first, mut status1) = listen(&acme_description(&pebble, &cache, port, "")).await;
+    let (second, mut status2) = listen(&acme_description(&pebble, &cache, 0, "")).await;
+    let other_port = second
+        .local_addr()
+        .expect("addr")
+        .ip()
+        .map(|a| a.port())
+        .expect("an IP listener");
+    let (a, b) = (serve_echo(first), serve_echo(second));
+    wait_for(&mut status1, "a certificate", |s| s.certificate.is_some()).await;
+    wait_for(&mut status2, "a certificate", |s| s.certificate.is_some()).await;
+    // Time for a second order to show (one takes well under a second here).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pebble.orders(), 1, "one order for the two listeners");
+    let root = pebble.root(&scratch.0).await;
+    let mut c1 = connect(port, &root).await.expect("first listener");
+    let mut c2 = connect(other_port, &root).await.expect("second listener");
+    ping(&mut c1).await;
+    ping(&mut c2).await;
+    assert_eq!(leaf(&c1), leaf(&c2), "the same certificate on both");
+    a.close().await;
+    b.close().await;
 }
