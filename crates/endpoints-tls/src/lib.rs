@@ -82,7 +82,7 @@
 //! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
 //! | `handshakeTimeout` |  | seconds | `10` | deadline for a client's handshake, in seconds |
 //! | `endpoint` |  | description |  | serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP |
-//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address once the pool is half full, 1-1024 (default 64); more wait (as many, within the deadline), then are closed |
 //! <!-- /params -->
 //!
 //! `tls:` server:
@@ -100,7 +100,7 @@
 //! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
 //! | `handshakeTimeout` |  | seconds | `10` | deadline for a client's handshake, in seconds |
 //! | `endpoint` |  | description |  | serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP |
-//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address once the pool is half full, 1-1024 (default 64); more wait (as many, within the deadline), then are closed |
 //! <!-- /params -->
 //!
 //! The `tls:` server takes `path` (a directory), `port` (`443`), `backlog`, `interface`
