@@ -20,7 +20,7 @@
 //! * `haproxy:ssl:...` in real haproxy's order: the header arrives in cleartext, before the
 //!   TLS handshake (Twisted expected it inside TLS);
 //! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`]);
-//!   `haproxy:tls:...` sends it in cleartext before the TLS handshake, as haproxy's
+//!   `haproxy:tls:...` and `haproxy:ssl:...` send it in cleartext before the TLS handshake, as haproxy's
 //!   `send-proxy` on an `ssl` server line does; [`connect_announcing`] (through any wrapper) lets
 //!   a relay pass its client's address on (`endpoints relay` does).
 //!

@@ -59,6 +59,7 @@
 //! | `privateKey` |  | path |  | client key (PEM), used with certKey |
 //! | `caCertsDir` |  | path |  | directory of \*.pem CA certificates (default: the platform's store, else Mozilla's roots) |
 //! | `hostname` |  | host |  | name to verify the certificate against (default: host) |
+//! | `endpoint` |  | description |  | connect through this client description instead (host and port then name the server for SNI and verification) |
 //! <!-- /params -->
 //!
 //! # `ssl:` server parameters
