@@ -356,17 +356,17 @@ impl UpgradeListener {
     /// Start the waiting connections that may start now, oldest first, and close those past
     /// their deadline; the first upgrade that finishes at once, if any.
     fn start_waiting(&mut self) -> Option<Connection> {
+        // Past their deadline first, whether or not the pool has room (else the deadline
+        // timer in `accept` would fire again at once): oldest first, so at the front.
         let now = Instant::now();
+        while self.waiting.queue.front().is_some_and(|w| w.until <= now) {
+            if let Some(w) = self.waiting.remove(0) {
+                tracing::debug!(listener = %self.name, peer = %w.conn.peer_addr(), deadline = ?self.settings.deadline, "connection dropped: upgrade deadline passed while waiting for its address's share");
+            }
+        }
         let mut i = 0;
         while i < self.waiting.queue.len() && self.in_progress() < self.settings.max_pending {
-            let w = &self.waiting.queue[i];
-            if w.until <= now {
-                if let Some(w) = self.waiting.remove(i) {
-                    tracing::debug!(listener = %self.name, peer = %w.conn.peer_addr(), deadline = ?self.settings.deadline, "connection dropped: upgrade deadline passed while waiting for its address's share");
-                }
-                continue;
-            }
-            let Some(slot) = self.slot_now(w.ip) else {
+            let Some(slot) = self.slot_now(self.waiting.queue[i].ip) else {
                 i += 1;
                 continue;
             };
