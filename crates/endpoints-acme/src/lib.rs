@@ -65,7 +65,7 @@
 //! | `requireClientCert` |  | 0/1 | `1` | with `clientCA`: refuse clients without a certificate |
 //! | `handshakeTimeout` |  | seconds | `10` | seconds for a client to complete its handshake |
 //! | `retry` |  | seconds | `60` | seconds before retrying a failed order; doubled after each failure, up to 6 hours |
-//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address once the pool is half full, 1-1024 (default 64); more wait (as many, within the deadline), then are closed |
 //! <!-- /params -->
 //!
 //! ```text

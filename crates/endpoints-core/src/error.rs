@@ -27,6 +27,9 @@ pub enum ErrorKind {
     Duplicate,
     /// A parameter's value is not acceptable.
     InvalidValue,
+    /// The plugin is wrong, not the description: it asked for a parameter it did not
+    /// declare. The error names the plugin, its crate and the parameter.
+    PluginBug,
 }
 
 impl ErrorKind {
@@ -40,6 +43,7 @@ impl ErrorKind {
             Self::UnknownParameter => "unknown-parameter",
             Self::Duplicate => "duplicate",
             Self::InvalidValue => "invalid-value",
+            Self::PluginBug => "plugin-bug",
         }
     }
 }

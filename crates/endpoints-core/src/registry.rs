@@ -17,7 +17,7 @@ use std::fmt;
 use crate::description::Description;
 use crate::endpoint::{ClientEndpoint, ServerEndpoint};
 use crate::error::{ErrorKind, ParseError};
-use crate::params::{Param, closest, explain_build_error};
+use crate::params::{Param, closest, explain_build_error, watch_build};
 
 /// Builds a client endpoint from a description whose prefix is the plugin's.
 pub type BuildClient = fn(&Description) -> Result<Box<dyn ClientEndpoint>, ParseError>;
@@ -227,24 +227,27 @@ impl Plugin {
         self.crate_name
     }
 
-    /// Build a client endpoint; `None` if this is a server plugin.
+    /// Build a client endpoint; `None` if this is a server plugin. A plugin that asks
+    /// [`Args`](crate::params::Args) for a parameter it did not declare gets a
+    /// [`PluginBug`](ErrorKind::PluginBug) error here, naming it and the parameter.
     pub fn build_client(
         &self,
         d: &Description,
     ) -> Option<Result<Box<dyn ClientEndpoint>, ParseError>> {
         match self.build {
-            Build::Client(f) => Some(f(d)),
+            Build::Client(f) => Some(watch_build(self.prefix, self.crate_name, || f(d))),
             Build::Server(_) => None,
         }
     }
 
-    /// Build a server endpoint; `None` if this is a client plugin.
+    /// Build a server endpoint; `None` if this is a client plugin (plugin bugs as for
+    /// [`build_client`](Self::build_client)).
     pub fn build_server(
         &self,
         d: &Description,
     ) -> Option<Result<Box<dyn ServerEndpoint>, ParseError>> {
         match self.build {
-            Build::Server(f) => Some(f(d)),
+            Build::Server(f) => Some(watch_build(self.prefix, self.crate_name, || f(d))),
             Build::Client(_) => None,
         }
     }

@@ -20,7 +20,7 @@
 //! * `haproxy:ssl:...` in real haproxy's order: the header arrives in cleartext, before the
 //!   TLS handshake (Twisted expected it inside TLS);
 //! * the `haproxy:` client wrapper, sending a v1 or v2 header ([`ProxyClientEndpoint`]);
-//!   `haproxy:tls:...` sends it in cleartext before the TLS handshake, as haproxy's
+//!   `haproxy:tls:...` and `haproxy:ssl:...` send it in cleartext before the TLS handshake, as haproxy's
 //!   `send-proxy` on an `ssl` server line does; [`connect_announcing`] (through any wrapper) lets
 //!   a relay pass its client's address on (`endpoints relay` does).
 //!
@@ -40,7 +40,7 @@
 //! | `maxHeader` |  | integer | `4096` | largest v2 header accepted, in bytes |
 //! | `trusted` |  | list |  | peers allowed to send headers: CIDRs, addresses, `unix` (peers without an IP), or `any` (default: any peer, with a warning) |
 //! | `untrusted` |  | one of reject\|accept | `reject` | other peers: reject (close), or accept as plain connections without a header |
-//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address once the pool is half full, 1-1024 (default 64); more wait (as many, within the deadline), then are closed |
 //! <!-- /params -->
 //!
 //! `haproxy:` client:

@@ -254,15 +254,6 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
         return under_client(&options, &inner, plugin, transport)
             .map_err(inner_error(CLIENT_PARAMS, &inner));
     }
-    if inner.prefix().unwrap_or("").eq_ignore_ascii_case("ssl") {
-        return Err(inner.error(
-            ErrorKind::InvalidValue,
-            inner.prefix_field().map_or(0..0, |f| f.span()),
-            "`haproxy:` over an `ssl:` client cannot send the header before TLS; write \
-             `haproxy:tls:HOST:PORT:trustRoots=...` (`caCertsDir` is `trustRoots`, `hostname` \
-             is `sni`, `certKey` is `certificate`)",
-        ));
-    }
     let inner_endpoint =
         registry::build_client(&inner).map_err(inner_error(CLIENT_PARAMS, &inner))?;
     Ok(Box::new(ProxyClientEndpoint::new(
@@ -272,10 +263,11 @@ fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> 
     )))
 }
 
-/// `haproxy:tls:...` (client): the header goes on the raw connection, before TLS, as real
-/// haproxy's `send-proxy` on an `ssl` server line and our `haproxy:ssl:` listener expect. So
-/// build TLS over `haproxy:<options>:<TLS's transport>` (as TLS declared it in the registry:
-/// its `endpoint=`, or else `hostname:<host, port, bindAddress>`), and show it as written.
+/// `haproxy:tls:...`, `haproxy:ssl:...` (client): the header goes on the raw connection,
+/// before TLS, as real haproxy's `send-proxy` on an `ssl` server line and our `haproxy:ssl:`
+/// listener expect. So build TLS over `haproxy:<options>:<TLS's transport>` (as the TLS
+/// plugin declared it in the registry: its `endpoint=`, or else
+/// `hostname:<host, port, bindAddress>`), and show it as written.
 fn under_client(
     options: &Description,
     inner: &Description,

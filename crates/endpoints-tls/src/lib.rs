@@ -59,6 +59,7 @@
 //! | `privateKey` |  | path |  | client key (PEM), used with certKey |
 //! | `caCertsDir` |  | path |  | directory of \*.pem CA certificates (default: the platform's store, else Mozilla's roots) |
 //! | `hostname` |  | host |  | name to verify the certificate against (default: host) |
+//! | `endpoint` |  | description |  | connect through this client description instead (host and port then name the server for SNI and verification) |
 //! <!-- /params -->
 //!
 //! # `ssl:` server parameters
@@ -82,7 +83,7 @@
 //! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
 //! | `handshakeTimeout` |  | seconds | `10` | deadline for a client's handshake, in seconds |
 //! | `endpoint` |  | description |  | serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP |
-//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address once the pool is half full, 1-1024 (default 64); more wait (as many, within the deadline), then are closed |
 //! <!-- /params -->
 //!
 //! `tls:` server:
@@ -100,7 +101,7 @@
 //! | `minVersion` |  | one of 1.2\|1.3 |  | lowest TLS version: 1.2 (default) or 1.3 |
 //! | `handshakeTimeout` |  | seconds | `10` | deadline for a client's handshake, in seconds |
 //! | `endpoint` |  | description |  | serve TLS over this server description (unix, systemd, haproxy, ...) instead of TCP |
-//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address once the pool is half full, 1-1024 (default 64); more wait (as many, within the deadline), then are closed |
 //! <!-- /params -->
 //!
 //! The `tls:` server takes `path` (a directory), `port` (`443`), `backlog`, `interface`

@@ -41,7 +41,8 @@ pub static TLS_CLIENT_PARAMS: &[Param] = &[
     CLIENT_TLS_EXTRAS[3],
 ];
 
-/// Parameters of the legacy `ssl:` client (Twisted's). It verifies by default.
+/// Parameters of the legacy `ssl:` client (Twisted's, then `endpoint=`, ours, as for `tls:`).
+/// It verifies by default.
 pub static SSL_CLIENT_PARAMS: &[Param] = &[
     Param::required("host", ParamKind::Host)
         .at(0)
@@ -61,6 +62,7 @@ pub static SSL_CLIENT_PARAMS: &[Param] = &[
     ),
     Param::optional("hostname", ParamKind::Host)
         .help("name to verify the certificate against (default: host)"),
+    CLIENT_TLS_EXTRAS[0],
 ];
 
 const SERVER_TLS_EXTRAS: [Param; 7] = [
@@ -129,10 +131,10 @@ pub static TLS_SERVER_PARAMS: &[Param] = &[
     SERVER_TLS_EXTRAS[6],
 ];
 
-/// How the `tls:` client carries its transport: `endpoint=`, by default happy eyeballs to
-/// `host` and `port` from `bindAddress` (which only the transport reads). Wrappers that go
-/// beneath TLS (`haproxy:tls:`) read this from the registry.
-pub(crate) const TLS_CLIENT_TRANSPORT: Transport = Transport::new(
+/// How the `tls:` and `ssl:` clients carry their transport: `endpoint=`, by default happy
+/// eyeballs to `host` and `port` from `bindAddress` (which only the transport reads).
+/// Wrappers that go beneath TLS (`haproxy:tls:`, `haproxy:ssl:`) read this from the registry.
+pub(crate) const CLIENT_TRANSPORT: Transport = Transport::new(
     "endpoint",
     "hostname",
     &["host", "port", "bindAddress"],

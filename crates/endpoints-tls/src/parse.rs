@@ -18,8 +18,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use crate::client::TlsClientEndpoint;
 use crate::config::{self, ALL_VERSIONS};
 use crate::params::{
-    SERVER_TRANSPORT, SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS,
-    TLS_CLIENT_TRANSPORT, TLS_SERVER_PARAMS,
+    CLIENT_TRANSPORT, SERVER_TRANSPORT, SSL_CLIENT_PARAMS, SSL_SERVER_PARAMS, TLS_CLIENT_PARAMS,
+    TLS_SERVER_PARAMS,
 };
 use crate::reload::{Source, Store};
 use crate::server::TlsServerEndpoint;
@@ -97,7 +97,7 @@ struct ClientOptions<'a> {
     host: Value<'a>,
     port: Value<'a>,
     timeout: Value<'a>,
-    /// `endpoint=` (`tls:` only): the transport, instead of happy eyeballs.
+    /// `endpoint=`: the transport, instead of happy eyeballs.
     endpoint: Option<Value<'a>>,
     /// The name to send and verify instead of `host` (`sni=`, `ssl:`'s `hostname=`).
     name: Option<Value<'a>>,
@@ -141,7 +141,7 @@ fn build_ssl_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         host: args.required("host")?,
         port: args.required("port")?,
         timeout: args.required("timeout")?,
-        endpoint: None,
+        endpoint: args.get("endpoint"),
         name: args.get("hostname"),
         trust: args.get("caCertsDir"),
         pins: None,
@@ -457,7 +457,7 @@ endpoints_core::register_client! {
     prefix: "tls",
     summary: "TLS over happy eyeballs or any client endpoint; certificates always verified",
     params: TLS_CLIENT_PARAMS,
-    transport: TLS_CLIENT_TRANSPORT,
+    transport: CLIENT_TRANSPORT,
     build: build_tls_client,
 }
 
@@ -465,6 +465,7 @@ endpoints_core::register_client! {
     prefix: "ssl",
     summary: "legacy Twisted TLS client; verifies certificates by default (Twisted did not)",
     params: SSL_CLIENT_PARAMS,
+    transport: CLIENT_TRANSPORT,
     build: build_ssl_client,
 }
 
@@ -493,7 +494,8 @@ mod tests {
     #[test]
     fn the_declared_transports_name_real_parameters() {
         for (transport, params) in [
-            (TLS_CLIENT_TRANSPORT, TLS_CLIENT_PARAMS),
+            (CLIENT_TRANSPORT, TLS_CLIENT_PARAMS),
+            (CLIENT_TRANSPORT, SSL_CLIENT_PARAMS),
             (SERVER_TRANSPORT, SSL_SERVER_PARAMS),
             (SERVER_TRANSPORT, TLS_SERVER_PARAMS),
         ] {
@@ -506,6 +508,7 @@ mod tests {
             .collect();
         for expected in [
             ("tls", endpoints_core::Side::Client),
+            ("ssl", endpoints_core::Side::Client),
             ("ssl", endpoints_core::Side::Server),
             ("tls", endpoints_core::Side::Server),
         ] {

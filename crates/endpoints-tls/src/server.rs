@@ -66,8 +66,9 @@ impl TlsServerEndpoint {
         self
     }
 
-    /// Handshakes in progress at once from one source address (`maxPendingPerSource`);
-    /// more are closed at once.
+    /// Handshakes in progress at once from one source address once half the pool is in
+    /// progress (`maxPendingPerSource`); more wait (as many, within the handshake deadline),
+    /// then are closed.
     pub fn max_pending_per_source(mut self, n: usize) -> Self {
         self.max_pending_per_source = n;
         self

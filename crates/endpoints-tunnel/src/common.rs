@@ -9,7 +9,7 @@ use std::time::Duration;
 use endpoints_core::params::{Args, Param, Value};
 use endpoints_core::registry::build_client;
 use endpoints_core::{
-    Address, ClientEndpoint, Connection, Description, Operation, ParseError, Stream, async_trait,
+    Address, ClientEndpoint, Connection, Description, Layer, Operation, ParseError, async_trait,
     io_error,
 };
 pub use endpoints_util::Prefixed;
@@ -79,7 +79,8 @@ pub enum Protocol {
     HttpConnect,
 }
 
-/// Attached to every tunnelled connection: how it was made.
+/// Attached to every tunnelled connection: how it was made. The extensions of the connection
+/// to the proxy (a `tls:` hop's TLS details) stay on that connection, `Connection::beneath`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TunnelInfo {
@@ -148,15 +149,52 @@ impl TunnelEndpoint {
     }
 
     async fn open(&self) -> io::Result<Connection> {
-        let target = match (&self.target, self.protocol) {
+        match (&self.target, self.protocol) {
             (
                 Target::Name(name, port),
                 Protocol::Socks5 {
                     resolve_local: true,
                 },
-            ) => Target::Ip(resolve(name, *port).await?),
-            (t, _) => t.clone(),
-        };
+            ) => {
+                let addrs = resolve(name, *port).await?;
+                self.open_each(name, addrs).await
+            }
+            (t, _) => self.open_to(t.clone()).await,
+        }
+    }
+
+    /// `resolve=local`: each address of `name` in turn, through the proxy, until one is
+    /// reached. Only the proxy's refusal to reach an address moves on to the next; anything
+    /// else (the proxy is down, refuses the password) is the answer for every address.
+    async fn open_each(&self, name: &str, addrs: Vec<SocketAddr>) -> io::Result<Connection> {
+        let mut refused = Vec::new();
+        for addr in &addrs {
+            match self.open_to(Target::Ip(*addr)).await {
+                Err(e) if is_target_refusal(&e) => refused.push(e),
+                done => return done,
+            }
+        }
+        let tried: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+        Err(match refused.pop() {
+            Some(last) if tried.len() > 1 => worded(
+                last.kind(),
+                format!(
+                    "{last} (the last of the {} addresses of `{name}` tried: {})",
+                    tried.len(),
+                    tried.join(", ")
+                ),
+                Some(last),
+            ),
+            Some(last) => last,
+            None => io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("`{name}` has no address (resolve=local)"),
+            ),
+        })
+    }
+
+    /// Reach the proxy, run the handshake for `target`, and return the tunnel.
+    async fn open_to(&self, target: Target) -> io::Result<Connection> {
         let mut conn = self
             .proxy
             .connect()
@@ -177,26 +215,32 @@ impl TunnelEndpoint {
                 (None, rest)
             }
         };
-        let parts = conn.into_parts();
         let peer = match &target {
             Target::Ip(a) => Address::Ip(*a),
             Target::Name(..) => Address::Unnamed,
         };
-        let stream: Box<dyn Stream> = if leftover.is_empty() {
-            parts.stream
-        } else {
-            Box::new(Prefixed::new(leftover, parts.stream))
-        };
-        let mut out = Connection::from_boxed(stream, parts.local, peer);
-        out.extensions_mut().extend(parts.extensions);
+        let local = conn.local_addr().clone();
+        let proxy_addr = conn.peer_addr().clone();
+        // The connection to the proxy stays whole beneath the tunnel, with its extensions
+        // (its TLS, when the proxy is reached over `tls:`): they describe the link to the
+        // proxy, not the one to the target, so the tunnel carries only its own.
+        let mut out =
+            Connection::new(Prefixed::new(leftover, conn), local, peer).with_layer(&LAYER);
         out.extensions_mut().insert(TunnelInfo {
-            proxy: parts.peer,
+            proxy: proxy_addr,
             target,
             bound,
         });
         Ok(out)
     }
 }
+
+/// How a tunnel sits over the connection to its proxy: the bytes that came after the
+/// proxy's answer (HTTP CONNECT), then that connection's bytes unchanged. Callers reach the
+/// socket through [`Connection::beneath`] (`endpoints relay` resets or splices it).
+static LAYER: Layer<Prefixed<Connection>> =
+    Layer::<Prefixed<Connection>>::new(Prefixed::get_ref, Prefixed::get_mut)
+        .passing_bytes_through(|p| p.buffered().len(), Prefixed::take_buffered);
 
 #[async_trait]
 impl ClientEndpoint for TunnelEndpoint {
@@ -219,20 +263,25 @@ impl ClientEndpoint for TunnelEndpoint {
     }
 }
 
-async fn resolve(name: &str, port: u16) -> io::Result<SocketAddr> {
-    let mut addrs = tokio::net::lookup_host((name, port)).await.map_err(|e| {
-        worded(
-            e.kind(),
-            format!("cannot resolve `{name}` here (resolve=local): {e}"),
-            Some(e),
-        )
-    })?;
-    addrs.next().ok_or_else(|| {
-        io::Error::new(
+/// Every address of `name` (`resolve=local`), in the resolver's order.
+async fn resolve(name: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(|e| {
+            worded(
+                e.kind(),
+                format!("cannot resolve `{name}` here (resolve=local): {e}"),
+                Some(e),
+            )
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("`{name}` has no address (resolve=local)"),
-        )
-    })
+        ));
+    }
+    Ok(addrs)
 }
 
 /// An error in words, keeping the original as its source (and, unlike an error that already
@@ -241,6 +290,8 @@ async fn resolve(name: &str, port: u16) -> io::Result<SocketAddr> {
 struct Worded {
     words: String,
     cause: Option<io::Error>,
+    /// The proxy was reached and answered that it could not reach the target.
+    target_refused: bool,
 }
 
 impl fmt::Display for Worded {
@@ -258,7 +309,33 @@ impl std::error::Error for Worded {
 }
 
 pub(crate) fn worded(kind: io::ErrorKind, words: String, cause: Option<io::Error>) -> io::Error {
-    io::Error::new(kind, Worded { words, cause })
+    io::Error::new(
+        kind,
+        Worded {
+            words,
+            cause,
+            target_refused: false,
+        },
+    )
+}
+
+/// The proxy's answer that it could not reach the target (a SOCKS5 reply code): with
+/// `resolve=local`, the next address is tried.
+pub(crate) fn target_refusal(kind: io::ErrorKind, words: String) -> io::Error {
+    io::Error::new(
+        kind,
+        Worded {
+            words,
+            cause: None,
+            target_refused: true,
+        },
+    )
+}
+
+fn is_target_refusal(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|e| e.downcast_ref::<Worded>())
+        .is_some_and(|w| w.target_refused)
 }
 
 /// The target from `host` and `port`: an IP address (IPv6 bare or in brackets) or a host
@@ -463,4 +540,118 @@ pub(crate) const fn common_params() -> [Param; 6] {
             .default("30")
             .help("deadline for reaching the proxy and its handshake together, in seconds (0: none)"),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    //! `resolve=local` tries each address through the proxy (issue 24 item 9). The name's
+    //! addresses are given here: the test machine's resolver has one address for
+    //! `localhost`, and resolving is tokio's `lookup_host`.
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use endpoints_tcp as _;
+
+    /// A SOCKS5 proxy (no authentication) that answers the n-th CONNECT with `replies[n]`
+    /// (0xFF as the method choice: no acceptable method) and records the requested ports.
+    async fn proxy(replies: &'static [u8]) -> (u16, Arc<Mutex<Vec<u16>>>) {
+        let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        tokio::spawn(async move {
+            for &reply in replies {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut greeting = [0u8; 3];
+                    s.read_exact(&mut greeting).await?;
+                    if reply == 0xFF {
+                        return s.write_all(&[5, 0xFF]).await;
+                    }
+                    s.write_all(&[5, 0]).await?;
+                    let mut req = [0u8; 10]; // IPv4 target: 4 + 4 + 2
+                    s.read_exact(&mut req).await?;
+                    record
+                        .lock()
+                        .expect("lock")
+                        .push(u16::from_be_bytes([req[8], req[9]]));
+                    s.write_all(&[5, reply, 0, 1, 127, 0, 0, 1, 0, 1]).await?;
+                    let mut b = [0u8; 1];
+                    let _ = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b)).await;
+                    Ok(())
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn through(port: u16) -> TunnelEndpoint {
+        let d: Description = format!("tcp:127.0.0.1:{port}").parse().expect("parse");
+        TunnelEndpoint::new(
+            Protocol::Socks5 {
+                resolve_local: true,
+            },
+            build_client(&d).expect("tcp client"),
+            Target::Name("svc.example".into(), 80),
+            None,
+            Some(Duration::from_secs(10)),
+            "socks5:svc.example:80".parse().expect("parse"),
+        )
+    }
+
+    fn addrs(ports: &[u16]) -> Vec<SocketAddr> {
+        ports
+            .iter()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], *p)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn resolve_local_tries_each_address_until_the_proxy_reaches_one() {
+        // The first address refused (reply 5), the second unreachable (4), the third reached.
+        let (port, seen) = proxy(&[5, 4, 0]).await;
+        let conn = through(port)
+            .open_each("svc.example", addrs(&[1001, 1002, 1003]))
+            .await
+            .expect("the third address");
+        assert_eq!(*seen.lock().expect("lock"), [1001, 1002, 1003]);
+        let info = conn.extensions().get::<TunnelInfo>().expect("info");
+        assert_eq!(info.target, Target::Ip(addrs(&[1003])[0]));
+        assert_eq!(conn.peer_addr(), &Address::Ip(addrs(&[1003])[0]));
+    }
+
+    #[tokio::test]
+    async fn resolve_local_names_every_address_when_none_is_reached() {
+        let (port, seen) = proxy(&[5, 5]).await;
+        let e = through(port)
+            .open_each("svc.example", addrs(&[1001, 1002]))
+            .await
+            .expect_err("both refused");
+        assert_eq!(*seen.lock().expect("lock"), [1001, 1002]);
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "the last of the 2 addresses of `svc.example` tried: 127.0.0.1:1001, 127.0.0.1:1002"
+            ),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn resolve_local_stops_at_a_failure_that_is_not_the_target() {
+        // The proxy refuses us (no acceptable method): the same for every address.
+        let (port, seen) = proxy(&[0xFF, 0]).await;
+        let e = through(port)
+            .open_each("svc.example", addrs(&[1001, 1002]))
+            .await
+            .expect_err("refused by the proxy");
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(seen.lock().expect("lock").is_empty(), "no second attempt");
+    }
 }

@@ -26,8 +26,12 @@ pub static HTTPCONNECT_PARAMS: &[Param] = &[
     COMMON[5],
 ];
 
-/// The largest response head accepted from the proxy.
+/// The largest response head accepted from the proxy, interim (1xx) answers before it
+/// included.
 pub const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
+/// The most interim (1xx) answers accepted before the answer to CONNECT.
+pub const MAX_INTERIM_ANSWERS: usize = 8;
 
 /// Base64 (RFC 4648, with padding) for the Basic credentials.
 fn base64(input: &[u8]) -> String {
@@ -84,6 +88,9 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|e| io_words(e, proxy))?;
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
+    // Bytes of interim answers skipped, and how many: both bounded, so that a proxy that
+    // answers `100 Continue` forever is an error even without a `timeout=`.
+    let (mut skipped, mut interim) = (0usize, 0usize);
     loop {
         // A complete head in `buf`? (1xx interim answers are skipped.)
         let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -93,7 +100,18 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
                 let code = response.code.unwrap_or(0);
                 let reason = response.reason.unwrap_or("").to_owned();
                 if (100..200).contains(&code) {
+                    interim += 1;
+                    if interim > MAX_INTERIM_ANSWERS {
+                        return Err(worded(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "the HTTP proxy `{proxy}` sent more than {MAX_INTERIM_ANSWERS} interim (1xx) answers and no answer to CONNECT"
+                            ),
+                            None,
+                        ));
+                    }
                     buf.drain(..len);
+                    skipped += len;
                     continue;
                 }
                 if (200..300).contains(&code) {
@@ -112,16 +130,16 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
                 ));
             }
         }
-        if buf.len() >= MAX_RESPONSE_HEAD {
+        if skipped + buf.len() >= MAX_RESPONSE_HEAD {
             return Err(worded(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "the HTTP proxy `{proxy}` sent a response head longer than {MAX_RESPONSE_HEAD} bytes"
+                    "the HTTP proxy `{proxy}` sent a response head longer than {MAX_RESPONSE_HEAD} bytes (interim 1xx answers included)"
                 ),
                 None,
             ));
         }
-        let want = chunk.len().min(MAX_RESPONSE_HEAD - buf.len());
+        let want = chunk.len().min(MAX_RESPONSE_HEAD - skipped - buf.len());
         let n = stream
             .read(&mut chunk[..want])
             .await

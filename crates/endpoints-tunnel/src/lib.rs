@@ -5,9 +5,13 @@
 //!
 //! * the `socks5:` client (RFC 1928 CONNECT; user name and password per RFC 1929). Host names
 //!   are sent to the proxy by default (remote DNS, curl's `socks5h`); `resolve=local`
-//!   resolves them here and sends the address. IPv4, IPv6 and name targets;
+//!   resolves them here and sends each address in turn until the proxy reaches one. IPv4,
+//!   IPv6 and name targets; the bytes RFC 1928/1929 fix (versions, the reserved byte) are
+//!   checked, and a wrong one is named in the error;
 //! * the `httpconnect:` client (RFC 9110 §9.3.6 CONNECT, Basic proxy authentication). Bytes the
 //!   proxy sends after its response head belong to the tunnel and are delivered first;
+//!   interim (1xx) answers are skipped, at most 8 and within the 16 KiB head limit, so a proxy
+//!   that answers `100 Continue` forever is an error even with `timeout=0`;
 //! * the way to the proxy is itself a description (`proxy=`, escaped): `tcp:`, `unix:`,
 //!   `tls:` (TLS to the proxy), another tunnel (chains); and anything that takes a client
 //!   description (`tls:`'s `endpoint=`, `haproxy:`) runs over a tunnel;
@@ -22,7 +26,10 @@
 //!
 //! The connection's peer address is the target when it is an IP address (or was resolved
 //! here), otherwise unnamed; [`TunnelInfo`] in its extensions names the proxy, the target and
-//! the SOCKS5 bound address. The handshakes are written here (a few dozen lines each, errors
+//! the SOCKS5 bound address. The connection to the proxy stays whole beneath the tunnel,
+//! declared as a pass-through `Layer` ([`Connection::beneath`](endpoints_core::Connection::beneath)):
+//! its extensions (a `tls:` hop's TLS details) are the hop's, not the tunnel's, and the
+//! socket stays reachable (`endpoints relay` resets or splices it). The handshakes are written here (a few dozen lines each, errors
 //! in our words); `httparse` reads the CONNECT response head.
 //!
 //! # Grammar

@@ -7,7 +7,7 @@ use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::{ClientEndpoint, Description, ParseError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::common::{Credentials, Protocol, Target, build, common_params, worded};
+use crate::common::{Credentials, Protocol, Target, build, common_params, target_refusal, worded};
 
 const COMMON: [Param; 6] = common_params();
 
@@ -149,13 +149,20 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
     }
     if head[1] != 0 {
         let (words, kind) = reply_words(head[1]);
-        return Err(worded(
+        return Err(target_refusal(
             kind,
             format!(
                 "the SOCKS5 proxy `{proxy}` could not connect to {target}: {words} (reply code {})",
                 head[1]
             ),
-            None,
+        ));
+    }
+    if head[2] != 0 {
+        return Err(bad_byte(
+            proxy,
+            "byte 2 of its CONNECT reply (RSV, reserved)",
+            head[2],
+            0,
         ));
     }
     let bound = match head[3] {
@@ -231,6 +238,14 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
             "after the user name and password (authentication failed?)",
         )
     })?;
+    if status[0] != 1 {
+        return Err(bad_byte(
+            proxy,
+            "byte 0 of its authentication reply (the RFC 1929 version)",
+            status[0],
+            1,
+        ));
+    }
     if status[1] != 0 {
         return Err(worded(
             io::ErrorKind::PermissionDenied,
@@ -242,6 +257,17 @@ async fn authenticate<S: AsyncRead + AsyncWrite + Unpin>(
         ));
     }
     Ok(())
+}
+
+/// A byte of the proxy's reply that the protocol fixes, with another value.
+fn bad_byte(proxy: &str, which: &str, got: u8, expected: u8) -> io::Error {
+    worded(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the SOCKS5 proxy `{proxy}` broke the protocol: {which} is {got:#04x}, not {expected:#04x}"
+        ),
+        None,
+    )
 }
 
 fn not_socks5(proxy: &str, first: u8) -> io::Error {

@@ -5,7 +5,7 @@
 //!   back off on resource exhaustion, log once per episode);
 //! * [`upgrade`]: [`UpgradeListener`], which runs a wrapper's
 //!   per-connection step (a TLS handshake, a PROXY header) off the accept loop, with a
-//!   deadline, a total cap and a per-source cap (`maxPendingPerSource`);
+//!   deadline, a total cap and a per-source share under pressure (`maxPendingPerSource`);
 //! * [`Prefixed`]: a stream that yields bytes already read ahead before the rest (the
 //!   `haproxy:` wrapper's header segment, an HTTP proxy's bytes after its answer).
 //!

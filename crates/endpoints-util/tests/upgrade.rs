@@ -1,4 +1,6 @@
-//! issue 20 item 4: one host must not hold every pending upgrade slot.
+//! issue 20 item 4: one host must not hold every pending upgrade slot. Issue 24 item 10: the
+//! per-source share applies once the pool is half full, and a connection at its share waits
+//! (bounded) before it is closed.
 
 use std::fmt;
 use std::io;
@@ -6,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use endpoints_core::{Address, Connection, Description, Listener, async_trait};
-use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
+use endpoints_util::upgrade::{
+    DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_PER_SOURCE, UpgradeListener, UpgradeSettings,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -49,17 +53,8 @@ async fn from(ip: &str, to: SocketAddr) -> TcpStream {
     s.connect(to).await.expect("connect")
 }
 
-/// Whether the server closed `s` (EOF or reset) within `wait`.
-async fn closed(s: &mut TcpStream, wait: Duration) -> bool {
-    let mut b = [0u8; 1];
-    matches!(
-        tokio::time::timeout(wait, s.read(&mut b)).await,
-        Ok(Ok(0) | Err(_))
-    )
-}
-
 #[tokio::test]
-async fn a_host_over_its_cap_is_closed_and_others_are_served_at_once() {
+async fn a_host_past_its_share_is_closed_and_others_are_served_at_once() {
     let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = tcp.local_addr().expect("addr");
     let settings = UpgradeSettings::new(Duration::from_secs(60)).max_pending_per_source(64);
@@ -83,7 +78,7 @@ async fn a_host_over_its_cap_is_closed_and_others_are_served_at_once() {
     for _ in 0..1_100 {
         silent.push(from("127.0.0.1", addr).await);
     }
-    // A client from 127.0.0.2 completes its upgrade while 64 silent ones are still pending
+    // A client from 127.0.0.2 completes its upgrade while the silent ones are still pending
     // (event order, not a clock: they are checked open below, with 60 s left on their
     // deadline). The time bound is 1 s, 10x the issue's 100 ms target, for a loaded machine.
     let started = std::time::Instant::now();
@@ -100,22 +95,27 @@ async fn a_host_over_its_cap_is_closed_and_others_are_served_at_once() {
     );
     assert!(waited < Duration::from_secs(1), "waited {waited:?}");
 
-    // Over the cap: closed at once (already, since the server accepted them before the
-    // 127.0.0.2 client). Under it: still pending.
-    let mut open = 0;
-    for s in &mut silent {
-        if !closed(s, Duration::from_millis(20)).await {
-            open += 1;
-        }
-    }
-    assert_eq!(open, 64, "64 pending, 1,036 closed at once");
+    // Half the pool started before the share applied, then 64 wait (the share again); the
+    // rest were closed at once (already, since the server accepted them before the 127.0.0.2
+    // client). The kept ones are still open: their deadline is 60 s away.
+    tokio::time::sleep(Duration::from_millis(50)).await; // the reactor sees the FINs
+    let mut b = [0u8; 1];
+    let open = silent
+        .iter()
+        .filter(|s| matches!(s.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock))
+        .count();
+    let kept = DEFAULT_MAX_PENDING / 2 + DEFAULT_MAX_PENDING_PER_SOURCE;
+    assert_eq!(
+        open, kept,
+        "{kept} kept (pending or waiting), the rest closed at once"
+    );
 
     // Slots given back (the silent clients hang up: their upgrades fail at EOF) are free for
     // that host again.
     drop(silent);
     let mut again = from("127.0.0.1", addr).await;
     again.write_all(b"y").await.expect("write");
-    // The 64 dropped silent clients end their upgrades with EOF, freeing the slots.
+    // The dropped silent clients end their upgrades with EOF, freeing the slots.
     let conn = tokio::time::timeout(Duration::from_secs(10), accepted.recv())
         .await
         .expect("served once the host is under its cap")

@@ -1,5 +1,7 @@
 //! Argument checking: a description checked against the declared parameters.
 
+use std::cell::RefCell;
+
 use super::suggest::{example_for, unknown_parameter};
 use super::{Conflict, Param, ParamKind, SplitAddress, Value};
 use crate::description::{Description, Field};
@@ -89,10 +91,12 @@ impl<'a> Args<'a> {
 
     /// The value of `name` if given, else its declared default, else `None`.
     ///
-    /// # Panics
-    /// If `name` is not a declared parameter (a bug in the plugin, caught by its tests).
+    /// A `name` that is not declared is a bug in the plugin, never a panic: `get` returns
+    /// `None`, and the registry build in progress (`registry::build_client`/`build_server`)
+    /// fails with a [`PluginBug`](ErrorKind::PluginBug) error naming the plugin and `name`,
+    /// whatever the plugin returned.
     pub fn get(&self, name: &str) -> Option<Value<'a>> {
-        let i = self.index(name);
+        let i = self.index(name)?;
         let p = &self.params[i];
         match self.given[i] {
             Some(f) => Some(Value {
@@ -122,13 +126,18 @@ impl<'a> Args<'a> {
         }
     }
 
-    /// Whether `name` was given (not defaulted).
+    /// Whether `name` was given (not defaulted). An undeclared `name` is a plugin bug, as in
+    /// [`get`](Self::get): `false`, and the build fails.
     pub fn is_given(&self, name: &str) -> bool {
-        self.given[self.index(name)].is_some()
+        self.index(name).is_some_and(|i| self.given[i].is_some())
     }
 
-    /// The value of a parameter that must be present (given or defaulted).
+    /// The value of a parameter that must be present (given or defaulted). An undeclared
+    /// `name` is a [`PluginBug`](ErrorKind::PluginBug) error.
     pub fn required(&self, name: &str) -> Result<Value<'a>, ParseError> {
+        if self.index(name).is_none() {
+            return Err(undeclared_error(self.description, self.prefix, name, None));
+        }
         self.get(name).ok_or_else(|| {
             let end = self.description.input().map_or(0, |s| s.len());
             self.description
@@ -153,12 +162,100 @@ impl<'a> Args<'a> {
         d
     }
 
-    fn index(&self, name: &str) -> usize {
-        match self.params.iter().position(|p| p.name == name) {
-            Some(i) => i,
-            None => panic!("parameter `{name}` is not declared for `{}`", self.prefix),
+    /// The position of `name` in the declared parameters; `None` (recorded for the build in
+    /// progress) when the plugin did not declare it.
+    fn index(&self, name: &str) -> Option<usize> {
+        let i = self.params.iter().position(|p| p.name == name);
+        if i.is_none() {
+            ASKED.with(|frames| {
+                if let Some(frame @ None) = frames.borrow_mut().last_mut() {
+                    *frame = Some(Undeclared {
+                        description: self.description.clone(),
+                        table: self.prefix.to_owned(),
+                        name: name.to_owned(),
+                    });
+                }
+            });
+        }
+        i
+    }
+}
+
+/// A parameter a plugin asked [`Args`] for without declaring it.
+struct Undeclared {
+    description: Description,
+    /// The prefix whose parameters were searched.
+    table: String,
+    name: String,
+}
+
+thread_local! {
+    /// One entry per registry build in progress on this thread (innermost last): the first
+    /// undeclared parameter its plugin asked for.
+    static ASKED: RefCell<Vec<Option<Undeclared>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run a plugin's `build` (registry only): if the plugin asked [`Args`] for a parameter it
+/// did not declare, the result is a [`PluginBug`](ErrorKind::PluginBug) error naming
+/// `plugin` (its prefix) and `crate_name`, whatever `build` returned.
+pub(crate) fn watch_build<T>(
+    plugin: &str,
+    crate_name: &str,
+    build: impl FnOnce() -> Result<T, ParseError>,
+) -> Result<T, ParseError> {
+    /// Pops this build's entry however `build` ends (errors and panics too).
+    struct Frame;
+    impl Drop for Frame {
+        fn drop(&mut self) {
+            ASKED.with(|frames| frames.borrow_mut().pop());
         }
     }
+    ASKED.with(|frames| frames.borrow_mut().push(None));
+    let frame = Frame;
+    let result = build();
+    let asked = ASKED.with(|frames| frames.borrow_mut().last_mut().and_then(Option::take));
+    drop(frame);
+    match asked {
+        None => result,
+        Some(u) => Err(undeclared_error(
+            &u.description,
+            &u.table,
+            &u.name,
+            Some((plugin, crate_name)),
+        )),
+    }
+}
+
+/// The error for a plugin that asked for `name`, not in the parameters of `table` (the
+/// prefix they were checked for), in `description`; `plugin` is the plugin being built and
+/// its crate, when known. It points at the prefix.
+fn undeclared_error(
+    description: &Description,
+    table: &str,
+    name: &str,
+    plugin: Option<(&str, &str)>,
+) -> ParseError {
+    let span = description
+        .prefix_field()
+        .map_or(0..description.input().map_or(0, |s| s.len()), |f| f.span());
+    let who = match plugin {
+        Some((prefix, krate)) if prefix.eq_ignore_ascii_case(table) => {
+            format!(
+                "the `{prefix}` plugin (crate `{krate}`) asked for parameter `{name}`, which it does not declare"
+            )
+        }
+        Some((prefix, krate)) => format!(
+            "the `{prefix}` plugin (crate `{krate}`) asked for parameter `{name}`, which `{table}` does not declare"
+        ),
+        None => format!("a plugin asked for parameter `{name}`, which `{table}` does not declare"),
+    };
+    description
+        .error(
+            ErrorKind::PluginBug,
+            span,
+            format!("plugin bug: {who}; the description is not at fault: report this to the plugin's authors (declare `{name}` or stop asking for it)"),
+        )
+        .with_parameter(name.to_owned())
 }
 
 /// The positional names of `params`, by each parameter's declared position (`""` for a

@@ -34,6 +34,7 @@ mod suggest;
 mod value;
 
 pub use args::Args;
+pub(crate) use args::watch_build;
 pub use declare::{Conflict, Param, ParamKind};
 pub(crate) use suggest::explain_build_error;
 pub use suggest::{SplitAddress, closest, misplaced_wrapper_option};

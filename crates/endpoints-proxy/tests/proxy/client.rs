@@ -13,6 +13,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use endpoints_tcp as _;
 use endpoints_tls as _;
 
+/// A directory holding only `ca` (for the `ssl:` client's `caCertsDir=`).
+fn ca_dir(ca: &std::path::Path) -> PathBuf {
+    let dir = ca.with_extension("d");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(ca, dir.join("ca.pem")).expect("copy");
+    dir
+}
+
 /// A self-signed certificate for `localhost`: (certificate file, certificate + key file).
 fn certificate(name: &str) -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!(
@@ -132,6 +140,29 @@ async fn our_client_to_our_server_v1_v2_plain_and_tls() {
             (version, true),
             "endpoint=: header, then TLS"
         );
+
+        // issue 24 item 11: the legacy `ssl:` client declares its transport as `tls:` does,
+        // so `haproxy:ssl:` composes through the registry: header, then TLS.
+        let cas = ca_dir(&ca);
+        let (h, _, tls) = round_trip(
+            &format!(
+                "haproxy:trusted=127.0.0.1:ssl:0:privateKey={}:interface=127.0.0.1",
+                both.display()
+            ),
+            |p| {
+                format!(
+                    "haproxy:version={version}:ssl:localhost:{p}:caCertsDir={}",
+                    cas.display()
+                )
+            },
+            None,
+        )
+        .await;
+        assert_eq!(
+            (h.version, tls),
+            (version, true),
+            "ssl: client: header, then TLS"
+        );
     }
 }
 
@@ -175,10 +206,29 @@ fn haproxy_tls_client_is_shown_as_written_and_checked_where_written() {
         "{e}"
     );
 
-    // `ssl:` cannot take an inner endpoint: say what to write instead.
-    let e = build_client(&"haproxy:ssl:localhost:443".parse().expect("parse"))
+    // The `ssl:` client the same way (issue 24 item 11): shown as written, its transport
+    // hidden, errors pointed into the text as written.
+    let cas = ca_dir(&ca);
+    let text = format!(
+        "haproxy:ssl:localhost:443:caCertsDir={}:bindAddress=127.0.0.1",
+        cas.display()
+    );
+    let c = build_client(&text.parse().expect("parse")).unwrap_or_else(|e| panic!("{e}"));
+    let shown = c.to_string();
+    assert!(
+        shown.starts_with("haproxy:version=1:ssl:host=localhost:port=443"),
+        "{shown}"
+    );
+    assert!(shown.contains("bindAddress=127.0.0.1"), "{shown}");
+    assert!(!shown.contains("endpoint="), "{shown}");
+    let bad = "haproxy:ssl:localhost:443:caCertsDir=/nonexistent/cas";
+    let e = build_client(&bad.parse().expect("parse"))
         .map(|_| ())
-        .expect_err("ssl client under haproxy");
-    assert_eq!(e.kind(), ErrorKind::InvalidValue);
-    assert!(e.message().contains("haproxy:tls:"), "{e}");
+        .expect_err("no such directory");
+    assert_eq!(
+        e.span().start,
+        bad.find("/nonexistent").expect("found"),
+        "{e}"
+    );
+    assert_ne!(e.kind(), ErrorKind::UnknownType, "{e}");
 }

@@ -7,4 +7,5 @@ mod common;
 
 mod conformance;
 mod handshake;
+mod hops;
 mod proxies;

@@ -496,21 +496,20 @@ fn proxy_client_both_ways(inner: impl ClientBuilder, version: proxy::Version) ->
     client_both_ways(&c)
 }
 
-/// `haproxy:` cannot send its header before an `ssl:` client's handshake: refused from code
-/// as from text, with the same message.
+/// `haproxy:` around an `ssl:` client sends its header before the handshake, as around
+/// `tls:` (issue 24 item 11: the `ssl:` client declares its transport to the registry): the
+/// same endpoint from code as from text, shown as written.
 #[test]
-fn proxy_around_ssl_client_is_refused_both_ways() {
+fn proxy_around_ssl_client_composes_both_ways() {
     let c = proxy::wrap_client(tls::SslClient::new("example.com", 443));
-    let from_code = refused(c.build(), &c);
-    let from_text = refused(endpoints::client(&c.to_string()), &c);
+    same_description(c.description());
+    let (code, text) = client_both_ways(&c);
+    assert_eq!(code, text);
     assert!(
-        from_code.contains("`haproxy:` over an `ssl:` client"),
-        "{from_code}"
+        code.starts_with("haproxy:version=1:ssl:host=example.com:port=443"),
+        "{code}"
     );
-    assert!(
-        from_text.contains("`haproxy:` over an `ssl:` client"),
-        "{from_text}"
-    );
+    assert!(!code.contains("endpoint="), "{code}");
 }
 
 #[cfg(feature = "tcp6")]
