@@ -98,7 +98,7 @@ async fn a_lockfile_0_instance_of_ours_is_left_alone() {
 async fn a_stale_socket_is_replaced_and_a_regular_file_is_not_removed() {
     let d = dir("stale");
     let path = d.join("s.sock");
-    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    super::stale_socket(&path);
     let l = listen(&format!("unix:{}", path.display()))
         .await
         .expect("a socket that refuses connections is stale");

@@ -127,7 +127,7 @@ async fn stale_socket_is_taken_over_but_other_files_are_not() {
     let path = d.join("s.sock");
     // A socket file left behind by a dead owner (std does not unlink on drop), and its lock
     // file, unlocked.
-    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    super::stale_socket(&path);
     std::fs::write(lock_of(&path), b"").expect("lock file");
     assert!(path.exists());
     let l = listen(&format!("unix:{}", path.display()))
@@ -174,7 +174,7 @@ fn racing_starters_exactly_one_wins() {
     let d = dir("race");
     let path = d.join("r.sock");
     // A stale socket and lock to fight over.
-    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    super::stale_socket(&path);
     let desc = format!("unix:{}", path.display());
     const STARTERS: usize = 8;
     let barrier = Arc::new(std::sync::Barrier::new(STARTERS));
@@ -241,7 +241,7 @@ async fn client_lockfile_checks_for_a_live_server() {
 async fn without_lockfile_an_existing_file_is_address_in_use() {
     let d = dir("nolock");
     let path = d.join("n.sock");
-    drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+    super::stale_socket(&path);
     let err = listen(&format!("unix:{}:lockfile=0", path.display()))
         .await
         .expect_err("in use");
