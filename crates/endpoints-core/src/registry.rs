@@ -452,6 +452,12 @@ const PROVIDERS: &[Provider] = &[
         sides: BOTH,
     },
     Provider {
+        prefix: "exec",
+        krate: "endpoints-exec",
+        feature: "exec",
+        sides: &[Side::Client],
+    },
+    Provider {
         prefix: "stdio",
         krate: "endpoints-stdio",
         feature: "stdio",

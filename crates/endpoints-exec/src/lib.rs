@@ -47,6 +47,13 @@
 //! <!-- params: exec client -->
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
+//! | `program` | 1 | text | required | the program: a path, or a name searched in PATH; its arguments are the positional fields after it (no shell: name one, as in `exec:sh:-c:...`) |
+//! | `env` |  | text |  | `NAME=value` set in the child's environment; repeat `env=` for more |
+//! | `unsetEnv` |  | list |  | names removed from the inherited environment (comma-separated) |
+//! | `clearEnv` |  | 0/1 | `0` | 1: do not inherit this process's environment (`env=` still adds) |
+//! | `cwd` |  | path |  | the child's working directory (default: this process's) |
+//! | `stderr` |  | one of log\|inherit\|drop | `log` | the child's stderr: `log` (line by line at WARN with the program's name, bounded), `inherit` (this process's stderr) or `drop` |
+//! | `grace` |  | seconds | `5` | on close, how long the child's process group has between SIGTERM and SIGKILL |
 //! <!-- /params -->
 //!
 //! With `stderr=log` a line is cut at [`MAX_LINE`] bytes, at most [`MAX_LOGGED`] lines are

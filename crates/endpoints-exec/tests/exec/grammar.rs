@@ -92,3 +92,28 @@ fn bad_values_name_the_parameter_and_point_at_it() {
         assert_eq!(&text[e.span()], at, "{text}: {e}");
     }
 }
+
+/// The examples of docs/grammar.md's `exec` section build (TLS and PROXY wrappers linked).
+#[test]
+fn grammar_examples_build() {
+    use endpoints_proxy as _;
+    use endpoints_tls as _;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grammar.md");
+    let grammar = std::fs::read_to_string(path).expect("docs/grammar.md");
+    let section = grammar
+        .split("### `exec` (client)")
+        .nth(1)
+        .expect("the section");
+    let block = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("an example block");
+    let mut built = 0;
+    for text in block.lines() {
+        let d: Description = text.parse().unwrap_or_else(|e| panic!("{e}"));
+        build_client(&d).unwrap_or_else(|e| panic!("`{text}`: {e}"));
+        built += 1;
+    }
+    assert!(built >= 6, "{built} examples built");
+}
