@@ -74,7 +74,8 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
 const UMBRELLA_FEATURES: &[&str] = &[
-    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio", "tunnel", "acme", "exec",
+    "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio", "tunnel", "acme",
+    "exec",
 ];
 
 /// The macOS target of the CI check.
