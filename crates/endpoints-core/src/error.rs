@@ -27,6 +27,10 @@ pub enum ErrorKind {
     Duplicate,
     /// A parameter's value is not acceptable.
     InvalidValue,
+    /// The endpoint type is refused by the application's
+    /// [`TypePolicy`](crate::registry::TypePolicy) (`exec` in a description from a config
+    /// file, say); at any nesting level.
+    NotAllowed,
 }
 
 impl ErrorKind {
@@ -40,6 +44,7 @@ impl ErrorKind {
             Self::UnknownParameter => "unknown-parameter",
             Self::Duplicate => "duplicate",
             Self::InvalidValue => "invalid-value",
+            Self::NotAllowed => "not-allowed",
         }
     }
 }
