@@ -7,7 +7,8 @@
 //! Give your program one `--listen` or `--connect` flag and let the user choose the
 //! transport. This crate provides:
 //!
-//! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
+//! * the front doors: [`server`] and [`client`] (parse and build, no I/O; [`server_with`] and
+//!   [`client_with`] under a [`TypePolicy`](registry::TypePolicy)), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
 //!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`],
@@ -202,6 +203,24 @@ pub fn server(description: &str) -> Result<Box<dyn ServerEndpoint>, ParseError> 
 /// Parse `description` and build a client endpoint (no I/O yet).
 pub fn client(description: &str) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     registry::build_client(&description.parse()?)
+}
+
+/// [`server`] with `policy` in force: a type it refuses, at any nesting level, is a
+/// [`NotAllowed`](ErrorKind::NotAllowed) error naming it (`TypePolicy::deny(["exec"])` for a
+/// description from someone you do not trust).
+pub fn server_with(
+    description: &str,
+    policy: &registry::TypePolicy,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    registry::build_server_with(&description.parse()?, policy)
+}
+
+/// [`client`] with `policy` in force (see [`server_with`]).
+pub fn client_with(
+    description: &str,
+    policy: &registry::TypePolicy,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    registry::build_client_with(&description.parse()?, policy)
 }
 
 /// Build a server endpoint from `description` and start listening.
