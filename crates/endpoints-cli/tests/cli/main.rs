@@ -6,3 +6,4 @@ mod acme;
 mod cli;
 mod data_paths;
 mod doc_tables;
+mod exec;
