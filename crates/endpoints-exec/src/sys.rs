@@ -1,6 +1,7 @@
-//! The system calls std does not wrap: signals to a process group, and marking every
-//! inherited descriptor close-on-exec in the child before it runs the program.
-#![allow(unsafe_code)] // kill(2) on a group, close_range(2)/fcntl(2) in pre_exec; each has a SAFETY note.
+//! The system calls std does not wrap: signals to a process group, marking descriptors
+//! close-on-exec (in this process before a spawn, or in the child when that cannot be done),
+//! and a pipe's capacity.
+#![allow(unsafe_code)] // kill(2) on a group, close_range(2)/fcntl(2); each has a SAFETY note.
 
 use std::io;
 
@@ -48,6 +49,31 @@ pub(crate) fn highest_open_fd() -> libc::c_int {
         Err(_) => 1023,
     }
 }
+
+/// Mark every descriptor of this process from 3 up close-on-exec (`close_range(3, ~0,
+/// CLOSE_RANGE_CLOEXEC)`, Linux 5.11), so that a child started next gets 0, 1 and 2 only,
+/// without a `pre_exec` hook: std then starts it with `posix_spawn` (a vfork), not a fork of
+/// this whole process. What std and tokio open has the flag already; what changes is a
+/// descriptor this process inherited without it (a jobserver pipe, a leaked socket), which
+/// then reaches no child of ours. Returns whether it worked; if not, the caller falls back to
+/// [`cloexec_from_3`].
+pub(crate) fn mark_all_cloexec() -> bool {
+    close_range_cloexec()
+}
+
+/// Ask for `bytes` of capacity in the pipe `fd` (Linux `F_SETPIPE_SZ`; the default is 64
+/// KiB, and an unprivileged process may go up to `/proc/sys/fs/pipe-max-size`, 1 MiB by
+/// default). Best effort: a refusal leaves the pipe as it was.
+#[cfg(target_os = "linux")]
+pub(crate) fn grow_pipe(fd: &impl std::os::fd::AsRawFd, bytes: libc::c_int) {
+    // SAFETY: fcntl on a descriptor the caller holds open for the call; F_SETPIPE_SZ changes
+    // the pipe's capacity only and touches no memory of ours.
+    let _ = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, bytes) };
+}
+
+/// No `F_SETPIPE_SZ` here: pipes keep their size.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn grow_pipe(_fd: &impl std::os::fd::AsRawFd, _bytes: libc::c_int) {}
 
 /// Have `command`'s child mark every descriptor from 3 up close-on-exec just before it runs
 /// the program, so that it starts with 0, 1 and 2 only, whatever this process inherited
