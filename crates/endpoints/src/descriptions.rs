@@ -25,7 +25,7 @@ macro_rules! description_type {
         /// inside `tls:...:endpoint=`). `FromStr`, clap and serde apply the policy in force
         /// on the thread (`registry::with_policy`), so a config file deserialized inside
         /// `with_policy(&policy, || toml::from_str(text))` is checked; with clap, use
-        /// [`value_parser_with`](Self::value_parser_with). The policy is kept: [`build`](Self::build)
+        /// `value_parser_with` (feature `clap`). The policy is kept: [`build`](Self::build)
         /// applies it again.
         #[derive(Clone)]
         pub struct $name {
