@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use endpoints::registry::{self, Side, TypePolicy};
+
 use crate::pump::HalfClose;
 
 /// The longest time a flag takes: one year. Longer is surely a mistake, and bounding it keeps
@@ -12,6 +14,10 @@ pub(crate) const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 /// The most connections `--max-connections` takes (the kernel's own ceiling on open files,
 /// `fs.nr_open`, is 1,048,576 by default).
 pub(crate) const MAX_CONNECTIONS: usize = 1 << 20;
+
+/// The flags that restrict the endpoint types of every description a command builds, at
+/// every nesting level (`--deny-types exec` for descriptions from someone else).
+pub(crate) const POLICY_FLAGS: &[&str] = &["--allow-types", "--deny-types"];
 
 /// Options and positional arguments of a subcommand.
 pub(crate) struct Parsed {
@@ -119,6 +125,51 @@ impl Parsed {
         }
     }
 
+    /// `--allow-types T,..` and `--deny-types T,..` as one policy (both: each applies);
+    /// `None` when neither is given. Every name must be a linked endpoint type.
+    pub(crate) fn type_policy(&self) -> Result<Option<TypePolicy>, String> {
+        let mut policy: Option<TypePolicy> = None;
+        for flag in POLICY_FLAGS {
+            let Some(v) = self.value(flag) else { continue };
+            let names: Vec<&str> = v
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .collect();
+            if names.is_empty() {
+                return Err(format!(
+                    "{flag}: give endpoint types, comma-separated (`tcp,tls`)"
+                ));
+            }
+            let known: Vec<&str> = registry::prefixes(Side::Client)
+                .into_iter()
+                .chain(registry::prefixes(Side::Server))
+                .collect();
+            for n in &names {
+                if !known.iter().any(|k| k.eq_ignore_ascii_case(n)) {
+                    let mut all = known.clone();
+                    all.sort_unstable();
+                    all.dedup();
+                    return Err(format!(
+                        "{flag}: `{}` is not an endpoint type of this program (its types: {})",
+                        n.escape_debug(),
+                        all.join(", ")
+                    ));
+                }
+            }
+            let one = if *flag == "--allow-types" {
+                TypePolicy::allow(&names)
+            } else {
+                TypePolicy::deny(&names)
+            };
+            policy = Some(match policy {
+                Some(p) => p.and(&one),
+                None => one,
+            });
+        }
+        Ok(policy)
+    }
+
     /// The only positional argument.
     pub(crate) fn one(&self, what: &str, usage: &str) -> Result<&str, String> {
         match self.positional.as_slice() {
@@ -161,6 +212,33 @@ mod tests {
         assert_eq!(
             parsed("--linger", "2.5").seconds("--linger", true),
             Ok(Some(Duration::from_millis(2500)))
+        );
+    }
+
+    #[test]
+    fn type_flags_build_a_policy_and_refuse_unknown_names() {
+        let p = parsed("--deny-types", "exec");
+        let policy = p.type_policy().expect("valid").expect("given");
+        assert!(!policy.permits("exec") && policy.permits("tcp"));
+        let args = ["--allow-types", "tcp, tls", "--deny-types", "tls"].map(String::from);
+        let p = parse(&args, &[], POLICY_FLAGS, "usage").expect("parsed");
+        let policy = p.type_policy().expect("valid").expect("given");
+        assert!(policy.permits("TCP") && !policy.permits("tls") && !policy.permits("unix"));
+        let e = parsed("--allow-types", "tpc")
+            .type_policy()
+            .expect_err("typo");
+        assert!(
+            e.contains("`tpc` is not an endpoint type") && e.contains(" tcp,"),
+            "{e}"
+        );
+        for v in ["", ",", " , "] {
+            assert!(parsed("--deny-types", v).type_policy().is_err(), "{v:?}");
+        }
+        assert_eq!(
+            parse(&[], &[], POLICY_FLAGS, "u")
+                .expect("empty")
+                .type_policy(),
+            Ok(None)
         );
     }
 

@@ -11,6 +11,7 @@
 //! endpoints help | --version
 //! SESSION: [--linger S] [--half-close auto|always|never]
 //! any command: [--log-level LEVEL] [--log-format text|json]
+//! TYPES (check, listen, connect, relay): [--allow-types T,..] [--deny-types T,..]
 //! ```
 //!
 //! See [`HELP`] (`endpoints help`) for what each flag does, the half-close policy, the
@@ -66,7 +67,8 @@ usage: endpoints check [--client|--server] [--json] DESC
        endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout SECS] [--linger SECS]
                        [--drain-timeout SECS] [--half-close auto|always|never]
        endpoints help | --version
-Any command: [--log-level off|error|warn|info|debug|trace] [--log-format text|json]";
+Any command: [--log-level off|error|warn|info|debug|trace] [--log-format text|json]
+check, listen, connect and relay also take [--allow-types TYPE,..] [--deny-types TYPE,..]";
 
 /// `endpoints help`: the usage, then what the flags mean.
 const HELP: &str = "
@@ -112,6 +114,10 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
                       the bytes cut, a reset to both sides.
   --drain-timeout SECS on SIGINT/SIGTERM, stop listening, give open connections SECS to
                       finish (default 10), then close them.
+
+--allow-types T,.. / --deny-types T,.. (check, listen, connect, relay): the endpoint types the
+  descriptions may use, at every nesting level (`--deny-types exec` refuses
+  `tls:...:endpoint=exec\\:...` too); a refused type is a usage error naming it.
 
 --half-close POLICY (listen, connect, relay): when one side's data ends, how that end is
   passed on to the other side.
@@ -212,7 +218,11 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
         return Err(Fail::Usage(USAGE.into()));
     };
     match cmd.as_str() {
-        "check" => check(parse_args(rest, &["--client", "--server", "--json"], &[])?),
+        "check" => check(parse_described(
+            rest,
+            &["--client", "--server", "--json"],
+            &[],
+        )?),
         "types" => {
             let p = parse_args(rest, &["--json", "--markdown"], &[])?;
             if p.has("--markdown") {
@@ -246,16 +256,18 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
             Ok(ExitCode::SUCCESS)
         }
         "listen" => {
-            session::listen(parse_args(
+            session::listen(parse_described(
                 rest,
                 &["--echo", "--once"],
                 &["--linger", "--half-close"],
             )?)
             .await
         }
-        "connect" => session::connect(parse_args(rest, &[], &["--linger", "--half-close"])?).await,
+        "connect" => {
+            session::connect(parse_described(rest, &[], &["--linger", "--half-close"])?).await
+        }
         "relay" => {
-            relay::relay(parse_args(
+            relay::relay(parse_described(
                 rest,
                 &[],
                 &[
@@ -288,7 +300,7 @@ fn check(p: Parsed) -> Result<ExitCode, Fail> {
         (false, true) => Some(Side::Server),
         (false, false) => None,
     };
-    match describe::check(text, side) {
+    match endpoints::registry::with_policy(&type_policy(), || describe::check(text, side)) {
         Ok(checked) => {
             if p.has("--json") {
                 let mut v = describe::to_json(checked.side, &checked.canonical);
@@ -317,13 +329,34 @@ fn parse_args(args: &[String], flags: &[&str], valued: &[&str]) -> Result<Parsed
     parse(args, flags, valued, USAGE).map_err(Fail::Usage)
 }
 
+/// [`parse_args`] for a command that builds descriptions: it also takes the type-policy
+/// flags ([`flags::POLICY_FLAGS`]) and puts their policy in force for [`build_server`],
+/// [`build_client`] and `check`.
+fn parse_described(args: &[String], flags: &[&str], valued: &[&str]) -> Result<Parsed, Fail> {
+    let mut valued = valued.to_vec();
+    valued.extend_from_slice(flags::POLICY_FLAGS);
+    let p = parse_args(args, flags, &valued)?;
+    if let Some(policy) = p.type_policy().map_err(Fail::Usage)? {
+        let _ = TYPE_POLICY.set(policy);
+    }
+    Ok(p)
+}
+
+/// The `--allow-types`/`--deny-types` policy, set once by [`parse_described`].
+static TYPE_POLICY: std::sync::OnceLock<endpoints::registry::TypePolicy> =
+    std::sync::OnceLock::new();
+
+fn type_policy() -> endpoints::registry::TypePolicy {
+    TYPE_POLICY.get().cloned().unwrap_or_default()
+}
+
 /// Build a description, or fail with status 2 and the rendered error.
 pub(crate) fn build_server(text: &str) -> Result<Box<dyn endpoints::ServerEndpoint>, Fail> {
-    endpoints::server(text).map_err(|e| Fail::Usage(e.to_string()))
+    endpoints::server_with(text, &type_policy()).map_err(|e| Fail::Usage(e.to_string()))
 }
 
 pub(crate) fn build_client(text: &str) -> Result<Box<dyn endpoints::ClientEndpoint>, Fail> {
-    endpoints::client(text).map_err(|e| Fail::Usage(e.to_string()))
+    endpoints::client_with(text, &type_policy()).map_err(|e| Fail::Usage(e.to_string()))
 }
 
 /// Build and listen; print `listening on DESC` as the first line on stderr. The library's

@@ -30,6 +30,10 @@ pub enum ErrorKind {
     /// The plugin is wrong, not the description: it asked for a parameter it did not
     /// declare. The error names the plugin, its crate and the parameter.
     PluginBug,
+    /// The endpoint type is refused by the application's
+    /// [`TypePolicy`](crate::registry::TypePolicy) (`exec` in a description from a config
+    /// file, say); at any nesting level.
+    NotAllowed,
 }
 
 impl ErrorKind {
@@ -44,6 +48,7 @@ impl ErrorKind {
             Self::Duplicate => "duplicate",
             Self::InvalidValue => "invalid-value",
             Self::PluginBug => "plugin-bug",
+            Self::NotAllowed => "not-allowed",
         }
     }
 }

@@ -11,7 +11,9 @@
 //! * the errors: [`ParseError`] with an [`ErrorKind`] and a byte span, and
 //!   [`EndpointIoError`] for I/O errors that name their endpoint;
 //! * the plugin side: declared [`params`], the parameter extraction helper [`Args`], and the
-//!   [`registry`] with the [`register_client!`] and [`register_server!`] macros.
+//!   [`registry`] with the [`register_client!`] and [`register_server!`] macros;
+//! * the [`TypePolicy`](registry::TypePolicy): which endpoint types a description may use,
+//!   enforced at every nesting level (`registry::with_policy`, `registry::build_client_with`).
 //!
 //! It has no transport code, and nothing in it sleeps, spawns or logs: the runtime machinery
 //! transports share (the accept-loop policy, the upgrade pool) is in `endpoints-util`.

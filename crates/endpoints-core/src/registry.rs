@@ -463,6 +463,12 @@ const PROVIDERS: &[Provider] = &[
         sides: BOTH,
     },
     Provider {
+        prefix: "exec",
+        krate: "endpoints-exec",
+        feature: "exec",
+        sides: &[Side::Client],
+    },
+    Provider {
         prefix: "stdio",
         krate: "endpoints-stdio",
         feature: "stdio",
@@ -578,13 +584,247 @@ impl Drop for Level {
     }
 }
 
+/// Which endpoint types a description may use, checked at every nesting level: a wrapper's
+/// inner description (`tls:...:endpoint=exec\:...`, `haproxy:exec:...`) is built through
+/// [`build_client`]/[`build_server`] like the outer one, so a third-party wrapper is covered
+/// without doing anything.
+///
+/// Give descriptions from someone you do not trust a policy: `exec:` runs programs, `unix:`
+/// reaches local sockets, `tcp:` any host your network can reach.
+///
+/// ```
+/// use endpoints_core::registry::{TypePolicy, build_client_with};
+/// use endpoints_core::{Description, ErrorKind};
+///
+/// let untrusted = TypePolicy::deny(["exec"]);
+/// let d: Description = "EXEC:sh:-c:rm -rf ~".parse()?;
+/// let e = build_client_with(&d, &untrusted).unwrap_err();
+/// assert_eq!(e.kind(), ErrorKind::NotAllowed);
+/// assert_eq!(e.span(), 0..4); // the prefix
+/// assert_eq!(e.message(), "endpoint type `exec` is not allowed here (this program refuses: exec)");
+/// // Nested in a wrapper (`tls:...:endpoint=exec\:...`), the error is the wrapper's, in the
+/// // parameter that holds it: "in `endpoint=`: endpoint type `exec` is not allowed here ...".
+///
+/// assert!(TypePolicy::allow(["tcp", "tls"]).permits("TLS"));
+/// assert!(!TypePolicy::allow(["tcp", "tls"]).and(&untrusted).permits("exec"));
+/// # Ok::<(), endpoints_core::ParseError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TypePolicy {
+    /// Every rule must permit a type (policies in scope combine this way).
+    rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Rule {
+    /// Only these (lower case).
+    Allow(Vec<String>),
+    /// All but these (lower case).
+    Deny(Vec<String>),
+}
+
+fn lowered<I, S>(prefixes: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut v: Vec<String> = prefixes
+        .into_iter()
+        .map(|p| p.as_ref().to_ascii_lowercase())
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+impl TypePolicy {
+    /// Every type (no rule).
+    pub fn any() -> Self {
+        Self::default()
+    }
+
+    /// Only the types `prefixes` (case-insensitive), at every level: `allow(["tls", "tcp"])`
+    /// accepts `tls:db:5432` and refuses `tls:...:endpoint=unix\:...`.
+    pub fn allow<I, S>(prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            rules: vec![Rule::Allow(lowered(prefixes))],
+        }
+    }
+
+    /// Every type but `prefixes` (case-insensitive), at every level.
+    pub fn deny<I, S>(prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self {
+            rules: vec![Rule::Deny(lowered(prefixes))],
+        }
+    }
+
+    /// Both this policy and `other`: a type must be permitted by each.
+    pub fn and(mut self, other: &TypePolicy) -> Self {
+        self.rules.extend(other.rules.iter().cloned());
+        self
+    }
+
+    /// Whether this policy lets `prefix` be used (case-insensitive).
+    pub fn permits(&self, prefix: &str) -> bool {
+        let p = prefix.to_ascii_lowercase();
+        self.rules.iter().all(|r| match r {
+            Rule::Allow(list) => list.contains(&p),
+            Rule::Deny(list) => !list.contains(&p),
+        })
+    }
+
+    /// Whether it permits every type.
+    pub fn is_any(&self) -> bool {
+        self.rules
+            .iter()
+            .all(|r| matches!(r, Rule::Deny(list) if list.is_empty()))
+    }
+
+    /// The types named by its rules (allowed or denied), for checking them against the
+    /// registered ones.
+    pub fn named(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().flat_map(|r| match r {
+            Rule::Allow(l) | Rule::Deny(l) => l.iter().map(String::as_str),
+        })
+    }
+
+    /// The error for `d`, whose type this policy refuses.
+    fn refusal(&self, d: &Description, field: &crate::description::Field) -> ParseError {
+        let prefix = field.value().to_ascii_lowercase();
+        let mut allowed: Option<Vec<&str>> = None;
+        let mut denied: Vec<&str> = Vec::new();
+        for r in &self.rules {
+            match r {
+                Rule::Allow(list) => {
+                    let l: Vec<&str> = list.iter().map(String::as_str).collect();
+                    allowed = Some(match allowed {
+                        None => l,
+                        Some(prev) => prev.into_iter().filter(|p| l.contains(p)).collect(),
+                    });
+                }
+                Rule::Deny(list) => denied.extend(list.iter().map(String::as_str)),
+            }
+        }
+        let why = match allowed {
+            Some(a) => {
+                let a: Vec<&str> = a.into_iter().filter(|p| !denied.contains(p)).collect();
+                if a.is_empty() {
+                    "this program allows no endpoint type here".to_owned()
+                } else {
+                    format!("this program allows only: {}", a.join(", "))
+                }
+            }
+            None => format!("this program refuses: {}", denied.join(", ")),
+        };
+        d.error(
+            ErrorKind::NotAllowed,
+            field.span(),
+            format!("endpoint type `{prefix}` is not allowed here ({why})"),
+        )
+    }
+}
+
+impl fmt::Display for TypePolicy {
+    /// `any`, or the rules: `allow exec,tcp`, `deny exec`, joined by ` and `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rules.is_empty() {
+            return f.write_str("any");
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" and ")?;
+            }
+            match r {
+                Rule::Allow(l) => write!(f, "allow {}", l.join(","))?,
+                Rule::Deny(l) => write!(f, "deny {}", l.join(","))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+thread_local! {
+    /// The policies in scope on this thread ([`with_policy`]); all of them apply.
+    static POLICIES: std::cell::RefCell<Vec<TypePolicy>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Pops the policy [`with_policy`] pushed (on panics too).
+struct InScope;
+
+impl Drop for InScope {
+    fn drop(&mut self) {
+        POLICIES.with(|p| {
+            p.borrow_mut().pop();
+        });
+    }
+}
+
+/// Run `f` with `policy` in force for every description built on this thread meanwhile
+/// ([`build_client`], [`build_server`], and so the description types of the `endpoints`
+/// crate parsed by clap or serde inside `f`). Scopes nest: the inner one can only narrow.
+pub fn with_policy<R>(policy: &TypePolicy, f: impl FnOnce() -> R) -> R {
+    POLICIES.with(|p| p.borrow_mut().push(policy.clone()));
+    let _scope = InScope;
+    f()
+}
+
+/// The policy in force on this thread: those of every enclosing [`with_policy`] together
+/// ([`TypePolicy::any`] outside any).
+pub fn current_policy() -> TypePolicy {
+    POLICIES.with(|p| {
+        p.borrow()
+            .iter()
+            .fold(TypePolicy::any(), |acc, x| acc.and(x))
+    })
+}
+
+/// An error when the policy in force refuses `d`'s type (a missing type is left to
+/// [`lookup`], which says so).
+fn check_policy(d: &Description) -> Result<(), ParseError> {
+    let Some(field) = d.prefix_field().filter(|f| !f.value().is_empty()) else {
+        return Ok(());
+    };
+    let policy = current_policy();
+    if policy.permits(field.value()) {
+        Ok(())
+    } else {
+        Err(policy.refusal(d, field))
+    }
+}
+
+/// [`build_client`] with `policy` in force at every level (see [`with_policy`]).
+pub fn build_client_with(
+    d: &Description,
+    policy: &TypePolicy,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    with_policy(policy, || build_client(d))
+}
+
+/// [`build_server`] with `policy` in force at every level (see [`with_policy`]).
+pub fn build_server_with(
+    d: &Description,
+    policy: &TypePolicy,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    with_policy(policy, || build_server(d))
+}
+
 /// Look up the prefix of `d` and build a client endpoint from it. Wrappers build their
-/// inner description with this too; past [`MAX_DEPTH`] levels it is an error.
+/// inner description with this too; past [`MAX_DEPTH`] levels it is an error, and so is a
+/// type the [`TypePolicy`] in force refuses ([`with_policy`]).
 ///
 /// A plugin's error gets the hints that need the registry: a URL (`tcp://db:5432`) gets the
 /// description it means, and a parameter that only the type's server declares says so.
 pub fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     let _level = Level::enter(d)?;
+    check_policy(d)?;
     let plugin = lookup(Side::Client, d)?;
     match plugin.build_client(d) {
         Some(r) => r.map_err(|e| explain_build_error(Side::Client, plugin, d, e)),
@@ -593,12 +833,14 @@ pub fn build_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
 }
 
 /// Look up the prefix of `d` and build a server endpoint from it. Wrappers build their
-/// inner description with this too; past [`MAX_DEPTH`] levels it is an error.
+/// inner description with this too; past [`MAX_DEPTH`] levels it is an error, and so is a
+/// type the [`TypePolicy`] in force refuses ([`with_policy`]).
 ///
 /// A plugin's error gets the hints that need the registry: a URL (`tcp://0.0.0.0:8080`) gets
 /// the description it means, and a parameter that only the type's client declares says so.
 pub fn build_server(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
     let _level = Level::enter(d)?;
+    check_policy(d)?;
     let plugin = lookup(Side::Server, d)?;
     match plugin.build_server(d) {
         Some(r) => r.map_err(|e| explain_build_error(Side::Server, plugin, d, e)),

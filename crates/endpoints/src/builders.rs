@@ -16,6 +16,7 @@
 //! | `UnixClient::new("/run/app.sock")` | `unix:path=/run/app.sock` |
 //! | `SystemdServer::named(SocketDomain::Inet6, "web")` / `SystemdServer::index(SocketDomain::Unix, 0)` | `systemd:domain=INET6:name=web` / `systemd:UNIX:0` |
 //! | `StdioServer::new()` | `stdio` |
+//! | `ExecClient::new("ssh").args(["-W", "db:5432", "bastion"]).grace(Duration::from_secs(2))` | `exec:ssh:-W:db\:5432:bastion:grace=2` |
 //! | `proxy::wrap_server(TcpServer::new(8080)).trusted(["10.0.0.0/8"])` | `haproxy:trusted=10.0.0.0/8:tcp:8080` |
 //! | `proxy::wrap_client(TcpClient::new("app", 8080)).version(proxy::Version::V2)` | `haproxy:version=2:tcp:app:8080` |
 //! | `tls::client(TlsOptions::new("example.com").port(443))` | `tls:example.com:443` |
@@ -437,6 +438,116 @@ impl ClientBuilder for UnixClient {
     }
 }
 
+/// What an [`ExecClient`]'s child does with its stderr (`endpoints::exec::Stderr`).
+#[cfg(feature = "exec")]
+pub use endpoints_exec::Stderr as ExecStderr;
+
+/// `exec:` client: `ExecClient::new("socat").args(["-", "TCP:db:5432"])`, a program started for
+/// each connection (no shell: name one, `ExecClient::new("sh").args(["-c", script])`).
+#[cfg(feature = "exec")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecClient {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    unset_env: Vec<String>,
+    clear_env: bool,
+    cwd: Option<String>,
+    stderr: Option<ExecStderr>,
+    grace: Option<Duration>,
+}
+
+#[cfg(feature = "exec")]
+impl ExecClient {
+    /// Run `program` (a path, or a name searched in PATH).
+    pub fn new(program: impl Into<String>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            unset_env: Vec::new(),
+            clear_env: false,
+            cwd: None,
+            stderr: None,
+            grace: None,
+        }
+    }
+    /// One more argument, as given (escaped in the description).
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    /// More arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+    /// Set `name` to `value` in the child's environment (`env=NAME=value`).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+    /// Remove `name` from the inherited environment (`unsetEnv=`).
+    pub fn unset_env(mut self, name: impl Into<String>) -> Self {
+        self.unset_env.push(name.into());
+        self
+    }
+    /// Do not inherit this process's environment (`clearEnv=1`).
+    pub fn clear_env(mut self, clear: bool) -> Self {
+        self.clear_env = clear;
+        self
+    }
+    /// The child's working directory (`cwd=`).
+    pub fn cwd(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cwd = Some(dir.into().display().to_string());
+        self
+    }
+    /// What happens to its stderr (default: logged at WARN).
+    pub fn stderr(mut self, s: ExecStderr) -> Self {
+        self.stderr = Some(s);
+        self
+    }
+    /// Between SIGTERM and SIGKILL on close (default 5 s). Whole milliseconds.
+    pub fn grace(mut self, t: Duration) -> Self {
+        self.grace = Some(millis(t));
+        self
+    }
+}
+
+#[cfg(feature = "exec")]
+impl ClientBuilder for ExecClient {
+    fn description(&self) -> Description {
+        use endpoints_core::Field;
+        let mut d = Description::new("exec");
+        d.push(Field::positional(self.program.clone()));
+        for a in &self.args {
+            d.push(Field::positional(a.clone()));
+        }
+        for (n, v) in &self.env {
+            d.push(Field::keyword("env", format!("{n}={v}")));
+        }
+        if !self.unset_env.is_empty() {
+            d.push(Field::keyword("unsetEnv", self.unset_env.join(",")));
+        }
+        if self.clear_env {
+            d.push(Field::keyword("clearEnv", "1"));
+        }
+        if let Some(c) = &self.cwd {
+            d.push(Field::keyword("cwd", c.clone()));
+        }
+        match self.stderr {
+            Some(ExecStderr::Inherit) => d.push(Field::keyword("stderr", "inherit")),
+            Some(ExecStderr::Drop) => d.push(Field::keyword("stderr", "drop")),
+            Some(_) => d.push(Field::keyword("stderr", "log")),
+            None => &mut d,
+        };
+        if let Some(g) = self.grace {
+            d.push(Field::keyword("grace", seconds(g)));
+        }
+        d
+    }
+}
+
 /// The address family a [`SystemdServer`] names (`endpoints::systemd::SocketDomain`).
 #[cfg(feature = "systemd")]
 pub use endpoints_systemd::SocketDomain;
@@ -527,6 +638,8 @@ display_via_description!(ServerBuilder: StdioServer);
 display_via_description!(ServerBuilder: TcpServer);
 #[cfg(feature = "tcp6")]
 display_via_description!(ServerBuilder: Tcp6Server);
+#[cfg(feature = "exec")]
+display_via_description!(ClientBuilder: ExecClient);
 #[cfg(feature = "unix")]
 display_via_description!(ServerBuilder: UnixServer);
 #[cfg(feature = "unix")]

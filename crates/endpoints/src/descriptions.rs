@@ -1,11 +1,13 @@
 //! [`ServerDescription`] and [`ClientDescription`]: descriptions checked when they are parsed
-//! (by building them), for command-line arguments and config files.
+//! (by building them), for command-line arguments and config files, optionally under a
+//! [`TypePolicy`] (which endpoint types they may use, at every nesting level).
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use endpoints_core::registry::{TypePolicy, current_policy, with_policy};
 use endpoints_core::{ClientEndpoint, ParseError, ServerEndpoint};
 
 macro_rules! description_type {
@@ -17,11 +19,20 @@ macro_rules! description_type {
         ///
         /// It keeps the endpoint it built ([`endpoint`](Self::endpoint)), so giving it to a
         /// service does not parse or read files again. Equality and hashing are by text.
+        ///
+        /// Types: [`parse_with`](Self::parse_with) refuses the endpoint types a [`TypePolicy`]
+        /// refuses, at every nesting level (`exec` in a config file from someone else, even
+        /// inside `tls:...:endpoint=`). `FromStr`, clap and serde apply the policy in force
+        /// on the thread (`registry::with_policy`), so a config file deserialized inside
+        /// `with_policy(&policy, || toml::from_str(text))` is checked; with clap, use
+        /// `value_parser_with` (feature `clap`). The policy is kept: [`build`](Self::build)
+        /// applies it again.
         #[derive(Clone)]
         pub struct $name {
             text: String,
             canonical: String,
             endpoint: Arc<$endpoint>,
+            policy: TypePolicy,
         }
 
         impl PartialEq for $name {
@@ -50,9 +61,22 @@ macro_rules! description_type {
             }
 
             /// Build the endpoint again (parsing the text and reading the files it names
-            /// anew, e.g. after a certificate renewal).
+            /// anew, e.g. after a certificate renewal), under the policy it was parsed with.
             pub fn build(&self) -> Result<Box<$endpoint>, ParseError> {
-                $build(&self.text.parse()?)
+                let d = self.text.parse()?;
+                with_policy(&self.policy, || $build(&d))
+            }
+
+            /// Parse `text` with `policy` in force (together with any in force on the
+            /// thread): a type it refuses, at any level, is a
+            /// [`NotAllowed`](endpoints_core::ErrorKind::NotAllowed) error naming it.
+            pub fn parse_with(text: &str, policy: &TypePolicy) -> Result<Self, ParseError> {
+                with_policy(policy, || text.parse())
+            }
+
+            /// The type policy it was checked against ([`TypePolicy::any`] if none).
+            pub fn policy(&self) -> &TypePolicy {
+                &self.policy
             }
 
             /// The endpoint built when this description was parsed (shared by clones).
@@ -64,12 +88,14 @@ macro_rules! description_type {
         impl FromStr for $name {
             type Err = ParseError;
 
+            /// Parse and build, under the policy in force on the thread (none by default).
             fn from_str(s: &str) -> Result<Self, ParseError> {
                 let endpoint = $build(&s.parse()?)?;
                 Ok(Self {
                     text: s.to_owned(),
                     canonical: endpoint.to_string(),
                     endpoint: Arc::from(endpoint),
+                    policy: current_policy(),
                 })
             }
         }
@@ -107,6 +133,15 @@ macro_rules! description_type {
                     }
                 }
                 d.deserialize_str(Visitor)
+            }
+        }
+
+        #[cfg(feature = "clap")]
+        impl $name {
+            /// A clap value parser that checks the description against `policy`:
+            /// `#[arg(long, value_parser = ClientDescription::value_parser_with(TypePolicy::deny(["exec"])))]`.
+            pub fn value_parser_with(policy: TypePolicy) -> clap::builder::ValueParser {
+                clap::builder::ValueParser::new(move |s: &str| $name::parse_with(s, &policy))
             }
         }
 

@@ -7,10 +7,12 @@
 //! Give your program one `--listen` or `--connect` flag and let the user choose the
 //! transport. This crate provides:
 //!
-//! * the front doors: [`server`] and [`client`] (parse and build, no I/O), [`listen`] and
+//! * the front doors: [`server`] and [`client`] (parse and build, no I/O; [`server_with`] and
+//!   [`client_with`] under a [`TypePolicy`](registry::TypePolicy)), [`listen`] and
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
-//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`]), so their
+//!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`],
+//!   [`exec`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -35,6 +37,7 @@
 //! | prefix | side | what | parameters (positional ones first; defaults) | crate |
 //! |---|---|---|---|---|
 //! | `acme` | server | TLS with certificates obtained and renewed by ACME (Let's Encrypt), TLS-ALPN-01 on the same socket, over any server endpoint | `domains`, `cache`, `contact`, `directory` (`letsencrypt`), `trustRoots`, `alpn`, `minVersion` (`1.2`), `clientCA`, `requireClientCert` (`1`), `handshakeTimeout` (`10`), `retry` (`60`), `maxPendingPerSource` | `endpoints-acme` |
+//! | `exec` | client | run a program: the connection is its stdin and stdout, its exit status ends the stream (no shell) | `program`, `env`, `unsetEnv`, `clearEnv` (`0`), `cwd`, `stderr` (`log`), `grace` (`5`) | `endpoints-exec` |
 //! | `haproxy` | client | send a PROXY protocol header first on every connection of any client endpoint | `version` (`1`) | `endpoints-proxy` |
 //! | `haproxy` | server | read a PROXY protocol v1/v2 header on every connection of any server endpoint | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), `maxPendingPerSource` | `endpoints-proxy` |
 //! | `hostname` | client | connect to a host name with happy eyeballs (RFC 8305) | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `endpoints-hostname` |
@@ -116,6 +119,9 @@
 //!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
 //! * `stdio`: the `stdio:` server (one connection of stdin and stdout).
+//! * `exec`: the `exec:` client (a program per connection, its stdin and stdout; Unix). A
+//!   description can then run programs: refuse `exec` in descriptions from someone you do
+//!   not trust (`registry::TypePolicy`, docs/security.md).
 //! * `clap` (not in `full`): [`ServerDescription`] and [`ClientDescription`] as clap argument
 //!   types, validated while arguments are parsed (`#[arg(long)] listen: ServerDescription`).
 //! * `serde` (not in `full`): the same types (de)serialized as strings, for config files.
@@ -166,6 +172,10 @@ pub use endpoints_core::{
 #[cfg(feature = "acme")]
 pub use endpoints_acme as acme;
 
+/// The `exec:` client: a program's stdin and stdout as a connection (feature `exec`).
+#[cfg(feature = "exec")]
+pub use endpoints_exec as exec;
+
 /// The `hostname:` client and the happy-eyeballs connector (feature `hostname`).
 #[cfg(feature = "hostname")]
 pub use endpoints_hostname as hostname;
@@ -207,6 +217,24 @@ pub fn server(description: &str) -> Result<Box<dyn ServerEndpoint>, ParseError> 
 /// Parse `description` and build a client endpoint (no I/O yet).
 pub fn client(description: &str) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     registry::build_client(&description.parse()?)
+}
+
+/// [`server`] with `policy` in force: a type it refuses, at any nesting level, is a
+/// [`NotAllowed`](ErrorKind::NotAllowed) error naming it (`TypePolicy::deny(["exec"])` for a
+/// description from someone you do not trust).
+pub fn server_with(
+    description: &str,
+    policy: &registry::TypePolicy,
+) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    registry::build_server_with(&description.parse()?, policy)
+}
+
+/// [`client`] with `policy` in force (see [`server_with`]).
+pub fn client_with(
+    description: &str,
+    policy: &registry::TypePolicy,
+) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    registry::build_client_with(&description.parse()?, policy)
 }
 
 /// Build a server endpoint from `description` and start listening.

@@ -74,3 +74,56 @@ fn serde_reads_and_writes_strings() {
         "{err}"
     );
 }
+
+/// issue 27 item 5: the description types carry a type policy: clap checks it while parsing
+/// arguments, serde inside `with_policy`, and `build()` applies it again.
+#[cfg(feature = "exec")]
+mod type_policy {
+    use clap::Parser;
+    use endpoints::registry::{TypePolicy, with_policy};
+    use endpoints::{ClientDescription, ErrorKind};
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[arg(long, value_parser = ClientDescription::value_parser_with(TypePolicy::deny(["exec"])))]
+        connect: ClientDescription,
+    }
+
+    #[test]
+    fn clap_refuses_a_denied_type_even_nested() {
+        assert!(Cli::try_parse_from(["app", "--connect", "tcp:db:5432"]).is_ok());
+        let err = Cli::try_parse_from([
+            "app",
+            "--connect",
+            r"tls:host=db:port=5432:endpoint=exec\:cat",
+        ])
+        .expect_err("exec refused");
+        let text = err.to_string();
+        assert!(text.contains("`exec` is not allowed"), "{text}");
+        assert!(text.contains("in `endpoint=`"), "{text}");
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    struct Config {
+        upstream: ClientDescription,
+    }
+
+    #[test]
+    fn serde_inside_with_policy_refuses_it_and_the_description_keeps_it() {
+        let policy = TypePolicy::deny(["exec"]);
+        let err = with_policy(&policy, || {
+            toml::from_str::<Config>("upstream = 'haproxy:exec:cat'\n")
+        })
+        .expect_err("refused");
+        assert!(err.to_string().contains("`exec` is not allowed"), "{err}");
+        // Outside the scope, the same text is fine.
+        let cfg: Config = toml::from_str("upstream = 'haproxy:exec:cat'\n").expect("no policy");
+        assert!(cfg.upstream.policy().is_any());
+
+        let d = ClientDescription::parse_with("tcp:db:5432", &policy).expect("tcp allowed");
+        assert_eq!(d.policy(), &policy);
+        assert!(d.build().is_ok());
+        let e = ClientDescription::parse_with("exec:cat", &policy).expect_err("refused");
+        assert_eq!(e.kind(), ErrorKind::NotAllowed);
+    }
+}

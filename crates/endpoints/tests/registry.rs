@@ -52,6 +52,7 @@ const FEATURES: &[Feature] = &[
         &[("socks5", Side::Client), ("httpconnect", Side::Client)],
     ),
     ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
+    ("exec", cfg!(feature = "exec"), &[("exec", Side::Client)]),
 ];
 
 #[test]

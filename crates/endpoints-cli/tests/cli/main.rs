@@ -7,5 +7,6 @@ mod cli;
 mod data_paths;
 mod doc_tables;
 mod drain;
+mod exec;
 mod logs;
 mod transfers;

@@ -512,3 +512,69 @@ fn a_url_gives_the_description() {
         .expect_err("not a port");
     assert!(!e.message().contains("URL"), "{e}");
 }
+
+/// issue 27 item 5: a type policy applies at every nesting level, through any wrapper that
+/// builds its inner description with the registry (like this test's `wrap:`), and the error
+/// names the refused type and points at it.
+#[test]
+fn a_type_policy_is_applied_at_every_nesting_level() {
+    use registry::{TypePolicy, build_client_with, build_server_with, with_policy};
+
+    let deny = TypePolicy::deny(["FakeServer"]);
+    let text = "wrap:wrap:fakeserver:80";
+    let e = build_server_with(&parse(text), &deny)
+        .map(|_| ())
+        .expect_err("refused two levels down");
+    assert_eq!(e.kind(), ErrorKind::NotAllowed, "{e}");
+    assert_eq!(&text[e.span()], "fakeserver", "{e}");
+    assert_eq!(
+        e.message(),
+        "endpoint type `fakeserver` is not allowed here (this program refuses: fakeserver)"
+    );
+    // The wrapper itself may be refused too, and an allow-list refuses what it does not name.
+    let allow = TypePolicy::allow(["fakeserver"]);
+    let e = build_server_with(&parse(text), &allow)
+        .map(|_| ())
+        .expect_err("wrap is not allowed");
+    assert_eq!(e.span(), 0..4, "{e}");
+    assert!(e.message().contains("allows only: fakeserver"), "{e}");
+    let both = TypePolicy::allow(["wrap", "fakeserver"]);
+    assert!(build_server_with(&parse(text), &both).is_ok());
+    // Client side, case-insensitively.
+    let e = build_client_with(
+        &parse("WRAP:FakeClient:80"),
+        &TypePolicy::deny(["fakeclient"]),
+    )
+    .map(|_| ())
+    .expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::NotAllowed);
+
+    // Scopes nest and only narrow; outside them, everything is allowed again (even after a
+    // panic inside one).
+    with_policy(&TypePolicy::allow(["wrap", "fakeserver"]), || {
+        with_policy(&TypePolicy::deny(["wrap"]), || {
+            assert!(registry::build_server(&parse(text)).is_err());
+            assert_eq!(
+                registry::current_policy().to_string(),
+                "allow fakeserver,wrap and deny wrap"
+            );
+        });
+        assert!(registry::build_server(&parse(text)).is_ok());
+    });
+    let _ = std::panic::catch_unwind(|| {
+        with_policy(&TypePolicy::deny(["wrap"]), || panic!("inside a scope"))
+    });
+    assert!(registry::current_policy().is_any());
+    assert!(registry::build_server(&parse(text)).is_ok());
+
+    // A refused type is refused before lookup: unknown or not, the policy says so first,
+    // and a missing type is still reported as missing.
+    let e = build_client_with(&parse("exec:cat"), &deny.and(&TypePolicy::deny(["exec"])))
+        .map(|_| ())
+        .expect_err("refused");
+    assert_eq!(e.kind(), ErrorKind::NotAllowed);
+    let e = build_client_with(&parse(":80"), &allow)
+        .map(|_| ())
+        .expect_err("no type");
+    assert_eq!(e.kind(), ErrorKind::UnknownType);
+}

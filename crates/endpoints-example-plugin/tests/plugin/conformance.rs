@@ -64,3 +64,18 @@ async fn sends_the_line_then_hands_over_the_connection() {
     assert_eq!(got, "hi there\n");
 }
 // ANCHOR_END: tests
+
+/// issue 27 item 5: a third-party wrapper gets the application's type policy without a line
+/// of its own: its inner description is built through the registry.
+#[test]
+fn the_type_policy_reaches_inside_a_third_party_wrapper() {
+    use endpoints_core::registry::{TypePolicy, build_client_with};
+    let text = "greet:text=hi:tcp:localhost:7000";
+    let d: Description = text.parse().expect("parse");
+    let e = build_client_with(&d, &TypePolicy::deny(["tcp"]))
+        .map(|_| ())
+        .expect_err("tcp refused inside greet:");
+    assert_eq!(e.kind(), ErrorKind::NotAllowed, "{e}");
+    assert_eq!(&text[e.span()], "tcp");
+    assert!(build_client_with(&d, &TypePolicy::allow(["greet", "tcp"])).is_ok());
+}

@@ -11,8 +11,8 @@ mod unix;
 /// moment holds the listener open between its fork and its exec, and the socket would still
 /// accept (a flaky "in use").
 fn stale_socket(path: &std::path::Path) {
-    let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
-        .expect("socket");
+    let s =
+        socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).expect("socket");
     s.bind(&socket2::SockAddr::unix(path).expect("path"))
         .expect("bind");
 }

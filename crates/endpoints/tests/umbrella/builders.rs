@@ -652,3 +652,47 @@ fn stdio_server_from_code_equals_from_text() {
     assert_eq!(code, text);
     assert_eq!(code, "stdio");
 }
+
+/// issue 27: the `exec:` builder is its text; awkward arguments are escaped and come back
+/// as given.
+#[cfg(feature = "exec")]
+#[test]
+fn exec_from_code_equals_from_text() {
+    use endpoints::builders::{ClientBuilder, ExecClient, ExecStderr};
+    let in_code = ExecClient::new("ssh")
+        .args(["-W", "db:5432", "bastion"])
+        .grace(Duration::from_secs(2));
+    assert_eq!(in_code.to_string(), r"exec:ssh:-W:db\:5432:bastion:grace=2");
+    let as_text = endpoints::client(r"exec:ssh:-W:db\:5432:bastion:grace=2").expect("builds");
+    assert_eq!(
+        in_code.build().expect("builds").to_string(),
+        as_text.to_string()
+    );
+
+    let odd = ExecClient::new("printf")
+        .arg("%s=%s\\n")
+        .arg("[x]")
+        .arg("")
+        .env("A", "1=2")
+        .env("B", "x:y")
+        .unset_env("HOME")
+        .clear_env(true)
+        .cwd("/tmp")
+        .stderr(ExecStderr::Drop)
+        .grace(Duration::from_millis(1500));
+    let shown = odd.build().expect("builds").to_string();
+    let d: Description = odd.to_string().parse().expect("parse");
+    let args: Vec<&str> = d.positionals().map(|f| f.value()).collect();
+    assert_eq!(args, ["printf", "%s=%s\\n", "[x]", ""]);
+    assert_eq!(
+        shown,
+        endpoints::client(&odd.to_string())
+            .expect("text")
+            .to_string()
+    );
+    assert!(
+        shown.contains("env=A=1=2:env=B=x\\:y:unsetEnv=HOME:clearEnv=1"),
+        "{shown}"
+    );
+    assert!(shown.ends_with("stderr=drop:grace=1.5"), "{shown}");
+}

@@ -1,0 +1,168 @@
+//! issue 27: `endpoints relay tcp:... exec:...` starts one child per relayed connection,
+//! bounded by `--max-connections` (socat's `fork` + `EXEC`), and `--allow-types` /
+//! `--deny-types` refuse types at every nesting level.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
+
+/// Bound for anything that takes milliseconds here: far above it on a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run endpoints");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn deny_types_refuses_exec_at_every_level_with_a_located_error() {
+    for text in [
+        "exec:cat",
+        "haproxy:exec:cat",
+        r"tls:host=db:port=5432:endpoint=exec\:socat\:-\:TCP\\\:db\\\:5432",
+    ] {
+        let (code, out, err) = run(&["check", "--client", "--deny-types", "exec", text]);
+        assert_eq!(code, 2, "{text}: {out}{err}");
+        assert!(
+            err.contains("endpoint type `exec` is not allowed here"),
+            "{err}"
+        );
+        assert!(err.contains('^'), "points at it: {err}");
+        let (code, _, err) = run(&["check", "--client", text]);
+        assert_eq!(code, 0, "{text} without a policy: {err}");
+    }
+    let (code, out, _) = run(&[
+        "check",
+        "--client",
+        "--json",
+        "--allow-types",
+        "tcp,tls,hostname",
+        "haproxy:tcp:db:5432",
+    ]);
+    assert_eq!(code, 2);
+    assert!(out.contains(r#""kind":"not-allowed""#), "{out}");
+    let (code, _, err) = run(&["check", "--deny-types", "exce", "tcp:80"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`exce` is not an endpoint type"), "{err}");
+    let (code, _, err) = run(&["relay", "--deny-types", "exec", "tcp:0", "exec:cat"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`exec` is not allowed"), "{err}");
+}
+
+/// A child that says its pid, then echoes.
+const CHILD: &str = "exec:sh:-c:echo $$; exec cat";
+
+async fn pid_line(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> u32 {
+    let mut line = String::new();
+    tokio::time::timeout(PATIENCE, r.read_line(&mut line))
+        .await
+        .expect("the child's pid within the patience bound")
+        .expect("read");
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("a pid: {line:?}"))
+}
+
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| !r.trim_start().starts_with('Z'))
+    })
+}
+
+#[tokio::test]
+async fn relay_to_exec_starts_one_child_per_connection_bounded_by_max_connections() {
+    let mut relay = Command::new(BIN)
+        .args([
+            "relay",
+            "tcp:0:interface=127.0.0.1",
+            CHILD,
+            "--max-connections",
+            "2",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn relay");
+    let mut lines = BufReader::new(relay.stderr.take().expect("stderr")).lines();
+    let port = loop {
+        let line = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("the relay starts")
+            .expect("read")
+            .expect("a line");
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let d: endpoints::Description = rest.parse().expect("description");
+            break d
+                .get("port")
+                .and_then(|p| p.parse::<u16>().ok())
+                .expect("port");
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let open = || async move {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let (r, w) = s.into_split();
+        (BufReader::new(r), w)
+    };
+    let (mut r1, mut w1) = open().await;
+    let (mut r2, w2) = open().await;
+    let (p1, p2) = (pid_line(&mut r1).await, pid_line(&mut r2).await);
+    assert_ne!(p1, p2, "one child per connection");
+    // A third connection waits: at most 2 at once. (A pending read: 500 ms is how long we look.)
+    let (mut r3, mut w3) = open().await;
+    let mut line = String::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), r3.read_line(&mut line)).await;
+    assert!(
+        early.is_err(),
+        "a third child started past --max-connections 2: {line:?}"
+    );
+
+    // The first connection echoes through its child, and ends cleanly with a half-close.
+    w1.write_all(b"through cat").await.expect("write");
+    w1.shutdown().await.expect("half-close");
+    let mut back = Vec::new();
+    tokio::time::timeout(PATIENCE, r1.read_to_end(&mut back))
+        .await
+        .expect("bounded")
+        .expect("read");
+    assert_eq!(back, b"through cat");
+    // Its end lets the third one in.
+    let p3 = pid_line(&mut r3).await;
+    assert!(p3 != p1 && p3 != p2);
+    w3.write_all(b"x").await.expect("write");
+    w3.shutdown().await.expect("half-close");
+    // Closing the second connection ends its child too.
+    drop((r2, w2));
+    let start = Instant::now();
+    while alive(p1) || alive(p2) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "children of closed connections still run"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut back = Vec::new();
+    tokio::time::timeout(PATIENCE, r3.read_to_end(&mut back))
+        .await
+        .expect("bounded")
+        .expect("read");
+    assert_eq!(back, b"x");
+}
