@@ -129,6 +129,10 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
   always              at once, TLS included.
   never               not until the other side has closed too.
 
+--allow-types T,..   (check, listen, connect, relay) build only descriptions made of these
+                     types, at every nesting level (`--allow-types tcp,tls,hostname`).
+--deny-types T,..    (check, listen, connect, relay) refuse these types at every nesting
+                     level (`--deny-types exec` for a description you did not write).
 --version, -V        print the version and exit.
 --log-level LEVEL    what reaches stderr besides the `listening on` line: off, error, warn,
                      info (each connection, failed TLS handshakes), debug, trace. Default:
