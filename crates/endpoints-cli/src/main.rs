@@ -44,6 +44,7 @@ macro_rules! line {
 
 mod describe;
 mod flags;
+mod handover;
 mod log;
 mod pump;
 mod relay;
@@ -247,7 +248,7 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
             session::listen(parse_args(
                 rest,
                 &["--echo", "--once"],
-                &["--linger", "--half-close"],
+                &[&["--linger", "--half-close"][..], handover::FLAGS].concat(),
             )?)
             .await
         }
@@ -257,12 +258,16 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
                 rest,
                 &[],
                 &[
-                    "--max-connections",
-                    "--idle-timeout",
-                    "--linger",
-                    "--drain-timeout",
-                    "--half-close",
-                ],
+                    &[
+                        "--max-connections",
+                        "--idle-timeout",
+                        "--linger",
+                        "--drain-timeout",
+                        "--half-close",
+                    ][..],
+                    handover::FLAGS,
+                ]
+                .concat(),
             )?)
             .await
         }

@@ -22,6 +22,8 @@ pub struct TcpListener {
     /// The bound address when it names one IP: then it is every connection's local address
     /// and no `getsockname` is needed per connection.
     fixed_local: Option<SocketAddr>,
+    /// Passed on by a handover while this listener lives.
+    pub(crate) handover: Option<endpoints_util::handover::Registration>,
 }
 
 impl TcpListener {
@@ -38,6 +40,7 @@ impl TcpListener {
             backoff: AcceptBackoff::new(),
             nodelay: config.nodelay,
             keepalive: config.keepalive,
+            handover: None,
         }
     }
 
