@@ -7,5 +7,6 @@ mod cli;
 mod data_paths;
 mod doc_tables;
 mod drain;
+mod handover;
 mod logs;
 mod transfers;

@@ -50,6 +50,8 @@ pub const KEY_PREFIX: &str = "ep.";
 pub const READY_NAME: &str = "ep.ready";
 /// What a ready successor writes on the pipe.
 const READY_MESSAGE: &[u8] = b"READY=1\n";
+/// Why a handover failed when the pipe closed before readiness.
+const PIPE_CLOSED: &str = "closed the readiness pipe without signalling";
 /// How long [`hand_over`] waits for the successor by default (tableflip's 60 s).
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// systemd's limit on a descriptor name (`FDNAME_MAX`).
@@ -354,7 +356,7 @@ async fn run(options: &HandoverOptions) -> Result<Ready, HandoverError> {
         let mut buf = [0u8; 64];
         loop {
             match reader.read(&mut buf).await {
-                Ok(0) => return Err("closed the readiness pipe without signalling".to_owned()),
+                Ok(0) => return Err(PIPE_CLOSED.to_owned()),
                 Ok(n) => {
                     got.extend_from_slice(&buf[..n]);
                     if got.len() > READY_MESSAGE.len() * 4 {
@@ -388,6 +390,16 @@ async fn run(options: &HandoverOptions) -> Result<Ready, HandoverError> {
             Ok(s) => format!("exited ({s}) before it was ready"),
             Err(e) => format!("cannot be waited for: {e}"),
         }),
+    };
+    let outcome = match outcome {
+        Err(why) if why == PIPE_CLOSED => {
+            // Most often the successor exited: say so, with its status, when it did.
+            match tokio::time::timeout(Duration::from_secs(1), child.wait()).await {
+                Ok(Ok(s)) => Err(format!("exited ({s}) before it was ready")),
+                _ => Err(why),
+            }
+        }
+        other => other,
     };
     match outcome {
         Ok(()) => Ok(Ready { pid, child }),
