@@ -51,10 +51,11 @@ pub(crate) fn read() -> Result<Activation, String> {
     // pipe) go to the transports, which adopt them by description.
     let names = a.names().to_vec();
     for (slot, name) in a.slots_mut().iter_mut().zip(names) {
-        if endpoints_util::handover::is_handover_name(&name) && matches!(slot, Slot::Ready(_)) {
-            if let Slot::Ready(fd) = std::mem::replace(slot, Slot::Taken) {
-                endpoints_util::handover::offer(name, fd);
-            }
+        if endpoints_util::handover::is_handover_name(&name)
+            && matches!(slot, Slot::Ready(_))
+            && let Slot::Ready(fd) = std::mem::replace(slot, Slot::Taken)
+        {
+            endpoints_util::handover::offer(name, fd);
         }
     }
     Ok(a)
