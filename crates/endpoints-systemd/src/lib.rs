@@ -2,6 +2,7 @@
 //!
 //! This crate provides:
 //!
+//! * the `fd:` server prefix: the same, by descriptor number or name, for any family;
 //! * the `systemd:` server prefix: adopt an inherited listening socket by index or by name,
 //!   after checking it really is a listening stream socket of the named family;
 //! * [`init`]: read the activation variables at the start of `main`, take ownership of the
@@ -37,6 +38,29 @@
 //!
 //! Exactly one of `index` and `name`.
 //!
+//! # `fd:` parameters
+//!
+//! `fd:3`, `fd:name=web`: the same passed descriptors, whatever their family (a TCP socket over
+//! IPv4 or IPv6, or a unix socket), as daphne's `fd:`, Caddy's `fd/N` and HAProxy's `fd@N`.
+//! A descriptor that is not a listening stream socket is refused with what it is (`a pipe`,
+//! `an IPv4 datagram socket`, `an IPv4 stream socket that is not listening`, ...) and left
+//! open. Only descriptors passed by the `LISTEN_FDS` protocol are adopted: any other number
+//! may already belong to this process.
+//!
+//! <!-- params: fd server -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `fd` | 1 | integer |  | descriptor number (3 is the first passed); give fd or name |
+//! | `name` |  | text |  | name from LISTEN\_FDNAMES (FileDescriptorName=); give fd or name |
+//! <!-- /params -->
+//!
+//! # Handover
+//!
+//! Descriptors whose names start with `ep.` were passed by a handover
+//! (`endpoints_util::handover`): [`init`] gives them to the `tcp:`, `tcp6:` and `unix:`
+//! listeners, which adopt them by description. Listeners adopted with `systemd:` or `fd:` are
+//! passed on by a handover too, under their own descriptions.
+//!
 //! # Example
 //!
 //! ```no_run
@@ -68,10 +92,12 @@
 
 mod activation;
 mod env;
+mod fd;
 mod notify;
 mod server;
 
 pub use activation::{Activation, LISTEN_FDS_START, VARIABLES};
+pub use fd::{FD_PARAMS, FdServerEndpoint};
 pub use notify::{notify, notify_ready};
 pub use server::{SERVER_PARAMS, SocketDomain, SystemdServerEndpoint};
 

@@ -52,6 +52,15 @@ impl TcpListener {
         Self::new(inner, canonical, &config)
     }
 
+    /// Keep a handover registration for as long as this listener lives (an adopted socket
+    /// that the next process should get too: `systemd:`, `fd:`).
+    pub fn keep_registration(
+        &mut self,
+        registration: Option<endpoints_util::handover::Registration>,
+    ) {
+        self.handover = registration;
+    }
+
     /// The tokio listener underneath.
     pub fn get_ref(&self) -> &tokio::net::TcpListener {
         &self.inner

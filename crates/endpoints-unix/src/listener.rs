@@ -79,6 +79,15 @@ impl UnixListener {
         self.lock.as_ref()
     }
 
+    /// Keep a handover registration for as long as this listener lives (an adopted socket
+    /// that the next process should get too: `systemd:`, `fd:`).
+    pub fn keep_registration(
+        &mut self,
+        registration: Option<endpoints_util::handover::Registration>,
+    ) {
+        self.handover = registration;
+    }
+
     /// The tokio listener underneath.
     pub fn get_ref(&self) -> &tokio::net::UnixListener {
         &self.inner
