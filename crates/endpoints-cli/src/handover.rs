@@ -9,10 +9,18 @@
 //! successor that cannot start, exits, or is not ready in time is killed and reaped; this
 //! process logs why and keeps serving, its pid file unchanged. A `SIGHUP` during a handover is
 //! refused with a log line.
+//!
+//! Under a service manager (`NOTIFY_SOCKET`, `Type=notify-reload`): `READY=1` once listening,
+//! `RELOADING=1` at a handover's start, `MAINPID=` the successor with `READY=1` once it is
+//! ready, `READY=1` again after a failed one; with `--fd-store`, every listener is also kept
+//! in the descriptor store (`FDSTORE=1`, `FDNAME=` its key).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::os::fd::AsFd;
+
+use endpoints::systemd;
 use endpoints::util::handover::{self, HandoverError, HandoverOptions, Ready};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::task::JoinHandle;
@@ -22,12 +30,15 @@ use crate::flags::Parsed;
 
 /// The flags this module reads (valued).
 pub(crate) const FLAGS: &[&str] = &["--pid-file", "--ready-timeout", "--handover-exec"];
+/// Its switches.
+pub(crate) const SWITCHES: &[&str] = &["--fd-store"];
 
 /// The SIGHUP handler, the successor to start, and the handover in progress.
 pub(crate) struct Handover {
     sighup: Signal,
     options: HandoverOptions,
     pid_file: Option<PathBuf>,
+    fd_store: bool,
     running: Option<JoinHandle<Result<Ready, HandoverError>>>,
 }
 
@@ -54,6 +65,7 @@ impl Handover {
             sighup,
             options,
             pid_file,
+            fd_store: p.has("--fd-store"),
             running: None,
         })
     }
@@ -62,6 +74,9 @@ impl Handover {
     /// predecessor it is ready (which then writes the pid file); any other writes its own pid
     /// file.
     pub(crate) fn listening(&self) -> Result<(), Fail> {
+        if self.fd_store {
+            store_listeners();
+        }
         if handover::started_by_handover() {
             handover::signal_ready().map_err(|e| Fail::Run(e.to_string()))?;
             line!(
@@ -74,6 +89,7 @@ impl Handover {
             handover::write_pid_file(path, std::process::id())
                 .map_err(|e| Fail::Run(e.to_string()))?;
         }
+        notify("READY=1");
         Ok(())
     }
 
@@ -98,6 +114,7 @@ impl Handover {
                         continue;
                     }
                     line!(info, "handover: SIGHUP: starting the successor {}", self.options.program.display());
+                    notify(&format!("RELOADING=1\nMONOTONIC_USEC={}", systemd::monotonic_usec()));
                     let options = self.options.clone();
                     self.running = Some(tokio::spawn(async move { handover::hand_over(&options).await }));
                 }
@@ -113,13 +130,58 @@ impl Handover {
                             {
                                 line!(warn, "handover: {e}");
                             }
+                            // The service manager follows the successor from now on.
+                            notify(&format!("MAINPID={pid}\nREADY=1"));
                             return pid;
                         }
-                        Ok(Err(e)) => line!(warn, "handover failed: {e}"),
-                        Err(e) => line!(warn, "handover failed: its task ended: {e}; this process keeps serving"),
+                        Ok(Err(e)) => {
+                            line!(warn, "handover failed: {e}");
+                            notify("READY=1\nSTATUS=the last handover failed; still serving");
+                        }
+                        Err(e) => {
+                            line!(warn, "handover failed: its task ended: {e}; this process keeps serving");
+                            notify("READY=1\nSTATUS=the last handover failed; still serving");
+                        }
                     }
                 }
             }
+        }
+    }
+}
+
+/// Tell the service manager (`$NOTIFY_SOCKET`), if there is one; a failure is logged.
+fn notify(state: &str) {
+    if let Err(e) = systemd::notify(state) {
+        line!(
+            warn,
+            "cannot notify the service manager ({}): {e}",
+            state.replace('\n', " ")
+        );
+    }
+}
+
+/// `--fd-store`: give every listener to the service manager's descriptor store
+/// (`FDSTORE=1`, named by its description's key), so that a plain restart passes them back
+/// and they are adopted as after a handover. systemd ignores a descriptor it already holds.
+fn store_listeners() {
+    let listeners = match handover::listeners() {
+        Ok(l) => l,
+        Err(e) => {
+            line!(warn, "--fd-store: cannot duplicate the listeners: {e}");
+            return;
+        }
+    };
+    for (name, fd) in &listeners {
+        match systemd::notify_with_fds(&format!("FDSTORE=1\nFDNAME={name}"), &[fd.as_fd()]) {
+            Ok(true) => {}
+            Ok(false) => {
+                line!(
+                    warn,
+                    "--fd-store: NOTIFY_SOCKET is not set (not under a service manager): nothing stored"
+                );
+                return;
+            }
+            Err(e) => line!(warn, "--fd-store: cannot store {name}: {e}"),
         }
     }
 }

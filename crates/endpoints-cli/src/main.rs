@@ -247,7 +247,7 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
         "listen" => {
             session::listen(parse_args(
                 rest,
-                &["--echo", "--once"],
+                &[&["--echo", "--once"][..], handover::SWITCHES].concat(),
                 &[&["--linger", "--half-close"][..], handover::FLAGS].concat(),
             )?)
             .await
@@ -256,7 +256,7 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
         "relay" => {
             relay::relay(parse_args(
                 rest,
-                &[],
+                handover::SWITCHES,
                 &[
                     &[
                         "--max-connections",

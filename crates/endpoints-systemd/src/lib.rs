@@ -10,7 +10,8 @@
 //!   do not inherit them;
 //! * [`Activation`]: the passed descriptors and names, with libsystemd's rules; descriptors
 //!   handed over another way come as `OwnedFd` ([`Activation::with_descriptors`]);
-//! * [`notify`] / [`notify_ready`]: `sd_notify` readiness.
+//! * [`notify`] / [`notify_ready`]: `sd_notify` readiness; [`notify_with_fds`]: the same with
+//!   descriptors attached (`FDSTORE=1`), and [`monotonic_usec`] for `RELOADING=1`.
 //!
 //! The rules are libsystemd's, not Twisted's: `LISTEN_PID` must be this process; without
 //! `LISTEN_FDNAMES` every descriptor is named `unknown` (index still works); a name count
@@ -93,11 +94,13 @@
 mod activation;
 mod env;
 mod fd;
+mod fdstore;
 mod notify;
 mod server;
 
 pub use activation::{Activation, LISTEN_FDS_START, VARIABLES};
 pub use fd::{FD_PARAMS, FdServerEndpoint};
+pub use fdstore::{MAX_FDS, monotonic_usec, notify_with_fds};
 pub use notify::{notify, notify_ready};
 pub use server::{SERVER_PARAMS, SocketDomain, SystemdServerEndpoint};
 

@@ -440,3 +440,59 @@ async fn relay_hands_its_listener_over_on_sighup() {
     echo.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Item 5: under a service manager (a notify socket of the test's, as systemd's), the command
+/// says READY=1 once listening and stores its listener (`--fd-store`: FDSTORE=1 with the
+/// socket attached, named by its key); a SIGHUP says RELOADING=1 (with MONOTONIC_USEC), and
+/// once the successor is ready, MAINPID= the successor with READY=1.
+#[tokio::test]
+async fn under_a_service_manager_the_handover_is_reported_and_listeners_stored() {
+    let dir = temp_dir("handover-notify");
+    let notify = dir.join("notify");
+    let rx_socket = tokio::net::UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let mut c = cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--fd-store",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]);
+    c.env("NOTIFY_SOCKET", &notify);
+    let (mut child, shown, _rx) = start(c).await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    let mut buf = vec![0u8; 4096];
+    // Each message within 20 s (they come within milliseconds).
+    let mut next = async || {
+        let n = tokio::time::timeout(Duration::from_secs(20), rx_socket.recv(&mut buf))
+            .await
+            .expect("a notification in 20 s")
+            .expect("recv");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let name = "FDNAME=ep.tcp%3Aport=0%3Ainterface=127.0.0.1";
+    let m = next().await;
+    assert!(m.starts_with("FDSTORE=1\n") && m.contains(name), "{m}");
+    assert_eq!(next().await, "READY=1");
+    signal(first, "HUP");
+    let m = next().await;
+    assert!(m.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{m}");
+    // The successor stores the same listener (systemd keeps one copy), then the old process
+    // hands the service over.
+    let m = next().await;
+    assert!(m.starts_with("FDSTORE=1\n") && m.contains(name), "{m}");
+    let second = pid_changes(&pid_file, first).await;
+    assert_eq!(next().await, format!("MAINPID={second}\nREADY=1"));
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    echo_tcp(port, 7).await.expect("the successor serves");
+    signal(second, "TERM");
+    gone(second).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
