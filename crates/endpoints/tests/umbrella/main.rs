@@ -3,4 +3,5 @@
 //! a global provider, counts of open descriptors) stay in binaries of their own.
 
 mod builders;
+mod handover;
 mod tracing;
