@@ -16,6 +16,7 @@ use endpoints::Listener;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
+mod handover;
 mod pipes;
 mod relay;
 mod socks;
@@ -35,7 +36,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "accept",
     "connect",
     "proxy",
@@ -43,6 +44,7 @@ const GROUPS: [&str; 7] = [
     "tls",
     "socks",
     "terminate",
+    "handover",
 ];
 
 fn main() {
@@ -151,6 +153,9 @@ fn main() {
         if want("terminate") {
             let tls = tls::Fixture::new();
             report("terminate", terminate::figures(quick, tls.pems()).await);
+        }
+        if want("handover") {
+            report("handover", handover::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed
