@@ -3,7 +3,8 @@
 //! the server is replaced over and over: by `SIGHUP` handovers (ours), by stop-then-start, and
 //! by starting a `reuseport=1` twin and stopping the old one (the two baselines). Each row
 //! counts what the clients lost: refused, reset, wrong replies, other errors; and compares the
-//! p99 connect latency during the replacements with the steady state before them.
+//! p99 connect latency during the replacements with the steady state before them. A handover
+//! row that loses a connection, or whose p99 is more than 10 ms above the steady one, fails.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -315,6 +316,13 @@ async fn scenario(addr: &Addr, mode: Mode, cycles: usize, dir: &Path) -> Result<
         }
         if ok == 0 {
             return Err(format!("{family} handovers: no connection succeeded"));
+        }
+        if during > steady + Duration::from_millis(10) {
+            return Err(format!(
+                "{family} handovers: p99 connect latency {:.2} ms during the handovers, more than 10 ms above the steady {:.2} ms",
+                during.as_secs_f64() * 1e3,
+                steady.as_secs_f64() * 1e3
+            ));
         }
     }
     Ok(())
