@@ -496,3 +496,65 @@ async fn under_a_service_manager_the_handover_is_reported_and_listeners_stored()
     gone(second).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Item 1: wrappers are unchanged (`haproxy:` over `tcp:` adopts its inner socket), and `tcp6:`
+/// is adopted too: the successor shows the same description (the same port), and serves.
+#[tokio::test]
+async fn wrapped_and_tcp6_listeners_are_handed_over_too() {
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    for desc in [
+        "haproxy:trusted=127.0.0.0/8:tcp:0:interface=127.0.0.1",
+        r"tcp6:0:interface=\:\:1",
+    ] {
+        if desc.starts_with("tcp6") && !ipv6 {
+            eprintln!("skipping {desc}: this machine has no IPv6 loopback");
+            continue;
+        }
+        let dir = temp_dir("handover-wrapped");
+        let pid_file = dir.join("pid");
+        let _reaper = Reaper(pid_file.clone());
+        let (mut child, shown, mut rx) = start(cmd(&[
+            "listen",
+            desc,
+            "--echo",
+            "--pid-file",
+            pid_file.to_str().expect("utf-8"),
+        ]))
+        .await;
+        let first = child.id().expect("pid");
+        assert_eq!(written_pid(&pid_file).await, first);
+        signal(first, "HUP");
+        let again = line_with(&mut rx, "listening on ").await;
+        assert_eq!(
+            again,
+            format!("listening on {shown}"),
+            "the same description"
+        );
+        let second = pid_changes(&pid_file, first).await;
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the old process exits")
+            .expect("status");
+        assert!(status.success(), "{status}");
+        let port = port_in(&shown);
+        if desc.starts_with("haproxy") {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            s.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n")
+                .await
+                .expect("header");
+            echo_on(&mut s, 3)
+                .await
+                .expect("the successor reads PROXY and echoes");
+        } else {
+            let mut s = tokio::net::TcpStream::connect(("::1", port))
+                .await
+                .expect("connect");
+            echo_on(&mut s, 4).await.expect("the successor echoes");
+        }
+        signal(second, "TERM");
+        gone(second).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
