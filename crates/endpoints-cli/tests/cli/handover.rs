@@ -287,7 +287,7 @@ async fn a_unix_socket_and_its_lock_survive_the_handover() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Item 4: a successor that exits at once, and one that never becomes ready (killed at the
+/// Item 4: a successor that cannot start, one that exits at once, and one that never becomes ready (killed at the
 /// `--ready-timeout` and reaped), change nothing: the old process logs why, keeps serving,
 /// keeps its pid file and opens no descriptor for good; a SIGHUP during a handover is refused.
 #[tokio::test]
@@ -313,7 +313,9 @@ async fn a_failing_successor_is_stopped_and_the_old_process_keeps_serving() {
     std::fs::set_permissions(&exits, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
 
+    let missing = dir.join("no-such-program");
     for (program, timeout, expect) in [
+        (&missing, "60", "cannot start the successor"),
         (&exits, "60", "exited (exit status: 3) before it was ready"),
         (&script, "1", "was not ready within 1s"),
     ] {

@@ -337,10 +337,16 @@ pub async fn hand_over(options: &HandoverOptions) -> Result<Ready, HandoverError
 
 async fn run(options: &HandoverOptions) -> Result<Ready, HandoverError> {
     let program = options.program.display().to_string();
-    let fail = |what: &str, e: &dyn fmt::Display| HandoverError(format!("{what}: {e}"));
+    let fail = |what: &str, e: &dyn fmt::Display| {
+        HandoverError(format!("{what}: {e}; this process keeps serving"))
+    };
     let mut fds = listeners().map_err(|e| fail("cannot duplicate the listening sockets", &e))?;
     if fds.is_empty() {
-        return Err(HandoverError("there are no listeners to hand over".into()));
+        return Err(HandoverError(
+            "there are no listeners to hand over (a stdio: listener cannot be); this process \
+             keeps serving"
+                .into(),
+        ));
     }
     let (reader, writer) =
         std::io::pipe().map_err(|e| fail("cannot make the readiness pipe", &e))?;
