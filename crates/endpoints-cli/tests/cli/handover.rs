@@ -560,3 +560,95 @@ async fn wrapped_and_tcp6_listeners_are_handed_over_too() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Item 3: connections waiting in the accept queue at the handover are served by the
+/// successor. `relay --max-connections 1` holding one connection accepts nothing more, so a
+/// second client waits in the queue; after SIGHUP the successor accepts and relays it, while
+/// the old process keeps its own connection until that one ends.
+#[tokio::test]
+async fn connections_in_the_accept_queue_are_served_by_the_successor() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up_port = upstream.local_addr().expect("addr").port();
+    let echo = tokio::spawn(async move {
+        // Bounded by the test: aborted at its end.
+        loop {
+            let Ok((mut s, _)) = upstream.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    let dir = temp_dir("handover-queue");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let target = format!("tcp:127.0.0.1:{up_port}");
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &target,
+        "--max-connections",
+        "1",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    // The old process's only slot: a connection that stays open.
+    let mut held = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    held.write_all(b"held\n").await.expect("write");
+    let mut got = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(20), held.read_exact(&mut got))
+        .await
+        .expect("echo in 20 s")
+        .expect("read");
+    assert_eq!(&got, b"held\n");
+    // Connected by the kernel, never accepted by the old process: it waits in the queue.
+    let mut queued = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    queued.write_all(b"queued\n").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(first, "HUP");
+    let second = pid_changes(&pid_file, first).await;
+    let mut got = [0u8; 7];
+    tokio::time::timeout(Duration::from_secs(20), queued.read_exact(&mut got))
+        .await
+        .expect("the successor relays the queued connection within 20 s")
+        .expect("read");
+    assert_eq!(&got, b"queued\n");
+    line_with(
+        &mut rx,
+        "is ready; no longer accepting, draining 1 connection(s)",
+    )
+    .await;
+    // The old process still relays its own connection, then exits once it ends.
+    held.write_all(b"more\n").await.expect("write");
+    let mut got = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(20), held.read_exact(&mut got))
+        .await
+        .expect("echo in 20 s")
+        .expect("read");
+    assert_eq!(&got, b"more\n");
+    drop(held);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old relay exits once its connection ended")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    // Closed first, so the successor's drain has nothing to wait for.
+    drop(queued);
+    signal(second, "TERM");
+    gone(second).await;
+    echo.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
