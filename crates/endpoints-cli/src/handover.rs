@@ -78,11 +78,15 @@ impl Handover {
             store_listeners();
         }
         if handover::started_by_handover() {
-            handover::signal_ready().map_err(|e| Fail::Run(e.to_string()))?;
-            line!(
-                info,
-                "handover: ready, serving the listeners of the previous process"
-            );
+            match handover::signal_ready() {
+                Ok(_) => line!(
+                    info,
+                    "handover: ready, serving the listeners of the previous process"
+                ),
+                // The previous process is gone (killed meanwhile): these listeners are ours
+                // alone now, so serve them all the same.
+                Err(e) => line!(warn, "handover: {e}; serving the listeners anyway"),
+            }
             return Ok(());
         }
         if let Some(path) = &self.pid_file {

@@ -652,3 +652,54 @@ async fn connections_in_the_accept_queue_are_served_by_the_successor() {
     echo.abort();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Item 4, the other way round: an old process killed (SIGKILL) while its successor starts
+/// leaves the successor with the listener: it cannot signal readiness, says so, and serves.
+/// The successor here is a wrapper script that waits, then execs the command (the same pid, so
+/// `LISTEN_PID` still names it).
+#[tokio::test]
+async fn a_successor_whose_predecessor_died_serves_anyway() {
+    let dir = temp_dir("handover-orphan");
+    let pid_file = dir.join("pid");
+    let succ_pid = dir.join("successor.pid");
+    let _reaper = Reaper(succ_pid.clone());
+    let script = dir.join("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nsleep 1\nexec {} \"$@\"\n",
+            succ_pid.display(),
+            crate::data_paths::BIN
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--handover-exec",
+        script.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    signal(first, "HUP");
+    let successor = written_pid(&succ_pid).await;
+    signal(first, "KILL");
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("killed");
+    let line = line_with(&mut rx, "serving the listeners anyway").await;
+    assert!(line.contains("readiness pipe"), "{line}");
+    echo_tcp(port, 9)
+        .await
+        .expect("the orphaned successor serves");
+    signal(successor, "TERM");
+    gone(successor).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
