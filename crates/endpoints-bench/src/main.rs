@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
 mod exec;
+mod handover;
 mod pipes;
 mod relay;
 mod socks;
@@ -45,6 +46,7 @@ const GROUPS: [&str; 8] = [
     "socks",
     "terminate",
     "exec",
+    "handover",
 ];
 
 fn main() {
@@ -156,6 +158,9 @@ fn main() {
         }
         if want("exec") {
             report("exec", exec::figures(quick).await);
+        }
+        if want("handover") {
+            report("handover", handover::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed

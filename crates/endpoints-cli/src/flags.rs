@@ -66,6 +66,11 @@ impl Parsed {
         self.flags.iter().any(|f| f == flag)
     }
 
+    /// A flag's text value (the last one given).
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
+        self.value(name)
+    }
+
     fn value(&self, name: &str) -> Option<&str> {
         self.values
             .iter()

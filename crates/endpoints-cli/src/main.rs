@@ -9,6 +9,8 @@
 //! endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout S] [--linger S]
 //!                 [--drain-timeout S] [--half-close auto|always|never]
 //! endpoints help | --version
+//! handover (listen --echo, relay): [--pid-file PATH] [--ready-timeout SECS]
+//!                 [--handover-exec PROGRAM] [--fd-store]
 //! SESSION: [--linger S] [--half-close auto|always|never]
 //! any command: [--log-level LEVEL] [--log-format text|json]
 //! TYPES (check, listen, connect, relay): [--allow-types T,..] [--deny-types T,..]
@@ -45,6 +47,7 @@ macro_rules! line {
 
 mod describe;
 mod flags;
+mod handover;
 mod log;
 mod pump;
 mod relay;
@@ -67,6 +70,8 @@ usage: endpoints check [--client|--server] [--json] DESC
        endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout SECS] [--linger SECS]
                        [--drain-timeout SECS] [--half-close auto|always|never]
        endpoints help | --version
+Handover (listen --echo, relay): [--pid-file PATH] [--ready-timeout SECS]
+                       [--handover-exec PROGRAM] [--fd-store]
 Any command: [--log-level off|error|warn|info|debug|trace] [--log-format text|json]
 check, listen, connect and relay also take [--allow-types TYPE,..] [--deny-types TYPE,..]";
 
@@ -118,6 +123,22 @@ relay (accept on LISTEN, connect to CONNECT for each connection, copy both ways)
 --allow-types T,.. / --deny-types T,.. (check, listen, connect, relay): the endpoint types the
   descriptions may use, at every nesting level (`--deny-types exec` refuses
   `tls:...:endpoint=exec\\:...` too); a refused type is a usage error naming it.
+
+handover (listen --echo, relay): on SIGHUP, start the successor (the binary on disk now,
+  with the same arguments) with every listener (the systemd protocol: LISTEN_FDS,
+  LISTEN_FDNAMES), keep serving until it is ready, then stop accepting, drain and exit. The
+  successor adopts each listener by its description: the same port (port 0 too), the same
+  unix socket file and lock. Connections waiting in the listen queue go to the successor.
+  A successor that fails to start, exits, or is not ready in time is killed; this process
+  logs why and keeps serving. A SIGHUP during a handover is refused (logged).
+  --pid-file PATH     write this process's pid at start, and the successor's once it is
+                      ready (atomically: a temporary file renamed over PATH).
+  --ready-timeout SECS how long the successor has to be ready (default 60).
+  --handover-exec PROGRAM start PROGRAM (with the same arguments) instead of this binary.
+  --fd-store          under systemd, also keep the listeners in its descriptor store
+                      (FDSTORE=1; FileDescriptorStoreMax= must allow them), so that a plain
+                      restart keeps them too. READY=1, RELOADING=1 and MAINPID= are sent
+                      whenever NOTIFY_SOCKET is set.
 
 --half-close POLICY (listen, connect, relay): when one side's data ends, how that end is
   passed on to the other side.
@@ -262,8 +283,8 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
         "listen" => {
             session::listen(parse_described(
                 rest,
-                &["--echo", "--once"],
-                &["--linger", "--half-close"],
+                &[&["--echo", "--once"][..], handover::SWITCHES].concat(),
+                &[&["--linger", "--half-close"][..], handover::FLAGS].concat(),
             )?)
             .await
         }
@@ -273,14 +294,18 @@ async fn run(args: Vec<String>) -> Result<ExitCode, Fail> {
         "relay" => {
             relay::relay(parse_described(
                 rest,
-                &[],
+                handover::SWITCHES,
                 &[
-                    "--max-connections",
-                    "--idle-timeout",
-                    "--linger",
-                    "--drain-timeout",
-                    "--half-close",
-                ],
+                    &[
+                        "--max-connections",
+                        "--idle-timeout",
+                        "--linger",
+                        "--drain-timeout",
+                        "--half-close",
+                    ][..],
+                    handover::FLAGS,
+                ]
+                .concat(),
             )?)
             .await
         }

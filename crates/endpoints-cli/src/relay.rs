@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::flags::{MAX_CONNECTIONS, Parsed};
+use crate::handover::Handover;
 use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump_until};
 use crate::{Fail, USAGE, build_client, rlimit, shutdown_signal, splice, start_listening};
 
@@ -62,6 +63,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
         half_close,
     };
 
+    let mut handover = Handover::from_flags(&p)?;
     let mut listener = start_listening(listen_at).await?;
     match asked {
         Some(n) if n > fits => err!(
@@ -77,6 +79,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
         ),
     }
     crate::log::release();
+    handover.listening()?;
     // At the drain deadline, what is still open is cut (a reset and a warning each), not
     // closed as if it were complete.
     let (cut_all, stop) = tokio::sync::watch::channel(None::<String>);
@@ -91,6 +94,10 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
                 Err(_) => break,
             },
             () = shutdown_signal() => break,
+            pid = handover.successor_ready() => {
+                line!(info, "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)", tasks.len());
+                break;
+            }
         };
         let conn = tokio::select! {
             c = listener.accept() => match c {
@@ -103,6 +110,10 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
                 }
             },
             () = shutdown_signal() => break,
+            pid = handover.successor_ready() => {
+                line!(info, "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)", tasks.len());
+                break;
+            }
         };
         while tasks.try_join_next().is_some() {}
         relayed += 1;

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinSet;
 
 use crate::flags::Parsed;
+use crate::handover::{ECHO_DRAIN, Handover};
 use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
 use crate::relay::{is_tls, reset_on_close, via};
 use crate::{Fail, USAGE, build_client, drain, shutdown_signal, start_listening};
@@ -63,9 +64,14 @@ fn stdin_is_terminal() -> bool {
 
 pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
     let session = Session::from_flags(&p)?;
+    let mut handover = if p.has("--echo") {
+        Some(Handover::from_flags(&p)?)
+    } else {
+        None
+    };
     let mut listener = start_listening(p.one("description", USAGE).map_err(Fail::Usage)?).await?;
     crate::log::release();
-    if !p.has("--echo") {
+    let Some(mut handover) = handover.take() else {
         let conn = tokio::select! {
             c = listener.accept() => c.map_err(|e| Fail::Run(e.to_string()))?,
             () = shutdown_signal() => return Ok(ExitCode::SUCCESS),
@@ -73,7 +79,8 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
         let _ = listener.close().await;
         let name = format!("connection from {}{}", conn.peer_addr(), via(&conn));
         return stdio(conn, session, &name).await;
-    }
+    };
+    handover.listening()?;
     let mut tasks = JoinSet::new();
     let mut failure = None;
     loop {
@@ -86,6 +93,10 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
                 }
             },
             () = shutdown_signal() => break,
+            pid = handover.successor_ready() => {
+                line!(info, "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)", tasks.len());
+                break;
+            }
         };
         tasks.spawn(echo(conn));
         if p.has("--once") {
@@ -93,7 +104,7 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
         }
     }
     let _ = listener.close().await;
-    drain(tasks, Duration::from_secs(10)).await;
+    drain(tasks, ECHO_DRAIN).await;
     match failure {
         Some(f) => Err(f),
         None => Ok(ExitCode::SUCCESS),

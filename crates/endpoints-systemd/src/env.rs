@@ -47,6 +47,17 @@ pub(crate) fn read() -> Result<Activation, String> {
             Slot::NotOpen
         };
     }
+    // Descriptors a handover passed (named `ep.…`: listeners, their locks, the readiness
+    // pipe) go to the transports, which adopt them by description.
+    let names = a.names().to_vec();
+    for (slot, name) in a.slots_mut().iter_mut().zip(names) {
+        if endpoints_util::handover::is_handover_name(&name)
+            && matches!(slot, Slot::Ready(_))
+            && let Slot::Ready(fd) = std::mem::replace(slot, Slot::Taken)
+        {
+            endpoints_util::handover::offer(name, fd);
+        }
+    }
     Ok(a)
 }
 

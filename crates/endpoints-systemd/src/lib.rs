@@ -2,6 +2,7 @@
 //!
 //! This crate provides:
 //!
+//! * the `fd:` server prefix: the same, by descriptor number or name, for any family;
 //! * the `systemd:` server prefix: adopt an inherited listening socket by index or by name,
 //!   after checking it really is a listening stream socket of the named family;
 //! * [`init`]: read the activation variables at the start of `main`, take ownership of the
@@ -9,7 +10,8 @@
 //!   do not inherit them;
 //! * [`Activation`]: the passed descriptors and names, with libsystemd's rules; descriptors
 //!   handed over another way come as `OwnedFd` ([`Activation::with_descriptors`]);
-//! * [`notify`] / [`notify_ready`]: `sd_notify` readiness.
+//! * [`notify`] / [`notify_ready`]: `sd_notify` readiness; [`notify_with_fds`]: the same with
+//!   descriptors attached (`FDSTORE=1`), and [`monotonic_usec`] for `RELOADING=1`.
 //!
 //! The rules are libsystemd's, not Twisted's: `LISTEN_PID` must be this process; without
 //! `LISTEN_FDNAMES` every descriptor is named `unknown` (index still works); a name count
@@ -36,6 +38,29 @@
 //! <!-- /params -->
 //!
 //! Exactly one of `index` and `name`.
+//!
+//! # `fd:` parameters
+//!
+//! `fd:3`, `fd:name=web`: the same passed descriptors, whatever their family (a TCP socket over
+//! IPv4 or IPv6, or a unix socket), as daphne's `fd:`, Caddy's `fd/N` and HAProxy's `fd@N`.
+//! A descriptor that is not a listening stream socket is refused with what it is (`a pipe`,
+//! `an IPv4 datagram socket`, `an IPv4 stream socket that is not listening`, ...) and left
+//! open. Only descriptors passed by the `LISTEN_FDS` protocol are adopted: any other number
+//! may already belong to this process.
+//!
+//! <!-- params: fd server -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `fd` | 1 | integer |  | descriptor number (3 is the first passed); give fd or name |
+//! | `name` |  | text |  | name from LISTEN\_FDNAMES (FileDescriptorName=); give fd or name |
+//! <!-- /params -->
+//!
+//! # Handover
+//!
+//! Descriptors whose names start with `ep.` were passed by a handover
+//! (`endpoints_util::handover`): [`init`] gives them to the `tcp:`, `tcp6:` and `unix:`
+//! listeners, which adopt them by description. Listeners adopted with `systemd:` or `fd:` are
+//! passed on by a handover too, under their own descriptions.
 //!
 //! # Example
 //!
@@ -68,10 +93,14 @@
 
 mod activation;
 mod env;
+mod fd;
+mod fdstore;
 mod notify;
 mod server;
 
 pub use activation::{Activation, LISTEN_FDS_START, VARIABLES};
+pub use fd::{FD_PARAMS, FdServerEndpoint};
+pub use fdstore::{MAX_FDS, monotonic_usec, notify_with_fds};
 pub use notify::{notify, notify_ready};
 pub use server::{SERVER_PARAMS, SocketDomain, SystemdServerEndpoint};
 

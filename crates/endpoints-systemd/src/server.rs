@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::{
@@ -211,23 +211,22 @@ fn wrap(
     owned: OwnedFd,
     domain: SocketDomain,
     canonical: &Description,
+    registration: Option<endpoints_util::handover::Registration>,
 ) -> io::Result<Box<dyn Listener>> {
     match domain {
         SocketDomain::Unix => {
             let l =
                 tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(owned))?;
             // Never chmod-ed or removed: the socket belongs to the service manager (twisted#10261).
-            Ok(Box::new(endpoints_unix::UnixListener::adopt(
-                l,
-                canonical.clone(),
-            )?))
+            let mut l = endpoints_unix::UnixListener::adopt(l, canonical.clone())?;
+            l.keep_registration(registration);
+            Ok(Box::new(l))
         }
         SocketDomain::Inet | SocketDomain::Inet6 => {
             let l = tokio::net::TcpListener::from_std(std::net::TcpListener::from(owned))?;
-            Ok(Box::new(endpoints_tcp::TcpListener::adopt(
-                l,
-                canonical.clone(),
-            )))
+            let mut l = endpoints_tcp::TcpListener::adopt(l, canonical.clone());
+            l.keep_registration(registration);
+            Ok(Box::new(l))
         }
     }
 }
@@ -241,20 +240,28 @@ impl fmt::Display for SystemdServerEndpoint {
 #[async_trait]
 impl ServerEndpoint for SystemdServerEndpoint {
     async fn listen(&self) -> io::Result<Box<dyn Listener>> {
-        let taken = {
-            let mut state = lock();
-            match &mut *state {
-                Ok(a) if a.descriptors().get(self.position) == Some(&self.fd) => {
-                    a.take_checked(self.position, |fd| check(fd, self.domain))
+        let claim = endpoints_util::handover::claim(&self.canonical);
+        let taken = match claim.inherited {
+            // Handed over by a previous process that had adopted it from systemd.
+            Some(fd) => check(fd.as_fd(), self.domain).map(|()| fd),
+            None => {
+                let mut state = lock();
+                match &mut *state {
+                    Ok(a) if a.descriptors().get(self.position) == Some(&self.fd) => {
+                        a.take_checked(self.position, |fd| check(fd, self.domain))
+                    }
+                    _ => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("descriptor {} is no longer available", self.fd),
+                    )),
                 }
-                _ => Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("descriptor {} is no longer available", self.fd),
-                )),
             }
         };
         taken
-            .and_then(|owned| wrap(owned, self.domain, &self.canonical))
+            .and_then(|owned| {
+                let registration = crate::fd::register(&claim.name, &owned, &self.canonical);
+                wrap(owned, self.domain, &self.canonical, registration)
+            })
             .map_err(|e| io_error(Operation::Listen, self, e))
     }
 }

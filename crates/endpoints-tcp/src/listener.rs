@@ -22,6 +22,8 @@ pub struct TcpListener {
     /// The bound address when it names one IP: then it is every connection's local address
     /// and no `getsockname` is needed per connection.
     fixed_local: Option<SocketAddr>,
+    /// Passed on by a handover while this listener lives.
+    pub(crate) handover: Option<endpoints_util::handover::Registration>,
 }
 
 impl TcpListener {
@@ -38,6 +40,7 @@ impl TcpListener {
             backoff: AcceptBackoff::new(),
             nodelay: config.nodelay,
             keepalive: config.keepalive,
+            handover: None,
         }
     }
 
@@ -47,6 +50,15 @@ impl TcpListener {
         let mut config = TcpServerConfig::new(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
         config.nodelay = false;
         Self::new(inner, canonical, &config)
+    }
+
+    /// Keep a handover registration for as long as this listener lives (an adopted socket
+    /// that the next process should get too: `systemd:`, `fd:`).
+    pub fn keep_registration(
+        &mut self,
+        registration: Option<endpoints_util::handover::Registration>,
+    ) {
+        self.handover = registration;
     }
 
     /// The tokio listener underneath.

@@ -3,9 +3,11 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use endpoints_core::{Description, Listener, Operation, ServerEndpoint, async_trait, io_error};
+use endpoints_util::handover;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::listener::TcpListener;
@@ -122,19 +124,69 @@ impl fmt::Display for TcpServerEndpoint {
     }
 }
 
+/// Check that an inherited socket is a listening TCP socket on this endpoint's address (the
+/// port may differ only for port 0), and make it non-blocking.
+fn adopt_inherited(fd: OwnedFd, config: &TcpServerConfig) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::from(fd);
+    let wrong = |why: String| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the inherited socket for this description {why}; start the new process with the same descriptions"
+            ),
+        )
+    };
+    if socket.r#type()? != Type::STREAM {
+        return Err(wrong("is not a stream socket".into()));
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if !socket.is_listener()? {
+        return Err(wrong("is not listening".into()));
+    }
+    let local = socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| wrong("is not an IP socket".into()))?;
+    let want = config.addr;
+    if local.ip() != want.ip() || (want.port() != 0 && local.port() != want.port()) {
+        return Err(wrong(format!("is bound to {local}, not {want}")));
+    }
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    Ok(socket.into())
+}
+
 #[async_trait]
 impl ServerEndpoint for TcpServerEndpoint {
     async fn listen(&self) -> io::Result<Box<dyn Listener>> {
-        let socket = self
-            .bind()
-            .map_err(|e| io_error(Operation::Listen, self, e))?;
-        let std_listener: std::net::TcpListener = socket.into();
+        let claim = handover::claim(&self.canonical);
+        let adopted = claim.inherited.is_some();
+        let std_listener: std::net::TcpListener = match claim.inherited {
+            Some(fd) => adopt_inherited(fd, &self.config),
+            None => self.bind().map(Into::into),
+        }
+        .map_err(|e| io_error(Operation::Listen, self, e))?;
         let inner = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| io_error(Operation::Listen, self, e))?;
         let local = inner.local_addr()?;
         let mut canonical = self.canonical.clone();
         canonical.set("port", local.port().to_string());
-        tracing::debug!(endpoint = %canonical, "listening");
-        Ok(Box::new(TcpListener::new(inner, canonical, &self.config)))
+        if adopted {
+            tracing::debug!(endpoint = %canonical, name = %claim.name, "listening on an inherited socket");
+        } else {
+            tracing::debug!(endpoint = %canonical, "listening");
+        }
+        // Without a registration this listener is simply not handed over (a duplicate failed:
+        // out of descriptors); it serves all the same.
+        let registration = match handover::register(&claim.name, inner.as_fd(), &[]) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(endpoint = %canonical, error = %e, "this listener cannot be handed over to a successor");
+                None
+            }
+        };
+        let mut listener = TcpListener::new(inner, canonical, &self.config);
+        listener.handover = registration;
+        Ok(Box::new(listener))
     }
 }

@@ -51,6 +51,8 @@ pub struct UnixListener {
     backoff: AcceptBackoff,
     owned: Option<OwnedPath>,
     lock: Option<LockFile>,
+    /// Passed on by a handover while this listener lives.
+    pub(crate) handover: Option<endpoints_util::handover::Registration>,
 }
 
 impl UnixListener {
@@ -68,7 +70,27 @@ impl UnixListener {
             backoff: AcceptBackoff::new(),
             owned,
             lock,
+            handover: None,
         }
+    }
+
+    /// The lock held, if any (a handover passes it on with the socket).
+    pub(crate) fn lock(&self) -> Option<&LockFile> {
+        self.lock.as_ref()
+    }
+
+    /// Keep a handover registration for as long as this listener lives (an adopted socket
+    /// that the next process should get too: `systemd:`, `fd:`).
+    pub fn keep_registration(
+        &mut self,
+        registration: Option<endpoints_util::handover::Registration>,
+    ) {
+        self.handover = registration;
+    }
+
+    /// The tokio listener underneath.
+    pub fn get_ref(&self) -> &tokio::net::UnixListener {
+        &self.inner
     }
 
     /// Wrap a listening socket this process did not create (for example one inherited from
@@ -82,6 +104,14 @@ impl UnixListener {
     }
 
     fn cleanup(&mut self) -> io::Result<()> {
+        self.handover = None;
+        if endpoints_util::handover::handed_over() {
+            // A successor serves this socket now (the same one: the path and the lock passed
+            // with it): leave both files in place; the lock stays held through its copy.
+            self.owned = None;
+            self.lock = None;
+            return Ok(());
+        }
         let removed = self.owned.take().map_or(Ok(()), OwnedPath::remove);
         let released = self.lock.take().map_or(Ok(()), LockFile::release);
         removed.and(released)

@@ -154,6 +154,35 @@ impl LockFile {
         Err(LockError::Held)
     }
 
+    /// A lock handed over by the previous process (the same open file, so the same `flock`):
+    /// accepted only when it is the file at `path` now.
+    pub(crate) fn inherited(file: File, path: &Path) -> io::Result<Self> {
+        let ours = file.metadata()?;
+        match std::fs::symlink_metadata(path) {
+            Ok(now) if now.dev() == ours.dev() && now.ino() == ours.ino() => Ok(Self {
+                file,
+                path: path.to_owned(),
+            }),
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the inherited lock is not the file at {} any more; start the new process \
+                     with the same descriptions",
+                    path.display()
+                ),
+            )),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("the inherited lock {} is gone: {e}", path.display()),
+            )),
+        }
+    }
+
+    /// The open lock file (passed on by a handover).
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Remove the lock file, then release the lock.
     pub(crate) fn release(self) -> io::Result<()> {
         let removed = std::fs::remove_file(&self.path);

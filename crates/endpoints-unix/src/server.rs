@@ -3,11 +3,12 @@
 use std::fmt;
 use std::fs::{File, Permissions};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use endpoints_core::{Description, Listener, Operation, ServerEndpoint, async_trait, io_error};
+use endpoints_util::handover;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::address::UnixAddress;
@@ -62,6 +63,84 @@ impl UnixServerEndpoint {
     /// The settings.
     pub fn config(&self) -> &UnixServerConfig {
         &self.config
+    }
+
+    /// Bind, or adopt the socket a previous process handed over; either way registered for
+    /// the next handover.
+    async fn listen_or_adopt(&self) -> io::Result<UnixListener> {
+        let claim = handover::claim(&self.canonical);
+        let mut listener = match claim.inherited {
+            Some(fd) => self.adopt(fd, &claim.name)?,
+            None => self.bind().await?,
+        };
+        let lock = listener.lock().map(|l| ("lock", l.file().as_fd()));
+        let extra: Vec<_> = lock.into_iter().collect();
+        match handover::register(&claim.name, listener.get_ref().as_fd(), &extra) {
+            Ok(r) => listener.handover = Some(r),
+            Err(e) => {
+                tracing::warn!(endpoint = %self.canonical, error = %e, "this listener cannot be handed over to a successor");
+            }
+        }
+        Ok(listener)
+    }
+
+    /// An inherited socket (and its lock): the path is neither unlinked nor re-created.
+    fn adopt(&self, fd: OwnedFd, name: &str) -> io::Result<UnixListener> {
+        let c = &self.config;
+        let socket = Socket::from(fd);
+        let wrong = |why: String| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the inherited socket for this description {why}; start the new process \
+                     with the same descriptions"
+                ),
+            )
+        };
+        if socket.r#type()? != Type::STREAM {
+            return Err(wrong("is not a stream socket".into()));
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if !socket.is_listener()? {
+            return Err(wrong("is not listening".into()));
+        }
+        let local = socket.local_addr()?;
+        let want = sock_addr(&c.address)?;
+        if local.as_pathname() != want.as_pathname()
+            || local.as_abstract_namespace() != want.as_abstract_namespace()
+        {
+            return Err(wrong(format!(
+                "is bound to {:?}, not {}",
+                local.as_pathname(),
+                c.address.to_address()
+            )));
+        }
+        socket.set_nonblocking(true)?;
+        socket.set_cloexec(true)?;
+        let (owned, lock) = match &c.address {
+            UnixAddress::Abstract(_) => (None, None),
+            UnixAddress::Path(path) => {
+                let lock = if c.lockfile {
+                    let Some(file) = handover::take_extra(name, "lock") else {
+                        return Err(wrong(format!(
+                            "came without its lock {}",
+                            lock_path(path).display()
+                        )));
+                    };
+                    Some(LockFile::inherited(File::from(file), &lock_path(path))?)
+                } else {
+                    None
+                };
+                (Some(OwnedPath::of(path)?), lock)
+            }
+        };
+        Ok(UnixListener::new(
+            into_tokio(socket)?,
+            self.canonical.clone(),
+            c.address.to_address(),
+            owned,
+            lock,
+        ))
     }
 
     async fn bind(&self) -> io::Result<UnixListener> {
@@ -347,7 +426,7 @@ impl fmt::Display for UnixServerEndpoint {
 impl ServerEndpoint for UnixServerEndpoint {
     async fn listen(&self) -> io::Result<Box<dyn Listener>> {
         let listener = self
-            .bind()
+            .listen_or_adopt()
             .await
             .map_err(|e| io_error(Operation::Listen, self, e))?;
         tracing::debug!(endpoint = %self.canonical, "listening");

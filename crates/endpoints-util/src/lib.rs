@@ -6,6 +6,8 @@
 //! * [`upgrade`]: [`UpgradeListener`], which runs a wrapper's
 //!   per-connection step (a TLS handshake, a PROXY header) off the accept loop, with a
 //!   deadline, a total cap and a per-source share under pressure (`maxPendingPerSource`);
+//! * [`handover`]: hand the listening sockets to the next process (the keys listeners are
+//!   known by, the inherited sockets, the successor and its readiness pipe);
 //! * [`Prefixed`]: a stream that yields bytes already read ahead before the rest (the
 //!   `haproxy:` wrapper's header segment, an HTTP proxy's bytes after its answer).
 //!
@@ -18,6 +20,7 @@
 //! The minimum is the workspace `rust-version` (1.89). Raising it is not a breaking change.
 
 pub mod accept;
+pub mod handover;
 mod prefixed;
 pub mod upgrade;
 

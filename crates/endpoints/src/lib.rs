@@ -38,6 +38,7 @@
 //! |---|---|---|---|---|
 //! | `acme` | server | TLS with certificates obtained and renewed by ACME (Let's Encrypt), TLS-ALPN-01 on the same socket, over any server endpoint | `domains`, `cache`, `contact`, `directory` (`letsencrypt`), `trustRoots`, `alpn`, `minVersion` (`1.2`), `clientCA`, `requireClientCert` (`1`), `handshakeTimeout` (`10`), `retry` (`60`), `maxPendingPerSource` | `endpoints-acme` |
 //! | `exec` | client | run a program: the connection is its stdin and stdout, its exit status ends the stream (no shell) | `program`, `env`, `unsetEnv`, `clearEnv` (`0`), `cwd`, `stderr` (`log`), `grace` (`5`) | `endpoints-exec` |
+//! | `fd` | server | adopt an inherited listening socket (TCP or unix) by descriptor number or name | `fd`, `name` | `endpoints-systemd` |
 //! | `haproxy` | client | send a PROXY protocol header first on every connection of any client endpoint | `version` (`1`) | `endpoints-proxy` |
 //! | `haproxy` | server | read a PROXY protocol v1/v2 header on every connection of any server endpoint | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), `maxPendingPerSource` | `endpoints-proxy` |
 //! | `hostname` | client | connect to a host name with happy eyeballs (RFC 8305) | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `endpoints-hostname` |

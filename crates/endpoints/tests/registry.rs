@@ -28,7 +28,7 @@ const FEATURES: &[Feature] = &[
     (
         "systemd",
         cfg!(feature = "systemd"),
-        &[("systemd", Side::Server)],
+        &[("systemd", Side::Server), ("fd", Side::Server)],
     ),
     (
         "tls",

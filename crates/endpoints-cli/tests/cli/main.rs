@@ -8,5 +8,6 @@ mod data_paths;
 mod doc_tables;
 mod drain;
 mod exec;
+mod handover;
 mod logs;
 mod transfers;

@@ -2,5 +2,6 @@
 //! file is a module. Tests that change process-wide state (limits, umask, environment,
 //! a global provider, counts of open descriptors) stay in binaries of their own.
 
+mod handover;
 mod hints;
 mod tcp;

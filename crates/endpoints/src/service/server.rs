@@ -286,6 +286,29 @@ impl ServerService {
         &self.listening
     }
 
+    /// Hand the listeners to a successor (`docs/handover.md`): start it
+    /// ([`HandoverOptions::same_binary`](endpoints_util::handover::HandoverOptions::same_binary):
+    /// this binary with the same arguments), passing every listener of this process (the
+    /// handover is process-wide: other services' listeners go too), and wait until it calls
+    /// [`signal_ready`](endpoints_util::handover::signal_ready). Then stop accepting and drain
+    /// for up to `deadline`, as [`shutdown`](Self::shutdown), and return the successor's pid.
+    /// On failure (the successor could not start, exited, or was not ready in time: it was
+    /// killed and reaped) the service is given back, still serving, with the reason.
+    pub async fn hand_over(
+        self,
+        options: &endpoints_util::handover::HandoverOptions,
+        deadline: Duration,
+    ) -> Result<(u32, ShutdownReport), (Self, endpoints_util::handover::HandoverError)> {
+        match endpoints_util::handover::hand_over(options).await {
+            Ok(ready) => {
+                let pid = ready.pid;
+                drop(ready.child);
+                Ok((pid, self.shutdown(deadline).await))
+            }
+            Err(e) => Err((self, e)),
+        }
+    }
+
     /// Stop accepting (every listener is closed before this goes on) and fire the handlers'
     /// [`Shutdown`] signal, let open connections finish for up to `deadline`, then close
     /// (abort) the rest.

@@ -3,5 +3,6 @@
 //! a global provider, counts of open descriptors) stay in binaries of their own.
 
 mod builders;
+mod handover;
 mod policy;
 mod tracing;

@@ -1,0 +1,705 @@
+//! Issue 25: `SIGHUP` hands the listeners to a successor (the command itself), which adopts
+//! them by description; a failing successor changes nothing.
+//!
+//! Every wait is bounded (20 s for a line, the `line_with` helper; 30 s for a process to end),
+//! far above the fraction of a second each step takes on an idle machine, so a loaded CI
+//! machine is not a failure.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::data_paths::{cmd, line_with, port_in, start, temp_dir};
+
+/// Send `signal` (`HUP`, `TERM`, `KILL`) to `pid`, with kill(1).
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Whether `/proc/{pid}` exists at all (a zombie too).
+fn exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Wait until `pid` is gone (30 s at most; it takes milliseconds).
+async fn gone(pid: u32) {
+    for _ in 0..300 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("process {pid} still runs after 30 s");
+}
+
+/// How many descriptors `pid` has open, once two counts 200 ms apart agree (a closed
+/// connection's socket goes just after its log line). At most 10 s.
+async fn open_fds_settled(pid: u32) -> usize {
+    let count = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("fds")
+            .count()
+    };
+    let mut last = count();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = count();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the descriptor count of {pid} kept changing for 10 s");
+}
+
+fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid")
+}
+
+/// The pid in the pid file, once it is written (just after the `listening on` line; 20 s at
+/// most).
+async fn written_pid(path: &Path) -> u32 {
+    for _ in 0..200 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no pid in {} after 20 s", path.display());
+}
+
+/// Wait until the pid file names someone other than `old` (20 s at most).
+async fn pid_changes(path: &Path, old: u32) -> u32 {
+    for _ in 0..200 {
+        let now = read_pid(path);
+        if now != old {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the pid file still names {old} after 20 s");
+}
+
+/// Kills whatever the pid file names when the test ends, passed or not: a successor is not
+/// the test's child, so `kill_on_drop` does not reach it.
+struct Reaper(PathBuf);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Ok(text) = std::fs::read_to_string(&self.0)
+            && let Ok(pid) = text.trim().parse::<u32>()
+            && alive(pid)
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// One echo round trip on a new TCP connection; the error says which step failed.
+async fn echo_tcp(port: u16, n: u64) -> Result<(), String> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    echo_on(&mut s, n).await
+}
+
+async fn echo_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    n: u64,
+) -> Result<(), String> {
+    let msg = format!("ping {n}\n");
+    s.write_all(msg.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    s.shutdown().await.map_err(|e| format!("shutdown: {e}"))?;
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut back))
+        .await
+        .map_err(|_| "no echo in 20 s".to_owned())?
+        .map_err(|e| format!("read: {e}"))?;
+    if back == msg.as_bytes() {
+        Ok(())
+    } else {
+        Err(format!("wrong echo {:?}", String::from_utf8_lossy(&back)))
+    }
+}
+
+/// Connections made one after another while `stop` is false; returns (made, failures).
+fn steady_load(
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(u64, Vec<String>)> {
+    tokio::spawn(async move {
+        let (mut made, mut failures) = (0u64, Vec::new());
+        // Bounded: at most 100,000 connections (a few seconds' worth at most here).
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) && made < 100_000 {
+            if let Err(e) = echo_tcp(port, made).await {
+                failures.push(e);
+            }
+            made += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        (made, failures)
+    })
+}
+
+/// Items 1 and 3: two SIGHUPs in a row under a steady load; each successor (the command
+/// itself, the same arguments) adopts the TCP listener by its description (port 0: the same
+/// port), the pid file names it once it is ready, the old process drains and exits 0, and no
+/// connection is refused, reset or answered wrongly.
+#[tokio::test]
+async fn sighup_hands_a_tcp_listener_to_the_successor_and_loses_nothing() {
+    let dir = temp_dir("handover-tcp");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let pf = pid_file.to_str().expect("utf-8");
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--pid-file",
+        pf,
+    ]))
+    .await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    assert_eq!(
+        written_pid(&pid_file).await,
+        first,
+        "the pid file names the first process"
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = steady_load(port, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    signal(first, "HUP");
+    let line = line_with(&mut rx, "is ready; no longer accepting").await;
+    let second = pid_changes(&pid_file, first).await;
+    assert!(line.contains(&format!("successor pid {second} ")), "{line}");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old process exits after its drain")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert!(alive(second), "the successor serves");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The successor hands over in turn.
+    signal(second, "HUP");
+    let third = pid_changes(&pid_file, second).await;
+    gone(second).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (made, failures) = load.await.expect("load");
+    assert!(made > 0, "the load ran");
+    assert!(
+        failures.is_empty(),
+        "{} of {made} connections failed: {failures:?}",
+        failures.len()
+    );
+    echo_tcp(port, 0)
+        .await
+        .expect("the third process serves the same port");
+    signal(third, "TERM");
+    gone(third).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 1: a `unix:` socket is handed over as it is: the same inode, never unlinked or
+/// re-created, its lock held by the successor throughout; the last process removes both.
+#[tokio::test]
+async fn a_unix_socket_and_its_lock_survive_the_handover() {
+    let dir = temp_dir("handover-unix");
+    let sock = dir.join("echo.sock");
+    let lock = dir.join("echo.sock.lock");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let desc = format!("unix:{}", sock.display());
+    let (mut child, _shown, mut rx) = start(cmd(&[
+        "listen",
+        &desc,
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    let inode = std::fs::symlink_metadata(&sock).expect("socket").ino();
+    let lock_inode = std::fs::symlink_metadata(&lock).expect("lock").ino();
+    signal(first, "HUP");
+    line_with(&mut rx, "is ready; no longer accepting").await;
+    let second = pid_changes(&pid_file, first).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old process exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock).expect("socket").ino(),
+        inode,
+        "the same socket file"
+    );
+    assert_eq!(
+        std::fs::symlink_metadata(&lock).expect("lock").ino(),
+        lock_inode,
+        "the same lock file"
+    );
+    let probe = std::fs::File::open(&lock).expect("lock");
+    assert!(
+        matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the successor holds the lock"
+    );
+    drop(probe);
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("connect");
+    echo_on(&mut s, 1).await.expect("the successor echoes");
+    signal(second, "TERM");
+    gone(second).await;
+    assert!(!sock.exists(), "the last process removes the socket");
+    assert!(!lock.exists(), "and the lock");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 4: a successor that cannot start, one that exits at once, and one that never becomes ready (killed at the
+/// `--ready-timeout` and reaped), change nothing: the old process logs why, keeps serving,
+/// keeps its pid file and opens no descriptor for good; a SIGHUP during a handover is refused.
+#[tokio::test]
+async fn a_failing_successor_is_stopped_and_the_old_process_keeps_serving() {
+    let dir = temp_dir("handover-fail");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    // A successor that starts, says where it is, and never signals readiness.
+    let script = dir.join("hang.sh");
+    let hung_pid = dir.join("hung.pid");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nexec sleep 60\n",
+            hung_pid.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let exits = dir.join("exits.sh");
+    std::fs::write(&exits, "#!/bin/sh\nexit 3\n").expect("script");
+    std::fs::set_permissions(&exits, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+
+    let missing = dir.join("no-such-program");
+    for (program, timeout, expect) in [
+        (&missing, "60", "cannot start the successor"),
+        (&exits, "60", "exited (exit status: 3) before it was ready"),
+        (&script, "1", "was not ready within 1s"),
+    ] {
+        let _ = std::fs::remove_file(&pid_file);
+        let (mut child, shown, mut rx) = start(cmd(&[
+            "listen",
+            "tcp:0:interface=127.0.0.1",
+            "--echo",
+            "--pid-file",
+            pid_file.to_str().expect("utf-8"),
+            "--handover-exec",
+            program.to_str().expect("utf-8"),
+            "--ready-timeout",
+            timeout,
+        ]))
+        .await;
+        let port = port_in(&shown);
+        let pid = child.id().expect("pid");
+        assert_eq!(written_pid(&pid_file).await, pid);
+        echo_tcp(port, 1).await.expect("serves");
+        // Counted once that connection is closed on both sides.
+        line_with(&mut rx, "ended cleanly").await;
+        // The connection's socket closes just after its line: counted once it has.
+        let fds = open_fds_settled(pid).await;
+        let _ = std::fs::remove_file(&hung_pid);
+        signal(pid, "HUP");
+        if program == &script {
+            // The successor runs (it wrote its pid): a second SIGHUP now is refused.
+            for _ in 0..200 {
+                if hung_pid.exists() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            signal(pid, "HUP");
+            line_with(&mut rx, "SIGHUP refused: a handover is already in progress").await;
+        }
+        let line = line_with(&mut rx, "handover failed").await;
+        assert!(line.contains(expect), "{line}");
+        assert!(line.contains("keeps serving"), "{line}");
+        if program == &script {
+            let hung: u32 = std::fs::read_to_string(&hung_pid)
+                .expect("hung pid")
+                .trim()
+                .parse()
+                .expect("pid");
+            assert!(!exists(hung), "the hung successor was killed and reaped");
+        }
+        assert_eq!(read_pid(&pid_file), pid, "the pid file is unchanged");
+        echo_tcp(port, 2)
+            .await
+            .expect("the old process still serves");
+        line_with(&mut rx, "ended cleanly").await;
+        assert!(alive(pid));
+        let after = open_fds_settled(pid).await;
+        assert_eq!(after, fds, "no descriptor leaked");
+        signal(pid, "TERM");
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("exits")
+            .expect("status");
+        assert!(status.success(), "{status}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 3 for `relay`: a SIGHUP hands the relay's listener over; relayed connections go on
+/// without a failure, through the old process and then the new one.
+#[tokio::test]
+async fn relay_hands_its_listener_over_on_sighup() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up_port = upstream.local_addr().expect("addr").port();
+    let echo = tokio::spawn(async move {
+        // Bounded by the test: aborted at its end.
+        loop {
+            let Ok((mut s, _)) = upstream.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    let dir = temp_dir("handover-relay");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let target = format!("tcp:127.0.0.1:{up_port}");
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &target,
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = steady_load(port, stop.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(first, "HUP");
+    line_with(&mut rx, "is ready; no longer accepting").await;
+    let second = pid_changes(&pid_file, first).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old relay exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (made, failures) = load.await.expect("load");
+    assert!(
+        failures.is_empty(),
+        "{} of {made} failed: {failures:?}",
+        failures.len()
+    );
+    signal(second, "TERM");
+    gone(second).await;
+    echo.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 5: under a service manager (a notify socket of the test's, as systemd's), the command
+/// says READY=1 once listening and stores its listener (`--fd-store`: FDSTORE=1 with the
+/// socket attached, named by its key); a SIGHUP says RELOADING=1 (with MONOTONIC_USEC), and
+/// once the successor is ready, MAINPID= the successor with READY=1.
+#[tokio::test]
+async fn under_a_service_manager_the_handover_is_reported_and_listeners_stored() {
+    let dir = temp_dir("handover-notify");
+    let notify = dir.join("notify");
+    let rx_socket = tokio::net::UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let mut c = cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--fd-store",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]);
+    c.env("NOTIFY_SOCKET", &notify);
+    let (mut child, shown, _rx) = start(c).await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    let mut buf = vec![0u8; 4096];
+    // Each message within 20 s (they come within milliseconds).
+    let mut next = async || {
+        let n = tokio::time::timeout(Duration::from_secs(20), rx_socket.recv(&mut buf))
+            .await
+            .expect("a notification in 20 s")
+            .expect("recv");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let name = "FDNAME=ep.tcp%3Aport=0%3Ainterface=127.0.0.1";
+    let m = next().await;
+    assert!(m.starts_with("FDSTORE=1\n") && m.contains(name), "{m}");
+    assert_eq!(next().await, "READY=1");
+    signal(first, "HUP");
+    let m = next().await;
+    assert!(m.starts_with("RELOADING=1\nMONOTONIC_USEC="), "{m}");
+    // The successor stores the same listener (systemd keeps one copy), then the old process
+    // hands the service over.
+    let m = next().await;
+    assert!(m.starts_with("FDSTORE=1\n") && m.contains(name), "{m}");
+    let second = pid_changes(&pid_file, first).await;
+    assert_eq!(next().await, format!("MAINPID={second}\nREADY=1"));
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    echo_tcp(port, 7).await.expect("the successor serves");
+    signal(second, "TERM");
+    gone(second).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 1: wrappers are unchanged (`haproxy:` over `tcp:` adopts its inner socket), and `tcp6:`
+/// is adopted too: the successor shows the same description (the same port), and serves.
+#[tokio::test]
+async fn wrapped_and_tcp6_listeners_are_handed_over_too() {
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    for desc in [
+        "haproxy:trusted=127.0.0.0/8:tcp:0:interface=127.0.0.1",
+        r"tcp6:0:interface=\:\:1",
+    ] {
+        if desc.starts_with("tcp6") && !ipv6 {
+            eprintln!("skipping {desc}: this machine has no IPv6 loopback");
+            continue;
+        }
+        let dir = temp_dir("handover-wrapped");
+        let pid_file = dir.join("pid");
+        let _reaper = Reaper(pid_file.clone());
+        let (mut child, shown, mut rx) = start(cmd(&[
+            "listen",
+            desc,
+            "--echo",
+            "--pid-file",
+            pid_file.to_str().expect("utf-8"),
+        ]))
+        .await;
+        let first = child.id().expect("pid");
+        assert_eq!(written_pid(&pid_file).await, first);
+        signal(first, "HUP");
+        let again = line_with(&mut rx, "listening on ").await;
+        assert_eq!(
+            again,
+            format!("listening on {shown}"),
+            "the same description"
+        );
+        let second = pid_changes(&pid_file, first).await;
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the old process exits")
+            .expect("status");
+        assert!(status.success(), "{status}");
+        let port = port_in(&shown);
+        if desc.starts_with("haproxy") {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            s.write_all(b"PROXY TCP4 192.0.2.1 127.0.0.1 1234 80\r\n")
+                .await
+                .expect("header");
+            echo_on(&mut s, 3)
+                .await
+                .expect("the successor reads PROXY and echoes");
+        } else {
+            let mut s = tokio::net::TcpStream::connect(("::1", port))
+                .await
+                .expect("connect");
+            echo_on(&mut s, 4).await.expect("the successor echoes");
+        }
+        signal(second, "TERM");
+        gone(second).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Item 3: connections waiting in the accept queue at the handover are served by the
+/// successor. `relay --max-connections 1` holding one connection accepts nothing more, so a
+/// second client waits in the queue; after SIGHUP the successor accepts and relays it, while
+/// the old process keeps its own connection until that one ends.
+#[tokio::test]
+async fn connections_in_the_accept_queue_are_served_by_the_successor() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let up_port = upstream.local_addr().expect("addr").port();
+    let echo = tokio::spawn(async move {
+        // Bounded by the test: aborted at its end.
+        loop {
+            let Ok((mut s, _)) = upstream.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = w.shutdown().await;
+            });
+        }
+    });
+    let dir = temp_dir("handover-queue");
+    let pid_file = dir.join("pid");
+    let _reaper = Reaper(pid_file.clone());
+    let target = format!("tcp:127.0.0.1:{up_port}");
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &target,
+        "--max-connections",
+        "1",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    // The old process's only slot: a connection that stays open.
+    let mut held = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    held.write_all(b"held\n").await.expect("write");
+    let mut got = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(20), held.read_exact(&mut got))
+        .await
+        .expect("echo in 20 s")
+        .expect("read");
+    assert_eq!(&got, b"held\n");
+    // Connected by the kernel, never accepted by the old process: it waits in the queue.
+    let mut queued = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    queued.write_all(b"queued\n").await.expect("write");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(first, "HUP");
+    let second = pid_changes(&pid_file, first).await;
+    let mut got = [0u8; 7];
+    tokio::time::timeout(Duration::from_secs(20), queued.read_exact(&mut got))
+        .await
+        .expect("the successor relays the queued connection within 20 s")
+        .expect("read");
+    assert_eq!(&got, b"queued\n");
+    line_with(
+        &mut rx,
+        "is ready; no longer accepting, draining 1 connection(s)",
+    )
+    .await;
+    // The old process still relays its own connection, then exits once it ends.
+    held.write_all(b"more\n").await.expect("write");
+    let mut got = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(20), held.read_exact(&mut got))
+        .await
+        .expect("echo in 20 s")
+        .expect("read");
+    assert_eq!(&got, b"more\n");
+    drop(held);
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old relay exits once its connection ended")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    // Closed first, so the successor's drain has nothing to wait for.
+    drop(queued);
+    signal(second, "TERM");
+    gone(second).await;
+    echo.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Item 4, the other way round: an old process killed (SIGKILL) while its successor starts
+/// leaves the successor with the listener: it cannot signal readiness, says so, and serves.
+/// The successor here is a wrapper script that waits, then execs the command (the same pid, so
+/// `LISTEN_PID` still names it).
+#[tokio::test]
+async fn a_successor_whose_predecessor_died_serves_anyway() {
+    let dir = temp_dir("handover-orphan");
+    let pid_file = dir.join("pid");
+    let succ_pid = dir.join("successor.pid");
+    let _reaper = Reaper(succ_pid.clone());
+    let script = dir.join("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}\nsleep 1\nexec {} \"$@\"\n",
+            succ_pid.display(),
+            crate::data_paths::BIN
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--handover-exec",
+        script.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let port = port_in(&shown);
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    signal(first, "HUP");
+    let successor = written_pid(&succ_pid).await;
+    signal(first, "KILL");
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("killed");
+    let line = line_with(&mut rx, "serving the listeners anyway").await;
+    assert!(line.contains("readiness pipe"), "{line}");
+    echo_tcp(port, 9)
+        .await
+        .expect("the orphaned successor serves");
+    signal(successor, "TERM");
+    gone(successor).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
