@@ -8,7 +8,8 @@ use std::time::Duration;
 use endpoints_core::params::Args;
 use endpoints_core::registry::build_client;
 use endpoints_core::{
-    ClientEndpoint, Connection, Description, Field, Operation, ParseError, async_trait, io_error,
+    ClientEndpoint, Connection, Description, EndpointIoError, Field, Operation, ParseError,
+    async_trait, io_error,
 };
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::WebSocketStream;
@@ -113,6 +114,37 @@ pub struct WsClientEndpoint {
     settings: StreamSettings,
     timeout: Option<Duration>,
     canonical: Description,
+    /// The endpoint beneath is the user's `endpoint=` (its name is kept in errors), not one
+    /// built here (`hostname:`, `tls:`, whose names are replaced by ours).
+    inner_named: bool,
+}
+
+/// An error in words (so that `io_error` names our endpoint before them).
+#[derive(Debug)]
+struct Worded(String);
+
+impl fmt::Display for Worded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Worded {}
+
+fn names_an_endpoint(e: &io::Error) -> Option<&EndpointIoError> {
+    e.get_ref()
+        .and_then(|r| r.downcast_ref::<EndpointIoError>())
+}
+
+/// The transport's error under our name: the name of a transport built here is dropped, the
+/// name of the user's own `endpoint=` kept after ours.
+fn reworded(e: io::Error, keep_name: bool) -> io::Error {
+    let kind = e.kind();
+    match names_an_endpoint(&e) {
+        Some(named) if keep_name => io::Error::new(kind, Worded(named.to_string())),
+        Some(named) => io::Error::new(kind, Worded(named.cause().to_string())),
+        None => e,
+    }
 }
 
 impl fmt::Debug for WsClientEndpoint {
@@ -143,7 +175,11 @@ fn refused_kind(status: u16) -> io::ErrorKind {
 
 impl WsClientEndpoint {
     async fn open(&self) -> io::Result<Connection> {
-        let mut conn = self.inner.connect().await?;
+        let mut conn = self
+            .inner
+            .connect()
+            .await
+            .map_err(|e| reworded(e, self.inner_named))?;
         let key = new_key();
         conn.write_all(self.request.text(&key).as_bytes()).await?;
         conn.flush().await?;
@@ -378,6 +414,7 @@ fn build(d: &Description, tls: bool) -> Result<Box<dyn ClientEndpoint>, ParseErr
     let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
     let settings = stream_settings(&args)?;
     let endpoint = nested(&args)?;
+    let inner_named = endpoint.is_some() && !tls;
     if let (Some(b), true) = (args.get("bindAddress"), endpoint.is_some()) {
         return Err(
             b.invalid("`bindAddress` is for the default transport: give it inside `endpoint=`")
@@ -450,6 +487,7 @@ fn build(d: &Description, tls: bool) -> Result<Box<dyn ClientEndpoint>, ParseErr
         settings,
         timeout,
         canonical,
+        inner_named,
     }))
 }
 

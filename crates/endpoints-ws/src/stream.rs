@@ -5,7 +5,8 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker, ready};
 use std::time::Duration;
 
 use endpoints_core::{Connection, Layer};
@@ -79,6 +80,23 @@ pub struct WsStream {
     /// The read side ended (the peer's Close, or after an error).
     ended: bool,
     keepalive: Option<Keepalive>,
+    /// Bytes queued in tungstenite's write buffer that a flush has not sent yet: every write
+    /// is flushed at once, like a socket's, and what a full socket held back is flushed by
+    /// the next write, flush or read.
+    unflushed: bool,
+    /// The waker of the last write that left bytes unflushed: a read that flushes them
+    /// wakes it too, so a writer in another task is not forgotten.
+    writer: Option<Waker>,
+}
+
+/// Wakes a reader and a writer.
+struct Both(Waker, Waker);
+
+impl Wake for Both {
+    fn wake(self: Arc<Self>) {
+        self.0.wake_by_ref();
+        self.1.wake_by_ref();
+    }
 }
 
 impl fmt::Debug for WsStream {
@@ -179,6 +197,42 @@ impl WsStream {
             shut: false,
             ended: false,
             keepalive,
+            unflushed: false,
+            writer: None,
+        }
+    }
+
+    /// Flush what is queued, from a read: with a waker that wakes the reader and the last
+    /// writer. Errors are left to the read that follows (the connection is broken).
+    fn flush_from_read(&mut self, cx: &mut Context<'_>) {
+        if !self.unflushed {
+            return;
+        }
+        let waker = match &self.writer {
+            Some(w) => Waker::from(Arc::new(Both(cx.waker().clone(), w.clone()))),
+            None => cx.waker().clone(),
+        };
+        let mut both = Context::from_waker(&waker);
+        if let Poll::Ready(_) = Pin::new(&mut self.ws).poll_flush(&mut both) {
+            self.unflushed = false;
+            self.writer = None;
+        }
+    }
+
+    /// Flush after queueing a frame: done, or left for later (`unflushed`).
+    fn flush_after_send(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match Pin::new(&mut self.ws).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                self.writer = None;
+                Ok(())
+            }
+            Poll::Ready(Err(e)) => Err(ws_error(e)),
+            Poll::Pending => {
+                self.unflushed = true;
+                self.writer = Some(cx.waker().clone());
+                Ok(())
+            }
         }
     }
 
@@ -212,17 +266,16 @@ impl WsStream {
                     Pin::new(&mut self.ws)
                         .start_send(Message::Ping(Bytes::from_static(b"keepalive")))
                         .map_err(ws_error)?;
-                    // Flushing may wait on the peer; the read loop keeps polling it.
-                    if let Poll::Ready(Err(e)) = Pin::new(&mut self.ws).poll_flush(cx) {
-                        return Err(ws_error(e));
+                    self.unflushed = true;
+                    self.flush_from_read(cx);
+                    if let Some(k) = self.keepalive.as_mut() {
+                        k.due = false;
+                        k.waiting = true;
+                        let at = tokio::time::Instant::now() + k.pong_timeout;
+                        k.timer.as_mut().reset(at);
+                        // Register the new deadline with this task.
+                        let _ = k.timer.as_mut().poll(cx);
                     }
-                    let k = self.keepalive.as_mut().expect("checked above");
-                    k.due = false;
-                    k.waiting = true;
-                    let at = tokio::time::Instant::now() + k.pong_timeout;
-                    k.timer.as_mut().reset(at);
-                    // Register the new deadline with this task.
-                    let _ = k.timer.as_mut().poll(cx);
                 }
                 Poll::Ready(Err(e)) => return Err(ws_error(e)),
                 Poll::Pending => {}
@@ -259,6 +312,7 @@ impl AsyncRead for WsStream {
             if this.ended {
                 return Poll::Ready(Ok(()));
             }
+            this.flush_from_read(cx);
             if let Err(e) = this.poll_keepalive(cx) {
                 this.ended = true;
                 return Poll::Ready(Err(e));
@@ -274,7 +328,8 @@ impl AsyncRead for WsStream {
                     this.ended = true;
                     // The reply Close is queued; flush it now (a failure to is no news: the
                     // peer is done).
-                    let _ = Pin::new(&mut this.ws).poll_flush(cx);
+                    this.unflushed = true;
+                    this.flush_from_read(cx);
                     return Poll::Ready(match frame {
                         None => Ok(()),
                         Some(f) if f.code == CloseCode::Normal => Ok(()),
@@ -311,17 +366,26 @@ impl AsyncWrite for WsStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        if this.unflushed {
+            ready!(Pin::new(&mut this.ws).poll_flush(cx)).map_err(ws_error)?;
+            this.unflushed = false;
+            this.writer = None;
+        }
         ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(ws_error)?;
         let n = buf.len().min(MAX_WRITE);
         Pin::new(&mut this.ws)
             .start_send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
             .map_err(ws_error)?;
+        this.flush_after_send(cx)?;
         Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        Pin::new(&mut this.ws).poll_flush(cx).map_err(ws_error)
+        ready!(Pin::new(&mut this.ws).poll_flush(cx)).map_err(ws_error)?;
+        this.unflushed = false;
+        this.writer = None;
+        Poll::Ready(Ok(()))
     }
 
     /// Send Close (1000) and flush it; reading goes on until the peer's Close.

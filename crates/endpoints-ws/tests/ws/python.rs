@@ -1,0 +1,1 @@
+//! Python websockets as peer.
