@@ -391,11 +391,35 @@ impl AsyncWrite for WsStream {
     /// Send Close (1000) and flush it; reading goes on until the peer's Close.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.shut = true;
-        match ready!(Pin::new(&mut this.ws).poll_close(cx)) {
-            Ok(()) => Poll::Ready(Ok(())),
-            // The peer closed first and its Close was answered: nothing left to send.
-            Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
+        if !this.shut {
+            match ready!(Pin::new(&mut this.ws).poll_ready(cx)) {
+                Ok(()) => {}
+                // The peer closed first and its Close was answered: nothing left to send.
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                    this.shut = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) => return Poll::Ready(Err(ws_error(e))),
+            }
+            this.shut = true;
+            let close = Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "".into(),
+            }));
+            match Pin::new(&mut this.ws).start_send(close) {
+                Ok(()) => {}
+                // Already closing (the peer's Close came first): just flush.
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {}
+                Err(WsError::Protocol(_)) => {}
+                Err(e) => return Poll::Ready(Err(ws_error(e))),
+            }
+        }
+        match ready!(Pin::new(&mut this.ws).poll_flush(cx)) {
+            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => {
+                this.unflushed = false;
+                this.writer = None;
+                Poll::Ready(Ok(()))
+            }
             Err(e) => Poll::Ready(Err(ws_error(e))),
         }
     }
