@@ -41,16 +41,83 @@
 //! `ws:` client:
 //!
 //! <!-- params: ws client -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `host` | 1 | host | required | server host name or IP address |
+//! | `port` | 2 | port | `80` | server port |
+//! | `path` |  | text | `/` | request target: path and query (`/chat?room=1`) |
+//! | `hostHeader` |  | text |  | `Host` header (default: host, and port unless it is the scheme's default) |
+//! | `origin` |  | text |  | `Origin` header to send (`https://app.example`) |
+//! | `subprotocols` |  | list |  | subprotocols to offer, in preference order (`Sec-WebSocket-Protocol`) |
+//! | `headers` |  | list |  | extra request headers, `Name=value` comma-separated (`X-Team=a,X-Trace=1`) |
+//! | `user` |  | text |  | user name for `Authorization: Basic` (with password=, passwordFile= or passwordEnv=) |
+//! | `password` |  | text |  | password for Basic authentication (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as \*\*\* |
+//! | `passwordFile` |  | path |  | read the Basic password from this file (one trailing newline is dropped) |
+//! | `passwordEnv` |  | text |  | read the Basic password from this environment variable |
+//! | `token` |  | text |  | bearer token for `Authorization: Bearer` (visible in `ps` and logs: prefer tokenFile= or tokenEnv=); shown as \*\*\* |
+//! | `tokenFile` |  | path |  | read the bearer token from this file (one trailing newline is dropped) |
+//! | `tokenEnv` |  | text |  | read the bearer token from this environment variable |
+//! | `timeout` |  | seconds | `30` | deadline for connecting and the upgrade together, in seconds (0: none) |
+//! | `endpoint` |  | description |  | connect through this client description instead of happy eyeballs (host and port then name the server in `Host`) |
+//! | `bindAddress` |  | host |  | local IP for connection attempts of its family |
+//! | `maxMessage` |  | integer | `16777216` | largest message accepted, in bytes (fragments included); a larger one ends the connection with Close 1009 |
+//! | `maxFrame` |  | integer | `16777216` | largest frame accepted, in bytes, checked on its header before the payload is read |
+//! | `ping` |  | seconds | `0` | send a ping after this many seconds without one, while the connection is read (0: never) |
+//! | `pongTimeout` |  | seconds | `30` | with ping=: a pong must arrive within this many seconds, or reading fails |
 //! <!-- /params -->
 //!
 //! `wss:` client:
 //!
 //! <!-- params: wss client -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `host` | 1 | host | required | server host name or IP address; verified against its certificate |
+//! | `port` | 2 | port | `443` | server port |
+//! | `path` |  | text | `/` | request target: path and query (`/chat?room=1`) |
+//! | `hostHeader` |  | text |  | `Host` header (default: host, and port unless it is the scheme's default) |
+//! | `origin` |  | text |  | `Origin` header to send (`https://app.example`) |
+//! | `subprotocols` |  | list |  | subprotocols to offer, in preference order (`Sec-WebSocket-Protocol`) |
+//! | `headers` |  | list |  | extra request headers, `Name=value` comma-separated (`X-Team=a,X-Trace=1`) |
+//! | `user` |  | text |  | user name for `Authorization: Basic` (with password=, passwordFile= or passwordEnv=) |
+//! | `password` |  | text |  | password for Basic authentication (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as \*\*\* |
+//! | `passwordFile` |  | path |  | read the Basic password from this file (one trailing newline is dropped) |
+//! | `passwordEnv` |  | text |  | read the Basic password from this environment variable |
+//! | `token` |  | text |  | bearer token for `Authorization: Bearer` (visible in `ps` and logs: prefer tokenFile= or tokenEnv=); shown as \*\*\* |
+//! | `tokenFile` |  | path |  | read the bearer token from this file (one trailing newline is dropped) |
+//! | `tokenEnv` |  | text |  | read the bearer token from this environment variable |
+//! | `timeout` |  | seconds | `30` | deadline for connecting and the upgrade together, in seconds (0: none) |
+//! | `endpoint` |  | description |  | connect through this client description instead of happy eyeballs (host and port then name the server in `Host`) |
+//! | `bindAddress` |  | host |  | local IP for connection attempts of its family |
+//! | `trustRoots` |  | path |  | as tls:'s: CA certificates (directory or PEM file), `mozilla`, `system`, or `none` (with pin=); default: the platform's store, else Mozilla's roots |
+//! | `pin` |  | list |  | as tls:'s: sha256/&lt;base64&gt; of the server's public key, comma-separated |
+//! | `certificate` |  | path |  | as tls:'s: client certificate chain (PEM) |
+//! | `privateKey` |  | path |  | as tls:'s: client key (PEM); default: the key in the certificate file |
+//! | `sni` |  | host |  | as tls:'s: server name to send and verify (default: host) |
+//! | `minVersion` |  | one of 1.2\|1.3 |  | as tls:'s: lowest TLS version |
+//! | `maxMessage` |  | integer | `16777216` | largest message accepted, in bytes (fragments included); a larger one ends the connection with Close 1009 |
+//! | `maxFrame` |  | integer | `16777216` | largest frame accepted, in bytes, checked on its header before the payload is read |
+//! | `ping` |  | seconds | `0` | send a ping after this many seconds without one, while the connection is read (0: never) |
+//! | `pongTimeout` |  | seconds | `30` | with ping=: a pong must arrive within this many seconds, or reading fails |
 //! <!-- /params -->
 //!
 //! `ws:` server:
 //!
 //! <!-- params: ws server -->
+//! | parameter | position | type | default | meaning |
+//! |---|---|---|---|---|
+//! | `path` |  | text |  | accept upgrades for this path only (the query is ignored); others get 404 (default: any path) |
+//! | `origins` |  | list |  | allowed `Origin` values, comma-separated (`https://app.example`); another Origin gets 403, a request without one (not a browser) passes |
+//! | `subprotocols` |  | list |  | subprotocols served, in preference order: a client must offer one (else 400); the first it offers is chosen |
+//! | `token` |  | text |  | require `Authorization: Bearer <token>` (else 401; visible in `ps`: prefer tokenFile= or tokenEnv=); shown as \*\*\* |
+//! | `tokenFile` |  | path |  | read the required bearer token from this file (one trailing newline is dropped) |
+//! | `tokenEnv` |  | text |  | read the required bearer token from this environment variable |
+//! | `timeout` |  | seconds | `10` | deadline for a client's whole upgrade request, in seconds |
+//! | `maxRequest` |  | integer | `16384` | largest upgrade request head, in bytes (larger: 431) |
+//! | `maxPendingPerSource` |  | integer |  | upgrades (header read, handshake) in progress at once from one IP address, 1-1024 (default 64); more are closed at once |
+//! | `maxMessage` |  | integer | `16777216` | largest message accepted, in bytes (fragments included); a larger one ends the connection with Close 1009 |
+//! | `maxFrame` |  | integer | `16777216` | largest frame accepted, in bytes, checked on its header before the payload is read |
+//! | `ping` |  | seconds | `0` | send a ping after this many seconds without one, while the connection is read (0: never) |
+//! | `pongTimeout` |  | seconds | `30` | with ping=: a pong must arrive within this many seconds, or reading fails |
 //! <!-- /params -->
 //!
 //! ```text

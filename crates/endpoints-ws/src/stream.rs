@@ -213,7 +213,7 @@ impl WsStream {
             None => cx.waker().clone(),
         };
         let mut both = Context::from_waker(&waker);
-        if let Poll::Ready(_) = Pin::new(&mut self.ws).poll_flush(&mut both) {
+        if Pin::new(&mut self.ws).poll_flush(&mut both).is_ready() {
             self.unflushed = false;
             self.writer = None;
         }

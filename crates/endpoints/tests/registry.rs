@@ -52,6 +52,15 @@ const FEATURES: &[Feature] = &[
         &[("socks5", Side::Client), ("httpconnect", Side::Client)],
     ),
     ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
+    (
+        "ws",
+        cfg!(feature = "ws"),
+        &[
+            ("ws", Side::Server),
+            ("ws", Side::Client),
+            ("wss", Side::Client),
+        ],
+    ),
 ];
 
 #[test]

@@ -95,7 +95,7 @@ async fn endless_continuation_frames_end_at_max_message() {
             break;
         }
         sent += 1;
-        if sent % 64 == 0 && seen.try_recv().is_ok_and(|r| r.end.is_err()) {
+        if sent.is_multiple_of(64) && seen.try_recv().is_ok_and(|r| r.end.is_err()) {
             return;
         }
     }
