@@ -9,3 +9,4 @@ mod doc_tables;
 mod drain;
 mod logs;
 mod transfers;
+mod ws;
