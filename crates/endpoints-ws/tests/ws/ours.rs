@@ -172,3 +172,35 @@ async fn keepalive_pings_keep_a_quiet_connection_and_are_answered() {
         .expect("echo");
     assert_eq!(&back, b"still");
 }
+
+#[tokio::test]
+async fn haproxy_goes_beneath_the_websocket_on_both_sides() {
+    // Server: `ws:haproxy:...` reads the PROXY header on the socket, then the upgrade.
+    // Client: `haproxy:ws:...` sends it first (the declared transport), then the upgrade.
+    let l = listen("ws:path=/p:haproxy:trusted=127.0.0.1:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let mut l = l;
+    let client = async {
+        let conn = connect(&format!("haproxy:version=2:ws:127.0.0.1:{port}:path=/p")).await;
+        round_trip(conn, b"through both").await
+    };
+    let server = async {
+        let mut conn = within("accept", l.accept()).await.expect("accept");
+        let header = conn.extensions().get::<endpoints_proxy::ProxyHeader>();
+        assert_eq!(
+            header.map(|h| h.version),
+            Some(2),
+            "the client's v2 header, kept"
+        );
+        assert_eq!(conn.extensions().get::<WsInfo>().expect("info").path, "/p");
+        let mut buf = vec![0u8; 12];
+        conn.read_exact(&mut buf).await.expect("read");
+        conn.write_all(&buf).await.expect("write");
+        let mut rest = Vec::new();
+        within("Close", conn.read_to_end(&mut rest))
+            .await
+            .expect("clean end");
+    };
+    let (back, ()) = tokio::join!(client, server);
+    assert_eq!(back, b"through both");
+}
