@@ -253,8 +253,12 @@ impl WsClientEndpoint {
             Some(self.settings.config()),
         )
         .await;
-        let mut out =
-            Connection::new(WsStream::new(ws, &self.settings), local, peer).with_layer(&LAYER);
+        let mut out = Connection::new(
+            WsStream::new(ws, &self.settings, subprotocol.as_deref()),
+            local,
+            peer,
+        )
+        .with_layer(&LAYER);
         out.extensions_mut().extend(carried);
         out.extensions_mut().insert(WsInfo {
             path: self.request.path.clone(),

@@ -252,6 +252,40 @@ pub(crate) fn base64(input: &[u8]) -> String {
     out
 }
 
+/// Base64 (RFC 4648, padded), decoded; `None` for anything else (Twisted's `autobahn:`
+/// pads every message).
+pub(crate) fn unbase64(input: &[u8]) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    if !input.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let chunks = input.len() / 4;
+    for (i, q) in input.chunks(4).enumerate() {
+        let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != chunks) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &q[..4 - pad] {
+            n = (n << 6) | value(c)?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +302,17 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(base64(plain.as_bytes()), encoded, "{plain:?}");
+            assert_eq!(
+                unbase64(encoded.as_bytes()).as_deref(),
+                Some(plain.as_bytes())
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_base64_is_refused() {
+        for bad in ["Zg=", "Z===", "Zg==Zg==", "Zm9v!A==", "Zm 9"] {
+            assert_eq!(unbase64(bad.as_bytes()), None, "{bad}");
         }
     }
 
@@ -276,7 +321,7 @@ mod tests {
         // RFC 6455 §1.3's example.
         assert_eq!(
             accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaE2xOLTp5wVWbVUpk="
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
 

@@ -28,7 +28,11 @@
 //!   pending at most, so a ping flood queues nothing); `ping=` sends keepalive pings and
 //!   fails reading when no pong comes within `pongTimeout=`; `maxMessage=` and `maxFrame=`
 //!   (16 MiB each by default) bound what a peer can make us hold, fragments included, and a
-//!   frame's declared length is checked before its payload is read.
+//!   frame's declared length is checked before its payload is read;
+//! * Twisted `autobahn:` interop: when the subprotocol agreed on is `base64`, each write is
+//!   one text message of Base64 and each message read is decoded (a binary message or bad
+//!   Base64 is a read error); `binary` is the default mode. autobahn offers both and refuses
+//!   a peer that offers neither: write `subprotocols=binary` (or `base64`) on either side.
 //!
 //! The framing is `tokio-tungstenite`'s; the HTTP upgrade heads are read here (`httparse`),
 //! with a size bound and our own answers.

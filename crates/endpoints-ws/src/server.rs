@@ -250,8 +250,12 @@ pub(crate) async fn upgrade(mut conn: Connection, policy: &Policy) -> io::Result
         Some(policy.stream.config()),
     )
     .await;
-    let mut out =
-        Connection::new(WsStream::new(ws, &policy.stream), local, peer).with_layer(&LAYER);
+    let mut out = Connection::new(
+        WsStream::new(ws, &policy.stream, subprotocol.as_deref()),
+        local,
+        peer,
+    )
+    .with_layer(&LAYER);
     out.extensions_mut().extend(carried);
     out.extensions_mut().insert(WsInfo {
         path: head.target,

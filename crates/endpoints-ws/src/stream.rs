@@ -80,6 +80,8 @@ pub struct WsStream {
     /// The read side ended (the peer's Close, or after an error).
     ended: bool,
     keepalive: Option<Keepalive>,
+    /// Twisted `autobahn:`'s `base64` subprotocol: every message is text holding Base64.
+    base64: bool,
     /// Bytes queued in tungstenite's write buffer that a flush has not sent yet: every write
     /// is flushed at once, like a socket's, and what a full socket held back is flushed by
     /// the next write, flush or read.
@@ -182,8 +184,13 @@ pub(crate) fn ws_error(e: WsError) -> io::Error {
 }
 
 impl WsStream {
-    /// Frame `ws`, already upgraded, with `settings`' keepalive.
-    pub(crate) fn new(ws: WebSocketStream<Connection>, settings: &StreamSettings) -> Self {
+    /// Frame `ws`, already upgraded, with `settings`' keepalive; `subprotocol` `base64`
+    /// carries the bytes as Base64 in text messages (Twisted `autobahn:`'s mode).
+    pub(crate) fn new(
+        ws: WebSocketStream<Connection>,
+        settings: &StreamSettings,
+        subprotocol: Option<&str>,
+    ) -> Self {
         let keepalive = settings.ping.map(|every| Keepalive {
             every,
             pong_timeout: settings.pong_timeout,
@@ -197,6 +204,7 @@ impl WsStream {
             shut: false,
             ended: false,
             keepalive,
+            base64: subprotocol == Some("base64"),
             unflushed: false,
             writer: None,
         }
@@ -319,6 +327,25 @@ impl AsyncRead for WsStream {
             }
             let next = ready!(Pin::new(&mut this.ws).poll_next(cx));
             match next {
+                Some(Ok(Message::Binary(_))) if this.base64 => {
+                    this.ended = true;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a binary message on a `base64` subprotocol connection (text expected)",
+                    )));
+                }
+                Some(Ok(Message::Text(t))) if this.base64 => {
+                    match crate::http::unbase64(t.as_bytes()) {
+                        Some(b) => this.pending = Bytes::from(b),
+                        None => {
+                            this.ended = true;
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "a text message that is not Base64 on a `base64` subprotocol connection",
+                            )));
+                        }
+                    }
+                }
                 Some(Ok(Message::Binary(b))) => this.pending = b,
                 Some(Ok(Message::Text(t))) => this.pending = Bytes::from(t),
                 Some(Ok(Message::Pong(_))) => this.pong_arrived(cx),
@@ -373,8 +400,13 @@ impl AsyncWrite for WsStream {
         }
         ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(ws_error)?;
         let n = buf.len().min(MAX_WRITE);
+        let message = if this.base64 {
+            Message::Text(crate::http::base64(&buf[..n]).into())
+        } else {
+            Message::Binary(Bytes::copy_from_slice(&buf[..n]))
+        };
         Pin::new(&mut this.ws)
-            .start_send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
+            .start_send(message)
             .map_err(ws_error)?;
         this.flush_after_send(cx)?;
         Poll::Ready(Ok(n))

@@ -6,6 +6,7 @@ use endpoints_tls as _;
 use endpoints_unix as _;
 use endpoints_ws as _;
 
+mod autobahn;
 mod browser;
 mod common;
 mod conformance;
