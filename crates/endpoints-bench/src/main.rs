@@ -21,6 +21,7 @@ mod relay;
 mod socks;
 mod terminate;
 mod tls;
+mod ws;
 
 /// What a failed measurement says: what was lost, within which bound.
 pub(crate) type Outcome<T> = Result<T, String>;
@@ -35,7 +36,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 7] = [
+const GROUPS: [&str; 8] = [
     "accept",
     "connect",
     "proxy",
@@ -43,6 +44,7 @@ const GROUPS: [&str; 7] = [
     "tls",
     "socks",
     "terminate",
+    "ws",
 ];
 
 fn main() {
@@ -151,6 +153,9 @@ fn main() {
         if want("terminate") {
             let tls = tls::Fixture::new();
             report("terminate", terminate::figures(quick, tls.pems()).await);
+        }
+        if want("ws") {
+            report("ws", ws::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed

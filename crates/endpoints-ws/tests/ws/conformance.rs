@@ -43,6 +43,9 @@ fn wss_client_conformance() {
         .run();
 }
 
+// `endpoints_conformance::echo` is not run for the server: it half-closes and then expects
+// the echo, and WebSocket has no half-close (RFC 6455 §5.5.1: the peer answers Close with
+// Close and sends no more). `ours.rs` and `python.rs` echo with both directions at once.
 #[test]
 fn ws_server_conformance() {
     endpoints_conformance::Suite::server("ws")
