@@ -273,7 +273,7 @@ async fn a_thousand_silent_connections_from_one_host_delay_another_host() {
     let mut closed = 0;
     for s in &mut silent {
         let mut b = [0u8; 1];
-        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(5), s.read(&mut b)).await {
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(100), s.read(&mut b)).await {
             closed += 1;
         }
     }
@@ -281,4 +281,53 @@ async fn a_thousand_silent_connections_from_one_host_delay_another_host() {
         closed >= 1000 - 8 - 16,
         "only {closed} of 1000 silent connections closed at once"
     );
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_pings_fails_the_read_at_pong_timeout() {
+    // A server that upgrades, then neither reads nor answers: keepalive pings every 0.2 s,
+    // a pong due within 0.5 s; the read fails with TimedOut (bounded by STEP, 10 s).
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.expect("accept");
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+            s.read_exact(&mut b).await.expect("request");
+            head.push(b[0]);
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let key = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+            .expect("a key")
+            .trim()
+            .to_owned();
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        s.write_all(
+            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("101");
+        // Hold the connection, silent, until the test ends.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(s);
+    });
+    let mut conn = connect(&format!("ws:127.0.0.1:{port}:ping=0.2:pongTimeout=0.5")).await;
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    let e = crate::common::within("the pong deadline", conn.read(&mut buf))
+        .await
+        .expect_err("no pong: a read error");
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("pongTimeout"), "{e}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(500),
+        "failed before the deadline"
+    );
+    server.abort();
 }
