@@ -282,3 +282,77 @@ async fn a_python_client_for_another_path_gets_404() {
     assert_eq!(py.line().await, "status 404");
     py.success().await;
 }
+
+/// A `websockets` client over TLS (`wss://`) trusting `ca`: sends 1 MiB, checks the echo.
+const TLS_CLIENT: &str = r#"
+import asyncio, os, ssl, sys
+from websockets.asyncio.client import connect
+
+uri, ca = sys.argv[1], sys.argv[2]
+
+async def main():
+    ctx = ssl.create_default_context(cafile=ca)
+    data = os.urandom(1 << 20)
+    async with connect(uri, ssl=ctx, max_size=2**24) as ws:
+        for i in range(0, len(data), 1 << 16):
+            await ws.send(data[i:i + (1 << 16)])
+        got = bytearray()
+        while len(got) < len(data):
+            got.extend(await ws.recv())
+        print("echo", "ok" if bytes(got) == data else "bad", flush=True)
+
+asyncio.run(main())
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_wss_client_through_our_tls_server() {
+    if !websockets() {
+        return;
+    }
+    let pki = crate::common::pki("py-wss");
+    let certs = endpoints_core::escape(&pki.join("certs").display().to_string());
+    let l = listen(&format!("ws:path=/s:tls:{certs}:0:interface=127.0.0.1")).await;
+    let port = port_of(&*l);
+    let mut seen = echo(l);
+    let ca = pki.join("ca.pem").display().to_string();
+    let mut py = Py::run(TLS_CLIENT, &[&format!("wss://localhost:{port}/s"), &ca]);
+    assert_eq!(py.line().await, "echo ok");
+    py.success().await;
+    let s = within("report", seen.recv()).await.expect("report");
+    assert_eq!(s.end, Ok(1 << 20), "a clean end at Python's Close");
+}
+
+/// A `websockets` echo server over TLS with `server.pem` (certificate and key); port first.
+const TLS_SERVER: &str = r#"
+import asyncio, ssl, sys
+from websockets.asyncio.server import serve
+
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1])
+
+async def handler(ws):
+    async for m in ws:
+        await ws.send(m)
+
+async def main():
+    async with serve(handler, "127.0.0.1", 0, ssl=ctx, max_size=2**24) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+asyncio.run(main())
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_wss_client_through_a_python_tls_server() {
+    if !websockets() {
+        return;
+    }
+    let pki = crate::common::pki("py-wss-server");
+    let mut py = Py::run(TLS_SERVER, &[&pki.join("server.pem").display().to_string()]);
+    let port: u16 = py.line().await.parse().expect("port");
+    let ca = endpoints_core::escape(&pki.join("ca.pem").display().to_string());
+    let conn = connect(&format!("wss:localhost:{port}:trustRoots={ca}")).await;
+    let data = payload(4 << 20);
+    let back = round_trip(conn, &data).await;
+    assert_eq!(sha256(&back), sha256(&data));
+}
