@@ -18,6 +18,10 @@ use tokio::sync::mpsc;
 /// is far beyond 10x what they need, even on a loaded 2-core machine.
 pub(crate) const STEP: Duration = Duration::from_secs(10);
 
+/// The bound on a whole transfer in [`round_trip`]: 16 MiB both ways takes under 2 s here
+/// (debug build, loaded 2-core machine); 60 s is over 30x that.
+pub(crate) const TRANSFER: Duration = Duration::from_secs(60);
+
 /// `f` within [`STEP`], or a panic naming `what`.
 pub(crate) async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(STEP, f)
@@ -130,7 +134,9 @@ pub(crate) async fn round_trip(conn: Connection, data: &[u8]) -> Vec<u8> {
         r.read_exact(&mut back).await.expect("read the echo");
         back
     };
-    let ((), back) = within("round trip", async { tokio::join!(writer, reader) }).await;
+    let ((), back) = tokio::time::timeout(TRANSFER, async { tokio::join!(writer, reader) })
+        .await
+        .unwrap_or_else(|_| panic!("round trip: not within {TRANSFER:?}"));
     w.shutdown().await.expect("shutdown (Close)");
     let mut rest = Vec::new();
     within("read to the peer's Close", r.read_to_end(&mut rest))
