@@ -283,15 +283,19 @@ async fn a_thousand_silent_connections_from_one_host_delay_another_host() {
     );
 }
 
-#[tokio::test]
-async fn a_peer_that_never_answers_pings_fails_the_read_at_pong_timeout() {
-    // A server that upgrades, then neither reads nor answers: keepalive pings every 0.2 s,
-    // a pong due within 0.5 s; the read fails with TimedOut (bounded by STEP, 10 s).
+/// A raw server on loopback: it answers one upgrade with 101, writes `then`, and holds the
+/// connection silent for 30 s (the test ends first). Its port.
+async fn raw_server(then: Vec<u8>) -> u16 {
+    raw_server_answering("", false, then).await
+}
+
+/// [`raw_server`] with `extra` headers in its 101, and a wrong accept key when `bad_key`.
+async fn raw_server_answering(extra: &'static str, bad_key: bool, then: Vec<u8>) -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let port = l.local_addr().expect("addr").port();
-    let server = tokio::spawn(async move {
+    tokio::spawn(async move {
         let (mut s, _) = l.accept().await.expect("accept");
         let mut head = Vec::new();
         let mut b = [0u8; 1];
@@ -306,17 +310,59 @@ async fn a_peer_that_never_answers_pings_fails_the_read_at_pong_timeout() {
             .expect("a key")
             .trim()
             .to_owned();
-        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let accept = if bad_key {
+            "dGhpcyBpcyBub3QgaXQ=".to_owned()
+        } else {
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes())
+        };
         s.write_all(
-            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n")
+            format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\n")
                 .as_bytes(),
         )
         .await
         .expect("101");
-        // Hold the connection, silent, until the test ends.
+        let _ = s.write_all(&then).await;
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(s);
     });
+    port
+}
+
+/// An unmasked server frame header declaring `len` bytes.
+fn server_header(opcode: u8, len: u64) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode, 127];
+    f.extend_from_slice(&len.to_be_bytes());
+    f
+}
+
+#[tokio::test]
+async fn our_client_refuses_a_1_gib_frame_on_its_header() {
+    let port = raw_server(server_header(0x2, 1 << 30)).await;
+    let mut conn = connect(&format!("ws:127.0.0.1:{port}")).await;
+    let mut buf = [0u8; 16];
+    let e = crate::common::within("the verdict", conn.read(&mut buf))
+        .await
+        .expect_err("over maxFrame");
+    assert!(e.to_string().contains("maxFrame"), "{e}");
+}
+
+#[tokio::test]
+async fn our_client_refuses_a_masked_frame_from_a_server() {
+    // RFC 6455 §5.1: a client must fail the connection on a masked frame.
+    let port = raw_server(frame(true, 0x2, b"masked", None)).await;
+    let mut conn = connect(&format!("ws:127.0.0.1:{port}")).await;
+    let mut buf = [0u8; 16];
+    let e = crate::common::within("the verdict", conn.read(&mut buf))
+        .await
+        .expect_err("masked server frame");
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+}
+
+#[tokio::test]
+async fn a_peer_that_never_answers_pings_fails_the_read_at_pong_timeout() {
+    // A server that upgrades, then neither reads nor answers: keepalive pings every 0.2 s,
+    // a pong due within 0.5 s; the read fails with TimedOut (bounded by STEP, 10 s).
+    let port = raw_server(Vec::new()).await;
     let mut conn = connect(&format!("ws:127.0.0.1:{port}:ping=0.2:pongTimeout=0.5")).await;
     let start = Instant::now();
     let mut buf = [0u8; 16];
@@ -329,5 +375,35 @@ async fn a_peer_that_never_answers_pings_fails_the_read_at_pong_timeout() {
         start.elapsed() >= Duration::from_millis(500),
         "failed before the deadline"
     );
-    server.abort();
+}
+
+#[tokio::test]
+async fn our_client_refuses_a_wrong_accept_key_and_an_unoffered_subprotocol() {
+    for (extra, bad_key, offer, words) in [
+        ("", true, "", "does not match our key"),
+        (
+            "Sec-WebSocket-Protocol: evil\r\n",
+            false,
+            ":subprotocols=good",
+            "did not offer",
+        ),
+        (
+            "Sec-WebSocket-Extensions: permessage-deflate\r\n",
+            false,
+            "",
+            "extensions",
+        ),
+    ] {
+        let port = raw_server_answering(extra, bad_key, Vec::new()).await;
+        let c = endpoints_core::registry::build_client(
+            &format!("ws:127.0.0.1:{port}{offer}")
+                .parse()
+                .expect("grammar"),
+        )
+        .expect("builds");
+        let e = crate::common::within("the verdict", c.connect())
+            .await
+            .expect_err("a bad answer");
+        assert!(e.to_string().contains(words), "{words}: {e}");
+    }
 }
