@@ -130,3 +130,50 @@ async fn connect_and_listen_speak_websocket() {
         data.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_to_wss_with_tls_trust_options() {
+    let dir = std::env::temp_dir().join(format!("endpoints-cli-wss-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (ca, key, cert) = crate::data_paths::pki(&dir);
+    let esc = |p: &std::path::Path| endpoints::escape(&p.display().to_string());
+    let (_server, port) = start(&[
+        "listen",
+        &format!(
+            "ws:path=/s:ssl:0:interface=127.0.0.1:privateKey={}:certKey={}",
+            esc(&key),
+            esc(&cert)
+        ),
+        "--echo",
+    ])
+    .await;
+    let (_relay, entry) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!("wss:localhost:{port}:path=/s:trustRoots={}", esc(&ca)),
+    ])
+    .await;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", entry))
+        .await
+        .expect("connect");
+    let mut data = vec![0u8; 1 << 20];
+    pattern(0, &mut data);
+    let (mut r, mut w) = s.split();
+    let back = async {
+        let mut back = vec![0u8; data.len()];
+        r.read_exact(&mut back).await.map(|_| back)
+    };
+    let (sent, back) = tokio::time::timeout(STEP, async { tokio::join!(w.write_all(&data), back) })
+        .await
+        .expect("in time");
+    sent.expect("write");
+    assert!(back.expect("read") == data, "the echo through wss differs");
+    w.shutdown().await.expect("half-close");
+    let mut rest = Vec::new();
+    tokio::time::timeout(STEP, r.read_to_end(&mut rest))
+        .await
+        .expect("EOF in time")
+        .expect("a clean end");
+    assert!(rest.is_empty());
+}
