@@ -32,6 +32,13 @@ async fn echo_over_tcp_with_path_subprotocol_headers_and_token() {
         .expect("client WsInfo")
         .clone();
     assert_eq!(info.path, "/tunnel?x=1");
+    // The declared layer: framed bytes (no splice), the TCP socket reachable beneath.
+    assert!(
+        conn.transforms(),
+        "a WebSocket's bytes are not the socket's"
+    );
+    let beneath = conn.beneath().expect("the connection beneath");
+    assert_eq!(beneath.peer_addr().to_string(), format!("127.0.0.1:{port}"));
     // The server's preference order wins among what the client offers.
     assert_eq!(info.subprotocol.as_deref(), Some("v2"));
     let data = payload(1 << 20);
