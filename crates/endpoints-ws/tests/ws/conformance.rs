@@ -114,7 +114,6 @@ fn secrets_are_hidden_from_display_and_debug() {
     let dir = crate::common::temp_dir("secrets");
     let file = dir.join("token");
     std::fs::write(&file, "filetoken-9f3\n").expect("write");
-    // SAFETY-free: a variable only this test reads.
     let cases = [
         "ws:localhost:user=me:password=hunter2-9f3".to_owned(),
         "ws:localhost:token=tok-9f3".to_owned(),

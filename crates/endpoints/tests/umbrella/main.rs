@@ -4,3 +4,4 @@
 
 mod builders;
 mod tracing;
+mod ws_builders;
