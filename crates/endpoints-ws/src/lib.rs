@@ -34,6 +34,12 @@
 //!   Base64 is a read error); `binary` is the default mode. autobahn offers both and refuses
 //!   a peer that offers neither: write `subprotocols=binary` (or `base64`) on either side.
 //!
+//! WebSocket has no half-close: a peer that receives Close answers with Close and sends
+//! nothing more, so after our `shutdown()` only what the peer sent before its Close arrives.
+//! Behind a proxy that sends a PROXY header, write `ws:haproxy:tcp:...` (the header comes
+//! first on the socket); `haproxy:ws:` would read it after the upgrade. On the client side
+//! `haproxy:ws:`/`haproxy:wss:` send the header first, through the declared transport.
+//!
 //! The framing is `tokio-tungstenite`'s; the HTTP upgrade heads are read here (`httparse`),
 //! with a size bound and our own answers.
 //!
