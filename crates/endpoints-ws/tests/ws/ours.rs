@@ -211,3 +211,40 @@ async fn haproxy_goes_beneath_the_websocket_on_both_sides() {
     let (back, ()) = tokio::join!(client, server);
     assert_eq!(back, b"through both");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_goes_beneath_tls_and_the_websocket() {
+    // `haproxy:wss:` sends its header on the socket, then TLS, then the upgrade; the server
+    // reads them in the same order (`ws:haproxy:tls:`, haproxy beneath TLS by its declared
+    // transport).
+    let pki = pki("haproxy-wss");
+    let certs = escape(&pki.join("certs").display().to_string());
+    let ca = escape(&pki.join("ca.pem").display().to_string());
+    let mut l = listen(&format!(
+        "ws:haproxy:trusted=127.0.0.1:tls:{certs}:0:interface=127.0.0.1"
+    ))
+    .await;
+    let port = port_of(&*l);
+    let client = async {
+        let conn = connect(&format!("haproxy:wss:localhost:{port}:trustRoots={ca}")).await;
+        round_trip(conn, b"three layers").await
+    };
+    let server = async {
+        let mut conn = within("accept", l.accept()).await.expect("accept");
+        assert!(
+            conn.extensions()
+                .get::<endpoints_proxy::ProxyHeader>()
+                .is_some()
+        );
+        assert!(conn.extensions().get::<endpoints_tls::TlsInfo>().is_some());
+        let mut buf = vec![0u8; 12];
+        conn.read_exact(&mut buf).await.expect("read");
+        conn.write_all(&buf).await.expect("write");
+        let mut rest = Vec::new();
+        within("Close", conn.read_to_end(&mut rest))
+            .await
+            .expect("clean end");
+    };
+    let (back, ()) = tokio::join!(client, server);
+    assert_eq!(back, b"three layers");
+}
