@@ -75,7 +75,7 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
 const UMBRELLA_FEATURES: &[&str] = &[
     "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio", "tunnel", "acme",
-    "exec",
+    "exec", "ws",
 ];
 
 /// The macOS target of the CI check.
@@ -93,6 +93,7 @@ const MACOS_CRATES: &[&str] = &[
     "endpoints-proxy",
     "endpoints-stdio",
     "endpoints-exec",
+    "endpoints-ws",
 ];
 
 /// Write a C compiler that only creates each requested object file, empty: enough for

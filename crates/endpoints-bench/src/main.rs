@@ -23,6 +23,7 @@ mod relay;
 mod socks;
 mod terminate;
 mod tls;
+mod ws;
 
 /// What a failed measurement says: what was lost, within which bound.
 pub(crate) type Outcome<T> = Result<T, String>;
@@ -47,6 +48,7 @@ const GROUPS: [&str; 8] = [
     "terminate",
     "exec",
     "handover",
+    "ws",
 ];
 
 fn main() {
@@ -161,6 +163,9 @@ fn main() {
         }
         if want("handover") {
             report("handover", handover::figures(quick).await);
+        }
+        if want("ws") {
+            report("ws", ws::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed

@@ -25,6 +25,9 @@
 //! | `tls::server(TlsServerOptions::new("key.pem"), 8443)` | `ssl:8443:privateKey=key.pem` |
 //! | `tls::server(TlsServerOptions::cert_dir("/etc/letsencrypt/live"), 443)` | `tls:/etc/letsencrypt/live:443` |
 //! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
+//! | `ws::client(WsOptions::new("example.com").port(8080).path("/t"))` | `ws:host=example.com:port=8080:path=/t:...` |
+//! | `ws::secure_client(WsOptions::new("example.com").trust_roots("ca.pem"))` | `wss:host=example.com:port=443:...:trustRoots=ca.pem` |
+//! | `ws::wrap_server(TcpServer::new(8080)).path("/t").origins(["https://app.example"])` | `ws:path=/t:origins=https\://app.example:...:tcp:8080` |
 //!
 //! ```
 //! # #[cfg(all(feature = "tcp", feature = "proxy"))] {
@@ -1273,5 +1276,302 @@ impl ServerBuilder for NoInner {
 impl ClientBuilder for NoInner {
     fn description(&self) -> Description {
         match *self {}
+    }
+}
+
+/// WebSocket in code (feature `ws`): `ws::client(WsOptions::new("example.com").path("/t"))`
+/// is `ws:host=example.com:port=80:path=/t:...`; `ws::wrap_server(TcpServer::new(8080))` is
+/// `ws:...:tcp:8080`.
+#[cfg(feature = "ws")]
+pub mod ws {
+    use super::*;
+
+    /// What a `ws:`/`wss:` client sends: `WsOptions::new("example.com").path("/chat")`.
+    /// Secrets are given by file or environment variable only (never kept in the builder's
+    /// text in clear).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct WsOptions {
+        host: String,
+        port: Option<u16>,
+        path: String,
+        host_header: Option<String>,
+        origin: Option<String>,
+        subprotocols: Vec<String>,
+        headers: Vec<(String, String)>,
+        token_file: Option<String>,
+        token_env: Option<String>,
+        trust_roots: Option<String>,
+        sni: Option<String>,
+        timeout: Duration,
+        max_message: u32,
+        ping: Option<Duration>,
+    }
+
+    impl WsOptions {
+        /// To `host` on the scheme's port (80, or 443 for `wss:`), path `/`.
+        pub fn new(host: impl Into<String>) -> Self {
+            Self {
+                host: host.into(),
+                port: None,
+                path: "/".into(),
+                host_header: None,
+                origin: None,
+                subprotocols: Vec::new(),
+                headers: Vec::new(),
+                token_file: None,
+                token_env: None,
+                trust_roots: None,
+                sni: None,
+                timeout: Duration::from_secs(30),
+                max_message: 16 << 20,
+                ping: None,
+            }
+        }
+        /// The server's port.
+        pub fn port(mut self, port: u16) -> Self {
+            self.port = Some(port);
+            self
+        }
+        /// The request target (`/chat?room=1`).
+        pub fn path(mut self, path: impl Into<String>) -> Self {
+            self.path = path.into();
+            self
+        }
+        /// The `Host` header instead of host and port.
+        pub fn host_header(mut self, h: impl Into<String>) -> Self {
+            self.host_header = Some(h.into());
+            self
+        }
+        /// The `Origin` header.
+        pub fn origin(mut self, o: impl Into<String>) -> Self {
+            self.origin = Some(o.into());
+            self
+        }
+        /// Subprotocols to offer, in preference order.
+        pub fn subprotocols<I: IntoIterator<Item = T>, T: Into<String>>(mut self, p: I) -> Self {
+            self.subprotocols = p.into_iter().map(Into::into).collect();
+            self
+        }
+        /// One more request header (no commas in the value).
+        pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.headers.push((name.into(), value.into()));
+            self
+        }
+        /// A bearer token read from this file when built.
+        pub fn token_file(mut self, path: impl Into<String>) -> Self {
+            self.token_file = Some(path.into());
+            self
+        }
+        /// A bearer token read from this environment variable when built.
+        pub fn token_env(mut self, var: impl Into<String>) -> Self {
+            self.token_env = Some(var.into());
+            self
+        }
+        /// `wss:` only: `tls:`'s `trustRoots=` (a PEM file, a directory, `mozilla`, ...).
+        pub fn trust_roots(mut self, roots: impl Into<String>) -> Self {
+            self.trust_roots = Some(roots.into());
+            self
+        }
+        /// `wss:` only: the name to send and verify instead of host.
+        pub fn sni(mut self, name: impl Into<String>) -> Self {
+            self.sni = Some(name.into());
+            self
+        }
+        /// Deadline for connecting and the upgrade (default 30 s). Whole milliseconds.
+        pub fn timeout(mut self, t: Duration) -> Self {
+            self.timeout = millis(t);
+            self
+        }
+        /// Largest message accepted (default 16 MiB).
+        pub fn max_message(mut self, bytes: u32) -> Self {
+            self.max_message = bytes;
+            self
+        }
+        /// Keepalive pings after this long without one. Whole milliseconds.
+        pub fn ping(mut self, every: Duration) -> Self {
+            self.ping = Some(millis(every));
+            self
+        }
+
+        fn description(&self, tls: bool, inner: Option<String>) -> Description {
+            let prefix = if tls { "wss" } else { "ws" };
+            let port = self.port.unwrap_or(if tls { 443 } else { 80 });
+            let mut d = Description::new(prefix)
+                .with("host", self.host.as_str())
+                .with("port", port.to_string())
+                .with("path", self.path.as_str());
+            let mut opt = |k: &str, v: &Option<String>| {
+                if let Some(v) = v {
+                    d.set(k, v.as_str());
+                }
+            };
+            opt("hostHeader", &self.host_header);
+            opt("origin", &self.origin);
+            opt("tokenFile", &self.token_file);
+            opt("tokenEnv", &self.token_env);
+            if tls {
+                opt("trustRoots", &self.trust_roots);
+                opt("sni", &self.sni);
+            }
+            if !self.subprotocols.is_empty() {
+                d.set("subprotocols", self.subprotocols.join(","));
+            }
+            if !self.headers.is_empty() {
+                let h: Vec<String> = self
+                    .headers
+                    .iter()
+                    .map(|(n, v)| format!("{n}={v}"))
+                    .collect();
+                d.set("headers", h.join(","));
+            }
+            d.set("timeout", seconds(self.timeout));
+            d.set("maxMessage", self.max_message.to_string());
+            if let Some(p) = self.ping {
+                d.set("ping", seconds(p));
+            }
+            if let Some(i) = inner {
+                d.set("endpoint", i);
+            }
+            d
+        }
+    }
+
+    /// A `ws:` or `wss:` client: over `hostname:` ([`client`], [`secure_client`]) or over
+    /// any client ([`wrap_client`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct WsClient<C> {
+        options: WsOptions,
+        tls: bool,
+        inner: Option<C>,
+    }
+
+    /// `ws:HOST:PORT:...` over happy eyeballs.
+    pub fn client(options: WsOptions) -> WsClient<super::NoInner> {
+        WsClient {
+            options,
+            tls: false,
+            inner: None,
+        }
+    }
+
+    /// `wss:HOST:PORT:...` (TLS, verified) over happy eyeballs; `build()` needs feature `tls`.
+    pub fn secure_client(options: WsOptions) -> WsClient<super::NoInner> {
+        WsClient {
+            options,
+            tls: true,
+            inner: None,
+        }
+    }
+
+    /// `ws:HOST:PORT:...:endpoint=<inner>`: the inner client carries the bytes.
+    pub fn wrap_client<C: ClientBuilder>(options: WsOptions, inner: C) -> WsClient<C> {
+        WsClient {
+            options,
+            tls: false,
+            inner: Some(inner),
+        }
+    }
+
+    impl<C: ClientBuilder> ClientBuilder for WsClient<C> {
+        fn description(&self) -> Description {
+            self.options
+                .description(self.tls, self.inner.as_ref().map(ToString::to_string))
+        }
+    }
+
+    impl<C: ClientBuilder> fmt::Display for WsClient<C> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.description().fmt(f)
+        }
+    }
+
+    /// `ws:` around any server builder: `ws::wrap_server(TcpServer::new(8080)).path("/t")`.
+    pub fn wrap_server<S: ServerBuilder>(inner: S) -> WsServer<S> {
+        WsServer {
+            inner,
+            path: None,
+            origins: Vec::new(),
+            subprotocols: Vec::new(),
+            token_file: None,
+            token_env: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A `ws:` server wrapper around `S` (made by [`wrap_server`]).
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct WsServer<S> {
+        inner: S,
+        path: Option<String>,
+        origins: Vec<String>,
+        subprotocols: Vec<String>,
+        token_file: Option<String>,
+        token_env: Option<String>,
+        timeout: Duration,
+    }
+
+    impl<S: ServerBuilder> WsServer<S> {
+        /// Accept upgrades for this path only (others get 404).
+        pub fn path(mut self, p: impl Into<String>) -> Self {
+            self.path = Some(p.into());
+            self
+        }
+        /// Allowed `Origin` values (another gets 403).
+        pub fn origins<I: IntoIterator<Item = T>, T: Into<String>>(mut self, o: I) -> Self {
+            self.origins = o.into_iter().map(Into::into).collect();
+            self
+        }
+        /// Subprotocols served, in preference order (a client must offer one).
+        pub fn subprotocols<I: IntoIterator<Item = T>, T: Into<String>>(mut self, p: I) -> Self {
+            self.subprotocols = p.into_iter().map(Into::into).collect();
+            self
+        }
+        /// Require the bearer token read from this file when built.
+        pub fn token_file(mut self, path: impl Into<String>) -> Self {
+            self.token_file = Some(path.into());
+            self
+        }
+        /// Require the bearer token read from this environment variable when built.
+        pub fn token_env(mut self, var: impl Into<String>) -> Self {
+            self.token_env = Some(var.into());
+            self
+        }
+        /// Deadline for a client's upgrade request (default 10 s). Whole milliseconds.
+        pub fn timeout(mut self, t: Duration) -> Self {
+            self.timeout = millis(t);
+            self
+        }
+    }
+
+    impl<S: ServerBuilder> ServerBuilder for WsServer<S> {
+        fn description(&self) -> Description {
+            let mut d = Description::new("ws");
+            if let Some(p) = &self.path {
+                d.set("path", p.as_str());
+            }
+            if !self.origins.is_empty() {
+                d.set("origins", self.origins.join(","));
+            }
+            if !self.subprotocols.is_empty() {
+                d.set("subprotocols", self.subprotocols.join(","));
+            }
+            if let Some(f) = &self.token_file {
+                d.set("tokenFile", f.as_str());
+            }
+            if let Some(v) = &self.token_env {
+                d.set("tokenEnv", v.as_str());
+            }
+            d.set("timeout", seconds(self.timeout));
+            for f in self.inner.description().fields() {
+                d.push(f.clone());
+            }
+            d
+        }
+    }
+
+    impl<S: ServerBuilder> fmt::Display for WsServer<S> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.description().fmt(f)
+        }
     }
 }

@@ -12,7 +12,7 @@
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
 //!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`],
-//!   [`exec`]), so their
+//!   [`exec`], [`ws`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -55,6 +55,9 @@
 //! | `tls` | server | TLS server choosing its certificate by SNI from a directory of PEM files | `path`, `port` (`443`), `backlog` (`1024`), `interface` (`::`), `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
 //! | `unix` | client | connect to a unix socket | `path`, `timeout` (`30`), `lockfile` (`0`), `checkPID` | `endpoints-unix` |
 //! | `unix` | server | listen on a unix socket (mode set before the file exists; flock-guarded) | `address`, `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `endpoints-unix` |
+//! | `ws` | client | WebSocket client (binary messages) over happy eyeballs or any client endpoint | `host`, `port` (`80`), `path` (`/`), `hostHeader`, `origin`, `subprotocols`, `headers`, `user`, `password`, `passwordFile`, `passwordEnv`, `token`, `tokenFile`, `tokenEnv`, `timeout` (`30`), `endpoint`, `bindAddress`, `maxMessage` (`16777216`), `maxFrame` (`16777216`), `ping` (`0`), `pongTimeout` (`30`) | `endpoints-ws` |
+//! | `ws` | server | WebSocket server (binary messages) over any server endpoint; the upgrade read off the accept loop | `path`, `origins`, `subprotocols`, `token`, `tokenFile`, `tokenEnv`, `timeout` (`10`), `maxRequest` (`16384`), `maxPendingPerSource`, `maxMessage` (`16777216`), `maxFrame` (`16777216`), `ping` (`0`), `pongTimeout` (`30`) | `endpoints-ws` |
+//! | `wss` | client | WebSocket client over TLS (tls:'s trust options) over happy eyeballs or any client endpoint | `host`, `port` (`443`), `path` (`/`), `hostHeader`, `origin`, `subprotocols`, `headers`, `user`, `password`, `passwordFile`, `passwordEnv`, `token`, `tokenFile`, `tokenEnv`, `timeout` (`30`), `endpoint`, `bindAddress`, `trustRoots`, `pin`, `certificate`, `privateKey`, `sni`, `minVersion`, `maxMessage` (`16777216`), `maxFrame` (`16777216`), `ping` (`0`), `pongTimeout` (`30`) | `endpoints-ws` |
 //! <!-- /types -->
 //!
 //! Each transport crate's documentation has the full table. `endpoints types` lists what a
@@ -116,6 +119,8 @@
 //! * `tunnel`: the `socks5:` and `httpconnect:` clients (through a proxy).
 //! * `acme`: the `acme:` server, certificates from Let's Encrypt or any ACME CA, obtained
 //!   and renewed by the listener (TLS-ALPN-01); enables `tls`.
+//! * `ws`: the `ws:`/`wss:` WebSocket clients and the `ws:` server over any description
+//!   (bytes as binary messages); `wss:` also needs `tls`.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
 //!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
@@ -205,6 +210,9 @@ pub use endpoints_tunnel as tunnel;
 /// ([`util::AcceptBackoff`]) and the upgrade pool ([`util::UpgradeListener`]), for writing a
 /// transport or a wrapper of your own.
 pub use endpoints_util as util;
+/// The `ws:`/`wss:` WebSocket clients and the `ws:` server (feature `ws`).
+#[cfg(feature = "ws")]
+pub use endpoints_ws as ws;
 
 /// The `unix:` server and client (feature `unix`).
 #[cfg(feature = "unix")]

@@ -53,6 +53,15 @@ const FEATURES: &[Feature] = &[
     ),
     ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
     ("exec", cfg!(feature = "exec"), &[("exec", Side::Client)]),
+    (
+        "ws",
+        cfg!(feature = "ws"),
+        &[
+            ("ws", Side::Server),
+            ("ws", Side::Client),
+            ("wss", Side::Client),
+        ],
+    ),
 ];
 
 #[test]

@@ -11,3 +11,4 @@ mod exec;
 mod handover;
 mod logs;
 mod transfers;
+mod ws;

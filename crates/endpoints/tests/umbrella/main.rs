@@ -6,3 +6,4 @@ mod builders;
 mod handover;
 mod policy;
 mod tracing;
+mod ws_builders;
