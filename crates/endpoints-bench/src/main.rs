@@ -38,7 +38,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 8] = [
+const GROUPS: [&str; 10] = [
     "accept",
     "connect",
     "proxy",
