@@ -247,8 +247,10 @@ async fn an_upgrade_request_that_never_ends_is_dropped_at_the_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_silent_connections_from_one_host_delay_another_host() {
     // 127.0.0.1 opens 1,000 connections and sends nothing; 127.0.0.2 is served at once. The
-    // per-source cap (8 here) closes the silent host's connections past it at once, so it
-    // cannot fill the pool (1,024) nor make the other host wait for the 10 s deadline.
+    // per-source share (8 here) applies once the pool (1,024) is half full (issue 24 item
+    // 10: one address may be many clients behind NAT); past it, 64 connections of the host
+    // may wait, and the rest are closed at once, so the silent host can neither fill the pool
+    // nor make the other host wait for the 10 s deadline.
     let l = listen("ws:timeout=10:maxPendingPerSource=8:tcp:0:interface=127.0.0.1").await;
     let port = port_of(&*l);
     let mut seen = echo(l);
@@ -271,7 +273,7 @@ async fn a_thousand_silent_connections_from_one_host_delay_another_host() {
         took < Duration::from_secs(5),
         "the other host waited {took:?}"
     );
-    // Past the cap, the silent host's connections were closed at once.
+    // Past half the pool and the host's 64 waiting, its connections were closed at once.
     let mut closed = 0;
     for s in &mut silent {
         let mut b = [0u8; 1];
@@ -280,7 +282,7 @@ async fn a_thousand_silent_connections_from_one_host_delay_another_host() {
         }
     }
     assert!(
-        closed >= 1000 - 8 - 16,
+        closed >= 1000 - 512 - 64 - 16,
         "only {closed} of 1000 silent connections closed at once"
     );
 }
