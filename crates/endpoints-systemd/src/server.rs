@@ -205,30 +205,16 @@ fn check(fd: BorrowedFd<'_>, domain: SocketDomain) -> io::Result<()> {
     sock.set_nonblocking(true)
 }
 
-/// Wrap an adopted descriptor (checked by [`check`]). On error it is closed, once: the
-/// activation state has already given it up.
+/// Wrap an adopted descriptor (checked by [`check`], so its family is the one the
+/// description names); the same wrapping as `fd:`'s. On error it is closed, once: the
+/// activation state has already given it up. Never chmod-ed or removed: the socket belongs
+/// to the service manager (twisted#10261).
 fn wrap(
     owned: OwnedFd,
-    domain: SocketDomain,
     canonical: &Description,
     registration: Option<endpoints_util::handover::Registration>,
 ) -> io::Result<Box<dyn Listener>> {
-    match domain {
-        SocketDomain::Unix => {
-            let l =
-                tokio::net::UnixListener::from_std(std::os::unix::net::UnixListener::from(owned))?;
-            // Never chmod-ed or removed: the socket belongs to the service manager (twisted#10261).
-            let mut l = endpoints_unix::UnixListener::adopt(l, canonical.clone())?;
-            l.keep_registration(registration);
-            Ok(Box::new(l))
-        }
-        SocketDomain::Inet | SocketDomain::Inet6 => {
-            let l = tokio::net::TcpListener::from_std(std::net::TcpListener::from(owned))?;
-            let mut l = endpoints_tcp::TcpListener::adopt(l, canonical.clone());
-            l.keep_registration(registration);
-            Ok(Box::new(l))
-        }
-    }
+    crate::fd::wrap_any(owned, canonical, registration)
 }
 
 impl fmt::Display for SystemdServerEndpoint {
@@ -260,7 +246,7 @@ impl ServerEndpoint for SystemdServerEndpoint {
         taken
             .and_then(|owned| {
                 let registration = crate::fd::register(&claim.name, &owned, &self.canonical);
-                wrap(owned, self.domain, &self.canonical, registration)
+                wrap(owned, &self.canonical, registration)
             })
             .map_err(|e| io_error(Operation::Listen, self, e))
     }
