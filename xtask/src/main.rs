@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | bench [--quick] [--only accept,connect,proxy,relay,tls,socks,terminate,exec,handover,ws] [--cc cubic]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws] [--cc cubic]>"
             );
             Ok(())
         }

@@ -16,6 +16,7 @@ use endpoints::Listener;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 
+mod echo;
 mod exec;
 mod handover;
 mod pipes;
@@ -38,8 +39,9 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 10] = [
+const GROUPS: [&str; 11] = [
     "accept",
+    "echo",
     "connect",
     "proxy",
     "relay",
@@ -53,6 +55,16 @@ const GROUPS: [&str; 10] = [
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The echo group's baseline server, in a process of its own (see `echo.rs`).
+    if let [flag, port] = args.as_slice()
+        && flag == "--raw-echo-server"
+    {
+        let Ok(port) = port.parse() else {
+            eprintln!("endpoints-bench: --raw-echo-server needs a port");
+            std::process::exit(2);
+        };
+        std::process::exit(echo::raw_server(port));
+    }
     let quick = args.iter().any(|a| a == "--quick");
     // `--only relay,tls`: run just these groups (default: all).
     let only: Option<Vec<String>> = args.iter().position(|a| a == "--only").map(|i| {
@@ -138,6 +150,9 @@ fn main() {
         };
         if want("accept") {
             report("accept", accept_figures(&cfg).await);
+        }
+        if want("echo") {
+            report("echo", echo::figures(&cfg).await);
         }
         if want("connect") {
             report("connect", connect_figures(&cfg).await);

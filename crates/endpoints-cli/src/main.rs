@@ -443,18 +443,3 @@ pub(crate) async fn shutdown_signal() {
         std::future::pending::<()>().await;
     }
 }
-
-/// Wait for tasks to finish, up to `deadline`; then abort the rest.
-pub(crate) async fn drain<T: 'static>(
-    mut tasks: tokio::task::JoinSet<T>,
-    deadline: std::time::Duration,
-) {
-    let all = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(deadline, all).await.is_err() {
-        err!(
-            "endpoints: {} connection(s) still open after {deadline:?}: closing them",
-            tasks.len()
-        );
-        tasks.shutdown().await;
-    }
-}

@@ -87,6 +87,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
     let mut relayed = 0u64;
     let mut tasks = JoinSet::new();
     let mut fatal = None;
+    let mut drained_after = DrainCause::Stop;
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit {
@@ -95,7 +96,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
             },
             () = shutdown_signal() => break,
             pid = handover.successor_ready() => {
-                line!(info, "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)", tasks.len());
+                drained_after = handover_ready(pid, &mut tasks);
                 break;
             }
         };
@@ -111,7 +112,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
             },
             () = shutdown_signal() => break,
             pid = handover.successor_ready() => {
-                line!(info, "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)", tasks.len());
+                drained_after = handover_ready(pid, &mut tasks);
                 break;
             }
         };
@@ -126,7 +127,19 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
         });
     }
     let _ = listener.close().await;
-    drain_or_cut(tasks, drain_for, &cut_all, &failed).await;
+    let deadline = format!(
+        "the drain deadline (--drain-timeout {}s)",
+        drain_for.as_secs_f64()
+    );
+    drain_or_cut(
+        tasks,
+        drain_for,
+        &deadline,
+        drained_after,
+        &cut_all,
+        &failed,
+    )
+    .await;
     let failed = failed.load(Ordering::Relaxed);
     if let Some(m) = fatal {
         return Err(Fail::Run(m));
@@ -139,13 +152,44 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Wait for the open connections to finish, up to `deadline`; then cut the rest: each is
-/// reset on both sides and logged with its byte counts (by its own task), and counted in
-/// `failed`. Tasks that do not end within [`CUT_GRACE`] of the cut (one still connecting to
-/// its target) are aborted and counted too.
-async fn drain_or_cut(
+/// What ended the accepting before a drain: a stop (SIGINT/SIGTERM, or the end of a
+/// `--once`), or a successor that took the listeners over after a `SIGHUP`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum DrainCause {
+    Stop,
+    Handover(u32),
+}
+
+impl std::fmt::Display for DrainCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stop => f.write_str("SIGINT/SIGTERM"),
+            Self::Handover(pid) => write!(f, "the SIGHUP handover to pid {pid}"),
+        }
+    }
+}
+
+/// The successor `pid` is ready: log how many connections are still open (finished tasks
+/// reaped first, so the count is the open ones) and say that the drain follows a handover.
+pub(crate) fn handover_ready<T: 'static>(pid: u32, tasks: &mut JoinSet<T>) -> DrainCause {
+    while tasks.try_join_next().is_some() {}
+    line!(
+        info,
+        "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)",
+        tasks.len()
+    );
+    DrainCause::Handover(pid)
+}
+
+/// Wait for the open connections to finish, up to `deadline` (named in words by `named`);
+/// then cut the rest: each is reset on both sides and logged with its byte counts (by its
+/// own task), and counted in `failed`. Tasks that do not end within [`CUT_GRACE`] of the cut
+/// (one still connecting to its target) are aborted and counted too.
+pub(crate) async fn drain_or_cut(
     mut tasks: JoinSet<()>,
     deadline: Duration,
+    named: &str,
+    after: DrainCause,
     cut_all: &tokio::sync::watch::Sender<Option<String>>,
     failed: &AtomicU64,
 ) {
@@ -154,15 +198,11 @@ async fn drain_or_cut(
         return;
     }
     err!(
-        "relay: {} connection(s) still open after the drain deadline (--drain-timeout {}s): \
-         cutting them (a reset to both sides)",
+        "endpoints: {} connection(s) still open at {named} after {after}: cutting them (a \
+         reset to both sides)",
         tasks.len(),
-        deadline.as_secs_f64()
     );
-    cut_all.send_replace(Some(format!(
-        "still open at the drain deadline (--drain-timeout {}s) after SIGINT/SIGTERM",
-        deadline.as_secs_f64()
-    )));
+    cut_all.send_replace(Some(format!("still open at {named} after {after}")));
     let all = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(CUT_GRACE, all).await.is_err() {
         failed.fetch_add(tasks.len() as u64, Ordering::Relaxed);

@@ -9,6 +9,8 @@
 //! warning with the byte counts, a reset, exit status 1.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use endpoints::Connection;
@@ -18,8 +20,8 @@ use tokio::task::JoinSet;
 use crate::flags::Parsed;
 use crate::handover::{ECHO_DRAIN, Handover};
 use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
-use crate::relay::{is_tls, reset_on_close, via};
-use crate::{Fail, USAGE, build_client, drain, shutdown_signal, start_listening};
+use crate::relay::{DrainCause, drain_or_cut, handover_ready, is_tls, reset_on_close, via};
+use crate::{Fail, USAGE, build_client, shutdown_signal, start_listening};
 
 /// How a stdio session ends: `--linger` and `--half-close`.
 #[derive(Clone, Copy, Debug)]
@@ -81,8 +83,13 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
         return stdio(conn, session, &name).await;
     };
     handover.listening()?;
+    // At the drain deadline, what is still open is cut (a reset and a warning each), not
+    // closed as if the echo were complete.
+    let (cut_all, stop) = tokio::sync::watch::channel(None::<String>);
+    let failed = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     let mut failure = None;
+    let mut drained_after = DrainCause::Stop;
     loop {
         let conn = tokio::select! {
             c = listener.accept() => match c {
@@ -94,52 +101,97 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
             },
             () = shutdown_signal() => break,
             pid = handover.successor_ready() => {
-                line!(info, "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)", tasks.len());
+                drained_after = handover_ready(pid, &mut tasks);
                 break;
             }
         };
-        tasks.spawn(echo(conn));
+        // Finished connections leave the set at each accept (no wake-up of this loop per
+        // connection that ends): it holds the open ones, and those ended since the last.
+        while tasks.try_join_next().is_some() {}
+        let (failed, stop) = (failed.clone(), stop.clone());
+        tasks.spawn(async move {
+            if !echo(conn, stop).await {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        });
         if p.has("--once") {
             break;
         }
     }
     let _ = listener.close().await;
-    drain(tasks, ECHO_DRAIN).await;
-    match failure {
-        Some(f) => Err(f),
-        None => Ok(ExitCode::SUCCESS),
+    let deadline = format!(
+        "the echo server's drain deadline ({}s)",
+        ECHO_DRAIN.as_secs()
+    );
+    drain_or_cut(
+        tasks,
+        ECHO_DRAIN,
+        &deadline,
+        drained_after,
+        &cut_all,
+        &failed,
+    )
+    .await;
+    match (failure, failed.load(Ordering::Relaxed)) {
+        (Some(f), _) => Err(f),
+        (None, 0) => Ok(ExitCode::SUCCESS),
+        (None, n) => Err(Fail::Run(format!(
+            "{n} echoed connection(s) failed or were cut (see above)"
+        ))),
     }
 }
 
-/// Echo one connection; log one line when it ends (who, bytes, how it ended).
-async fn echo(conn: Connection) {
+/// Echo one connection until its peer's data ends, or until `stop` says to cut it (a reset
+/// and a warning); log one line when it ends (who, bytes, how it ended). Returns whether it
+/// ended cleanly.
+async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<String>>) -> bool {
     let started = std::time::Instant::now();
     let who = format!("{}{}", conn.peer_addr(), via(&conn));
-    let (mut r, mut w) = tokio::io::split(conn);
     let mut buf = vec![0u8; pump::BUFFER];
     let mut echoed = 0u64;
-    let ended = loop {
-        match r.read(&mut buf).await {
-            Ok(0) => break w.shutdown().await.err(),
-            Err(e) => break Some(e),
-            Ok(n) => {
-                if let Err(e) = w.write_all(&buf[..n]).await {
-                    break Some(e);
+    let copy = async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) => break conn.shutdown().await.err(),
+                Err(e) => break Some(e),
+                Ok(n) => {
+                    if let Err(e) = conn.write_all(&buf[..n]).await {
+                        break Some(e);
+                    }
+                    echoed += n as u64;
                 }
-                echoed += n as u64;
             }
         }
     };
+    let ended = tokio::select! {
+        e = copy => e.map(Err),
+        why = pump::stop_signal(Some(stop)) => Some(Ok(why)),
+    };
     let secs = started.elapsed().as_secs_f64();
     match ended {
-        None => line!(
-            info,
-            "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended cleanly"
-        ),
-        Some(e) => line!(
-            warn,
-            "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended by an error: {e}"
-        ),
+        None => {
+            line!(
+                info,
+                "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended cleanly"
+            );
+            true
+        }
+        Some(Err(e)) => {
+            line!(
+                warn,
+                "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended by an error: {e}"
+            );
+            false
+        }
+        Some(Ok(why)) => {
+            reset_on_close(&conn);
+            line!(
+                warn,
+                "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, cut: {why}; \
+                 reset"
+            );
+            false
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod data_paths;
 mod doc_tables;
 mod drain;
+mod echo_server;
 mod exec;
 mod handover;
 mod logs;
