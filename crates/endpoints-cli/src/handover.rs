@@ -28,11 +28,6 @@ use tokio::task::JoinHandle;
 use crate::Fail;
 use crate::flags::Parsed;
 
-/// The flags this module reads (valued).
-pub(crate) const FLAGS: &[&str] = &["--pid-file", "--ready-timeout", "--handover-exec"];
-/// Its switches.
-pub(crate) const SWITCHES: &[&str] = &["--fd-store"];
-
 /// The SIGHUP handler, the successor to start, and the handover in progress.
 pub(crate) struct Handover {
     sighup: Signal,

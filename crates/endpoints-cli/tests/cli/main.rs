@@ -11,4 +11,5 @@ mod exec;
 mod handover;
 mod logs;
 mod transfers;
+mod usage;
 mod ws;
