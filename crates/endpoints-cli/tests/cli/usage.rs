@@ -168,6 +168,21 @@ fn completions_for_bash_zsh_and_fish() {
             assert!(out.contains(word), "{shell} completion lacks {word}");
         }
     }
+    // What `cargo xtask man` wrote in docs/ is what the command prints now (the CI step
+    // `cargo xtask man --check` checks the man pages the same way).
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/completions/");
+    for (shell, file) in [
+        ("bash", "endpoints.bash"),
+        ("zsh", "_endpoints"),
+        ("fish", "endpoints.fish"),
+    ] {
+        let (_, out, _) = run(&["completions", shell]);
+        let committed = std::fs::read_to_string(format!("{docs}{file}")).expect("docs/completions");
+        assert!(
+            out == committed,
+            "docs/completions/{file} is not current: run `cargo xtask man`"
+        );
+    }
     let (code, _, err) = run(&["completions", "tcsh"]);
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = run(&["completions"]);
