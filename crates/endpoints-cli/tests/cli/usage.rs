@@ -400,3 +400,111 @@ async fn connect_is_quiet_unless_verbose() {
     let line = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await;
     assert!(!matches!(line, Ok(Some(_))), "-q: {line:?}");
 }
+
+/// Issue 31, item 4: the pid file is removed on a clean exit (SIGTERM); before, it was left
+/// behind naming a dead process.
+#[tokio::test]
+async fn the_pid_file_is_removed_on_a_clean_exit() {
+    let dir = super::data_paths::temp_dir("pidfile-exit");
+    let pid_file = dir.join("echo.pid");
+    for args in [
+        vec!["listen", "tcp:0:interface=127.0.0.1", "--echo"],
+        vec!["relay", "tcp:0:interface=127.0.0.1", "tcp:127.0.0.1:9"],
+    ] {
+        let mut args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        args.push(format!("--pid-file={}", pid_file.display()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (mut child, _, _rx) = start(cmd(&args)).await;
+        let pid = child.id().expect("pid");
+        // Written once listening; the relay's start lines come before it is: bounded wait.
+        let mut written = None;
+        for _ in 0..200 {
+            written = std::fs::read_to_string(&pid_file)
+                .ok()
+                .filter(|t| !t.is_empty());
+            if written.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            written.as_deref().map(str::trim),
+            Some(pid.to_string().as_str()),
+            "{args:?}"
+        );
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .expect("exits")
+            .expect("status");
+        assert_eq!(status.code(), Some(0), "{args:?}");
+        assert!(!pid_file.exists(), "{args:?}: the pid file is left behind");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 31, item 4: URL hints keep everything (the path), a `ws://` server gets a URL hint,
+/// `trustRoots=` on `ws:` points at `wss:`, and a `wss:` server at `ws:` over `tls:`.
+#[test]
+fn url_hints_keep_everything() {
+    for (args, fixed) in [
+        (
+            &["check", "--client", "ws://127.0.0.1:17002/ssh"][..],
+            "ws:127.0.0.1:17002:path=/ssh",
+        ),
+        (
+            &["check", "--client", "ws://localhost:17002/ssh?x=1"],
+            "ws:localhost:17002:path=/ssh?x=1",
+        ),
+        (
+            &["check", "--client", "wss://example.com/chat"],
+            "wss:example.com:path=/chat",
+        ),
+        (
+            &["check", "--server", "ws://127.0.0.1:17002/ssh"],
+            "ws:path=/ssh:tcp:17002:interface=127.0.0.1",
+        ),
+        (
+            &["check", "--server", "ws://localhost:17002/ssh?x=1"],
+            "ws:path=/ssh:tcp:17002:interface=127.0.0.1",
+        ),
+        (
+            &[
+                "check",
+                "--client",
+                "ws:localhost:17004:trustRoots=/etc/ssl/ca.pem",
+            ],
+            "wss:localhost:17004:trustRoots=/etc/ssl/ca.pem",
+        ),
+        (
+            &["check", "--server", "wss:tcp:17051"],
+            "ws:tls:path=/path:endpoint=tcp\\:17051",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("did you mean `{fixed}`?")),
+            "{args:?}: {err}"
+        );
+    }
+    let (_, _, err) = run(&["check", "--server", "ws://127.0.0.1:17002/ssh"]);
+    assert!(
+        err.starts_with("`ws://127.0.0.1:17002/ssh` is a URL"),
+        "{err}"
+    );
+    // The command says so at start too.
+    let (code, _, err) = run(&["connect", "ws://127.0.0.1:17002/ssh"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`ws:127.0.0.1:17002:path=/ssh`"), "{err}");
+    let (code, _, err) = run(&["relay", "ws://127.0.0.1:0/ssh", "tcp:127.0.0.1:9"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`ws:path=/ssh:tcp:0:interface=127.0.0.1`"),
+        "{err}"
+    );
+}
