@@ -118,10 +118,10 @@ static HELD: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
 /// What [`HELD`] keeps at most; more is dropped, and the release says so.
 const HELD_MAX: usize = 256 * 1024;
 
-/// Hold the log until [`release`].
+/// Hold the log until [`release`] (what is already held stays held).
 pub(crate) fn hold() {
     if let Ok(mut h) = HELD.lock() {
-        *h = Some(Vec::new());
+        h.get_or_insert_with(Vec::new);
     }
 }
 

@@ -195,6 +195,9 @@ async fn run(command: Command) -> Result<ExitCode, Fail> {
         }
         Command::Relay(a) => {
             set_type_policy(&a.policy)?;
+            // What building CONNECT warns about (an `exec:` program not in PATH now) comes
+            // after the `listening on` line, which scripts read first.
+            log::hold();
             let h = a.handover;
             relay::relay(
                 Parsed::new(vec![a.listen, a.connect])

@@ -508,3 +508,37 @@ fn url_hints_keep_everything() {
         "{err}"
     );
 }
+
+/// Issue 31, item 2: misuse of `exec:` is refused at start, not at each connection: an
+/// absolute path to nothing and a shell command line are usage errors (status 2) before
+/// listening; a bare name not in PATH now is a warning after the `listening on` line.
+#[tokio::test]
+async fn exec_misuse_is_refused_at_start() {
+    let (code, _, err) = run(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        "exec:/nonexistent/prog",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`/nonexistent/prog`: no such file"), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+    let (code, _, err) = run(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        r#"exec:sh -c "echo hi""#,
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean `exec:sh:-c:echo hi`?"), "{err}");
+    let (code, _, err) = run(&["connect", r#"exec:sh -c "echo hi""#]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("did you mean `exec:sh:-c:echo hi`?"), "{err}");
+    // A name that may appear in PATH later: the relay starts, and says so at once.
+    let (_relay, _, mut rx) = start(cmd(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        "exec:no-such-program-endpoints-31",
+    ]))
+    .await;
+    let warning = super::data_paths::line_with(&mut rx, "no-such-program-endpoints-31").await;
+    assert!(warning.contains("is not in PATH now"), "{warning}");
+}
