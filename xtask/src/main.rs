@@ -7,6 +7,7 @@
 //!                                         Twisted exception, a skipped vector, or a
 //!                                         pinned value whose change goes unseen
 //! cargo xtask tidy [--write]              dependency rules, SAFETY notes, generated docs
+//! cargo xtask man [--check]               the command's man pages and completions (docs/)
 //! cargo xtask bench [--quick] [--only G] [--cc CC]
 //!                                         benchmarks, as ratios against baselines
 //! ```
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+mod man;
 mod tidy;
 
 fn main() -> ExitCode {
@@ -26,9 +28,10 @@ fn main() -> ExitCode {
         Some("conformance") => conformance(&root, &args[1..]),
         Some("bench") => bench(&root, &args[1..]),
         Some("tidy") => tidy::run(&root, &args[1..]),
+        Some("man") => man::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws] [--cc cubic]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | man [--check] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws] [--cc cubic]>"
             );
             Ok(())
         }
@@ -131,6 +134,12 @@ fn ci(root: &Path) -> Result<(), String> {
     let mut c = cargo(root);
     c.args(["fmt", "--all", "--", "--check"]);
     steps.push(("fmt", c));
+
+    // The command's man pages and completions (docs/man, docs/completions): non-empty and
+    // what its clap definition gives now.
+    let mut c = cargo(root);
+    c.args(["xtask", "man", "--check"]);
+    steps.push(("man pages and completions", c));
 
     let mut c = cargo(root);
     c.args([

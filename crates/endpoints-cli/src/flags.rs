@@ -15,74 +15,63 @@ pub(crate) const MAX_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 /// `fs.nr_open`, is 1,048,576 by default).
 pub(crate) const MAX_CONNECTIONS: usize = 1 << 20;
 
-/// The flags that restrict the endpoint types of every description a command builds, at
-/// every nesting level (`--deny-types exec` for descriptions from someone else).
-pub(crate) const POLICY_FLAGS: &[&str] = &["--allow-types", "--deny-types"];
-
-/// Options and positional arguments of a subcommand.
+/// Options and positional arguments of a subcommand, as clap read them (`main.rs` builds it
+/// from the subcommand's arguments in `cli.rs`), for the modules that serve the subcommand.
+#[derive(Debug, Default)]
 pub(crate) struct Parsed {
-    flags: Vec<String>,
-    values: Vec<(String, String)>,
+    flags: Vec<&'static str>,
+    values: Vec<(&'static str, String)>,
     pub(crate) positional: Vec<String>,
 }
 
-/// Split `args` into the known `flags`, the options in `valued` (each with its value) and the
-/// positional arguments. `usage` ends every message.
-pub(crate) fn parse(
-    args: &[String],
-    flags: &[&str],
-    valued: &[&str],
-    usage: &str,
-) -> Result<Parsed, String> {
-    let mut p = Parsed {
-        flags: Vec::new(),
-        values: Vec::new(),
-        positional: Vec::new(),
-    };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            p.positional.extend(it.by_ref().cloned());
-            break;
-        }
-        if flags.contains(&a.as_str()) {
-            p.flags.push(a.clone());
-        } else if valued.contains(&a.as_str()) {
-            let v = it
-                .next()
-                .ok_or_else(|| format!("{a} needs a value\n{usage}"))?;
-            p.values.push((a.clone(), v.clone()));
-        } else if a.starts_with("--") {
-            return Err(format!("unknown option {}\n{usage}", a.escape_debug()));
-        } else {
-            p.positional.push(a.clone());
+impl Parsed {
+    /// No flags; these positional arguments.
+    pub(crate) fn new(positional: Vec<String>) -> Self {
+        Self {
+            positional,
+            ..Self::default()
         }
     }
-    Ok(p)
+
+    /// With the switch `name` when `on`.
+    pub(crate) fn switch(mut self, name: &'static str, on: bool) -> Self {
+        if on {
+            self.flags.push(name);
+        }
+        self
+    }
+
+    /// With the option `name` set to `value` when given.
+    pub(crate) fn value(mut self, name: &'static str, value: Option<String>) -> Self {
+        if let Some(v) = value {
+            self.values.push((name, v));
+        }
+        self
+    }
 }
 
 impl Parsed {
     pub(crate) fn has(&self, flag: &str) -> bool {
-        self.flags.iter().any(|f| f == flag)
+        self.flags.contains(&flag)
     }
 
     /// A flag's text value (the last one given).
     pub(crate) fn text(&self, name: &str) -> Option<&str> {
-        self.value(name)
+        self.get(name)
     }
 
-    fn value(&self, name: &str) -> Option<&str> {
+    fn get(&self, name: &str) -> Option<&str> {
         self.values
             .iter()
             .rev()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
 
     /// A duration in seconds (decimals allowed), at most [`MAX_SECONDS`]; zero only if
     /// `zero_ok`.
     pub(crate) fn seconds(&self, name: &str, zero_ok: bool) -> Result<Option<Duration>, String> {
-        let Some(v) = self.value(name) else {
+        let Some(v) = self.get(name) else {
             return Ok(None);
         };
         let lowest = if zero_ok { "0" } else { "more than 0" };
@@ -106,7 +95,7 @@ impl Parsed {
 
     /// A count from 1 to `max`.
     pub(crate) fn count(&self, name: &str, max: usize) -> Result<Option<usize>, String> {
-        let Some(v) = self.value(name) else {
+        let Some(v) = self.get(name) else {
             return Ok(None);
         };
         v.trim()
@@ -124,55 +113,10 @@ impl Parsed {
 
     /// `--half-close`, `auto` when not given.
     pub(crate) fn half_close(&self) -> Result<HalfClose, String> {
-        match self.value("--half-close") {
+        match self.get("--half-close") {
             None => Ok(HalfClose::Auto),
             Some(v) => v.parse().map_err(|e| format!("--half-close: {e}")),
         }
-    }
-
-    /// `--allow-types T,..` and `--deny-types T,..` as one policy (both: each applies);
-    /// `None` when neither is given. Every name must be a linked endpoint type.
-    pub(crate) fn type_policy(&self) -> Result<Option<TypePolicy>, String> {
-        let mut policy: Option<TypePolicy> = None;
-        for flag in POLICY_FLAGS {
-            let Some(v) = self.value(flag) else { continue };
-            let names: Vec<&str> = v
-                .split(',')
-                .map(str::trim)
-                .filter(|n| !n.is_empty())
-                .collect();
-            if names.is_empty() {
-                return Err(format!(
-                    "{flag}: give endpoint types, comma-separated (`tcp,tls`)"
-                ));
-            }
-            let known: Vec<&str> = registry::prefixes(Side::Client)
-                .into_iter()
-                .chain(registry::prefixes(Side::Server))
-                .collect();
-            for n in &names {
-                if !known.iter().any(|k| k.eq_ignore_ascii_case(n)) {
-                    let mut all = known.clone();
-                    all.sort_unstable();
-                    all.dedup();
-                    return Err(format!(
-                        "{flag}: `{}` is not an endpoint type of this program (its types: {})",
-                        n.escape_debug(),
-                        all.join(", ")
-                    ));
-                }
-            }
-            let one = if *flag == "--allow-types" {
-                TypePolicy::allow(&names)
-            } else {
-                TypePolicy::deny(&names)
-            };
-            policy = Some(match policy {
-                Some(p) => p.and(&one),
-                None => one,
-            });
-        }
-        Ok(policy)
     }
 
     /// The only positional argument.
@@ -184,13 +128,95 @@ impl Parsed {
     }
 }
 
+/// `--allow-types T,..` and `--deny-types T,..` as one policy; `None` when neither is given.
+/// Repeated, deny-lists add up and allow-lists intersect (a wrapper script that adds its own
+/// `--deny-types exec` cannot be undone by a later flag). Both together are a usage error
+/// when the allow-list names a denied type: which one was meant is unclear. Every name must be
+/// a linked endpoint type.
+pub(crate) fn type_policy(allow: &[String], deny: &[String]) -> Result<Option<TypePolicy>, String> {
+    let known: Vec<&str> = registry::prefixes(Side::Client)
+        .into_iter()
+        .chain(registry::prefixes(Side::Server))
+        .collect();
+    let names_of = |flag: &str, v: &str| -> Result<Vec<String>, String> {
+        let names: Vec<String> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        if names.is_empty() {
+            return Err(format!(
+                "{flag}: give endpoint types, comma-separated (`tcp,tls`)"
+            ));
+        }
+        for n in &names {
+            if !known.iter().any(|k| k.eq_ignore_ascii_case(n)) {
+                let mut all = known.clone();
+                all.sort_unstable();
+                all.dedup();
+                return Err(format!(
+                    "{flag}: `{}` is not an endpoint type of this program (its types: {})",
+                    n.escape_debug(),
+                    all.join(", ")
+                ));
+            }
+        }
+        Ok(names)
+    };
+    let mut policy = TypePolicy::any();
+    // The types every allow-list names, and the types any deny-list names.
+    let mut allowed: Option<Vec<String>> = None;
+    let mut denied: Vec<String> = Vec::new();
+    for v in allow {
+        let names = names_of("--allow-types", v)?;
+        policy = policy.and(&TypePolicy::allow(&names));
+        allowed = Some(match allowed {
+            None => names,
+            Some(before) => before.into_iter().filter(|n| names.contains(n)).collect(),
+        });
+    }
+    for v in deny {
+        let names = names_of("--deny-types", v)?;
+        policy = policy.and(&TypePolicy::deny(&names));
+        denied.extend(names);
+    }
+    if let Some(allowed) = &allowed {
+        if allowed.is_empty() {
+            return Err(format!(
+                "--allow-types: the lists ({}) have no type in common: nothing could be built \
+                 (repeated --allow-types lists intersect)",
+                allow.join("; ")
+            ));
+        }
+        let mut both: Vec<&str> = allowed
+            .iter()
+            .filter(|n| denied.contains(n))
+            .map(String::as_str)
+            .collect();
+        both.sort_unstable();
+        both.dedup();
+        if !both.is_empty() {
+            return Err(format!(
+                "--allow-types and --deny-types both name `{}`: leave it out of --allow-types \
+                 (a denied type stays denied)",
+                both.join("`, `")
+            ));
+        }
+    }
+    Ok((!allow.is_empty() || !deny.is_empty()).then_some(policy))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parsed(name: &str, value: &str) -> Parsed {
-        let args = [name.to_owned(), value.to_owned()];
-        parse(&args, &[], &[name], "usage").expect("parsed")
+    fn parsed(name: &'static str, value: &str) -> Parsed {
+        Parsed::new(Vec::new()).value(name, Some(value.to_owned()))
+    }
+
+    fn lists(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
     }
 
     #[test]
@@ -222,29 +248,47 @@ mod tests {
 
     #[test]
     fn type_flags_build_a_policy_and_refuse_unknown_names() {
-        let p = parsed("--deny-types", "exec");
-        let policy = p.type_policy().expect("valid").expect("given");
+        let policy = type_policy(&[], &lists(&["exec"]))
+            .expect("valid")
+            .expect("given");
         assert!(!policy.permits("exec") && policy.permits("tcp"));
-        let args = ["--allow-types", "tcp, tls", "--deny-types", "tls"].map(String::from);
-        let p = parse(&args, &[], POLICY_FLAGS, "usage").expect("parsed");
-        let policy = p.type_policy().expect("valid").expect("given");
-        assert!(policy.permits("TCP") && !policy.permits("tls") && !policy.permits("unix"));
-        let e = parsed("--allow-types", "tpc")
-            .type_policy()
-            .expect_err("typo");
+        let policy = type_policy(&lists(&["tcp, tls"]), &lists(&["exec"]))
+            .expect("valid")
+            .expect("given");
+        assert!(policy.permits("TCP") && policy.permits("tls") && !policy.permits("unix"));
+        assert!(!policy.permits("exec"));
+        let e = type_policy(&lists(&["tpc"]), &[]).expect_err("typo");
         assert!(
             e.contains("`tpc` is not an endpoint type") && e.contains(" tcp,"),
             "{e}"
         );
         for v in ["", ",", " , "] {
-            assert!(parsed("--deny-types", v).type_policy().is_err(), "{v:?}");
+            assert!(type_policy(&[], &lists(&[v])).is_err(), "{v:?}");
         }
-        assert_eq!(
-            parse(&[], &[], POLICY_FLAGS, "u")
-                .expect("empty")
-                .type_policy(),
-            Ok(None)
-        );
+        assert_eq!(type_policy(&[], &[]), Ok(None));
+    }
+
+    /// Issue 30, item 11: repeated deny-lists add up, repeated allow-lists intersect, and an
+    /// allow-list that names a denied type is refused.
+    #[test]
+    fn repeated_type_flags_add_up() {
+        let policy = type_policy(&[], &lists(&["exec", "unix"]))
+            .expect("valid")
+            .expect("given");
+        assert!(!policy.permits("exec") && !policy.permits("unix") && policy.permits("tcp"));
+        let policy = type_policy(&lists(&["tcp,tls,unix", "TCP,unix"]), &[])
+            .expect("valid")
+            .expect("given");
+        assert!(policy.permits("tcp") && policy.permits("unix") && !policy.permits("tls"));
+        let e = type_policy(&lists(&["tcp", "unix"]), &[]).expect_err("nothing in common");
+        assert!(e.contains("no type in common"), "{e}");
+        let e = type_policy(&lists(&["tcp,exec"]), &lists(&["unix", "EXEC"])).expect_err("both");
+        assert!(e.contains("both name `exec`"), "{e}");
+        // An allow-list that leaves the denied types out: both apply.
+        let policy = type_policy(&lists(&["tcp,tls"]), &lists(&["exec"]))
+            .expect("valid")
+            .expect("given");
+        assert!(policy.permits("tcp") && !policy.permits("exec"));
     }
 
     #[test]

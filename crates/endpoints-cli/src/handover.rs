@@ -28,11 +28,6 @@ use tokio::task::JoinHandle;
 use crate::Fail;
 use crate::flags::Parsed;
 
-/// The flags this module reads (valued).
-pub(crate) const FLAGS: &[&str] = &["--pid-file", "--ready-timeout", "--handover-exec"];
-/// Its switches.
-pub(crate) const SWITCHES: &[&str] = &["--fd-store"];
-
 /// The SIGHUP handler, the successor to start, and the handover in progress.
 pub(crate) struct Handover {
     sighup: Signal,
@@ -149,6 +144,23 @@ impl Handover {
                     }
                 }
             }
+        }
+    }
+}
+
+/// At exit (the end of `listen --echo` or `relay`, a SIGTERM included), the pid file is
+/// removed if it still names this process: after a handover it names the successor, which
+/// goes on, and is left alone.
+impl Drop for Handover {
+    fn drop(&mut self) {
+        let Some(path) = &self.pid_file else { return };
+        let named = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok());
+        if named == Some(std::process::id())
+            && let Err(e) = std::fs::remove_file(path)
+        {
+            line!(warn, "cannot remove the pid file {}: {e}", path.display());
         }
     }
 }

@@ -2,8 +2,11 @@
 //! every peer, a key file others can read, an ACME cache that cannot be written, a failed
 //! renewal) and the command's own lines (each connection: who, bytes each way, how it ended).
 //!
-//! Filter: `--log-level LEVEL`, else `RUST_LOG` (tracing's `EnvFilter` syntax), else
-//! warnings from everything and info from this project's crates (`warn,endpoints=info`), and the connections the upgrade pool drops (a failed TLS handshake or PROXY header, with its reason: the library logs those at debug).
+//! Filter: `--log-level LEVEL` (or `-q`, warn; `-v`, info; `-vv`, debug; `-vvv`, trace),
+//! else `RUST_LOG` (tracing's `EnvFilter` syntax), else warnings from everything and info
+//! from this project's crates (`warn,endpoints=info`), and the connections the upgrade pool
+//! drops (a failed TLS handshake or PROXY header, with its reason: the library logs those at
+//! debug); for `connect`, else warnings only (quiet like nc: no summary line unless `-v`).
 //! Format: `--log-format text` (default: the command's own lines as plain lines, others as
 //! `LEVEL target: message fields`) or `json` (one object a line, for journald or Loki).
 
@@ -25,6 +28,10 @@ pub(crate) const OWN: &str = "endpoints_cli";
 /// doing, but which an operator of the command looks for when a client cannot connect.
 const DEFAULT_FILTER: &str = "warn,endpoints=info,endpoints_util::upgrade=debug";
 
+/// The default filter of `connect`: warnings only, like nc (no line after a complete
+/// transfer; `-v` shows it).
+const QUIET_FILTER: &str = "warn";
+
 /// The filter for `--log-level LEVEL`: that level for everything; at info, the upgrade pool's
 /// dropped connections too (see [`DEFAULT_FILTER`]).
 fn level_filter(level: tracing::Level) -> String {
@@ -42,61 +49,64 @@ pub(crate) enum Format {
     Json,
 }
 
-/// `--log-level` and `--log-format`, taken out of the arguments.
+/// `--log-level`, `--log-format`, `-q` and `-v`, checked.
 #[derive(Debug)]
 pub(crate) struct Options {
     level: Option<tracing::Level>,
     off: bool,
     format: Format,
+    /// The filter when no flag and no `RUST_LOG` says one.
+    default: &'static str,
 }
 
-/// Take `--log-level LEVEL` and `--log-format FORMAT` out of `args` wherever they stand
-/// (before a `--`), checking their values.
-pub(crate) fn take_flags(args: &mut Vec<String>) -> Result<Options, String> {
+/// Check the log flags. `quiet_by_default`: the command's own info lines are off unless
+/// `-v` or `--log-level` asks for them (`connect`).
+pub(crate) fn options(
+    flags: &crate::cli::LogArgs,
+    quiet_by_default: bool,
+) -> Result<Options, String> {
     let mut o = Options {
         level: None,
         off: false,
         format: Format::Text,
-    };
-    let mut i = 0;
-    while i < args.len() {
-        let name = args[i].as_str();
-        if name == "--" {
-            break;
-        }
-        if name != "--log-level" && name != "--log-format" {
-            i += 1;
-            continue;
-        }
-        let Some(value) = args.get(i + 1).cloned() else {
-            return Err(format!("{name} needs a value"));
-        };
-        if name == "--log-level" {
-            match value.to_ascii_lowercase().as_str() {
-                "off" => o.off = true,
-                v => {
-                    o.level = Some(v.parse().map_err(|_| {
-                        format!(
-                            "--log-level: expected off, error, warn, info, debug or trace, got `{}`",
-                            value.escape_debug()
-                        )
-                    })?);
-                    o.off = false;
-                }
-            }
+        default: if quiet_by_default {
+            QUIET_FILTER
         } else {
-            o.format = match value.as_str() {
-                "text" => Format::Text,
-                "json" => Format::Json,
-                _ => {
-                    return Err(format!(
-                        "--log-format: expected `text` or `json`, got `{}`",
+            DEFAULT_FILTER
+        },
+    };
+    if let Some(value) = &flags.log_level {
+        match value.to_ascii_lowercase().as_str() {
+            "off" => o.off = true,
+            v => {
+                o.level = Some(v.parse().map_err(|_| {
+                    format!(
+                        "--log-level: expected off, error, warn, info, debug or trace, got `{}`",
                         value.escape_debug()
-                    ));
-                }
-            };
+                    )
+                })?);
+            }
         }
-        args.drain(i..i + 2);
+    } else if flags.quiet {
+        o.level = Some(tracing::Level::WARN);
+    } else if flags.verbose > 0 {
+        o.level = Some(match flags.verbose {
+            1 => tracing::Level::INFO,
+            2 => tracing::Level::DEBUG,
+            _ => tracing::Level::TRACE,
+        });
+    }
+    if let Some(value) = &flags.log_format {
+        o.format = match value.as_str() {
+            "text" => Format::Text,
+            "json" => Format::Json,
+            _ => {
+                return Err(format!(
+                    "--log-format: expected `text` or `json`, got `{}`",
+                    value.escape_debug()
+                ));
+            }
+        };
     }
     Ok(o)
 }
@@ -108,10 +118,10 @@ static HELD: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
 /// What [`HELD`] keeps at most; more is dropped, and the release says so.
 const HELD_MAX: usize = 256 * 1024;
 
-/// Hold the log until [`release`].
+/// Hold the log until [`release`] (what is already held stays held).
 pub(crate) fn hold() {
     if let Ok(mut h) = HELD.lock() {
-        *h = Some(Vec::new());
+        h.get_or_insert_with(Vec::new);
     }
 }
 
@@ -163,12 +173,13 @@ pub(crate) fn init(o: &Options) {
         match std::env::var("RUST_LOG") {
             Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(&v).unwrap_or_else(|e| {
                 err!(
-                    "endpoints: RUST_LOG=`{}` is not a filter ({e}); using `{DEFAULT_FILTER}`",
-                    v.escape_debug()
+                    "endpoints: RUST_LOG=`{}` is not a filter ({e}); using `{}`",
+                    v.escape_debug(),
+                    o.default
                 );
-                EnvFilter::new(DEFAULT_FILTER)
+                EnvFilter::new(o.default)
             }),
-            _ => EnvFilter::new(DEFAULT_FILTER),
+            _ => EnvFilter::new(o.default),
         }
     };
     let builder = tracing_subscriber::fmt()
@@ -243,42 +254,45 @@ impl tracing::field::Visit for Message {
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| (*s).to_owned()).collect()
+    fn flags(
+        level: Option<&str>,
+        format: Option<&str>,
+        quiet: bool,
+        verbose: u8,
+    ) -> crate::cli::LogArgs {
+        crate::cli::LogArgs {
+            log_level: level.map(str::to_owned),
+            log_format: format.map(str::to_owned),
+            quiet,
+            verbose,
+        }
     }
 
     #[test]
-    fn log_flags_are_taken_out_wherever_they_stand() {
-        let mut a = args(&[
-            "listen",
-            "--log-level",
-            "debug",
-            "tcp:0",
-            "--log-format",
-            "json",
-        ]);
-        let o = take_flags(&mut a).expect("flags");
-        assert_eq!(a, args(&["listen", "tcp:0"]));
+    fn log_flags_are_read() {
+        let o = options(&flags(Some("debug"), Some("json"), false, 0), false).expect("flags");
         assert_eq!(o.level, Some(tracing::Level::DEBUG));
         assert_eq!(o.format, Format::Json);
-        let mut a = args(&["connect", "--", "--log-level", "x"]);
-        take_flags(&mut a).expect("after --, an argument");
-        assert_eq!(a.len(), 4);
+        let o = options(&flags(None, None, true, 0), false).expect("-q");
+        assert_eq!(o.level, Some(tracing::Level::WARN));
+        let o = options(&flags(None, None, false, 3), true).expect("-vvv");
+        assert_eq!(o.level, Some(tracing::Level::TRACE));
+        let o = options(&flags(None, None, false, 0), true).expect("connect");
+        assert_eq!((o.level, o.default), (None, QUIET_FILTER));
     }
 
     #[test]
     fn hostile_log_flags_are_usage_errors() {
-        for bad in [
-            &["--log-level"][..],
-            &["--log-level", "loud"],
-            &["--log-level", ""],
-            &["--log-format", "xml"],
-            &["--log-format"],
+        for (level, format) in [
+            (Some("loud"), None),
+            (Some(""), None),
+            (None, Some("xml")),
+            (None, Some("")),
         ] {
-            let e = take_flags(&mut args(bad)).expect_err("refused");
+            let e = options(&flags(level, format, false, 0), false).expect_err("refused");
             assert!(e.starts_with("--log-"), "{e}");
         }
-        let o = take_flags(&mut args(&["--log-level", "OFF"])).expect("off");
+        let o = options(&flags(Some("OFF"), None, false, 0), false).expect("off");
         assert!(o.off);
     }
 }

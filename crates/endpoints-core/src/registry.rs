@@ -361,6 +361,11 @@ fn unknown_type(
     }
     let lower = prefix.to_ascii_lowercase();
     if plugins().any(|p| p.side() == side.other() && p.prefix.eq_ignore_ascii_case(prefix)) {
+        if side == Side::Server
+            && let Some(e) = crate::params::secure_server_form(d, span.clone(), prefix, &listing)
+        {
+            return e;
+        }
         return d.error(
             ErrorKind::UnknownType,
             span,

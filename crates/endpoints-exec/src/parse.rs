@@ -54,6 +54,7 @@ fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     let args = Args::parse_mapped(d, PARAMS, &names, Conflict::Error)?;
     let program_v = args.required("program")?;
     let program = program_v.path()?;
+    check_program(d, &program_v)?;
     let mut arguments: Vec<String> = d
         .positionals()
         .map(|f| f.value().to_owned())
@@ -188,6 +189,152 @@ fn refuse_arguments_that_look_like_keywords(d: &Description) -> Result<(), Parse
             .with_suggestion(escaped));
     }
     Ok(())
+}
+
+/// The program, checked when the description is built (at start, not at each connection): a
+/// shell command line in one field (`exec:sh -c "echo hi"`) is an error suggesting the
+/// fields (`exec:sh:-c:echo hi`); an absolute path to nothing is an error; a bare name not in
+/// `PATH` now, or a path to something that is not an executable file now, is a warning (it
+/// may be there before the first connection).
+fn check_program(
+    d: &Description,
+    program: &endpoints_core::params::Value<'_>,
+) -> Result<(), ParseError> {
+    let text = program.as_str();
+    let found = find_program(text);
+    if found.is_some() {
+        return Ok(());
+    }
+    let words = shell_words(text);
+    if words.len() > 1 && find_program(&words[0]).is_some() {
+        let fields: Vec<String> = words.iter().map(|w| escape(w)).collect();
+        let span = program.span();
+        let input = d.input().map_or("", |i| i);
+        let fixed = match (input.get(..span.start), input.get(span.end..)) {
+            (Some(before), Some(after)) => format!("{before}{}{after}", fields.join(":")),
+            _ => format!("exec:{}", fields.join(":")),
+        };
+        return Err(program
+            .invalid(format!(
+                "`{text}` is a shell command line, not a program: `exec:` runs no shell and \
+                 takes the program and each argument as a field of its own, separated by `:`"
+            ))
+            .with_suggestion(fixed));
+    }
+    let path = std::path::Path::new(text);
+    if path.is_absolute()
+        && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(program.invalid(format!(
+            "`{text}`: no such file; every connection would fail (give the program's path, or \
+             a name in PATH)"
+        )));
+    }
+    if text.contains('/') {
+        tracing::warn!(
+            program = text,
+            "exec: `{text}` is not an executable file now: each connection fails until it is"
+        );
+    } else {
+        tracing::warn!(
+            program = text,
+            "exec: `{text}` is not in PATH now: each connection fails until it is (a typo? give \
+             its path)"
+        );
+    }
+    Ok(())
+}
+
+/// The executable file `program` names now: a path (with a `/`) as it is, a bare name
+/// searched in `PATH`.
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.is_empty() {
+        return None;
+    }
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| executable(p))
+}
+
+/// A shell command line split into words as `sh` would (quotes and backslashes; no
+/// expansion): `sh -c "echo hi"` is `sh`, `-c`, `echo hi`.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    word.push(c);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some(n @ ('"' | '\\' | '$' | '`')) => word.push(n),
+                            Some(n) => {
+                                word.push('\\');
+                                word.push(n);
+                            }
+                            None => word.push('\\'),
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(n) = chars.next() {
+                    word.push(n);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+#[cfg(test)]
+mod program_tests {
+    use super::shell_words;
+
+    #[test]
+    fn shell_words_split_as_sh_does() {
+        assert_eq!(shell_words(r#"sh -c "echo hi""#), ["sh", "-c", "echo hi"]);
+        assert_eq!(shell_words(r"a 'b c'  d\ e"), ["a", "b c", "d e"]);
+        assert_eq!(shell_words(r#"x "a\"b" '' "#), ["x", "a\"b", ""]);
+        assert_eq!(shell_words("   "), Vec::<String>::new());
+    }
 }
 
 endpoints_core::register_client! {

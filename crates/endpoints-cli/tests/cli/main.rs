@@ -12,4 +12,5 @@ mod exec;
 mod handover;
 mod logs;
 mod transfers;
+mod usage;
 mod ws;

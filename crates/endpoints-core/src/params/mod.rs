@@ -36,8 +36,8 @@ mod value;
 pub use args::Args;
 pub(crate) use args::watch_build;
 pub use declare::{Conflict, Param, ParamKind};
-pub(crate) use suggest::explain_build_error;
 pub use suggest::{SplitAddress, closest, misplaced_wrapper_option};
+pub(crate) use suggest::{explain_build_error, secure_server_form};
 pub use value::Value;
 
 #[cfg(test)]

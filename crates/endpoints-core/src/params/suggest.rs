@@ -368,7 +368,111 @@ pub(crate) fn explain_build_error(
     if let Some(e) = url_form(side, plugin, d, &error) {
         return e;
     }
-    other_side_parameter(side, plugin, d, error)
+    let error = other_side_parameter(side, plugin, d, error);
+    sibling_type_parameter(side, plugin, d, error)
+}
+
+/// `ws:localhost:17004:trustRoots=ca.pem`: `trustRoots` is a parameter of `wss`, a type of
+/// the same side whose name is one edit away and that takes every parameter the description
+/// names. The suggestion is the input with the type replaced. Any other error is returned
+/// unchanged.
+fn sibling_type_parameter(
+    side: Side,
+    plugin: &'static Plugin,
+    d: &Description,
+    error: ParseError,
+) -> ParseError {
+    if error.kind() != ErrorKind::UnknownParameter {
+        return error;
+    }
+    let Some(key) = error.parameter().map(str::to_owned) else {
+        return error;
+    };
+    let typed = d.prefix().unwrap_or("");
+    if !error
+        .message()
+        .starts_with(&format!("unknown parameter `{key}` for `{typed}`"))
+    {
+        return error;
+    }
+    let fields = d.fields();
+    let Some(at) = fields.iter().position(Field::is_positional) else {
+        return error;
+    };
+    let keys: Vec<&str> = fields[at + 1..].iter().filter_map(Field::key).collect();
+    let own = plugin.prefix().to_ascii_lowercase();
+    let sibling = plugins()
+        .filter(|p| p.side() == side && !p.prefix().eq_ignore_ascii_case(&own))
+        .filter(|p| distance(&own, &p.prefix().to_ascii_lowercase()) == 1)
+        .find(|p| keys.iter().all(|k| p.params().iter().any(|q| q.name == *k)));
+    let (Some(sibling), Some(input)) = (sibling, d.input()) else {
+        return error;
+    };
+    let prefix_span = fields[at].span();
+    let (Some(before), Some(after)) =
+        (input.get(..prefix_span.start), input.get(prefix_span.end..))
+    else {
+        return error;
+    };
+    let other = sibling.prefix().to_ascii_lowercase();
+    d.error(
+        ErrorKind::UnknownParameter,
+        error.span(),
+        format!("unknown parameter `{key}` for `{own}`: `{key}` is a parameter of `{other}`"),
+    )
+    .with_parameter(key)
+    .with_suggestion(format!("{before}{other}{after}"))
+}
+
+/// `wss:tcp:17051` as a server: `wss` is a client type only, but `ws` serves over a `tls`
+/// server. For a client-only type `Xs` whose `X` has a server type, when a `tls` server type
+/// is linked: the error with the suggestion `X:tls:...` (the inner description, if any, as
+/// the `tls` server's description parameter, a placeholder for each required parameter).
+pub(crate) fn secure_server_form(
+    d: &Description,
+    span: Range<usize>,
+    prefix: &str,
+    listing: &str,
+) -> Option<ParseError> {
+    let lower = prefix.to_ascii_lowercase();
+    let base = lower.strip_suffix('s')?;
+    let server = |name: &str| {
+        plugins().find(|p| p.side() == Side::Server && p.prefix().eq_ignore_ascii_case(name))
+    };
+    server(base)?;
+    let tls = server("tls")?;
+    let input = d.input()?;
+    let before = input.get(..span.start)?;
+    let inner = input.get(span.end..)?.strip_prefix(':').unwrap_or("");
+    let mut text = format!("{before}{base}:tls");
+    let mut placeholders = Vec::new();
+    for q in tls.params().iter().filter(|q| q.required) {
+        placeholders.push(format!("`{}`", q.name));
+        text.push_str(&format!(":{}={}", q.name, example_for(q.kind)));
+    }
+    if !inner.is_empty() {
+        let q = tls
+            .params()
+            .iter()
+            .find(|q| q.kind == ParamKind::Description)?;
+        text.push_str(&format!(
+            ":{}={}",
+            q.name,
+            crate::description::escape(inner)
+        ));
+    }
+    let mut message = format!(
+        "`{lower}` is a client endpoint type and cannot be used as a server: a `{lower}` server \
+         is `{base}` over a `tls` server (`{base}:tls:...`)"
+    );
+    if !placeholders.is_empty() {
+        message.push_str(&format!(": give your own {}", placeholders.join(", ")));
+    }
+    message.push_str(&format!(" ({listing})"));
+    Some(
+        d.error(ErrorKind::UnknownType, span, message)
+            .with_suggestion(text),
+    )
 }
 
 /// `unix:address=/run/a.sock` as a client: `address` is a parameter of `unix` servers. The
@@ -503,12 +607,55 @@ fn url_form(
         (_, h) => h,
     };
     let mut named: Vec<(&'static str, String)> = Vec::new();
+    // The URL's path (and, for a client, its query), kept as the type's `path` parameter where
+    // it has one. A server matches paths only.
+    let path = match side {
+        Side::Server => url.path.split_once('?').map_or(url.path, |(p, _)| p),
+        Side::Client => url.path,
+    };
+    let url_path = (!path.is_empty() && path != "/" && !url.host.is_empty()).then_some(path);
+    let path_param = url_path.and_then(|_| {
+        own.iter()
+            .find(|q| q.name == "path" && q.position.is_none() && q.kind == ParamKind::Text)
+    });
+    let path_field = match (url_path, path_param) {
+        (Some(p), Some(q)) => format!(":{}={}", q.name, crate::description::escape(p)),
+        _ => String::new(),
+    };
+    if let (Some(p), Some(q)) = (url_path, path_param) {
+        named.push((q.name, p.to_owned()));
+    }
     let positional = match (side, url.port) {
         (Side::Client, Some(port)) if !host.is_empty() => {
             named.push((find("host")?.name, host.to_owned()));
             named.push((find("port")?.name, port.to_owned()));
             (position("host") == Some(0) && position("port") == Some(1))
-                .then(|| format!("{typed}:{host}:{port}"))
+                .then(|| format!("{typed}:{host}:{port}{path_field}"))
+        }
+        // `wss://example.com/chat`: the type's default port.
+        (Side::Client, None) if !host.is_empty() && find("port").is_some_and(|q| !q.required) => {
+            named.push((find("host")?.name, host.to_owned()));
+            (position("host") == Some(0)).then(|| format!("{typed}:{host}{path_field}"))
+        }
+        // A wrapper server without a port of its own (`ws://0.0.0.0:8080` is `ws:` over
+        // `tcp:8080:interface=0.0.0.0`); kept only if it builds.
+        (Side::Server, Some(port)) if find("port").is_none() => {
+            let interface = if host.is_empty() {
+                String::new()
+            } else {
+                format!(":interface={host}")
+            };
+            let options = path_field
+                .strip_prefix(':')
+                .map_or(String::new(), |f| format!("{f}:"));
+            let fixed = format!("{typed}:{options}tcp:{port}{interface}");
+            let builds = fixed
+                .parse::<Description>()
+                .is_ok_and(|c| plugin.build_server(&c).is_some_and(|r| r.is_ok()));
+            if !builds {
+                return None;
+            }
+            return Some(url_error(d, error, start, end, &fixed, &[], None));
         }
         (Side::Server, Some(port)) => {
             named.push((find("port")?.name, port.to_owned()));
@@ -520,7 +667,7 @@ fn url_form(
                 }
                 (false, None) => return None,
             };
-            (position("port") == Some(0)).then(|| format!("{typed}:{port}{interface}"))
+            (position("port") == Some(0)).then(|| format!("{typed}:{port}{interface}{path_field}"))
         }
         (_, None) if url.host.is_empty() && !url.path.is_empty() => {
             let q = own
@@ -566,19 +713,52 @@ fn url_form(
             }
         }
     };
-    let whole = format!("{}{fixed}{}", input.get(..start)?, input.get(end..)?);
+    let dropped = url_path.filter(|_| path_param.is_none());
+    Some(url_error(
+        d,
+        error,
+        start,
+        end,
+        &fixed,
+        &placeholders,
+        dropped,
+    ))
+}
+
+/// The error for a URL at `start..end` of `d`'s input whose description is `fixed`.
+fn url_error(
+    d: &Description,
+    error: &ParseError,
+    start: usize,
+    end: usize,
+    fixed: &str,
+    placeholders: &[&str],
+    dropped_path: Option<&str>,
+) -> ParseError {
+    let input: &str = d.input().map_or("", |i| i);
+    let whole = format!(
+        "{}{fixed}{}",
+        input.get(..start).unwrap_or_default(),
+        input.get(end..).unwrap_or_default()
+    );
     let mut message = format!(
         "`{}` is a URL, not an endpoint description (fields are separated by `:`, with no `//`)",
-        input.get(start..end)?
+        input.get(start..end).unwrap_or_default()
     );
     if !placeholders.is_empty() {
         let names: Vec<String> = placeholders.iter().map(|n| format!("`{n}`")).collect();
         message.push_str(&format!(": give your own {}", names.join(", ")));
+    }
+    if let Some(path) = dropped_path {
+        let typed = fixed.split(':').next().unwrap_or_default();
+        message.push_str(&format!(
+            "; a `{typed}` description has no place for the path `{path}`"
+        ));
     }
     let e = d.error(error.kind(), start..end, message);
     let e = match error.parameter() {
         Some(p) => e.with_parameter(p.to_owned()),
         None => e,
     };
-    Some(e.with_suggestion(whole))
+    e.with_suggestion(whole)
 }

@@ -578,3 +578,82 @@ fn a_type_policy_is_applied_at_every_nesting_level() {
         .expect_err("no type");
     assert_eq!(e.kind(), ErrorKind::UnknownType);
 }
+
+/// A client type with a path and a default port, and its secure sibling (`ws:`/`wss:`).
+static WEB_CLIENT: &[Param] = &[
+    Param::required("host", ParamKind::Host).at(0).help("host"),
+    Param::optional("port", ParamKind::Port)
+        .at(1)
+        .default("80")
+        .help("port"),
+    Param::optional("path", ParamKind::Text).help("path"),
+];
+static WEBS_CLIENT: &[Param] = &[
+    Param::required("host", ParamKind::Host).at(0).help("host"),
+    Param::optional("port", ParamKind::Port)
+        .at(1)
+        .default("443")
+        .help("port"),
+    Param::optional("path", ParamKind::Text).help("path"),
+    Param::optional("roots", ParamKind::Path).help("trust roots"),
+];
+
+fn web_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let args = Args::parse(d, WEB_CLIENT)?;
+    let host = args.required("host")?;
+    if host.as_str().contains('/') {
+        return Err(host.invalid("a host name cannot contain '/'"));
+    }
+    Ok(Box::new(Fake(args.canonical())))
+}
+
+fn webs_client(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+    let args = Args::parse(d, WEBS_CLIENT)?;
+    let host = args.required("host")?;
+    if host.as_str().contains('/') {
+        return Err(host.invalid("a host name cannot contain '/'"));
+    }
+    Ok(Box::new(Fake(args.canonical())))
+}
+
+endpoints_core::register_client! { prefix: "webby", summary: "a client", params: WEB_CLIENT, build: web_client }
+endpoints_core::register_client! { prefix: "webbys", summary: "a client", params: WEBS_CLIENT, build: webs_client }
+
+/// Issue 31 item 4, for any plugin: a URL's path is kept as the type's `path=` (a client
+/// without a port gets the type's default), a path with no place is said to be dropped, and
+/// a parameter of a sibling type one letter away points at that type.
+#[test]
+fn url_hints_keep_the_path_and_siblings_are_named() {
+    for (text, fixed) in [
+        (
+            "webby://127.0.0.1:17002/ssh",
+            "webby:127.0.0.1:17002:path=/ssh",
+        ),
+        (
+            "webby://example.com/a:b?q=1",
+            "webby:example.com:path=/a\\:b?q=1",
+        ),
+        ("webby://example.com/", "webby:example.com"),
+        (
+            "webby:localhost:17004:roots=/ca.pem",
+            "webbys:localhost:17004:roots=/ca.pem",
+        ),
+    ] {
+        let e = registry::build_client(&parse(text))
+            .map(|_| ())
+            .expect_err(text);
+        assert_eq!(e.suggestion(), Some(fixed), "{text}: {e}");
+    }
+    let e = registry::build_client(&parse("webnet://db:5432/x"))
+        .map(|_| ())
+        .expect_err("url");
+    assert_eq!(e.suggestion(), Some("webnet:db:5432"), "{e}");
+    assert!(e.message().contains("no place for the path `/x`"), "{e}");
+    let e = registry::build_client(&parse("webby:localhost:roots=/ca.pem"))
+        .map(|_| ())
+        .expect_err("sibling");
+    assert!(
+        e.message().contains("`roots` is a parameter of `webbys`"),
+        "{e}"
+    );
+}

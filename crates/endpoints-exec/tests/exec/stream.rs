@@ -187,14 +187,38 @@ async fn a_program_that_is_not_found_fails_connect_with_the_path_searched() {
         "{e}"
     );
 
-    let e = connect("exec:/nonexistent/dir/prog")
-        .await
+    // An absolute path to nothing is refused when the description is built (issue 31 item
+    // 2), not at each connection.
+    let d = "exec:/nonexistent/dir/prog".parse().expect("parses");
+    let e = endpoints_core::registry::build_client(&d)
+        .map(|_| ())
         .expect_err("missing");
-    assert_eq!(e.kind(), io::ErrorKind::NotFound);
     assert!(
-        e.to_string().contains("`/nonexistent/dir/prog` not found"),
+        e.to_string()
+            .contains("`/nonexistent/dir/prog`: no such file"),
         "{e}"
     );
+}
+
+/// Issue 31 item 2: a shell command line in the program's field is refused when built, with
+/// the fields it means (`exec:` runs no shell).
+#[test]
+fn a_shell_command_line_is_refused_with_its_fields() {
+    for (text, fixed) in [
+        (r#"exec:sh -c "echo hi""#, "exec:sh:-c:echo hi"),
+        (
+            r#"exec:sh -c 'echo a\:b':stderr=drop"#,
+            r"exec:sh:-c:echo a\:b:stderr=drop",
+        ),
+        ("exec:cat -u", "exec:cat:-u"),
+    ] {
+        let d = text.parse().expect("parses");
+        let e = endpoints_core::registry::build_client(&d)
+            .map(|_| ())
+            .expect_err(text);
+        assert_eq!(e.suggestion(), Some(fixed), "{text}: {e}");
+        assert!(e.message().contains("runs no shell"), "{e}");
+    }
 }
 
 #[tokio::test]
