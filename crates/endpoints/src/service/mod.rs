@@ -9,7 +9,10 @@ mod server;
 mod shutdown;
 
 pub use backoff::{Backoff, Jitter, RetryPolicy};
-pub use client::{ClientService, FailedAttempt, Phase, WhenConnectedError};
+pub use client::{
+    ClientService, Connected, FailedAttempt, Lost, LostReason, Phase, ProtocolEnd,
+    WhenConnectedError,
+};
 #[cfg(feature = "axum")]
 pub use integrations::{AxumListener, ConnectionInfo, PeerAddr, serve_axum};
 pub use integrations::{Incoming, incoming};
