@@ -14,7 +14,9 @@ pub use client::{
     WhenConnectedError,
 };
 #[cfg(feature = "axum")]
-pub use integrations::{AxumListener, ConnectionInfo, PeerAddr, serve_axum};
+pub use integrations::{
+    AxumListener, ConnectionInfo, PeerAddr, serve_axum, serve_axum_with_shutdown,
+};
 pub use integrations::{Incoming, incoming};
 #[cfg(feature = "tonic")]
 pub use integrations::{TonicIo, tonic_incoming};
