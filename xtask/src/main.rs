@@ -169,6 +169,8 @@ fn ci(root: &Path) -> Result<(), String> {
         "descriptions",
         "--test",
         "connect_hint",
+        "--test",
+        "recipes",
         "--examples",
     ]);
     steps.push((
