@@ -309,7 +309,7 @@ pub async fn serve_axum(
 ///
 /// `signal` is any future: SIGTERM (`tokio::signal::unix::signal(SignalKind::terminate())`,
 /// installed by the application: the library does not touch signal handlers), a channel, a
-/// [`Shutdown`]'s `signalled()`. HTTP/1, with hyper's 30 s bound on reading a request head;
+/// [`Shutdown`](super::Shutdown)'s `signalled()`. HTTP/1, with hyper's 30 s bound on reading a request head;
 /// if a listener fails outright, it stops accepting (logged at ERROR) and the others go on.
 ///
 /// ```no_run
