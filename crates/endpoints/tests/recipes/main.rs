@@ -689,6 +689,8 @@ async fn restart_hands_over_without_refusing() {
     let mut first = Child::start("restart", &["--listen", "tcp:0:interface=127.0.0.1"]);
     let port = first.port().await;
     let first_pid = first.child.id().expect("running");
+    // Declared after `first`, so dropped before it: a failing test leaves no successor behind.
+    let _successors = Successors(first_pid);
     let mut old = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -748,6 +750,22 @@ async fn restart_hands_over_without_refusing() {
         }
     })
     .await;
+}
+
+/// On drop, SIGTERM the children of a process (a successor started by a handover), which
+/// outlive it.
+struct Successors(u32);
+
+impl Drop for Successors {
+    fn drop(&mut self) {
+        let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", self.0))
+            .unwrap_or_default();
+        for pid in children.split_whitespace() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", pid])
+                .status();
+        }
+    }
 }
 
 // 9. A WebSocket tunnel, both ends
