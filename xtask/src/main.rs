@@ -129,6 +129,7 @@ exit 0
 }
 
 fn ci(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
     let mut steps: Vec<(&str, Command)> = Vec::new();
 
     let mut c = cargo(root);
@@ -177,6 +178,8 @@ fn ci(root: &Path) -> Result<(), String> {
         "descriptions",
         "--test",
         "connect_hint",
+        "--test",
+        "recipes",
         "--examples",
     ]);
     steps.push((
@@ -301,12 +304,14 @@ fn ci(root: &Path) -> Result<(), String> {
         );
     }
 
+    let total = started.elapsed().as_secs();
+    let total = format!("{}m{:02}s", total / 60, total % 60);
     if failed.is_empty() {
-        println!("\nci: every step passed");
+        println!("\nci: every step passed in {total}");
         Ok(())
     } else {
         Err(format!(
-            "ci: {} step(s) failed:\n  {}",
+            "ci: {} step(s) failed (after {total}):\n  {}",
             failed.len(),
             failed.join("\n  ")
         ))

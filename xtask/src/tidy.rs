@@ -12,6 +12,8 @@
 //! * The minimum Rust version stated in the docs is `Cargo.toml`'s.
 //! * The parameter tables between `<!-- params: ... -->` markers (README, `docs/grammar.md`,
 //!   crate docs) are the registry's (`crates/endpoints-cli/tests/cli/doc_tables.rs`).
+//! * The README's crate table (under `## Layout`) names every workspace crate, and only those;
+//!   its peer table (under `## Running the tests`) names every program `.ci/run` installs.
 //! * Every `unsafe` has a `SAFETY:` note (on its line or in the comment just above), or, for
 //!   an `unsafe fn`, a `# Safety` section in its docs.
 
@@ -371,12 +373,85 @@ pub(crate) fn stale_msrv_mentions(root: &Path) -> Vec<String> {
     bad
 }
 
+/// The crates named (in backquotes) in the first column of the README's table under
+/// `## Layout`.
+pub(crate) fn readme_crate_table(readme: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_layout = false;
+    for line in readme.lines() {
+        if line.starts_with("## ") {
+            in_layout = line.trim() == "## Layout";
+            continue;
+        }
+        let Some(row) = line.strip_prefix('|').filter(|_| in_layout) else {
+            continue;
+        };
+        let first = row.split('|').next().unwrap_or_default();
+        names.extend(
+            first
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    names
+}
+
+/// Workspace crates missing from the README's crate table, and names in it that are not
+/// workspace crates.
+pub(crate) fn readme_crate_table_gaps(
+    graph: &BTreeMap<String, Crate>,
+    readme: &str,
+) -> Vec<String> {
+    let listed = readme_crate_table(readme);
+    let mut bad: Vec<String> = graph
+        .keys()
+        .filter(|c| !listed.contains(c))
+        .map(|c| {
+            format!("README.md: the crate table under `## Layout` does not list `{c}`; add a row")
+        })
+        .collect();
+    bad.extend(listed.iter().filter(|n| !graph.contains_key(*n)).map(|n| {
+        format!("README.md: the crate table lists `{n}`, which is not a workspace crate")
+    }));
+    bad
+}
+
+/// The programs `.ci/run` checks for (`command -v NAME`) that the README's section
+/// `## Running the tests` does not name (in backquotes).
+pub(crate) fn readme_missing_peers(ci_run: &str, readme: &str) -> Vec<String> {
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Running the tests"))
+        .unwrap_or_default();
+    ci_run
+        .split("command -v ")
+        .skip(1)
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|program| !section.contains(&format!("`{program}`")))
+        .map(|program| {
+            format!(
+                "README.md: `.ci/run` installs `{program}`, which the table under `## Running \
+                 the tests` does not name; add a row"
+            )
+        })
+        .collect()
+}
+
 /// `cargo xtask tidy [--write]`.
 pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let write = args.iter().any(|a| a == "--write");
     let graph = workspace_graph(root)?;
     let mut failures = dependency_rules(&graph);
     failures.extend(core_dependency_rules(&core_dependencies(root)?));
+    let readme =
+        std::fs::read_to_string(root.join("README.md")).map_err(|e| format!("README.md: {e}"))?;
+    failures.extend(readme_crate_table_gaps(&graph, &readme));
+    let ci_run =
+        std::fs::read_to_string(root.join(".ci/run")).map_err(|e| format!(".ci/run: {e}"))?;
+    failures.extend(readme_missing_peers(&ci_run, &readme));
     let doc_path = root.join("docs/architecture.md");
     let doc = std::fs::read_to_string(&doc_path).map_err(|e| format!("{e}"))?;
     let block = dependency_block(&graph);
@@ -493,6 +568,56 @@ mod tests {
             Some(block.as_str()),
             "run `cargo xtask tidy --write`"
         );
+    }
+
+    /// Issue 31 item 6: the README's table lacked `endpoints-ws` and `endpoints-exec`.
+    #[test]
+    fn the_readme_crate_table_lists_every_workspace_crate() {
+        let graph = workspace_graph(&root()).expect("metadata");
+        assert!(graph.contains_key("xtask"), "{graph:?}");
+        let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+        let bad = readme_crate_table_gaps(&graph, &readme);
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    }
+
+    /// Issue 31 item 6: the peers `cargo xtask ci` needs were listed in `.ci/run` only.
+    #[test]
+    fn the_readme_names_every_peer_that_ci_installs() {
+        let ci_run = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run");
+        let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+        assert!(
+            ci_run.contains("command -v haproxy"),
+            "the format this rule reads"
+        );
+        let bad = readme_missing_peers(&ci_run, &readme);
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+        let without = readme.replace("`tinyproxy`", "tinyproxy");
+        assert_eq!(readme_missing_peers(&ci_run, &without).len(), 1);
+    }
+
+    #[test]
+    fn the_crate_table_rule_catches_a_missing_and_a_stray_crate() {
+        let mut graph = BTreeMap::new();
+        for name in ["endpoints-core", "endpoints-tcp", "endpoints-ws"] {
+            graph.insert(
+                name.to_owned(),
+                Crate {
+                    deps: vec![],
+                    published: true,
+                },
+            );
+        }
+        let readme = "## Layout\n\n| crate | what |\n|---|---|\n| `endpoints-core` | the \
+                      contract; not `endpoints-ws` |\n| `endpoints-tcp`, `endpoints-gone` | one \
+                      each |\n\n## Documentation\n\n| `endpoints-ws` | elsewhere |\n";
+        assert_eq!(
+            readme_crate_table(readme),
+            ["endpoints-core", "endpoints-tcp", "endpoints-gone"]
+        );
+        let bad = readme_crate_table_gaps(&graph, readme);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("does not list `endpoints-ws`"), "{bad:?}");
+        assert!(bad[1].contains("`endpoints-gone`, which is not"), "{bad:?}");
     }
 
     #[test]

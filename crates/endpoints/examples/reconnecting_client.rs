@@ -25,15 +25,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let service = ClientService::new(args.connect.build()?, |mut conn| {
         let peer = conn.peer_addr().to_string();
-        eprintln!("connected to {peer}");
         (peer, async move {
-            let _ = conn.write_all(b"hello again\n").await;
+            conn.write_all(b"hello again\n").await?;
             let mut buf = [0u8; 4096];
-            while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
-            eprintln!("connection lost");
+            while conn.read(&mut buf).await? > 0 {}
+            std::io::Result::Ok(()) // an error here is the reason `on_lost` is given
         })
     })
     .retry(Backoff::new())
+    .on_connected(|c| eprintln!("connected to {} (attempt {})", c.peer, c.attempt))
+    .on_lost(|l| {
+        eprintln!(
+            "lost after {:?}: {}; reconnecting in {:?}",
+            l.connected_for, l.reason, l.next_delay
+        )
+    })
     // The first failure of a series is also logged at WARN (with a tracing subscriber).
     .on_failure(|f| {
         eprintln!(

@@ -122,7 +122,8 @@
 //! * `ws`: the `ws:`/`wss:` WebSocket clients and the `ws:` server over any description
 //!   (bytes as binary messages); `wss:` also needs `tls`.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
-//!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners.
+//!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners, `service::serve_axum_with_shutdown` to
+//!   stop on a signal and drain.
 //! * `tonic` (not in `full`): `service::tonic_incoming`, for `Server::serve_with_incoming`.
 //! * `stdio`: the `stdio:` server (one connection of stdin and stdout).
 //! * `exec`: the `exec:` client (a program per connection, its stdin and stdout; Unix). A

@@ -212,3 +212,167 @@ mod whole_connection {
         server.abort();
     }
 }
+
+/// Issue 31 item 8: `serve_axum_with_shutdown` stops on a signal and drains as
+/// `ServerService` does (the old `serve_axum` could only be aborted).
+mod graceful {
+    use super::*;
+    use axum::extract::ConnectInfo;
+    use endpoints::service::{ConnectionInfo, serve_axum_with_shutdown};
+    use tokio::net::TcpStream;
+
+    /// `started` is told when a `/forever` request reaches its handler.
+    fn app(started: tokio::sync::mpsc::UnboundedSender<()>) -> Router {
+        Router::new()
+            .route(
+                "/",
+                get(|ConnectInfo(c): ConnectInfo<ConnectionInfo>| async move {
+                    format!("hello {}", c.peer)
+                }),
+            )
+            // A request that never gets its answer: only the deadline ends it.
+            .route(
+                "/forever",
+                get(move || async move {
+                    let _ = started.send(());
+                    std::future::pending::<String>().await
+                }),
+            )
+    }
+
+    /// One `GET path` on a kept-alive HTTP/1.1 connection; the body.
+    async fn get_on(conn: &mut TcpStream, path: &str) -> String {
+        conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+            .await
+            .expect("send the request");
+        let mut got = Vec::new();
+        let mut b = [0u8; 1024];
+        loop {
+            let n = conn.read(&mut b).await.expect("read the response");
+            assert!(n > 0, "closed before a whole response: {got:?}");
+            got.extend_from_slice(&b[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .expect("a content-length")
+                    .parse()
+                    .expect("a number");
+                if body.len() >= len {
+                    return body.to_owned();
+                }
+            }
+        }
+    }
+
+    /// Reads until the server closes: the bytes it sent, or the error.
+    async fn read_to_close(conn: &mut TcpStream) -> std::io::Result<usize> {
+        let mut all = Vec::new();
+        conn.read_to_end(&mut all).await.map(|_| all.len())
+    }
+
+    /// A real SIGTERM (sent to this test process with kill(1), caught by the handler the
+    /// application installs) ends the server: the idle keep-alive connection is closed at
+    /// once, the listener is closed, and the drain does not wait for its deadline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_closes_an_idle_keep_alive_connection_and_ends_the_server() {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Only this test in the binary sends SIGTERM; the handler is installed before it is.
+        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+        let listener = endpoints::listen("tcp:0:interface=127.0.0.1")
+            .await
+            .expect("listen");
+        let at = listener.local_addr().expect("bound").ip().expect("ip");
+        let server = tokio::spawn(serve_axum_with_shutdown(
+            vec![listener],
+            app(tokio::sync::mpsc::unbounded_channel().0),
+            async move {
+                term.recv().await;
+            },
+            // An hour: had the drain waited for its deadline, the bound below would fail.
+            Duration::from_secs(3600),
+        ));
+        let mut idle = TcpStream::connect(at).await.expect("connect");
+        let me = idle.local_addr().expect("local");
+        assert_eq!(get_on(&mut idle, "/").await, format!("hello {me}"));
+        assert_eq!(
+            get_on(&mut idle, "/").await,
+            format!("hello {me}"),
+            "kept alive"
+        );
+
+        let kill = tokio::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .await
+            .expect("kill(1) runs");
+        assert!(kill.success());
+        // Expected within milliseconds; 60 s only turns a hang into a failure.
+        let closed = tokio::time::timeout(Duration::from_secs(60), read_to_close(&mut idle))
+            .await
+            .expect("the idle connection was closed");
+        assert_eq!(closed.expect("a clean close"), 0, "no bytes, a FIN");
+        let report = tokio::time::timeout(Duration::from_secs(60), server)
+            .await
+            .expect("the server ended without waiting for its deadline")
+            .expect("no panic");
+        assert_eq!((report.drained, report.aborted), (1, 0), "{report:?}");
+        assert!(
+            TcpStream::connect(at).await.is_err(),
+            "the listener is closed"
+        );
+    }
+
+    /// A request still running at the deadline is cut (its connection closed without an
+    /// answer) and counted as aborted; an idle connection next to it is drained.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_still_running_at_the_deadline_is_aborted() {
+        let listener = endpoints::listen("tcp:0:interface=127.0.0.1")
+            .await
+            .expect("listen");
+        let at = listener.local_addr().expect("bound").ip().expect("ip");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (started, mut in_flight) = tokio::sync::mpsc::unbounded_channel();
+        let server = tokio::spawn(serve_axum_with_shutdown(
+            vec![listener],
+            app(started),
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        let mut idle = TcpStream::connect(at).await.expect("connect");
+        get_on(&mut idle, "/").await;
+        let mut busy = TcpStream::connect(at).await.expect("connect");
+        busy.write_all(b"GET /forever HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .expect("send");
+        in_flight
+            .recv()
+            .await
+            .expect("the request reached its handler");
+        stop.send(()).expect("the server waits for the signal");
+        // The deadline is 1 s; 60 s only turns a hang into a failure.
+        let report = tokio::time::timeout(Duration::from_secs(60), server)
+            .await
+            .expect("the server ended at its deadline")
+            .expect("no panic");
+        assert_eq!(report.aborted, 1, "{report:?}");
+        assert_eq!(report.drained, 1, "{report:?}");
+        match tokio::time::timeout(Duration::from_secs(60), read_to_close(&mut busy))
+            .await
+            .expect("closed")
+        {
+            Ok(n) => assert_eq!(n, 0, "closed without an answer"),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        }
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(60), read_to_close(&mut idle))
+                .await
+                .expect("closed")
+                .expect("a clean close"),
+            0
+        );
+    }
+}

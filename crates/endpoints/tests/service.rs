@@ -17,6 +17,8 @@ use tokio::time::Instant;
 struct Scripted {
     attempts: Mutex<Vec<Instant>>,
     fail_first: usize,
+    /// Attempts after this many fail too (a server that goes away after serving).
+    fail_after: usize,
     hang: bool,
     far_ends: Mutex<Vec<DuplexStream>>,
 }
@@ -26,6 +28,7 @@ impl Scripted {
         Arc::new(Self {
             attempts: Mutex::new(Vec::new()),
             fail_first,
+            fail_after: usize::MAX,
             hang,
             far_ends: Mutex::new(Vec::new()),
         })
@@ -58,7 +61,7 @@ impl ClientEndpoint for Handle {
         if self.0.hang {
             std::future::pending::<()>().await;
         }
-        if n <= self.0.fail_first {
+        if n <= self.0.fail_first || n > self.0.fail_after {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("attempt {n} refused"),
@@ -373,6 +376,105 @@ async fn the_retry_count_restarts_only_after_a_stable_connection() {
             .collect();
         assert_eq!(gaps, want, "reset_after {stable:?}");
     }
+}
+
+/// Issue 31 item 9: after a lost connection the failures of the next series are numbered
+/// from 1 again (the old code called the first one "attempt 2"), and their delays restart
+/// at the policy's first.
+#[tokio::test(start_paused = true)]
+async fn attempt_numbers_restart_at_1_after_a_lost_connection() {
+    // Attempt 1 connects; every later one is refused.
+    let script = Arc::new(Scripted {
+        fail_after: 1,
+        ..Arc::into_inner(Scripted::new(0, false)).expect("one owner")
+    });
+    let seen: Arc<Mutex<Vec<(u32, Duration)>>> = Arc::default();
+    let record = seen.clone();
+    let svc = service(&script)
+        .retry(|n: u32| Duration::from_secs(u64::from(n) * 10))
+        .on_failure(move |f| record.lock().expect("lock").push((f.attempt, f.next_delay)));
+    svc.start();
+    assert_eq!(connected_within(&svc, None).await.expect("connects"), 1);
+    drop(script.take_far_end().expect("the connection")); // the server goes away
+    until("the loss is seen", || svc.phase() != Phase::Connected).await;
+    match connected_within(&svc, Some(3)).await {
+        Err(WhenConnectedError::Failed(e)) => assert!(e.to_string().contains("refused"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    svc.stop().await;
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![
+            (1, Duration::from_secs(10)),
+            (2, Duration::from_secs(20)),
+            (3, Duration::from_secs(30)),
+        ],
+        "the series after the loss starts at attempt 1"
+    );
+}
+
+/// Issue 31 item 9: `on_connected` and `on_lost` see every connection, with the attempt that
+/// made it, and why it ended: the protocol's error, the peer closing, or a stop.
+#[tokio::test(start_paused = true)]
+async fn connected_and_lost_hooks_see_each_connection_and_why_it_ended() {
+    let script = Scripted::new(1, false); // attempt 1 refused, then every one connects
+    let s = script.clone();
+    let events: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (on_c, on_l) = (events.clone(), events.clone());
+    let svc = ClientService::new(
+        Box::new(Handle(script.clone())),
+        move |mut conn: Connection| {
+            let n = s.attempts().len();
+            (n, async move {
+                let mut b = [0u8; 64];
+                loop {
+                    match conn.read(&mut b).await? {
+                        0 => return Ok(()),
+                        k if &b[..k] == b"boom" => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "protocol error: boom",
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+            })
+        },
+    )
+    .retry(|n: u32| Duration::from_secs(u64::from(n) * 10))
+    .on_connected(move |c| {
+        on_c.lock().expect("lock").push(format!(
+            "connected #{} attempt {} peer {}",
+            c.handle, c.attempt, c.peer
+        ));
+    })
+    .on_lost(move |l| {
+        on_l.lock()
+            .expect("lock")
+            .push(format!("lost: {} next {:?}", l.reason, l.next_delay));
+    });
+    svc.start();
+    assert_eq!(connected_within(&svc, None).await.expect("connects"), 2);
+    let mut far = script.take_far_end().expect("connection 2");
+    far.write_all(b"boom").await.expect("write");
+    until("the loss is seen", || svc.phase() != Phase::Connected).await;
+    assert_eq!(connected_within(&svc, None).await.expect("reconnects"), 3);
+    drop(script.take_far_end().expect("connection 3")); // the peer closes
+    until("the loss is seen", || svc.phase() != Phase::Connected).await;
+    assert_eq!(connected_within(&svc, None).await.expect("reconnects"), 4);
+    svc.stop().await;
+    assert_eq!(
+        *events.lock().expect("lock"),
+        vec![
+            "connected #2 attempt 2 peer (unnamed)".to_owned(),
+            "lost: the connection failed: protocol error: boom next Some(10s)".to_owned(),
+            "connected #3 attempt 1 peer (unnamed)".to_owned(),
+            "lost: the connection ended next Some(10s)".to_owned(),
+            "connected #4 attempt 1 peer (unnamed)".to_owned(),
+            "lost: the client service was stopped next None".to_owned(),
+        ]
+    );
 }
 
 /// Wait, without advancing the clock, until `cond` holds; fail after a bounded number of

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use endpoints_core::{ClientEndpoint, Connection};
+use endpoints_core::{Address, ClientEndpoint, Connection};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -16,16 +16,92 @@ use super::backoff::{Backoff, RetryPolicy};
 use super::shutdown::Shutdown;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type Protocol<H> = dyn Fn(Connection, Shutdown) -> (H, BoxFuture<()>) + Send + Sync;
+type Protocol<H> = dyn Fn(Connection, Shutdown) -> (H, BoxFuture<Option<io::Error>>) + Send + Sync;
 type Prepare = dyn Fn(Connection) -> BoxFuture<io::Result<Connection>> + Send + Sync;
 type OnFailure = dyn Fn(&FailedAttempt<'_>) + Send + Sync;
+type OnConnected<H> = dyn Fn(&Connected<'_, H>) + Send + Sync;
+type OnLost = dyn Fn(&Lost<'_>) + Send + Sync;
+
+/// What a protocol's future may return: `()` (the connection simply ended), or a `Result`
+/// whose error is the reason the connection was lost ([`LostReason::Failed`], given to
+/// [`ClientService::on_lost`]).
+pub trait ProtocolEnd: Send + 'static {
+    /// The error that ended the connection, if any.
+    fn into_error(self) -> Option<io::Error>;
+}
+
+impl ProtocolEnd for () {
+    fn into_error(self) -> Option<io::Error> {
+        None
+    }
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static> ProtocolEnd
+    for Result<(), E>
+{
+    fn into_error(self) -> Option<io::Error> {
+        let e: Box<dyn std::error::Error + Send + Sync> = self.err()?.into();
+        Some(match e.downcast::<io::Error>() {
+            Ok(io) => *io,
+            Err(other) => io::Error::other(other),
+        })
+    }
+}
+
+/// A connection made, as given to [`ClientService::on_connected`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Connected<'a, H> {
+    /// The protocol's handle for this connection (what `when_connected` hands out).
+    pub handle: &'a H,
+    /// Which attempt of the current series succeeded (1 when the first one did).
+    pub attempt: u32,
+    /// The peer, as the endpoint reported it.
+    pub peer: &'a Address,
+}
+
+/// Why a connection ended, as given to [`ClientService::on_lost`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum LostReason {
+    /// The protocol's future returned: the peer closed the connection, or the protocol was
+    /// done with it.
+    Ended,
+    /// The protocol's future returned this error (a reset, a timeout, a protocol error).
+    Failed(Arc<io::Error>),
+    /// [`ClientService::stop`] closed it (no reconnection follows).
+    Stopped,
+}
+
+impl fmt::Display for LostReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ended => f.write_str("the connection ended"),
+            Self::Failed(e) => write!(f, "the connection failed: {e}"),
+            Self::Stopped => f.write_str("the client service was stopped"),
+        }
+    }
+}
+
+/// A connection lost, as given to [`ClientService::on_lost`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Lost<'a> {
+    /// Why.
+    pub reason: &'a LostReason,
+    /// How long the connection was up.
+    pub connected_for: Duration,
+    /// How long the service waits before reconnecting (`None` after a stop).
+    pub next_delay: Option<Duration>,
+}
 
 /// A failed attempt, as given to [`ClientService::on_failure`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct FailedAttempt<'a> {
-    /// Which attempt of the current series failed (from 1; the series restarts after a
-    /// connection, as the retry policy's count).
+    /// Which attempt of the current series failed, as the retry policy's count: from 1, and
+    /// from 1 again after a connection is lost (unless [`ClientService::reset_after`] found
+    /// it too short-lived: then the series goes on).
     pub attempt: u32,
     /// Why it failed.
     pub error: &'a io::Error,
@@ -98,6 +174,8 @@ struct Shared<H> {
     policy: Arc<dyn RetryPolicy>,
     reset_after: Option<Duration>,
     on_failure: Option<Arc<OnFailure>>,
+    on_connected: Option<Arc<OnConnected<H>>>,
+    on_lost: Option<Arc<OnLost>>,
     /// Whether the protocol watches its [`Shutdown`] (made by `with_shutdown`), and how long
     /// `stop` waits for it.
     graceful: bool,
@@ -131,7 +209,13 @@ impl<H: Clone + Send + Sync + 'static> Shared<H> {
 ///
 /// Each connection is given to the `protocol`, which returns a cloneable handle (what
 /// [`when_connected`](Self::when_connected) hands out) and a future that runs the connection;
-/// when that future ends, the connection is considered lost.
+/// when that future ends, the connection is considered lost (if it returns an `Err`, that
+/// error is the [`LostReason`]). [`on_connected`](Self::on_connected) and
+/// [`on_lost`](Self::on_lost) are told of each.
+///
+/// Attempt numbers (given to the [`RetryPolicy`] and to [`on_failure`](Self::on_failure))
+/// count the failures of the current series from 1; a lost connection starts a new series
+/// (the first reconnection waits the policy's first delay, and its failure is attempt 1).
 ///
 /// Failures are visible: the first failed attempt of a series is logged at WARN (with the
 /// endpoint, the error and the next delay; later ones at DEBUG with a count), the latest
@@ -181,11 +265,15 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
     pub fn new<F, Fut>(endpoint: Box<dyn ClientEndpoint>, protocol: F) -> Self
     where
         F: Fn(Connection) -> (H, Fut) + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: ProtocolEnd,
     {
         let protocol: Arc<Protocol<H>> = Arc::new(move |c, _| {
             let (h, fut) = protocol(c);
-            (h, Box::pin(fut) as BoxFuture<()>)
+            (
+                h,
+                Box::pin(async move { fut.await.into_error() }) as BoxFuture<_>,
+            )
         });
         Self::build(endpoint, protocol, false)
     }
@@ -221,11 +309,15 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
     pub fn with_shutdown<F, Fut>(endpoint: Box<dyn ClientEndpoint>, protocol: F) -> Self
     where
         F: Fn(Connection, Shutdown) -> (H, Fut) + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: ProtocolEnd,
     {
         let protocol: Arc<Protocol<H>> = Arc::new(move |c, s| {
             let (h, fut) = protocol(c, s);
-            (h, Box::pin(fut) as BoxFuture<()>)
+            (
+                h,
+                Box::pin(async move { fut.await.into_error() }) as BoxFuture<_>,
+            )
         });
         Self::build(endpoint, protocol, true)
     }
@@ -252,6 +344,8 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
                 policy: Arc::new(Backoff::new()),
                 reset_after: None,
                 on_failure: None,
+                on_connected: None,
+                on_lost: None,
                 graceful,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 state,
@@ -296,6 +390,23 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
         callback: impl Fn(&FailedAttempt<'_>) + Send + Sync + 'static,
     ) -> Self {
         self.shared_mut().on_failure = Some(Arc::new(callback));
+        self
+    }
+
+    /// Call `callback` when a connection is made (after [`prepare`](Self::prepare)), with
+    /// its handle, the attempt that made it and the peer, before waiters are released.
+    pub fn on_connected(
+        mut self,
+        callback: impl Fn(&Connected<'_, H>) + Send + Sync + 'static,
+    ) -> Self {
+        self.shared_mut().on_connected = Some(Arc::new(callback));
+        self
+    }
+
+    /// Call `callback` when a connection ends, with the reason (the peer closed, the
+    /// protocol's error, or a stop), how long it was up, and the delay before reconnecting.
+    pub fn on_lost(mut self, callback: impl Fn(&Lost<'_>) + Send + Sync + 'static) -> Self {
+        self.shared_mut().on_lost = Some(Arc::new(callback));
         self
     }
 
@@ -432,6 +543,7 @@ async fn run<H: Clone + Send + Sync + 'static>(
     mut stop: oneshot::Receiver<()>,
     id: u64,
 ) {
+    // Failed attempts of the current series (the retry policy's count).
     let mut attempt: u32 = 0;
     // Failures since the run started or since the last connection: the first is a WARN.
     let mut streak: u64 = 0;
@@ -455,17 +567,28 @@ async fn run<H: Clone + Send + Sync + 'static>(
                     tracing::info!(endpoint = %shared.endpoint, failures = streak, "connected after failed attempts");
                 }
                 streak = 0;
+                let peer = conn.peer_addr().clone();
                 let (signal, shutdown) = Shutdown::channel();
                 let (handle, mut driver) = (shared.protocol)(conn, shutdown);
                 let since = tokio::time::Instant::now();
+                if let Some(callback) = &shared.on_connected {
+                    callback(&Connected {
+                        handle: &handle,
+                        attempt: attempt.saturating_add(1),
+                        peer: &peer,
+                    });
+                }
                 shared.update(id, |s| {
                     s.phase = Phase::Connected;
                     s.connections += 1;
                     s.latest = Some(handle.clone());
                     s.handle = Some(handle);
                 });
-                tokio::select! {
-                    () = &mut driver => {}
+                let reason = tokio::select! {
+                    end = &mut driver => match end {
+                        None => LostReason::Ended,
+                        Some(e) => LostReason::Failed(Arc::new(e)),
+                    },
                     _ = &mut stop => {
                         if shared.graceful {
                             // Let the protocol close cleanly, within the bound.
@@ -473,18 +596,39 @@ async fn run<H: Clone + Send + Sync + 'static>(
                             if tokio::time::timeout(shared.stop_timeout, driver).await.is_err() {
                                 tracing::debug!(endpoint = %shared.endpoint, timeout = ?shared.stop_timeout, "the protocol did not close in time; dropping the connection");
                             }
+                        } else {
+                            // Dropping the driver closes the connection before `stop` returns.
+                            drop(driver);
                         }
-                        // Otherwise dropping the driver closes the connection before `stop`
-                        // returns.
+                        if let Some(callback) = &shared.on_lost {
+                            callback(&Lost {
+                                reason: &LostReason::Stopped,
+                                connected_for: since.elapsed(),
+                                next_delay: None,
+                            });
+                        }
                         break;
                     }
-                }
-                tracing::info!(endpoint = %shared.endpoint, "connection lost");
-                if shared.reset_after.is_none_or(|d| since.elapsed() >= d) {
+                };
+                let connected_for = since.elapsed();
+                // A new series begins, unless `reset_after` finds the connection too
+                // short-lived: then the loss counts as a failure of the series it continues.
+                let delay = if shared.reset_after.is_none_or(|d| connected_for >= d) {
                     attempt = 0;
+                    shared.policy.delay(1)
+                } else {
+                    attempt = attempt.saturating_add(1);
+                    shared.policy.delay(attempt)
+                };
+                tracing::info!(endpoint = %shared.endpoint, reason = %reason, ?connected_for, next_delay = ?delay, "connection lost");
+                if let Some(callback) = &shared.on_lost {
+                    callback(&Lost {
+                        reason: &reason,
+                        connected_for,
+                        next_delay: Some(delay),
+                    });
                 }
-                attempt = attempt.saturating_add(1);
-                shared.policy.delay(attempt)
+                delay
             }
             Err(e) => {
                 streak += 1;

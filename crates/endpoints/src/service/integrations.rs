@@ -263,7 +263,8 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Axum
 
 /// Serve one axum app on every listener, with [`ConnectionInfo`] as connect info (so
 /// handlers can take `ConnectInfo<ConnectionInfo>`). Runs until a listener's server fails
-/// (its error is returned; the others are stopped) or every one ends.
+/// (its error is returned; the others are stopped) or every one ends: it has no shutdown.
+/// To stop on a signal and drain, use [`serve_axum_with_shutdown`].
 ///
 /// ```no_run
 /// # async fn demo(app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
@@ -298,4 +299,81 @@ pub async fn serve_axum(
         }
     }
     Ok(())
+}
+
+/// [`serve_axum`] with a graceful shutdown, as [`ServerService`](super::ServerService) does
+/// it: serve until `signal` completes, then stop accepting (every listener is closed), tell
+/// each connection to finish (hyper's graceful shutdown: an idle keep-alive connection is
+/// closed at once, a request in flight gets its response, then the connection closes), wait
+/// up to `deadline` for them, and close (abort) the rest. Returns what the drain did.
+///
+/// `signal` is any future: SIGTERM (`tokio::signal::unix::signal(SignalKind::terminate())`,
+/// installed by the application: the library does not touch signal handlers), a channel, a
+/// [`Shutdown`](super::Shutdown)'s `signalled()`. HTTP/1, with hyper's 30 s bound on reading a request head;
+/// if a listener fails outright, it stops accepting (logged at ERROR) and the others go on.
+///
+/// ```no_run
+/// # async fn demo(app: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use tokio::signal::unix::{SignalKind, signal};
+///
+/// let mut term = signal(SignalKind::terminate())?;
+/// let listeners = vec![endpoints::listen("tcp:8080").await?];
+/// let report = endpoints::service::serve_axum_with_shutdown(
+///     listeners,
+///     app,
+///     async move { term.recv().await; },
+///     Duration::from_secs(10),
+/// )
+/// .await;
+/// eprintln!("drained {}, aborted {}", report.drained, report.aborted);
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "axum")]
+pub async fn serve_axum_with_shutdown(
+    listeners: impl IntoIterator<Item = Box<dyn Listener>>,
+    app: axum::Router,
+    signal: impl std::future::Future<Output = ()> + Send,
+    deadline: std::time::Duration,
+) -> super::ShutdownReport {
+    let server = super::ServerService::serve_listeners(
+        listeners.into_iter().collect(),
+        move |conn, shutdown| serve_axum_connection(app.clone(), conn, shutdown),
+    );
+    signal.await;
+    server.shutdown(deadline).await
+}
+
+/// One connection of [`serve_axum_with_shutdown`]: HTTP/1 by hyper, `ConnectInfo<ConnectionInfo>`
+/// in every request, a graceful shutdown when `shutdown` fires.
+#[cfg(feature = "axum")]
+async fn serve_axum_connection(app: axum::Router, mut conn: Connection, shutdown: super::Shutdown) {
+    use tower_service::Service as _;
+
+    let info = axum::extract::ConnectInfo(ConnectionInfo {
+        peer: conn.peer_addr().clone(),
+        local: conn.local_addr().clone(),
+        extensions: std::sync::Arc::new(std::mem::take(conn.extensions_mut())),
+    });
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(info.clone());
+            // A Router is always ready; its error type is `Infallible`.
+            app.clone().call(request)
+        });
+    let http = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(hyper_util::rt::TokioIo::new(conn), service)
+        .with_upgrades();
+    let mut http = std::pin::pin!(http);
+    let result = tokio::select! {
+        r = http.as_mut() => r,
+        () = shutdown.signalled() => {
+            http.as_mut().graceful_shutdown();
+            http.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "HTTP connection ended with an error");
+    }
 }

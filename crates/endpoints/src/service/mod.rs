@@ -9,9 +9,14 @@ mod server;
 mod shutdown;
 
 pub use backoff::{Backoff, Jitter, RetryPolicy};
-pub use client::{ClientService, FailedAttempt, Phase, WhenConnectedError};
+pub use client::{
+    ClientService, Connected, FailedAttempt, Lost, LostReason, Phase, ProtocolEnd,
+    WhenConnectedError,
+};
 #[cfg(feature = "axum")]
-pub use integrations::{AxumListener, ConnectionInfo, PeerAddr, serve_axum};
+pub use integrations::{
+    AxumListener, ConnectionInfo, PeerAddr, serve_axum, serve_axum_with_shutdown,
+};
 pub use integrations::{Incoming, incoming};
 #[cfg(feature = "tonic")]
 pub use integrations::{TonicIo, tonic_incoming};

@@ -236,6 +236,17 @@ impl ServerService {
                 }
             }
         }
+        Ok(Self::serve_listeners(listeners, handler))
+    }
+
+    /// Accept on listeners already open, running `handler` on each connection (what
+    /// [`start_with_shutdown`](Self::start_with_shutdown) does once it listens). Needs a
+    /// tokio runtime.
+    pub(crate) fn serve_listeners<F, Fut>(listeners: Vec<Box<dyn Listener>>, handler: F) -> Self
+    where
+        F: Fn(Connection, Shutdown) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let listening = listeners.iter().map(ToString::to_string).collect();
         let (stop, _) = watch::channel(false);
         let connections = Arc::new(Mutex::new(JoinSet::new()));
@@ -273,12 +284,12 @@ impl ServerService {
                 })
             })
             .collect();
-        Ok(Self {
+        Self {
             stop,
             acceptors,
             connections,
             listening,
-        })
+        }
     }
 
     /// What is listening: each listener's description (with the real ports).
