@@ -703,3 +703,56 @@ async fn a_successor_whose_predecessor_died_serves_anyway() {
     gone(successor).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 30 item 8: `ln -s victim pf/echo.pid.tmpP` (P the running process) then SIGHUP:
+/// the pid file is written without following the planted link: `victim` is unchanged, the
+/// link is left alone, and the pid file names the successor.
+#[tokio::test]
+async fn the_pid_file_is_never_written_through_a_planted_symlink() {
+    let dir = temp_dir("handover-pidfile");
+    let pid_file = dir.join("echo.pid");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").expect("victim");
+    let _reaper = Reaper(pid_file.clone());
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    let planted = dir.join(format!("echo.pid.tmp{first}"));
+    std::os::unix::fs::symlink(&victim, &planted).expect("plant the link");
+    signal(first, "HUP");
+    line_with(&mut rx, "is ready; no longer accepting").await;
+    let second = pid_changes(&pid_file, first).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old process exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious\n",
+        "the link's target is untouched"
+    );
+    assert!(
+        std::fs::symlink_metadata(&planted)
+            .expect("the link")
+            .file_type()
+            .is_symlink(),
+        "the planted link is left alone"
+    );
+    let meta = std::fs::symlink_metadata(&pid_file).expect("pid file");
+    assert!(meta.file_type().is_file(), "a regular file");
+    assert_eq!(meta.mode() & 0o022, 0, "writable by its owner only");
+    echo_tcp(port_in(&shown), 4)
+        .await
+        .expect("the successor serves");
+    signal(second, "TERM");
+    gone(second).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -425,23 +425,83 @@ async fn run(options: &HandoverOptions) -> Result<Ready, HandoverError> {
     }
 }
 
-/// Write `pid` to `path` atomically: a temporary file next to it, renamed over it, so a reader
-/// sees the old content or the new, never a partial one.
+/// Write `pid` to `path` atomically: a new temporary file next to it, created with
+/// `O_CREAT|O_EXCL|O_NOFOLLOW` (a file or symbolic link planted at its name is never opened,
+/// followed or truncated: another name is tried), written, `fsync`ed, then renamed over
+/// `path`, so a reader sees the old content or the new, never a partial one. The rename
+/// replaces a symbolic link at `path` itself, never its target.
 pub fn write_pid_file(path: &Path, pid: u32) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    use std::io::Write as _;
     let named = |e: io::Error| {
         io::Error::new(
             e.kind(),
             format!("cannot write the pid file {}: {e}", path.display()),
         )
     };
-    std::fs::write(&tmp, format!("{pid}\n")).map_err(named)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+    let (tmp, mut file) = create_temporary(path).map_err(named)?;
+    let written = file
+        .write_all(format!("{pid}\n").as_bytes())
+        .and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
-        named(e)
-    })
+        return Err(named(e));
+    }
+    // The rename itself: durable once the directory is synced (best effort: some file
+    // systems refuse to sync a directory).
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// How many temporary names [`write_pid_file`] tries before giving up.
+const TEMPORARY_TRIES: u32 = 16;
+
+/// A new file next to `path`: `PATH.tmpPID`, or when that name is taken (by a leftover or a
+/// planted link), `PATH.tmpPID.` and 16 unpredictable hex digits.
+fn create_temporary(path: &Path) -> io::Result<(PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Seeded at random per process by std.
+    let seed = std::collections::hash_map::RandomState::new();
+    for attempt in 0..TEMPORARY_TRIES {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp{}", std::process::id()));
+        if attempt > 0 {
+            let mut h = seed.build_hasher();
+            h.write_u32(attempt);
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            tmp.push(format!(".{:016x}", h.finish()));
+        }
+        let tmp = PathBuf::from(tmp);
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o644)
+            .open(&tmp);
+        match opened {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{TEMPORARY_TRIES} temporary names next to it exist already (files or links \
+             someone else made?): check who can write to its directory"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -460,6 +520,41 @@ mod tests {
         assert!(k.len() + SUFFIX_ROOM <= FDNAME_MAX, "{k}");
         assert!(k.starts_with("ep.h"), "{k}");
         assert_ne!(key(&long), key(&format!("{long}y")));
+    }
+
+    /// Issue 30 item 8: a link planted at the temporary name is neither followed nor removed;
+    /// the pid file is a new regular file, written in full.
+    #[test]
+    fn the_pid_file_is_not_written_through_a_planted_link() -> io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("endpoints-pidfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("echo.pid");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n")?;
+        let planted = dir.join(format!("echo.pid.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted)?;
+        // A dangling one too, where a plain write would create the target.
+        std::os::unix::fs::symlink(dir.join("created"), &path)?;
+        write_pid_file(&path, 4242)?;
+        assert_eq!(std::fs::read_to_string(&victim)?, "precious\n");
+        assert!(
+            std::fs::symlink_metadata(&planted)?
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            !dir.join("created").exists(),
+            "the link at PATH was replaced, not followed"
+        );
+        let meta = std::fs::symlink_metadata(&path)?;
+        assert!(meta.file_type().is_file());
+        assert_eq!(std::fs::read_to_string(&path)?, "4242\n");
+        write_pid_file(&path, 7)?;
+        assert_eq!(std::fs::read_to_string(&path)?, "7\n");
+        // Only the pid file, the victim and the planted link: no temporary left behind.
+        assert_eq!(std::fs::read_dir(&dir)?.count(), 3);
+        std::fs::remove_dir_all(&dir)
     }
 
     #[test]
