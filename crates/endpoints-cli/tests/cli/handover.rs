@@ -756,3 +756,95 @@ async fn the_pid_file_is_never_written_through_a_planted_symlink() {
     gone(second).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Make `path` an executable shell script with `body`.
+fn script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+}
+
+/// Issue 30 item 5: `listen unix:PATH --echo --handover-exec succ.sh`, where succ.sh execs
+/// `endpoints listen unix:PATH` (which adopts the socket and never signals readiness); SIGHUP,
+/// then SIGTERM the successor before it is ready. The old process says it keeps serving, and
+/// it does: the successor left the socket file and its lock in place (the same inodes, the
+/// lock still held), so a new client connects and is echoed; the old process removes both
+/// when it stops.
+#[tokio::test]
+async fn a_successor_stopped_before_ready_leaves_the_unix_socket_to_the_old_process() {
+    let dir = temp_dir("handover-unix-fail");
+    let sock = dir.join("echo.sock");
+    let lock = dir.join("echo.sock.lock");
+    let pid_file = dir.join("pid");
+    let succ_pid = dir.join("succ.pid");
+    let _reaper = Reaper(pid_file.clone());
+    let _reaper2 = Reaper(succ_pid.clone());
+    let desc = format!("unix:{}", sock.display());
+    let succ = dir.join("succ.sh");
+    script(
+        &succ,
+        &format!(
+            "echo $$ > {}\nexec {} listen {desc}",
+            succ_pid.display(),
+            crate::data_paths::BIN
+        ),
+    );
+    let (mut child, _shown, mut rx) = start(cmd(&[
+        "listen",
+        &desc,
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--handover-exec",
+        succ.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    let inode = std::fs::symlink_metadata(&sock).expect("socket").ino();
+    let lock_inode = std::fs::symlink_metadata(&lock).expect("lock").ino();
+    signal(first, "HUP");
+    // The successor shares the old process's stderr: it has adopted the socket once it says
+    // it listens.
+    let again = line_with(&mut rx, "listening on ").await;
+    assert!(again.contains("echo.sock"), "{again}");
+    let successor = written_pid(&succ_pid).await;
+    signal(successor, "TERM");
+    let line = line_with(&mut rx, "handover failed").await;
+    assert!(line.contains("keeps serving"), "{line}");
+    gone(successor).await;
+    assert_eq!(read_pid(&pid_file), first, "the pid file is unchanged");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock)
+            .expect("the socket file is still there")
+            .ino(),
+        inode,
+        "the same socket file"
+    );
+    assert_eq!(
+        std::fs::symlink_metadata(&lock)
+            .expect("the lock file is still there")
+            .ino(),
+        lock_inode,
+        "the same lock file"
+    );
+    let probe = std::fs::File::open(&lock).expect("lock");
+    assert!(
+        matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the old process still holds the lock"
+    );
+    drop(probe);
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("a new client connects to the old process");
+    echo_on(&mut s, 5).await.expect("the old process echoes");
+    signal(first, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert!(!sock.exists(), "the owner removes its socket when it stops");
+    assert!(!lock.exists(), "and its lock");
+    let _ = std::fs::remove_dir_all(&dir);
+}

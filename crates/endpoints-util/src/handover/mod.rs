@@ -101,6 +101,10 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static HANDED_OVER: AtomicBool = AtomicBool::new(false);
 static IN_PROGRESS: AtomicBool = AtomicBool::new(false);
+/// A readiness pipe was inherited: this process was started by a handover.
+static STARTED_BY_HANDOVER: AtomicBool = AtomicBool::new(false);
+/// This process told its predecessor it is ready (or found it gone).
+static READY_SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 fn state() -> MutexGuard<'static, Option<State>> {
     STATE.lock().unwrap_or_else(|p| p.into_inner())
@@ -115,6 +119,9 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 /// this for every name that starts with [`KEY_PREFIX`]). A second descriptor with the same
 /// name replaces (and closes) the first.
 pub fn offer(name: String, fd: OwnedFd) {
+    if name == READY_NAME {
+        STARTED_BY_HANDOVER.store(true, Ordering::SeqCst);
+    }
     with_state(|s| s.inherited.insert(name, fd));
 }
 
@@ -211,6 +218,16 @@ pub fn handed_over() -> bool {
     HANDED_OVER.load(Ordering::SeqCst)
 }
 
+/// Whether the files that go with inherited listeners (a unix socket's path and its lock
+/// file) are this process's to remove when it stops. Not while it was started by a handover
+/// and has not signalled readiness ([`signal_ready`]): the previous process still serves
+/// them, and a successor that fails (is stopped, exits, cannot listen) leaves them to it.
+/// From readiness on they are this process's (as they are when it was not started by a
+/// handover, e.g. after a restart from systemd's descriptor store).
+pub fn owns_inherited_files() -> bool {
+    !STARTED_BY_HANDOVER.load(Ordering::SeqCst) || READY_SIGNALLED.load(Ordering::SeqCst)
+}
+
 /// Whether this process was started by a handover (it holds a readiness pipe it has not
 /// written to yet).
 pub fn started_by_handover() -> bool {
@@ -243,7 +260,15 @@ pub fn signal_ready() -> io::Result<bool> {
     };
     use std::io::Write as _;
     let mut f = std::fs::File::from(pipe);
-    f.write_all(READY_MESSAGE).map_err(|e| {
+    let written = f.write_all(READY_MESSAGE);
+    if written
+        .as_ref()
+        .map_or_else(|e| e.kind() == io::ErrorKind::BrokenPipe, |()| true)
+    {
+        // Ready, or the previous process is gone: the listeners' files are ours now.
+        READY_SIGNALLED.store(true, Ordering::SeqCst);
+    }
+    written.map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot tell the previous process this one is ready (the readiness pipe): {e}"),
