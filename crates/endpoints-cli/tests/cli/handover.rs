@@ -848,3 +848,91 @@ async fn a_successor_stopped_before_ready_leaves_the_unix_socket_to_the_old_proc
     assert!(!lock.exists(), "and its lock");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 30 item 6: descriptions that name a passed descriptor (`fd:name=web`,
+/// `systemd:UNIX:name=web`, `fd:5` and `systemd:UNIX:index=2` out of three) served under
+/// `systemd-socket-activate`: after SIGHUP the successor resolves them against the
+/// handed-over keys (not against the names and count it was given), adopts the socket, and
+/// serves it; the old process exits 0.
+#[tokio::test]
+async fn named_and_numbered_descriptors_survive_a_handover() {
+    if !endpoints_test_support::peers::startable("systemd-socket-activate", "--version", "systemd")
+    {
+        return;
+    }
+    for (desc, sockets) in [
+        ("fd:name=web", 1),
+        ("systemd:UNIX:name=web", 1),
+        ("fd:5", 3),
+        ("systemd:UNIX:index=2", 3),
+    ] {
+        let dir = temp_dir("handover-named");
+        let pid_file = dir.join("pid");
+        let _reaper = Reaper(pid_file.clone());
+        let paths: Vec<PathBuf> = (0..sockets)
+            .map(|i| dir.join(format!("s{i}.sock")))
+            .collect();
+        let mut c = tokio::process::Command::new("systemd-socket-activate");
+        for p in &paths {
+            c.arg("-l").arg(p);
+        }
+        let names = vec!["web"; sockets].join(":");
+        c.arg(format!("--fdname={names}"))
+            .args([
+                crate::data_paths::BIN,
+                "listen",
+                desc,
+                "--echo",
+                "--pid-file",
+                pid_file.to_str().expect("utf-8"),
+            ])
+            // Its own "Listening on ..." lines are info: only the command's lines come.
+            .env("SYSTEMD_LOG_LEVEL", "warning")
+            .stdout(std::process::Stdio::null());
+        // systemd-socket-activate starts the command on the first connection: make it.
+        let served = paths.last().expect("a socket").clone();
+        let first_client = tokio::spawn({
+            let served = served.clone();
+            async move {
+                // The socket appears within milliseconds; 20 s at most.
+                for _ in 0..400 {
+                    if let Ok(mut s) = tokio::net::UnixStream::connect(&served).await {
+                        return echo_on(&mut s, 1).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err("the activator did not listen in 20 s".to_owned())
+            }
+        });
+        let (mut child, _shown, mut rx) = start(c).await;
+        first_client
+            .await
+            .expect("client")
+            .expect("the first process serves");
+        let first = child.id().expect("pid");
+        assert_eq!(written_pid(&pid_file).await, first, "{desc}");
+        signal(first, "HUP");
+        let line = line_with(&mut rx, "handover").await;
+        assert!(line.contains("starting the successor"), "{desc}: {line}");
+        let line = line_with(&mut rx, "handover").await;
+        assert!(
+            line.contains("ready, serving the listeners of the previous process"),
+            "{desc}: the successor adopts the socket: {line}"
+        );
+        let second = pid_changes(&pid_file, first).await;
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the old process exits")
+            .expect("status");
+        assert!(status.success(), "{desc}: {status}");
+        let mut s = tokio::net::UnixStream::connect(&served)
+            .await
+            .expect("connect");
+        echo_on(&mut s, 2)
+            .await
+            .unwrap_or_else(|e| panic!("{desc}: the successor serves: {e}"));
+        signal(second, "TERM");
+        gone(second).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -36,7 +36,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -144,6 +144,31 @@ pub fn claim(canonical: &dyn fmt::Display) -> Claim {
         *n += 1;
         let inherited = s.inherited.remove(&name);
         Claim { name, inherited }
+    })
+}
+
+/// The number of the inherited socket the next [`claim`] on `canonical` would get, without
+/// taking it (or, if that one is gone, of any other inherited socket for `canonical`). A
+/// description that names a passed descriptor (`fd:name=web`, `systemd:UNIX:index=2`) is
+/// resolved against this first: in a successor the descriptors are named by key, not by the
+/// names and positions the first process was given.
+pub fn inherited_for(canonical: &dyn fmt::Display) -> Option<RawFd> {
+    use std::os::fd::AsRawFd as _;
+    let base = key(&canonical.to_string());
+    with_state(|s| {
+        let next = s.counts.get(&base).copied().unwrap_or(0);
+        if let Some(fd) = s.inherited.get(&format!("{base}#{next}")) {
+            return Some(fd.as_raw_fd());
+        }
+        let prefix = format!("{base}#");
+        s.inherited
+            .iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(&prefix)
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|(_, fd)| fd.as_raw_fd())
+            .min()
     })
 }
 
