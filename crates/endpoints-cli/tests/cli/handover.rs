@@ -936,3 +936,112 @@ async fn named_and_numbered_descriptors_survive_a_handover() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The command with `args`, started as systemd starts a service with one stored descriptor:
+/// a TCP listener at fd 3 named `ep.tcp%3Aport=P%3Ainterface=127.0.0.1#0` (a description the
+/// command no longer has), by a shell that moves it there from its stdin and sets
+/// `LISTEN_PID` (its own pid, kept by `exec`), `LISTEN_FDS` and `LISTEN_FDNAMES`. Returns the
+/// command, the stdin to start it with (the listener: once started, the child's is the only
+/// copy), P and the name.
+fn with_a_stale_descriptor(
+    args: &[&str],
+) -> (tokio::process::Command, std::process::Stdio, u16, String) {
+    let stale = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = stale.local_addr().expect("addr").port();
+    let name = format!("ep.tcp%3Aport={port}%3Ainterface=127.0.0.1#0");
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "exec 3<&0 0</dev/null; export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES='{name}'; \
+             exec {} \"$@\"",
+            crate::data_paths::BIN
+        ))
+        .arg("sh")
+        .args(args)
+        .stdout(std::process::Stdio::null());
+    let stdin = std::process::Stdio::from(std::os::fd::OwnedFd::from(stale));
+    (c, stdin, port, name)
+}
+
+/// Issue 30 item 7, every case: a one-shot `listen` (no handover, no store) closes a stale
+/// descriptor too, with the warning: a client of the old port is refused, not left waiting.
+#[tokio::test]
+async fn a_one_shot_listen_closes_stale_descriptors_too() {
+    let (c, stale, port, name) = with_a_stale_descriptor(&["listen", "tcp:0:interface=127.0.0.1"]);
+    let (mut child, _shown, mut rx) = crate::data_paths::start_with(c, stale).await;
+    let line = line_with(&mut rx, "matched no description").await;
+    assert!(line.contains(&name), "{line}");
+    // Closed just after that line is logged: refused from then on. 20 s at most; it takes
+    // microseconds.
+    let mut refused = None;
+    for _ in 0..200 {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let e = refused.expect("the stale socket is closed within 20 s");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+}
+
+/// Issue 30 item 7: a restart from the descriptor store after the description changed (the
+/// store passes `ep.tcp%3Aport=P%3Ainterface=127.0.0.1#0`, the command now listens on
+/// `tcp:0`): the stale descriptor is closed with a warning naming it, so a client is refused
+/// instead of waiting forever in its queue, and with `--fd-store` the store is told to drop it
+/// (`FDSTOREREMOVE=1`, `FDNAME=` its name). The descriptor is passed as systemd does (fd 3,
+/// `LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`) by a shell that moves it from its stdin.
+#[tokio::test]
+async fn stale_store_descriptors_are_closed_loudly_and_removed_from_the_store() {
+    let dir = temp_dir("handover-stale");
+    let notify = dir.join("notify");
+    let rx_socket = tokio::net::UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let (mut c, stale, port, name) = with_a_stale_descriptor(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--fd-store",
+    ]);
+    c.env("NOTIFY_SOCKET", &notify);
+    let (mut child, shown, mut rx) = crate::data_paths::start_with(c, stale).await;
+    let line = line_with(&mut rx, "matched no description").await;
+    assert!(line.contains(&name), "{line}");
+    let mut buf = vec![0u8; 4096];
+    let mut messages = Vec::new();
+    // Each message within 20 s (they come within milliseconds); READY=1 comes last.
+    while messages.last().is_none_or(|m: &String| m != "READY=1") {
+        let n = tokio::time::timeout(Duration::from_secs(20), rx_socket.recv(&mut buf))
+            .await
+            .expect("a notification in 20 s")
+            .expect("recv");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        assert!(messages.len() < 10, "{messages:?}");
+    }
+    assert!(
+        messages.contains(&format!("FDSTOREREMOVE=1\nFDNAME={name}")),
+        "{messages:?}"
+    );
+    let e = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect_err("the stale socket is closed: refused, not queued");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    echo_tcp(port_in(&shown), 3)
+        .await
+        .expect("the new listener serves");
+    let pid = child.id().expect("pid");
+    signal(pid, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -259,27 +259,48 @@ pub fn started_by_handover() -> bool {
     with_state(|s| s.inherited.contains_key(READY_NAME))
 }
 
-/// Tell the process that started this one that it is ready (every listener is listening): it
-/// then stops accepting and drains. Inherited listeners that nothing adopted are closed now,
-/// with a warning each. Returns `Ok(false)` when this process was not started by a handover.
-pub fn signal_ready() -> io::Result<bool> {
-    let (pipe, unadopted) = with_state(|s| {
-        let pipe = s.inherited.remove(READY_NAME);
-        let unadopted: Vec<(String, OwnedFd)> = if pipe.is_some() {
-            s.inherited.drain().collect()
-        } else {
-            Vec::new()
-        };
-        (pipe, unadopted)
+/// Close every inherited descriptor that nothing adopted, each with a warning naming it, and
+/// return their names. They are listeners (and their lock files) that a previous process
+/// handed over, or that systemd's descriptor store passed back after a restart, under
+/// descriptions this process does not have (another port, another path): left open, such a
+/// socket would keep completing handshakes that nobody ever serves. Call it once every
+/// listener listens ([`signal_ready`] does); with a descriptor store, tell it to drop the
+/// names returned (`FDSTOREREMOVE=1`, `FDNAME=`), or it passes them again.
+pub fn close_unclaimed() -> Vec<String> {
+    let mut unadopted: Vec<(String, OwnedFd)> = with_state(|s| {
+        let names: Vec<String> = s
+            .inherited
+            .keys()
+            .filter(|k| k.as_str() != READY_NAME)
+            .cloned()
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|k| s.inherited.remove_entry(&k))
+            .collect()
     });
+    unadopted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names = Vec::with_capacity(unadopted.len());
     for (name, fd) in unadopted {
         tracing::warn!(
             descriptor = %name,
-            "an inherited listener matched no description of this process; it is closed \
-             (its queued connections are lost): start the new version with the same descriptions"
+            "an inherited descriptor (handed over, or from the descriptor store) matched no \
+             description of this process; it is closed now (connections waiting in its queue \
+             are refused): start the new version with the same descriptions to keep it"
         );
         drop(fd);
+        names.push(name);
     }
+    names
+}
+
+/// Tell the process that started this one that it is ready (every listener is listening): it
+/// then stops accepting and drains. Inherited descriptors that nothing adopted are closed now,
+/// with a warning each ([`close_unclaimed`]), whether or not this process was started by a
+/// handover. Returns `Ok(false)` when this process was not started by a handover.
+pub fn signal_ready() -> io::Result<bool> {
+    close_unclaimed();
+    let pipe = with_state(|s| s.inherited.remove(READY_NAME));
     let Some(pipe) = pipe else {
         return Ok(false);
     };
