@@ -13,7 +13,14 @@
 //!   most [`DEFAULT_READY_TIMEOUT`]. A successor that cannot start, exits, or is not ready in
 //!   time is killed and reaped, and the error says why: this process goes on serving.
 //! * Once the successor is ready the caller stops accepting, drains and exits; listeners then
-//!   leave their socket files and lock files in place ([`handed_over`]).
+//!   leave their socket files and lock files in place ([`handed_over`]). A successor owns the
+//!   files of the unix sockets it adopted only from its readiness on
+//!   ([`owns_inherited_files`]): one that fails before leaves them to the previous process.
+//! * Inherited descriptors that nothing adopted (a description that changed) are closed with
+//!   a warning once the process listens ([`close_unclaimed`], also done by [`signal_ready`]),
+//!   whether they came from a handover or from systemd's descriptor store.
+//! * `fd:` and `systemd:` descriptions, which name a passed descriptor, look for a handed-over
+//!   socket under their own key first ([`inherited_for`]).
 //!
 //! The descriptors arrive through `endpoints_systemd::init()` (which must run first in `main`,
 //! before threads): it moves every descriptor whose name starts with [`KEY_PREFIX`] here
