@@ -215,6 +215,7 @@ fn store_listeners() {
             return;
         }
     };
+    let mut all = true;
     for (name, fd) in &listeners {
         match systemd::notify_with_fds(&format!("FDSTORE=1\nFDNAME={name}"), &[fd.as_fd()]) {
             Ok(true) => {}
@@ -225,8 +226,15 @@ fn store_listeners() {
                 );
                 return;
             }
-            Err(e) => line!(warn, "--fd-store: cannot store {name}: {e}"),
+            Err(e) => {
+                all = false;
+                line!(warn, "--fd-store: cannot store {name}: {e}");
+            }
         }
+    }
+    if all && !listeners.is_empty() {
+        // The store passes them to the next start: a stop leaves unix socket files in place.
+        handover::mark_stored();
     }
 }
 

@@ -10,7 +10,9 @@
 //!   removes the socket and the lock file it created; a socket handed over by a previous
 //!   process (`endpoints_util::handover`) keeps its file and lock in place, and removes them
 //!   only once this process owns them (it signalled readiness): a successor that fails
-//!   before that leaves both to the previous process, which still serves;
+//!   before that leaves both to the previous process, which still serves; and once the
+//!   listeners are in systemd's descriptor store (`handover::stored`), closing leaves both
+//!   for the next start;
 //! * [`UnixClientEndpoint`], with an optional check that a live server holds the lock;
 //! * [`PeerCredentials`] (pid, uid, gid) on every connection, in its extensions;
 //! * Linux abstract names, written `@name` (no file, no mode, no lock); on other systems

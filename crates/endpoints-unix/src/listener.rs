@@ -109,9 +109,10 @@ impl UnixListener {
 
     fn cleanup(&mut self) -> io::Result<()> {
         self.handover = None;
-        if endpoints_util::handover::handed_over() {
-            // A successor serves this socket now (the same one: the path and the lock passed
-            // with it): leave both files in place; the lock stays held through its copy.
+        if endpoints_util::handover::handed_over() || endpoints_util::handover::stored() {
+            // A successor serves this socket now, or systemd's descriptor store keeps it for
+            // the next start (the same socket: the path and the lock pass with it): leave both
+            // files in place; the lock stays held through its copy.
             self.owned = None;
             self.lock = None;
             return Ok(());

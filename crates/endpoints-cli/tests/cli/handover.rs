@@ -1045,3 +1045,149 @@ async fn stale_store_descriptors_are_closed_loudly_and_removed_from_the_store() 
     assert!(status.success(), "{status}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One datagram from a notify socket and the descriptors attached to it (`SCM_RIGHTS`, as
+/// systemd receives `FDSTORE=1`); 20 s at most (they come within milliseconds).
+#[allow(unsafe_code)] // recvmsg(2) with SCM_RIGHTS, with SAFETY notes.
+fn receive_with_fds(
+    socket: &std::os::unix::net::UnixDatagram,
+) -> (String, Vec<std::os::fd::OwnedFd>) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 1024];
+    let mut control = vec![0u64; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero bytes are a valid msghdr (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = (control.len() * 8) as _;
+    // SAFETY: msg points to `buf`, `iov` and `control`, owned here and alive during the call.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(
+        n >= 0,
+        "no notification in 20 s: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled `control` with msg_controllen bytes of headers; the CMSG_*
+    // walk stays inside them, and each SCM_RIGHTS descriptor is new and ours to own.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
+                    fds.push(std::os::fd::OwnedFd::from_raw_fd(
+                        data.add(i).read_unaligned(),
+                    ));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    (
+        String::from_utf8_lossy(&buf[..n as usize]).into_owned(),
+        fds,
+    )
+}
+
+/// `--fd-store` with `unix:` across a restart, as systemd does it (stop, then start with the
+/// stored descriptors): the stopping process leaves the socket file and its lock in place,
+/// since the store keeps the socket for the next start, which adopts both (the same inode)
+/// and serves; that one, not storing, removes both when it stops. Before, the stopping
+/// process removed them, so the stored socket had no path and the next start failed on its
+/// lock.
+#[tokio::test]
+async fn a_stored_unix_socket_keeps_its_files_for_the_restart() {
+    let dir = temp_dir("handover-store-unix");
+    let sock = dir.join("echo.sock");
+    let lock = dir.join("echo.sock.lock");
+    let notify = dir.join("notify");
+    let store = std::os::unix::net::UnixDatagram::bind(&notify).expect("notify socket");
+    let desc = format!("unix:{}", sock.display());
+    let mut c = cmd(&["listen", &desc, "--echo", "--fd-store"]);
+    c.env("NOTIFY_SOCKET", &notify);
+    let (mut child, _shown, _rx) = start(c).await;
+    let mut stored = Vec::new();
+    // Bounded: READY=1 follows the FDSTORE messages (at most 10 messages).
+    for _ in 0..10 {
+        let (text, mut fds) = receive_with_fds(&store);
+        if text == "READY=1" {
+            break;
+        }
+        let name = text
+            .strip_prefix("FDSTORE=1\nFDNAME=")
+            .unwrap_or_else(|| panic!("{text:?}"))
+            .to_owned();
+        assert_eq!(fds.len(), 1, "{text}");
+        stored.push((name, fds.remove(0)));
+    }
+    let names: Vec<&str> = stored.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 2, "the socket and its lock: {names:?}");
+    assert!(names[1].ends_with("+lock"), "{names:?}");
+    let inode = std::fs::symlink_metadata(&sock).expect("socket").ino();
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("connect");
+    echo_on(&mut s, 1).await.expect("the first process serves");
+    // The stop of a restart.
+    signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock)
+            .expect("the stored socket keeps its file")
+            .ino(),
+        inode
+    );
+    assert!(lock.exists(), "and its lock file");
+    // The start: the stored descriptors at 3 and 4, as systemd passes them.
+    let (lock_name, lock_fd) = stored.pop().expect("lock");
+    let (sock_name, sock_fd) = stored.pop().expect("socket");
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "exec 3<&0 4>&1 0</dev/null 1>/dev/null; export LISTEN_PID=$$ LISTEN_FDS=2 \
+             LISTEN_FDNAMES='{sock_name}:{lock_name}'; exec {} \"$@\"",
+            crate::data_paths::BIN
+        ))
+        .args(["sh", "listen", &desc, "--echo"])
+        .stdout(std::process::Stdio::from(lock_fd));
+    let (mut child, shown, mut rx) =
+        crate::data_paths::start_with(c, std::process::Stdio::from(sock_fd)).await;
+    assert!(shown.contains("echo.sock"), "{shown}");
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("connect");
+    echo_on(&mut s, 2)
+        .await
+        .expect("the restarted process serves the stored socket");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock).expect("socket").ino(),
+        inode,
+        "the same socket file"
+    );
+    signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    while let Ok(l) = rx.try_recv() {
+        assert!(!l.contains("matched no description"), "{l}");
+    }
+    assert!(!sock.exists(), "not storing, it removes its socket");
+    assert!(!lock.exists(), "and its lock");
+    let _ = std::fs::remove_dir_all(&dir);
+}

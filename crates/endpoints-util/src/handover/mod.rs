@@ -112,6 +112,8 @@ static IN_PROGRESS: AtomicBool = AtomicBool::new(false);
 static STARTED_BY_HANDOVER: AtomicBool = AtomicBool::new(false);
 /// This process told its predecessor it is ready (or found it gone).
 static READY_SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// The listeners were given to the service manager's descriptor store.
+static STORED: AtomicBool = AtomicBool::new(false);
 
 fn state() -> MutexGuard<'static, Option<State>> {
     STATE.lock().unwrap_or_else(|p| p.into_inner())
@@ -258,6 +260,21 @@ pub fn handed_over() -> bool {
 /// handover, e.g. after a restart from systemd's descriptor store).
 pub fn owns_inherited_files() -> bool {
     !STARTED_BY_HANDOVER.load(Ordering::SeqCst) || READY_SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// Record that every listener was given to the service manager's descriptor store
+/// (`FDSTORE=1`): a restart passes them back, so from now on listeners closing leave their
+/// socket files and lock files in place ([`stored`]), as after a handover.
+pub fn mark_stored() {
+    STORED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`mark_stored`] was called: the service manager keeps copies of the listeners for
+/// the next start, which adopts them with their files; removing a unix socket's file or lock
+/// now would leave it a socket nobody can reach. (A socket file left after a final stop is
+/// stale, and the next listener on its path takes it over: it refuses connections.)
+pub fn stored() -> bool {
+    STORED.load(Ordering::SeqCst)
 }
 
 /// Whether this process was started by a handover (it holds a readiness pipe it has not
