@@ -13,7 +13,8 @@
 //! Under a service manager (`NOTIFY_SOCKET`, `Type=notify-reload`): `READY=1` once listening,
 //! `RELOADING=1` at a handover's start, `MAINPID=` the successor with `READY=1` once it is
 //! ready, `READY=1` again after a failed one; with `--fd-store`, every listener is also kept
-//! in the descriptor store (`FDSTORE=1`, `FDNAME=` its key).
+//! in the descriptor store (`FDSTORE=1`, `FDNAME=` its key), and stored descriptors that no
+//! description adopted are closed and removed from it (`FDSTOREREMOVE=1`, `FDNAME=`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,6 +71,7 @@ impl Handover {
     /// file.
     pub(crate) fn listening(&self) -> Result<(), Fail> {
         if self.fd_store {
+            forget_stale();
             store_listeners();
         }
         if handover::started_by_handover() {
@@ -176,6 +178,44 @@ fn notify(state: &str) {
     }
 }
 
+/// The inherited descriptors [`close_stale`] closed: `--fd-store` tells the store to drop
+/// them.
+static STALE: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Once the command's listener listens (every command, handover or not): close the inherited
+/// descriptors nothing adopted (a handed-over or stored listener whose description changed),
+/// each with a warning, so that no socket listens with nobody to serve it.
+pub(crate) fn close_stale() {
+    let closed = handover::close_unclaimed();
+    if !closed.is_empty() {
+        STALE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(closed);
+    }
+}
+
+/// `--fd-store`: tell the descriptor store to drop what [`close_stale`] closed
+/// (`FDSTOREREMOVE=1` with `FDNAME=` each name), or a restart would pass it back again.
+fn forget_stale() {
+    let stale = std::mem::take(
+        &mut *STALE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for name in stale {
+        match systemd::notify(&format!("FDSTOREREMOVE=1\nFDNAME={name}")) {
+            Ok(true) => {}
+            // Not under a service manager: store_listeners says so.
+            Ok(false) => return,
+            Err(e) => line!(
+                warn,
+                "--fd-store: cannot remove {name} from the descriptor store: {e}"
+            ),
+        }
+    }
+}
+
 /// `--fd-store`: give every listener to the service manager's descriptor store
 /// (`FDSTORE=1`, named by its description's key), so that a plain restart passes them back
 /// and they are adopted as after a handover. systemd ignores a descriptor it already holds.
@@ -187,6 +227,7 @@ fn store_listeners() {
             return;
         }
     };
+    let mut all = true;
     for (name, fd) in &listeners {
         match systemd::notify_with_fds(&format!("FDSTORE=1\nFDNAME={name}"), &[fd.as_fd()]) {
             Ok(true) => {}
@@ -197,8 +238,15 @@ fn store_listeners() {
                 );
                 return;
             }
-            Err(e) => line!(warn, "--fd-store: cannot store {name}: {e}"),
+            Err(e) => {
+                all = false;
+                line!(warn, "--fd-store: cannot store {name}: {e}");
+            }
         }
+    }
+    if all && !listeners.is_empty() {
+        // The store passes them to the next start: a stop leaves unix socket files in place.
+        handover::mark_stored();
     }
 }
 

@@ -334,6 +334,7 @@ pub(crate) async fn start_listening(text: &str) -> Result<Box<dyn Listener>, Fai
     let listener = listening.await;
     if let Ok(l) = &listener {
         err!("listening on {l}");
+        handover::close_stale();
     }
     listener
 }

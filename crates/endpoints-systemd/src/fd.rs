@@ -31,7 +31,9 @@ pub static FD_PARAMS: &[Param] = &[
 /// An inherited listening socket, adopted on `listen()`.
 #[derive(Debug)]
 pub struct FdServerEndpoint {
-    position: usize,
+    /// Its position among the descriptors systemd passed; `None` when a previous process
+    /// handed it over under this description's key.
+    position: Option<usize>,
     fd: i32,
     canonical: Description,
 }
@@ -67,9 +69,23 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
             )
         }
     };
+    // A successor is handed this listener under its description's key, whatever names and
+    // count it was given: that comes first.
+    let handed_over = |canonical: &Description| -> Option<Box<dyn ServerEndpoint>> {
+        let fd = handover::inherited_for(canonical)?;
+        Some(Box::new(FdServerEndpoint {
+            position: None,
+            fd,
+            canonical: canonical.clone(),
+        }))
+    };
     let (position, canonical) = match (args.get("fd"), args.get("name")) {
         (Some(v), None) => {
             let n = v.u32()?;
+            let canonical = Description::new("fd").with("fd", n.to_string());
+            if let Some(e) = handed_over(&canonical) {
+                return Ok(e);
+            }
             let Some(p) = activation
                 .descriptors()
                 .iter()
@@ -81,9 +97,13 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
                     passed()
                 )));
             };
-            (p, Description::new("fd").with("fd", n.to_string()))
+            (p, canonical)
         }
         (None, Some(v)) => {
+            let canonical = Description::new("fd").with("name", v.as_str());
+            if let Some(e) = handed_over(&canonical) {
+                return Ok(e);
+            }
             let Some(p) = activation.position_of_name(v.as_str()) else {
                 if activation.descriptors().is_empty() {
                     return Err(v.invalid(passed()));
@@ -94,7 +114,7 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
                     activation.names().join(", ")
                 )));
             };
-            (p, Description::new("fd").with("name", v.as_str()))
+            (p, canonical)
         }
         (Some(v), Some(_)) => {
             return Err(v
@@ -113,7 +133,7 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
     };
     let fd = activation.descriptors()[position];
     Ok(Box::new(FdServerEndpoint {
-        position,
+        position: Some(position),
         fd,
         canonical,
     }))
@@ -212,10 +232,11 @@ impl ServerEndpoint for FdServerEndpoint {
             Some(fd) => check_listening(fd.as_fd()).map(|()| fd),
             None => {
                 let mut state = lock();
-                match &mut *state {
-                    Ok(a) if a.descriptors().get(self.position) == Some(&self.fd) => {
-                        a.take_checked(self.position, check_listening)
+                match (&mut *state, self.position) {
+                    (Ok(a), Some(p)) if a.descriptors().get(p) == Some(&self.fd) => {
+                        a.take_checked(p, check_listening)
                     }
+                    (_, None) => Err(handed_over_gone()),
                     _ => Err(io::Error::new(
                         io::ErrorKind::NotFound,
                         format!("descriptor {} is no longer available", self.fd),
@@ -228,6 +249,16 @@ impl ServerEndpoint for FdServerEndpoint {
         wrap_any(owned, &self.canonical, registration)
             .map_err(|e| io_error(Operation::Listen, self, e))
     }
+}
+
+/// A description resolved against a handed-over socket whose socket another listener on the
+/// same description took meanwhile.
+pub(crate) fn handed_over_gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "the socket handed over for this description was adopted by another listener on the \
+         same description; give each listener its own description",
+    )
 }
 
 /// Register an adopted socket for the next handover (without it, it is not passed on).

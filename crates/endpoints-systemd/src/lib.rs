@@ -60,7 +60,11 @@
 //! Descriptors whose names start with `ep.` were passed by a handover
 //! (`endpoints_util::handover`): [`init`] gives them to the `tcp:`, `tcp6:` and `unix:`
 //! listeners, which adopt them by description. Listeners adopted with `systemd:` or `fd:` are
-//! passed on by a handover too, under their own descriptions.
+//! passed on by a handover too, under their own descriptions: in the successor, `fd:` and
+//! `systemd:` descriptions are resolved against those keys first, so `fd:name=web`,
+//! `systemd:UNIX:name=web`, `fd:5` and `systemd:UNIX:index=2` find their socket although
+//! the successor's `LISTEN_FDNAMES` are keys and its `LISTEN_FDS` counts only what was handed
+//! over.
 //!
 //! # Example
 //!

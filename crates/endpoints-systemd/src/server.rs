@@ -58,7 +58,9 @@ impl SocketDomain {
 #[derive(Debug)]
 pub struct SystemdServerEndpoint {
     domain: SocketDomain,
-    position: usize,
+    /// Its position among the descriptors systemd passed; `None` when a previous process
+    /// handed it over under this description's key.
+    position: Option<usize>,
     fd: RawFd,
     canonical: Description,
 }
@@ -105,20 +107,39 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
             activation.descriptors().len()
         )),
     };
-    let (position, mut canonical) = match (index, name) {
+    let described = |what: &str, value: String| {
+        Description::new("systemd")
+            .with("domain", domain.name().trim_start_matches("AF_"))
+            .with(what, value)
+    };
+    // A successor is handed this listener under its description's key, whatever names and
+    // count it was given: that comes first.
+    let handed_over = |canonical: &Description| -> Option<Box<dyn ServerEndpoint>> {
+        let fd = endpoints_util::handover::inherited_for(canonical)?;
+        Some(Box::new(SystemdServerEndpoint {
+            domain,
+            position: None,
+            fd,
+            canonical: canonical.clone(),
+        }))
+    };
+    let (position, canonical) = match (index, name) {
         (Some(i), None) => {
             let n = i.u32()? as usize;
+            let canonical = described("index", n.to_string());
+            if let Some(e) = handed_over(&canonical) {
+                return Ok(e);
+            }
             if n >= activation.descriptors().len() {
                 return Err(no_fds(&i));
             }
-            (
-                n,
-                Description::new("systemd")
-                    .with("domain", domain_v.as_str().to_ascii_uppercase())
-                    .with("index", n.to_string()),
-            )
+            (n, canonical)
         }
         (None, Some(nm)) => {
+            let canonical = described("name", nm.as_str().to_owned());
+            if let Some(e) = handed_over(&canonical) {
+                return Ok(e);
+            }
             let Some(p) = activation.position_of_name(nm.as_str()) else {
                 if activation.descriptors().is_empty() {
                     return Err(no_fds(&nm));
@@ -129,12 +150,7 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
                     activation.names().join(", ")
                 )));
             };
-            (
-                p,
-                Description::new("systemd")
-                    .with("domain", domain_v.as_str().to_ascii_uppercase())
-                    .with("name", nm.as_str()),
-            )
+            (p, canonical)
         }
         (Some(i), Some(_)) => {
             return Err(i
@@ -151,11 +167,10 @@ fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
                 .with_parameter("index"));
         }
     };
-    canonical.set("domain", domain.name().trim_start_matches("AF_"));
     let fd = activation.descriptors()[position];
     Ok(Box::new(SystemdServerEndpoint {
         domain,
-        position,
+        position: Some(position),
         fd,
         canonical,
     }))
@@ -232,10 +247,11 @@ impl ServerEndpoint for SystemdServerEndpoint {
             Some(fd) => check(fd.as_fd(), self.domain).map(|()| fd),
             None => {
                 let mut state = lock();
-                match &mut *state {
-                    Ok(a) if a.descriptors().get(self.position) == Some(&self.fd) => {
-                        a.take_checked(self.position, |fd| check(fd, self.domain))
+                match (&mut *state, self.position) {
+                    (Ok(a), Some(p)) if a.descriptors().get(p) == Some(&self.fd) => {
+                        a.take_checked(p, |fd| check(fd, self.domain))
                     }
+                    (_, None) => Err(crate::fd::handed_over_gone()),
                     _ => Err(io::Error::new(
                         io::ErrorKind::NotFound,
                         format!("descriptor {} is no longer available", self.fd),

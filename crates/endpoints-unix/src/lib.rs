@@ -7,7 +7,12 @@
 //!   `bind`, and an owner or group is set before group/other bits are opened); an `flock` on
 //!   `<address>.lock` for the listener's lifetime; takeover of a stale socket only (one that
 //!   refuses connections), never of a live one; `close()` that
-//!   removes the socket and the lock file;
+//!   removes the socket and the lock file it created; a socket handed over by a previous
+//!   process (`endpoints_util::handover`) keeps its file and lock in place, and removes them
+//!   only once this process owns them (it signalled readiness): a successor that fails
+//!   before that leaves both to the previous process, which still serves; and once the
+//!   listeners are in systemd's descriptor store (`handover::stored`), closing leaves both
+//!   for the next start;
 //! * [`UnixClientEndpoint`], with an optional check that a live server holds the lock;
 //! * [`PeerCredentials`] (pid, uid, gid) on every connection, in its extensions;
 //! * Linux abstract names, written `@name` (no file, no mode, no lock); on other systems

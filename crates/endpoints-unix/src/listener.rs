@@ -53,6 +53,9 @@ pub struct UnixListener {
     lock: Option<LockFile>,
     /// Passed on by a handover while this listener lives.
     pub(crate) handover: Option<endpoints_util::handover::Registration>,
+    /// Handed over by a previous process: its files are removed only once this process owns
+    /// them ([`owns_inherited_files`](endpoints_util::handover::owns_inherited_files)).
+    pub(crate) inherited: bool,
 }
 
 impl UnixListener {
@@ -71,6 +74,7 @@ impl UnixListener {
             owned,
             lock,
             handover: None,
+            inherited: false,
         }
     }
 
@@ -105,9 +109,19 @@ impl UnixListener {
 
     fn cleanup(&mut self) -> io::Result<()> {
         self.handover = None;
-        if endpoints_util::handover::handed_over() {
-            // A successor serves this socket now (the same one: the path and the lock passed
-            // with it): leave both files in place; the lock stays held through its copy.
+        if endpoints_util::handover::handed_over() || endpoints_util::handover::stored() {
+            // A successor serves this socket now, or systemd's descriptor store keeps it for
+            // the next start (the same socket: the path and the lock pass with it): leave both
+            // files in place; the lock stays held through its copy.
+            self.owned = None;
+            self.lock = None;
+            return Ok(());
+        }
+        if self.inherited && !endpoints_util::handover::owns_inherited_files() {
+            // A successor that never became ready: the previous process still serves this
+            // socket and holds the same lock (the same open file, so the same `flock`).
+            // Removing either would cut it off, so both stay; closing this copy of the lock
+            // leaves the previous process's lock held.
             self.owned = None;
             self.lock = None;
             return Ok(());

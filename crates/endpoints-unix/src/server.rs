@@ -134,13 +134,15 @@ impl UnixServerEndpoint {
                 (Some(OwnedPath::of(path)?), lock)
             }
         };
-        Ok(UnixListener::new(
+        let mut listener = UnixListener::new(
             into_tokio(socket)?,
             self.canonical.clone(),
             c.address.to_address(),
             owned,
             lock,
-        ))
+        );
+        listener.inherited = true;
+        Ok(listener)
     }
 
     async fn bind(&self) -> io::Result<UnixListener> {

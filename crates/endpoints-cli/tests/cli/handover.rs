@@ -703,3 +703,491 @@ async fn a_successor_whose_predecessor_died_serves_anyway() {
     gone(successor).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 30 item 8: `ln -s victim pf/echo.pid.tmpP` (P the running process) then SIGHUP:
+/// the pid file is written without following the planted link: `victim` is unchanged, the
+/// link is left alone, and the pid file names the successor.
+#[tokio::test]
+async fn the_pid_file_is_never_written_through_a_planted_symlink() {
+    let dir = temp_dir("handover-pidfile");
+    let pid_file = dir.join("echo.pid");
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "precious\n").expect("victim");
+    let _reaper = Reaper(pid_file.clone());
+    let (mut child, shown, mut rx) = start(cmd(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    let planted = dir.join(format!("echo.pid.tmp{first}"));
+    std::os::unix::fs::symlink(&victim, &planted).expect("plant the link");
+    signal(first, "HUP");
+    line_with(&mut rx, "is ready; no longer accepting").await;
+    let second = pid_changes(&pid_file, first).await;
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("the old process exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious\n",
+        "the link's target is untouched"
+    );
+    assert!(
+        std::fs::symlink_metadata(&planted)
+            .expect("the link")
+            .file_type()
+            .is_symlink(),
+        "the planted link is left alone"
+    );
+    let meta = std::fs::symlink_metadata(&pid_file).expect("pid file");
+    assert!(meta.file_type().is_file(), "a regular file");
+    assert_eq!(meta.mode() & 0o022, 0, "writable by its owner only");
+    echo_tcp(port_in(&shown), 4)
+        .await
+        .expect("the successor serves");
+    signal(second, "TERM");
+    gone(second).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Make `path` an executable shell script with `body`.
+fn script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).expect("script");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+}
+
+/// Issue 30 item 5: `listen unix:PATH --echo --handover-exec succ.sh`, where succ.sh execs
+/// `endpoints listen unix:PATH` (which adopts the socket and never signals readiness); SIGHUP,
+/// then SIGTERM the successor before it is ready. The old process says it keeps serving, and
+/// it does: the successor left the socket file and its lock in place (the same inodes, the
+/// lock still held), so a new client connects and is echoed; the old process removes both
+/// when it stops.
+#[tokio::test]
+async fn a_successor_stopped_before_ready_leaves_the_unix_socket_to_the_old_process() {
+    let dir = temp_dir("handover-unix-fail");
+    let sock = dir.join("echo.sock");
+    let lock = dir.join("echo.sock.lock");
+    let pid_file = dir.join("pid");
+    let succ_pid = dir.join("succ.pid");
+    let _reaper = Reaper(pid_file.clone());
+    let _reaper2 = Reaper(succ_pid.clone());
+    let desc = format!("unix:{}", sock.display());
+    let succ = dir.join("succ.sh");
+    script(
+        &succ,
+        &format!(
+            "echo $$ > {}\nexec {} listen {desc}",
+            succ_pid.display(),
+            crate::data_paths::BIN
+        ),
+    );
+    let (mut child, _shown, mut rx) = start(cmd(&[
+        "listen",
+        &desc,
+        "--echo",
+        "--pid-file",
+        pid_file.to_str().expect("utf-8"),
+        "--handover-exec",
+        succ.to_str().expect("utf-8"),
+    ]))
+    .await;
+    let first = child.id().expect("pid");
+    assert_eq!(written_pid(&pid_file).await, first);
+    let inode = std::fs::symlink_metadata(&sock).expect("socket").ino();
+    let lock_inode = std::fs::symlink_metadata(&lock).expect("lock").ino();
+    signal(first, "HUP");
+    // The successor shares the old process's stderr: it has adopted the socket once it says
+    // it listens.
+    let again = line_with(&mut rx, "listening on ").await;
+    assert!(again.contains("echo.sock"), "{again}");
+    let successor = written_pid(&succ_pid).await;
+    signal(successor, "TERM");
+    let line = line_with(&mut rx, "handover failed").await;
+    assert!(line.contains("keeps serving"), "{line}");
+    gone(successor).await;
+    assert_eq!(read_pid(&pid_file), first, "the pid file is unchanged");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock)
+            .expect("the socket file is still there")
+            .ino(),
+        inode,
+        "the same socket file"
+    );
+    assert_eq!(
+        std::fs::symlink_metadata(&lock)
+            .expect("the lock file is still there")
+            .ino(),
+        lock_inode,
+        "the same lock file"
+    );
+    let probe = std::fs::File::open(&lock).expect("lock");
+    assert!(
+        matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+        "the old process still holds the lock"
+    );
+    drop(probe);
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("a new client connects to the old process");
+    echo_on(&mut s, 5).await.expect("the old process echoes");
+    signal(first, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert!(!sock.exists(), "the owner removes its socket when it stops");
+    assert!(!lock.exists(), "and its lock");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 30 item 6: descriptions that name a passed descriptor (`fd:name=web`,
+/// `systemd:UNIX:name=web`, `fd:5` and `systemd:UNIX:index=2` out of three) served under
+/// `systemd-socket-activate`: after SIGHUP the successor resolves them against the
+/// handed-over keys (not against the names and count it was given), adopts the socket, and
+/// serves it; the old process exits 0.
+#[tokio::test]
+async fn named_and_numbered_descriptors_survive_a_handover() {
+    if !endpoints_test_support::peers::startable("systemd-socket-activate", "--version", "systemd")
+    {
+        return;
+    }
+    for (desc, sockets) in [
+        ("fd:name=web", 1),
+        ("systemd:UNIX:name=web", 1),
+        ("fd:5", 3),
+        ("systemd:UNIX:index=2", 3),
+    ] {
+        let dir = temp_dir("handover-named");
+        let pid_file = dir.join("pid");
+        let _reaper = Reaper(pid_file.clone());
+        let paths: Vec<PathBuf> = (0..sockets)
+            .map(|i| dir.join(format!("s{i}.sock")))
+            .collect();
+        let mut c = tokio::process::Command::new("systemd-socket-activate");
+        for p in &paths {
+            c.arg("-l").arg(p);
+        }
+        let names = vec!["web"; sockets].join(":");
+        c.arg(format!("--fdname={names}"))
+            .args([
+                crate::data_paths::BIN,
+                "listen",
+                desc,
+                "--echo",
+                "--pid-file",
+                pid_file.to_str().expect("utf-8"),
+            ])
+            // Its own "Listening on ..." lines are info: only the command's lines come.
+            .env("SYSTEMD_LOG_LEVEL", "warning")
+            .stdout(std::process::Stdio::null());
+        // systemd-socket-activate starts the command on the first connection: make it.
+        let served = paths.last().expect("a socket").clone();
+        let first_client = tokio::spawn({
+            let served = served.clone();
+            async move {
+                // The socket appears within milliseconds; 20 s at most.
+                for _ in 0..400 {
+                    if let Ok(mut s) = tokio::net::UnixStream::connect(&served).await {
+                        return echo_on(&mut s, 1).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err("the activator did not listen in 20 s".to_owned())
+            }
+        });
+        let (mut child, _shown, mut rx) = start(c).await;
+        first_client
+            .await
+            .expect("client")
+            .expect("the first process serves");
+        let first = child.id().expect("pid");
+        assert_eq!(written_pid(&pid_file).await, first, "{desc}");
+        signal(first, "HUP");
+        let line = line_with(&mut rx, "handover").await;
+        assert!(line.contains("starting the successor"), "{desc}: {line}");
+        let line = line_with(&mut rx, "handover").await;
+        assert!(
+            line.contains("ready, serving the listeners of the previous process"),
+            "{desc}: the successor adopts the socket: {line}"
+        );
+        let second = pid_changes(&pid_file, first).await;
+        let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("the old process exits")
+            .expect("status");
+        assert!(status.success(), "{desc}: {status}");
+        let mut s = tokio::net::UnixStream::connect(&served)
+            .await
+            .expect("connect");
+        echo_on(&mut s, 2)
+            .await
+            .unwrap_or_else(|e| panic!("{desc}: the successor serves: {e}"));
+        signal(second, "TERM");
+        gone(second).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The command with `args`, started as systemd starts a service with one stored descriptor:
+/// a TCP listener at fd 3 named `ep.tcp%3Aport=P%3Ainterface=127.0.0.1#0` (a description the
+/// command no longer has), by a shell that moves it there from its stdin and sets
+/// `LISTEN_PID` (its own pid, kept by `exec`), `LISTEN_FDS` and `LISTEN_FDNAMES`. Returns the
+/// command, the stdin to start it with (the listener: once started, the child's is the only
+/// copy), P and the name.
+fn with_a_stale_descriptor(
+    args: &[&str],
+) -> (tokio::process::Command, std::process::Stdio, u16, String) {
+    let stale = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = stale.local_addr().expect("addr").port();
+    let name = format!("ep.tcp%3Aport={port}%3Ainterface=127.0.0.1#0");
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "exec 3<&0 0</dev/null; export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES='{name}'; \
+             exec {} \"$@\"",
+            crate::data_paths::BIN
+        ))
+        .arg("sh")
+        .args(args)
+        .stdout(std::process::Stdio::null());
+    let stdin = std::process::Stdio::from(std::os::fd::OwnedFd::from(stale));
+    (c, stdin, port, name)
+}
+
+/// Issue 30 item 7, every case: a one-shot `listen` (no handover, no store) closes a stale
+/// descriptor too, with the warning: a client of the old port is refused, not left waiting.
+#[tokio::test]
+async fn a_one_shot_listen_closes_stale_descriptors_too() {
+    let (c, stale, port, name) = with_a_stale_descriptor(&["listen", "tcp:0:interface=127.0.0.1"]);
+    let (mut child, _shown, mut rx) = crate::data_paths::start_with(c, stale).await;
+    let line = line_with(&mut rx, "matched no description").await;
+    assert!(line.contains(&name), "{line}");
+    // Closed just after that line is logged: refused from then on. 20 s at most; it takes
+    // microseconds.
+    let mut refused = None;
+    for _ in 0..200 {
+        match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let e = refused.expect("the stale socket is closed within 20 s");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+}
+
+/// Issue 30 item 7: a restart from the descriptor store after the description changed (the
+/// store passes `ep.tcp%3Aport=P%3Ainterface=127.0.0.1#0`, the command now listens on
+/// `tcp:0`): the stale descriptor is closed with a warning naming it, so a client is refused
+/// instead of waiting forever in its queue, and with `--fd-store` the store is told to drop it
+/// (`FDSTOREREMOVE=1`, `FDNAME=` its name). The descriptor is passed as systemd does (fd 3,
+/// `LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`) by a shell that moves it from its stdin.
+#[tokio::test]
+async fn stale_store_descriptors_are_closed_loudly_and_removed_from_the_store() {
+    let dir = temp_dir("handover-stale");
+    let notify = dir.join("notify");
+    let rx_socket = tokio::net::UnixDatagram::bind(&notify).expect("bind the notify socket");
+    let (mut c, stale, port, name) = with_a_stale_descriptor(&[
+        "listen",
+        "tcp:0:interface=127.0.0.1",
+        "--echo",
+        "--fd-store",
+    ]);
+    c.env("NOTIFY_SOCKET", &notify);
+    let (mut child, shown, mut rx) = crate::data_paths::start_with(c, stale).await;
+    let line = line_with(&mut rx, "matched no description").await;
+    assert!(line.contains(&name), "{line}");
+    let mut buf = vec![0u8; 4096];
+    let mut messages = Vec::new();
+    // Each message within 20 s (they come within milliseconds); READY=1 comes last.
+    while messages.last().is_none_or(|m: &String| m != "READY=1") {
+        let n = tokio::time::timeout(Duration::from_secs(20), rx_socket.recv(&mut buf))
+            .await
+            .expect("a notification in 20 s")
+            .expect("recv");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        assert!(messages.len() < 10, "{messages:?}");
+    }
+    assert!(
+        messages.contains(&format!("FDSTOREREMOVE=1\nFDNAME={name}")),
+        "{messages:?}"
+    );
+    let e = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect_err("the stale socket is closed: refused, not queued");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    echo_tcp(port_in(&shown), 3)
+        .await
+        .expect("the new listener serves");
+    let pid = child.id().expect("pid");
+    signal(pid, "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One datagram from a notify socket and the descriptors attached to it (`SCM_RIGHTS`, as
+/// systemd receives `FDSTORE=1`); 20 s at most (they come within milliseconds).
+#[allow(unsafe_code)] // recvmsg(2) with SCM_RIGHTS, with SAFETY notes.
+fn receive_with_fds(
+    socket: &std::os::unix::net::UnixDatagram,
+) -> (String, Vec<std::os::fd::OwnedFd>) {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 1024];
+    let mut control = vec![0u64; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero bytes are a valid msghdr (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = (control.len() * 8) as _;
+    // SAFETY: msg points to `buf`, `iov` and `control`, owned here and alive during the call.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(
+        n >= 0,
+        "no notification in 20 s: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut fds = Vec::new();
+    // SAFETY: the kernel filled `control` with msg_controllen bytes of headers; the CMSG_*
+    // walk stays inside them, and each SCM_RIGHTS descriptor is new and ours to own.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<libc::c_int>();
+                let bytes = (*cmsg).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for i in 0..bytes / std::mem::size_of::<libc::c_int>() {
+                    fds.push(std::os::fd::OwnedFd::from_raw_fd(
+                        data.add(i).read_unaligned(),
+                    ));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    (
+        String::from_utf8_lossy(&buf[..n as usize]).into_owned(),
+        fds,
+    )
+}
+
+/// `--fd-store` with `unix:` across a restart, as systemd does it (stop, then start with the
+/// stored descriptors): the stopping process leaves the socket file and its lock in place,
+/// since the store keeps the socket for the next start, which adopts both (the same inode)
+/// and serves; that one, not storing, removes both when it stops. Before, the stopping
+/// process removed them, so the stored socket had no path and the next start failed on its
+/// lock.
+#[tokio::test]
+async fn a_stored_unix_socket_keeps_its_files_for_the_restart() {
+    let dir = temp_dir("handover-store-unix");
+    let sock = dir.join("echo.sock");
+    let lock = dir.join("echo.sock.lock");
+    let notify = dir.join("notify");
+    let store = std::os::unix::net::UnixDatagram::bind(&notify).expect("notify socket");
+    let desc = format!("unix:{}", sock.display());
+    let mut c = cmd(&["listen", &desc, "--echo", "--fd-store"]);
+    c.env("NOTIFY_SOCKET", &notify);
+    let (mut child, _shown, _rx) = start(c).await;
+    let mut stored = Vec::new();
+    // Bounded: READY=1 follows the FDSTORE messages (at most 10 messages).
+    for _ in 0..10 {
+        let (text, mut fds) = receive_with_fds(&store);
+        if text == "READY=1" {
+            break;
+        }
+        let name = text
+            .strip_prefix("FDSTORE=1\nFDNAME=")
+            .unwrap_or_else(|| panic!("{text:?}"))
+            .to_owned();
+        assert_eq!(fds.len(), 1, "{text}");
+        stored.push((name, fds.remove(0)));
+    }
+    let names: Vec<&str> = stored.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 2, "the socket and its lock: {names:?}");
+    assert!(names[1].ends_with("+lock"), "{names:?}");
+    let inode = std::fs::symlink_metadata(&sock).expect("socket").ino();
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("connect");
+    echo_on(&mut s, 1).await.expect("the first process serves");
+    // The stop of a restart.
+    signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock)
+            .expect("the stored socket keeps its file")
+            .ino(),
+        inode
+    );
+    assert!(lock.exists(), "and its lock file");
+    // The start: the stored descriptors at 3 and 4, as systemd passes them.
+    let (lock_name, lock_fd) = stored.pop().expect("lock");
+    let (sock_name, sock_fd) = stored.pop().expect("socket");
+    let mut c = tokio::process::Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "exec 3<&0 4>&1 0</dev/null 1>/dev/null; export LISTEN_PID=$$ LISTEN_FDS=2 \
+             LISTEN_FDNAMES='{sock_name}:{lock_name}'; exec {} \"$@\"",
+            crate::data_paths::BIN
+        ))
+        .args(["sh", "listen", &desc, "--echo"])
+        .stdout(std::process::Stdio::from(lock_fd));
+    let (mut child, shown, mut rx) =
+        crate::data_paths::start_with(c, std::process::Stdio::from(sock_fd)).await;
+    assert!(shown.contains("echo.sock"), "{shown}");
+    let mut s = tokio::net::UnixStream::connect(&sock)
+        .await
+        .expect("connect");
+    echo_on(&mut s, 2)
+        .await
+        .expect("the restarted process serves the stored socket");
+    assert_eq!(
+        std::fs::symlink_metadata(&sock).expect("socket").ino(),
+        inode,
+        "the same socket file"
+    );
+    signal(child.id().expect("pid"), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(status.success(), "{status}");
+    while let Ok(l) = rx.try_recv() {
+        assert!(!l.contains("matched no description"), "{l}");
+    }
+    assert!(!sock.exists(), "not storing, it removes its socket");
+    assert!(!lock.exists(), "and its lock");
+    let _ = std::fs::remove_dir_all(&dir);
+}

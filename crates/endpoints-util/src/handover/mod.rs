@@ -13,7 +13,14 @@
 //!   most [`DEFAULT_READY_TIMEOUT`]. A successor that cannot start, exits, or is not ready in
 //!   time is killed and reaped, and the error says why: this process goes on serving.
 //! * Once the successor is ready the caller stops accepting, drains and exits; listeners then
-//!   leave their socket files and lock files in place ([`handed_over`]).
+//!   leave their socket files and lock files in place ([`handed_over`]). A successor owns the
+//!   files of the unix sockets it adopted only from its readiness on
+//!   ([`owns_inherited_files`]): one that fails before leaves them to the previous process.
+//! * Inherited descriptors that nothing adopted (a description that changed) are closed with
+//!   a warning once the process listens ([`close_unclaimed`], also done by [`signal_ready`]),
+//!   whether they came from a handover or from systemd's descriptor store.
+//! * `fd:` and `systemd:` descriptions, which name a passed descriptor, look for a handed-over
+//!   socket under their own key first ([`inherited_for`]).
 //!
 //! The descriptors arrive through `endpoints_systemd::init()` (which must run first in `main`,
 //! before threads): it moves every descriptor whose name starts with [`KEY_PREFIX`] here
@@ -36,7 +43,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -101,6 +108,12 @@ static STATE: Mutex<Option<State>> = Mutex::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static HANDED_OVER: AtomicBool = AtomicBool::new(false);
 static IN_PROGRESS: AtomicBool = AtomicBool::new(false);
+/// A readiness pipe was inherited: this process was started by a handover.
+static STARTED_BY_HANDOVER: AtomicBool = AtomicBool::new(false);
+/// This process told its predecessor it is ready (or found it gone).
+static READY_SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// The listeners were given to the service manager's descriptor store.
+static STORED: AtomicBool = AtomicBool::new(false);
 
 fn state() -> MutexGuard<'static, Option<State>> {
     STATE.lock().unwrap_or_else(|p| p.into_inner())
@@ -115,6 +128,9 @@ fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
 /// this for every name that starts with [`KEY_PREFIX`]). A second descriptor with the same
 /// name replaces (and closes) the first.
 pub fn offer(name: String, fd: OwnedFd) {
+    if name == READY_NAME {
+        STARTED_BY_HANDOVER.store(true, Ordering::SeqCst);
+    }
     with_state(|s| s.inherited.insert(name, fd));
 }
 
@@ -137,6 +153,31 @@ pub fn claim(canonical: &dyn fmt::Display) -> Claim {
         *n += 1;
         let inherited = s.inherited.remove(&name);
         Claim { name, inherited }
+    })
+}
+
+/// The number of the inherited socket the next [`claim`] on `canonical` would get, without
+/// taking it (or, if that one is gone, of any other inherited socket for `canonical`). A
+/// description that names a passed descriptor (`fd:name=web`, `systemd:UNIX:index=2`) is
+/// resolved against this first: in a successor the descriptors are named by key, not by the
+/// names and positions the first process was given.
+pub fn inherited_for(canonical: &dyn fmt::Display) -> Option<RawFd> {
+    use std::os::fd::AsRawFd as _;
+    let base = key(&canonical.to_string());
+    with_state(|s| {
+        let next = s.counts.get(&base).copied().unwrap_or(0);
+        if let Some(fd) = s.inherited.get(&format!("{base}#{next}")) {
+            return Some(fd.as_raw_fd());
+        }
+        let prefix = format!("{base}#");
+        s.inherited
+            .iter()
+            .filter(|(name, _)| {
+                name.strip_prefix(&prefix)
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|(_, fd)| fd.as_raw_fd())
+            .min()
     })
 }
 
@@ -211,39 +252,93 @@ pub fn handed_over() -> bool {
     HANDED_OVER.load(Ordering::SeqCst)
 }
 
+/// Whether the files that go with inherited listeners (a unix socket's path and its lock
+/// file) are this process's to remove when it stops. Not while it was started by a handover
+/// and has not signalled readiness ([`signal_ready`]): the previous process still serves
+/// them, and a successor that fails (is stopped, exits, cannot listen) leaves them to it.
+/// From readiness on they are this process's (as they are when it was not started by a
+/// handover, e.g. after a restart from systemd's descriptor store).
+pub fn owns_inherited_files() -> bool {
+    !STARTED_BY_HANDOVER.load(Ordering::SeqCst) || READY_SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// Record that every listener was given to the service manager's descriptor store
+/// (`FDSTORE=1`): a restart passes them back, so from now on listeners closing leave their
+/// socket files and lock files in place ([`stored`]), as after a handover.
+pub fn mark_stored() {
+    STORED.store(true, Ordering::SeqCst);
+}
+
+/// Whether [`mark_stored`] was called: the service manager keeps copies of the listeners for
+/// the next start, which adopts them with their files; removing a unix socket's file or lock
+/// now would leave it a socket nobody can reach. (A socket file left after a final stop is
+/// stale, and the next listener on its path takes it over: it refuses connections.)
+pub fn stored() -> bool {
+    STORED.load(Ordering::SeqCst)
+}
+
 /// Whether this process was started by a handover (it holds a readiness pipe it has not
 /// written to yet).
 pub fn started_by_handover() -> bool {
     with_state(|s| s.inherited.contains_key(READY_NAME))
 }
 
-/// Tell the process that started this one that it is ready (every listener is listening): it
-/// then stops accepting and drains. Inherited listeners that nothing adopted are closed now,
-/// with a warning each. Returns `Ok(false)` when this process was not started by a handover.
-pub fn signal_ready() -> io::Result<bool> {
-    let (pipe, unadopted) = with_state(|s| {
-        let pipe = s.inherited.remove(READY_NAME);
-        let unadopted: Vec<(String, OwnedFd)> = if pipe.is_some() {
-            s.inherited.drain().collect()
-        } else {
-            Vec::new()
-        };
-        (pipe, unadopted)
+/// Close every inherited descriptor that nothing adopted, each with a warning naming it, and
+/// return their names. They are listeners (and their lock files) that a previous process
+/// handed over, or that systemd's descriptor store passed back after a restart, under
+/// descriptions this process does not have (another port, another path): left open, such a
+/// socket would keep completing handshakes that nobody ever serves. Call it once every
+/// listener listens ([`signal_ready`] does); with a descriptor store, tell it to drop the
+/// names returned (`FDSTOREREMOVE=1`, `FDNAME=`), or it passes them again.
+pub fn close_unclaimed() -> Vec<String> {
+    let mut unadopted: Vec<(String, OwnedFd)> = with_state(|s| {
+        let names: Vec<String> = s
+            .inherited
+            .keys()
+            .filter(|k| k.as_str() != READY_NAME)
+            .cloned()
+            .collect();
+        names
+            .into_iter()
+            .filter_map(|k| s.inherited.remove_entry(&k))
+            .collect()
     });
+    unadopted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names = Vec::with_capacity(unadopted.len());
     for (name, fd) in unadopted {
         tracing::warn!(
             descriptor = %name,
-            "an inherited listener matched no description of this process; it is closed \
-             (its queued connections are lost): start the new version with the same descriptions"
+            "an inherited descriptor (handed over, or from the descriptor store) matched no \
+             description of this process; it is closed now (connections waiting in its queue \
+             are refused): start the new version with the same descriptions to keep it"
         );
         drop(fd);
+        names.push(name);
     }
+    names
+}
+
+/// Tell the process that started this one that it is ready (every listener is listening): it
+/// then stops accepting and drains. Inherited descriptors that nothing adopted are closed now,
+/// with a warning each ([`close_unclaimed`]), whether or not this process was started by a
+/// handover. Returns `Ok(false)` when this process was not started by a handover.
+pub fn signal_ready() -> io::Result<bool> {
+    close_unclaimed();
+    let pipe = with_state(|s| s.inherited.remove(READY_NAME));
     let Some(pipe) = pipe else {
         return Ok(false);
     };
     use std::io::Write as _;
     let mut f = std::fs::File::from(pipe);
-    f.write_all(READY_MESSAGE).map_err(|e| {
+    let written = f.write_all(READY_MESSAGE);
+    if written
+        .as_ref()
+        .map_or_else(|e| e.kind() == io::ErrorKind::BrokenPipe, |()| true)
+    {
+        // Ready, or the previous process is gone: the listeners' files are ours now.
+        READY_SIGNALLED.store(true, Ordering::SeqCst);
+    }
+    written.map_err(|e| {
         io::Error::new(
             e.kind(),
             format!("cannot tell the previous process this one is ready (the readiness pipe): {e}"),
@@ -425,23 +520,83 @@ async fn run(options: &HandoverOptions) -> Result<Ready, HandoverError> {
     }
 }
 
-/// Write `pid` to `path` atomically: a temporary file next to it, renamed over it, so a reader
-/// sees the old content or the new, never a partial one.
+/// Write `pid` to `path` atomically: a new temporary file next to it, created with
+/// `O_CREAT|O_EXCL|O_NOFOLLOW` (a file or symbolic link planted at its name is never opened,
+/// followed or truncated: another name is tried), written, `fsync`ed, then renamed over
+/// `path`, so a reader sees the old content or the new, never a partial one. The rename
+/// replaces a symbolic link at `path` itself, never its target.
 pub fn write_pid_file(path: &Path, pid: u32) -> io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    use std::io::Write as _;
     let named = |e: io::Error| {
         io::Error::new(
             e.kind(),
             format!("cannot write the pid file {}: {e}", path.display()),
         )
     };
-    std::fs::write(&tmp, format!("{pid}\n")).map_err(named)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
+    let (tmp, mut file) = create_temporary(path).map_err(named)?;
+    let written = file
+        .write_all(format!("{pid}\n").as_bytes())
+        .and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
         let _ = std::fs::remove_file(&tmp);
-        named(e)
-    })
+        return Err(named(e));
+    }
+    // The rename itself: durable once the directory is synced (best effort: some file
+    // systems refuse to sync a directory).
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// How many temporary names [`write_pid_file`] tries before giving up.
+const TEMPORARY_TRIES: u32 = 16;
+
+/// A new file next to `path`: `PATH.tmpPID`, or when that name is taken (by a leftover or a
+/// planted link), `PATH.tmpPID.` and 16 unpredictable hex digits.
+fn create_temporary(path: &Path) -> io::Result<(PathBuf, std::fs::File)> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    // Seeded at random per process by std.
+    let seed = std::collections::hash_map::RandomState::new();
+    for attempt in 0..TEMPORARY_TRIES {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".tmp{}", std::process::id()));
+        if attempt > 0 {
+            let mut h = seed.build_hasher();
+            h.write_u32(attempt);
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            tmp.push(format!(".{:016x}", h.finish()));
+        }
+        let tmp = PathBuf::from(tmp);
+        let opened = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .mode(0o644)
+            .open(&tmp);
+        match opened {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{TEMPORARY_TRIES} temporary names next to it exist already (files or links \
+             someone else made?): check who can write to its directory"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -460,6 +615,41 @@ mod tests {
         assert!(k.len() + SUFFIX_ROOM <= FDNAME_MAX, "{k}");
         assert!(k.starts_with("ep.h"), "{k}");
         assert_ne!(key(&long), key(&format!("{long}y")));
+    }
+
+    /// Issue 30 item 8: a link planted at the temporary name is neither followed nor removed;
+    /// the pid file is a new regular file, written in full.
+    #[test]
+    fn the_pid_file_is_not_written_through_a_planted_link() -> io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("endpoints-pidfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("echo.pid");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious\n")?;
+        let planted = dir.join(format!("echo.pid.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted)?;
+        // A dangling one too, where a plain write would create the target.
+        std::os::unix::fs::symlink(dir.join("created"), &path)?;
+        write_pid_file(&path, 4242)?;
+        assert_eq!(std::fs::read_to_string(&victim)?, "precious\n");
+        assert!(
+            std::fs::symlink_metadata(&planted)?
+                .file_type()
+                .is_symlink()
+        );
+        assert!(
+            !dir.join("created").exists(),
+            "the link at PATH was replaced, not followed"
+        );
+        let meta = std::fs::symlink_metadata(&path)?;
+        assert!(meta.file_type().is_file());
+        assert_eq!(std::fs::read_to_string(&path)?, "4242\n");
+        write_pid_file(&path, 7)?;
+        assert_eq!(std::fs::read_to_string(&path)?, "7\n");
+        // Only the pid file, the victim and the planted link: no temporary left behind.
+        assert_eq!(std::fs::read_dir(&dir)?.count(), 3);
+        std::fs::remove_dir_all(&dir)
     }
 
     #[test]
