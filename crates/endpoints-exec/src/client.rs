@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use endpoints_core::{
@@ -29,6 +30,26 @@ pub enum Stderr {
     Inherit,
     /// `/dev/null`.
     Drop,
+}
+
+/// Whether [`set_process_wide_cloexec`] is on.
+static PROCESS_WIDE: AtomicBool = AtomicBool::new(false);
+
+/// Opt in (`true`) to marking every descriptor of this process from 3 up close-on-exec before
+/// each `exec:` child starts, instead of closing them in the child. Off by default.
+///
+/// Why: with nothing to do between fork and exec, std starts the child with `posix_spawn` (a
+/// vfork) rather than a fork of this whole process, about twice as many children a second
+/// (docs/benchmarks.md). The cost: it changes process-wide state. A descriptor this process
+/// meant its own children to inherit (a pipe passed with `--passphrase-fd`, a jobserver, a
+/// listener handed to a worker) gets close-on-exec and no longer reaches them, and one that
+/// another thread opens without `O_CLOEXEC` between the marking and the spawn reaches the
+/// `exec:` child. Turn it on only in a program that owns every descriptor it has and starts
+/// no other children that inherit any (the `endpoints` command does). On a kernel without
+/// `close_range(CLOSE_RANGE_CLOEXEC)` (before Linux 5.11, other systems) the child closes
+/// them as when it is off.
+pub fn set_process_wide_cloexec(on: bool) {
+    PROCESS_WIDE.store(on, Ordering::Relaxed);
 }
 
 /// How to start the program, from an `exec:` description.
@@ -107,11 +128,11 @@ impl ExecClientEndpoint {
             // Only if the supervisor task is dropped unrun (the runtime shutting down): kill
             // the leader rather than leave it.
             .kill_on_drop(true);
-        // Descriptors 0, 1 and 2 only: marked in this process when the kernel can do it in
-        // one call (then std spawns with posix_spawn, far cheaper than a fork of this
-        // process), else by a hook in the child.
-        if !sys::mark_all_cloexec() {
-            sys::cloexec_from_3(&mut cmd);
+        // Descriptors 0, 1 and 2 only: closed in the child by a hook between fork and exec,
+        // which changes nothing in this process. With the opt-in, marked in this whole
+        // process instead (then std spawns with posix_spawn, cheaper than a fork).
+        if !(PROCESS_WIDE.load(Ordering::Relaxed) && sys::mark_all_cloexec()) {
+            sys::cloexec_in_child(&mut cmd);
         }
         cmd
     }

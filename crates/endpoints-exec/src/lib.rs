@@ -19,12 +19,14 @@
 //!   sends SIGTERM to the group, SIGKILL after `grace=` (default 5 s), and reaps the child,
 //!   in a task, so no zombie stays; once the program exits by itself, what it left running in
 //!   its group gets the same. The child starts with descriptors 0, 1 and 2 only: every other
-//!   one, even one this process inherited without close-on-exec, is closed at `exec`. To
-//!   that end, before each start, this process's descriptors from 3 up are marked
-//!   close-on-exec (one `close_range(2)` call, Linux 5.11 and later), which lets std start
-//!   the child with `posix_spawn` (twice socat's rate of connections, each starting a child)
-//!   instead of forking this process; a descriptor this process inherited without the flag
-//!   therefore reaches no child it starts. Elsewhere a hook in the child marks them.
+//!   one, even one this process inherited without close-on-exec or another thread opened
+//!   without it while the child started, is closed in the child, between fork and exec
+//!   (marked close-on-exec there with one `close_range(2)` call on Linux 5.11 and later, else
+//!   one by one). This process's descriptors keep their flags: a pipe it passes to its own
+//!   children keeps working. A program that owns all its descriptors may opt in to marking
+//!   them in the whole process instead ([`set_process_wide_cloexec`]), which lets std start
+//!   the child with `posix_spawn` (about twice the rate of connections that each start a
+//!   child); the `endpoints` command does.
 //!
 //! It composes like any client: under TLS (`tls:host=db:port=5432:endpoint=exec\:ssh\:-W\:db\\\:5432\:bastion`),
 //! behind a PROXY header (`haproxy:exec:...`), and as `endpoints relay`'s target (a child
@@ -103,7 +105,7 @@ mod stderr;
 mod stream;
 mod sys;
 
-pub use client::{ExecClientEndpoint, ExecInfo, Stderr};
+pub use client::{ExecClientEndpoint, ExecInfo, Stderr, set_process_wide_cloexec};
 pub use parse::PARAMS;
 pub use stderr::{MAX_LINE, MAX_LOGGED, TAIL_LINES};
 pub use stream::{ExecStream, ExitError};
