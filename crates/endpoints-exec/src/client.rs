@@ -52,8 +52,8 @@ pub fn set_process_wide_cloexec(on: bool) {
     PROCESS_WIDE.store(on, Ordering::Relaxed);
 }
 
-/// How to start the program, from an `exec:` description.
-#[derive(Clone, Debug)]
+/// How to start the program, from an `exec:` description. `Debug` shows no `env=` value.
+#[derive(Clone)]
 pub(crate) struct ExecConfig {
     pub(crate) program: PathBuf,
     pub(crate) arguments: Vec<String>,
@@ -63,6 +63,26 @@ pub(crate) struct ExecConfig {
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) stderr: Stderr,
     pub(crate) grace: Duration,
+}
+
+impl fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env: Vec<String> = self
+            .env
+            .iter()
+            .map(|(n, _)| format!("{}={}", n.to_string_lossy(), crate::parse::REDACTED))
+            .collect();
+        f.debug_struct("ExecConfig")
+            .field("program", &self.program)
+            .field("arguments", &self.arguments)
+            .field("env", &env)
+            .field("unset", &self.unset)
+            .field("clear_env", &self.clear_env)
+            .field("cwd", &self.cwd)
+            .field("stderr", &self.stderr)
+            .field("grace", &self.grace)
+            .finish()
+    }
 }
 
 /// Who the child of a connection is, in its [`Extensions`](endpoints_core::Extensions).

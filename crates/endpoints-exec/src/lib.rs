@@ -55,7 +55,7 @@
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
 //! | `program` | 1 | text | required | the program: a path, or a name searched in PATH; its arguments are the positional fields after it (no shell: name one, as in `exec:sh:-c:...`) |
-//! | `env` |  | text |  | `NAME=value` set in the child's environment; repeat `env=` for more |
+//! | `env` |  | text |  | `NAME=value` set in the child's environment; repeat `env=` for more; the value is shown as `***` |
 //! | `unsetEnv` |  | list |  | names removed from the inherited environment (comma-separated) |
 //! | `clearEnv` |  | 0/1 | `0` | 1: do not inherit this process's environment (`env=` still adds) |
 //! | `cwd` |  | path |  | the child's working directory (default: this process's) |
