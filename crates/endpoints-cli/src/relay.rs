@@ -212,8 +212,8 @@ async fn relay_one(
         }
     };
     let limits = Limits {
-        after_a: Linger::For(settings.linger),
-        after_b: Linger::For(settings.linger),
+        after_a: linger_for(&upstream, settings.linger),
+        after_b: linger_for(&conn, settings.linger),
         idle: settings.idle,
         finish_ab: settings.half_close.finish(is_tls(&upstream)),
         finish_ba: settings.half_close.finish(is_tls(&conn)),
@@ -266,6 +266,16 @@ async fn relay_one(
         },
     }
     clean
+}
+
+/// How long the direction reading from `source` may stay quiet once the other direction has
+/// ended: `--linger`, unless `source` declares that its data ends by itself (an `exec:`
+/// program: its exit is the end, however long it works before answering).
+fn linger_for(source: &Connection, linger: Duration) -> Linger {
+    match source.extensions().get::<endpoints::EndsByItself>() {
+        Some(_) => Linger::Forever,
+        None => Linger::For(linger),
+    }
 }
 
 /// Move bytes both ways until both directions end. Plain TCP/unix on both sides (also under

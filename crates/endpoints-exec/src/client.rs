@@ -263,11 +263,16 @@ impl ClientEndpoint for ExecClientEndpoint {
             pid,
             self.config.stderr,
         );
-        let mut conn = Connection::new(stream, Address::Unnamed, Address::Unnamed);
+        let mut conn = Connection::new(stream, Address::Unnamed, Address::Unnamed)
+            .with_descriptors(&crate::stream::DESCRIPTORS);
         conn.extensions_mut().insert(ExecInfo {
             pid,
             program: self.config.program.clone(),
         });
+        // While the program runs, a quiet stdout is the program at work: a relay must not
+        // give up on it (its `--linger`) once the other direction has ended.
+        conn.extensions_mut()
+            .insert(endpoints_core::EndsByItself::new("the program's exit"));
         Ok(conn)
     }
 }

@@ -10,7 +10,10 @@
 //!   the program's name and pid (bounded: see below), inherited or dropped (`stderr=`);
 //! * the connection: writes go to the child's stdin, reads come from its stdout, and shutting
 //!   down the write side closes its stdin (the child reads end of file). Local and peer
-//!   addresses are `Unnamed`; [`ExecInfo`] in the extensions has the pid and the program;
+//!   addresses are `Unnamed`; [`ExecInfo`] in the extensions has the pid and the program,
+//!   and [`EndsByItself`](endpoints_core::EndsByItself) says its exit is its end (below);
+//! * `env=` values shown nowhere: the canonical form, `Display`, `Debug` and every error say
+//!   `env=NAME=***` (the child gets the value);
 //! * the exit status as part of the stream: the end of stdout is an end of stream only once
 //!   the program has exited with status 0. A non-zero status or a signal makes that read an
 //!   error ([`ExitError`]) that names the program, the status and the last lines of stderr.
@@ -27,6 +30,17 @@
 //!   them in the whole process instead ([`set_process_wide_cloexec`]), which lets std start
 //!   the child with `posix_spawn` (about twice the rate of connections that each start a
 //!   child); the `endpoints` command does.
+//!
+//! # What ends a connection
+//!
+//! While the program runs, its exit is the end. Its stdout ending is not the end until it has
+//! exited (with status 0: a clean end; otherwise an [`ExitError`]), and a program may be quiet
+//! as long as it likes: an inetd-style handler that reads its request, then works before it
+//! answers, is not cut. The connection says so to relays with
+//! [`EndsByItself`](endpoints_core::EndsByItself) in its extensions: `endpoints relay` does
+//! not apply its `--linger` to the direction that reads from the program. What ends it
+//! otherwise: dropping the connection (the program is ended, as above), or the relay's
+//! `--idle-timeout` or drain deadline, and a peer's reset.
 //!
 //! It composes like any client: under TLS (`tls:host=db:port=5432:endpoint=exec\:ssh\:-W\:db\\\:5432\:bastion`),
 //! behind a PROXY header (`haproxy:exec:...`), and as `endpoints relay`'s target (a child

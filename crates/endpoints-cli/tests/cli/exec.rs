@@ -166,3 +166,122 @@ async fn relay_to_exec_starts_one_child_per_connection_bounded_by_max_connection
         .expect("read");
     assert_eq!(back, b"x");
 }
+
+/// `endpoints relay tcp:0:interface=127.0.0.1 TARGET`: the process, its port, and its stderr
+/// lines as they come.
+async fn relay_to(
+    target: &str,
+) -> (
+    tokio::process::Child,
+    u16,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let mut relay = Command::new(BIN)
+        .args(["relay", "tcp:0:interface=127.0.0.1", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn relay");
+    let mut lines = BufReader::new(relay.stderr.take().expect("stderr")).lines();
+    let port = loop {
+        let line = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("the relay starts")
+            .expect("read")
+            .expect("a line");
+        if let Some(rest) = line.strip_prefix("listening on ") {
+            let d: endpoints::Description = rest.parse().expect("description");
+            break d
+                .get("port")
+                .and_then(|p| p.parse::<u16>().ok())
+                .expect("port");
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    (relay, port, rx)
+}
+
+/// `echo question | endpoints connect tcp:127.0.0.1:PORT`: exit code, stdout, stderr.
+async fn ask(port: u16, bound: Duration) -> (i32, String, String) {
+    let mut client = Command::new(BIN)
+        .args(["connect", &format!("tcp:127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn connect");
+    let mut stdin = client.stdin.take().expect("stdin");
+    stdin.write_all(b"question\n").await.expect("write");
+    drop(stdin);
+    let out = tokio::time::timeout(bound, client.wait_with_output())
+        .await
+        .expect("connect ends within its bound")
+        .expect("connect");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// issue 31 item 3, its own command: an inetd-style handler reads its request, works 6 s,
+/// then answers. The client's input ended at once; the relay reset it after 5 s of quiet
+/// ("nothing moving for 5s, after the other ended (--linger)"). While the program runs, its
+/// exit is the end.
+#[tokio::test]
+async fn an_exec_target_that_answers_after_six_seconds_is_not_cut_by_the_linger() {
+    let (mut relay, port, mut log) =
+        relay_to(r#"exec:sh:-c:read l; sleep 6; echo "answer to $l""#).await;
+    // Bound: the answer comes after 6 s; 60 s is 10 times that.
+    let (code, out, err) = ask(port, Duration::from_secs(60)).await;
+    assert_eq!(out, "answer to question\n", "stderr: {err}");
+    assert_eq!(code, 0, "{err}");
+    relay.start_kill().expect("kill the relay");
+    let _ = relay.wait().await;
+    let mut lines = Vec::new();
+    while let Ok(line) = log.try_recv() {
+        lines.push(line);
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains("cut")),
+        "the relay cut it: {lines:?}"
+    );
+}
+
+/// issue 30 item 10: `env=API_TOKEN=s3cr3t` appeared in every relay log line and in the exit
+/// error through the canonical form.
+#[tokio::test]
+async fn the_relay_logs_no_env_value() {
+    let (mut relay, port, mut log) =
+        relay_to("exec:sh:-c:read l; echo oops >&2; exit 3:env=API_TOKEN=s3cr3t").await;
+    let (code, _, err) = ask(port, PATIENCE).await;
+    assert_ne!(code, 0, "a failed exit is not a clean end: {err}");
+    // The relay's line for the connection, with the exit error: bounded by the patience.
+    let mut lines = Vec::new();
+    let found = tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = log.recv().await {
+            let done = line.contains("exited with status 3");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+    })
+    .await;
+    relay.start_kill().expect("kill the relay");
+    let _ = relay.wait().await;
+    assert!(found.is_ok(), "no line with the exit status: {lines:?}");
+    let all = lines.join("\n");
+    assert!(all.contains("env=API_TOKEN=***"), "{all}");
+    assert!(!all.contains("s3cr3t"), "the value is logged: {all}");
+    assert!(!err.contains("s3cr3t"), "the client shows it: {err}");
+}
+
