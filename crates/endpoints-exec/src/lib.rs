@@ -11,7 +11,9 @@
 //! * the connection: writes go to the child's stdin, reads come from its stdout, and shutting
 //!   down the write side closes its stdin (the child reads end of file). Local and peer
 //!   addresses are `Unnamed`; [`ExecInfo`] in the extensions has the pid and the program,
-//!   and [`EndsByItself`](endpoints_core::EndsByItself) says its exit is its end (below);
+//!   and [`EndsByItself`](endpoints_core::EndsByItself) says its exit is its end (below).
+//!   The pipes are declared ([`Descriptors`](endpoints_core::Descriptors)), so that `endpoints
+//!   relay` splices them to and from the socket, inside the kernel;
 //! * `env=` values shown nowhere: the canonical form, `Display`, `Debug` and every error say
 //!   `env=NAME=***` (the child gets the value);
 //! * the exit status as part of the stream: the end of stdout is an end of stream only once

@@ -285,3 +285,80 @@ async fn the_relay_logs_no_env_value() {
     assert!(!err.contains("s3cr3t"), "the client shows it: {err}");
 }
 
+/// The relay's line for one connection (the one with "bytes up"), bounded by the patience.
+async fn connection_line(log: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(PATIENCE, async {
+        while let Some(line) = log.recv().await {
+            if line.contains("bytes up") {
+                return line;
+            }
+        }
+        panic!("the relay's log ended without a connection line");
+    })
+    .await
+    .expect("a connection line within the patience bound")
+}
+
+/// issue 30 item 12: through `exec:cat` the relay splices between the socket and the child's
+/// pipes (it copied through a buffer): every byte back, in order, both ways at once, past the
+/// size where the relay's pipe grows.
+#[tokio::test]
+async fn relay_to_exec_splices_the_childs_pipes_and_keeps_every_byte() {
+    const SIZE: usize = 24 << 20;
+    let (mut relay, port, mut log) = relay_to("exec:cat").await;
+    let s = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (mut r, mut w) = s.into_split();
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 31 % 251) as u8).collect();
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&sent).await.expect("write");
+        w.shutdown().await.expect("half-close");
+        w
+    });
+    let mut back = Vec::with_capacity(SIZE);
+    // Bound: 24 MiB through cat takes well under a second; 60 s on a loaded machine.
+    tokio::time::timeout(Duration::from_secs(60), r.read_to_end(&mut back))
+        .await
+        .expect("the echo ends within its bound")
+        .expect("a clean end: cat exited with status 0");
+    let _w = writer.await.expect("writer");
+    assert_eq!(back.len(), SIZE, "bytes back");
+    assert!(back == data, "the bytes came back changed or out of order");
+    let line = connection_line(&mut log).await;
+    assert!(line.ends_with(", spliced"), "{line}");
+    assert!(
+        line.contains(&format!("{SIZE} bytes up, {SIZE} bytes down")),
+        "{line}"
+    );
+    relay.start_kill().expect("kill the relay");
+    let _ = relay.wait().await;
+}
+
+/// The exit status still ends the stream when spliced: a program that echoes, then exits 3,
+/// is a reset to the client (never a clean end) and a warning with the status.
+#[tokio::test]
+async fn a_failed_exit_is_a_reset_when_spliced_too() {
+    let (mut relay, port, mut log) = relay_to("exec:sh:-c:cat; exit 3").await;
+    let s = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (mut r, mut w) = s.into_split();
+    w.write_all(&vec![7u8; 1 << 20]).await.expect("write");
+    w.shutdown().await.expect("half-close");
+    let mut back = Vec::new();
+    let end = tokio::time::timeout(PATIENCE, r.read_to_end(&mut back))
+        .await
+        .expect("bounded");
+    assert!(
+        end.is_err(),
+        "a clean end after a failed exit ({} bytes back)",
+        back.len()
+    );
+    let line = connection_line(&mut log).await;
+    assert!(line.contains("exited with status 3"), "{line}");
+    assert!(line.contains("spliced"), "{line}");
+    relay.start_kill().expect("kill the relay");
+    let _ = relay.wait().await;
+}
