@@ -82,6 +82,9 @@ fn main() -> ExitCode {
         err!("endpoints: {e}");
         return ExitCode::from(2);
     }
+    // The command owns every descriptor it has and passes none to an `exec:` child: the
+    // cheaper spawn (posix_spawn) is safe here, unlike in an application (issue 30 item 9).
+    endpoints::exec::set_process_wide_cloexec(true);
     // Not `env::args()`, which panics on an argument that is not UTF-8.
     let mut args = Vec::new();
     for a in std::env::args_os().skip(1) {

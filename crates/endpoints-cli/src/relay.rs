@@ -252,8 +252,8 @@ async fn relay_one(
         }
     };
     let limits = Limits {
-        after_a: Linger::For(settings.linger),
-        after_b: Linger::For(settings.linger),
+        after_a: linger_for(&upstream, settings.linger),
+        after_b: linger_for(&conn, settings.linger),
         idle: settings.idle,
         finish_ab: settings.half_close.finish(is_tls(&upstream)),
         finish_ba: settings.half_close.finish(is_tls(&conn)),
@@ -308,9 +308,19 @@ async fn relay_one(
     clean
 }
 
+/// How long the direction reading from `source` may stay quiet once the other direction has
+/// ended: `--linger`, unless `source` declares that its data ends by itself (an `exec:`
+/// program: its exit is the end, however long it works before answering).
+fn linger_for(source: &Connection, linger: Duration) -> Linger {
+    match source.extensions().get::<endpoints::EndsByItself>() {
+        Some(_) => Linger::Forever,
+        None => Linger::For(linger),
+    }
+}
+
 /// Move bytes both ways until both directions end. Plain TCP/unix on both sides (also under
-/// a PROXY header, once the bytes that came with it are forwarded): splice in the kernel
-/// (Linux); else (TLS, other systems, ...), or if the kernel refuses splice before any byte
+/// a PROXY header, once the bytes that came with it are forwarded), or a socket and a target
+/// that declared its descriptors (`exec:`'s pipes): splice in the kernel (Linux); else (TLS, other systems, ...), or if the kernel refuses splice before any byte
 /// was taken, the buffered copy. Returns the byte counts, the outcome and how the bytes moved.
 #[cfg(target_os = "linux")]
 async fn carry(
@@ -323,12 +333,22 @@ async fn carry(
     if let Err(e) = upstream.write_all(&early).await {
         return (pump::Stats::default(), Err(e), "copied");
     }
-    let spliced = match (splice::End::of(conn), splice::End::of(upstream)) {
-        (Some(a), Some(b)) => match splice::pump(a, b, limits, stop.clone()).await {
+    let client = splice::End::of(conn);
+    let spliced = if let (Some(a), Some(b)) = (client, splice::End::of(upstream)) {
+        match splice::pump(a, b, limits, stop.clone()).await {
             (_, Err(e)) if splice::is_refused(&e) => None,
             done => Some(done),
-        },
-        _ => None,
+        }
+    } else if let Some(a) = client
+        && splice::has_descriptors(upstream)
+    {
+        // A target whose stream declared its descriptors (`exec:`'s pipes).
+        match splice::pump_descriptors(a, upstream, limits, stop.clone()).await {
+            (_, Err(e)) if splice::is_refused(&e) => None,
+            done => Some(done),
+        }
+    } else {
+        None
     };
     let ((mut stats, result), how) = match spliced {
         Some(done) => (done, "spliced"),

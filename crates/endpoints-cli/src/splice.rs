@@ -1,5 +1,6 @@
 //! Zero-copy relaying with `splice(2)` between plain TCP or unix sockets (Linux): bytes go
-//! socket → pipe → socket inside the kernel. Same rules as [`crate::pump::pump`]: half-close
+//! socket → pipe → socket inside the kernel; and between a socket and a stream that declared
+//! its descriptors (`exec:`: socket → pipe → the child's stdin, its stdout → pipe → socket). Same rules as [`crate::pump::pump`]: half-close
 //! propagated, a linger deadline after the first EOF, an idle timeout, byte counts.
 //!
 //! Only [`End`] (finding the plain socket of a connection) is portable; the pipes and
@@ -36,12 +37,15 @@ const BIG: usize = 1 << 20;
 #[cfg(target_os = "linux")]
 const GROW_AFTER: u64 = 8 << 20;
 
-/// One end of the relay, if it is a plain socket.
+/// One end of the relay, if it is a plain socket, or (Linux) a stream's declared descriptors.
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))] // the unix socket is read by splice
 pub(crate) enum End<'a> {
     Tcp(&'a TcpStream),
     Unix(&'a UnixStream),
+    /// A stream that reads from one descriptor and writes to another (`exec:`'s pipes).
+    #[cfg(target_os = "linux")]
+    Fds(&'a Fds<'a>),
 }
 
 impl<'a> End<'a> {
@@ -81,15 +85,27 @@ impl<'a> End<'a> {
     pub(crate) fn tcp(self) -> Option<&'a TcpStream> {
         match self {
             Self::Tcp(t) => Some(t),
-            Self::Unix(_) => None,
+            _ => None,
         }
     }
 
+    /// The descriptor bytes are read from.
     #[cfg(target_os = "linux")]
-    fn fd(self) -> RawFd {
+    fn read_fd(self) -> RawFd {
         match self {
             Self::Tcp(s) => s.as_raw_fd(),
             Self::Unix(s) => s.as_raw_fd(),
+            Self::Fds(p) => p.read.as_raw_fd(),
+        }
+    }
+
+    /// The descriptor bytes are written to.
+    #[cfg(target_os = "linux")]
+    fn write_fd(self) -> RawFd {
+        match self {
+            Self::Tcp(s) => s.as_raw_fd(),
+            Self::Unix(s) => s.as_raw_fd(),
+            Self::Fds(p) => p.write_raw,
         }
     }
 
@@ -98,6 +114,8 @@ impl<'a> End<'a> {
         match self {
             Self::Tcp(s) => s.ready(interest).await.map(|_| ()),
             Self::Unix(s) => s.ready(interest).await.map(|_| ()),
+            Self::Fds(p) if interest.is_readable() => p.read.ready(interest).await.map(|_| ()),
+            Self::Fds(p) => p.writer()?.ready(interest).await.map(|_| ()),
         }
     }
 
@@ -106,16 +124,128 @@ impl<'a> End<'a> {
         match self {
             Self::Tcp(s) => s.try_io(interest, f),
             Self::Unix(s) => s.try_io(interest, f),
+            Self::Fds(p) if interest.is_readable() => p.read.try_io(interest, |_| f()),
+            Self::Fds(p) => p.writer()?.try_io(interest, |_| f()),
         }
     }
 
+    /// Pass the end of data on: a socket's write side is shut down; declared descriptors
+    /// close our duplicate, then shut the stream's write side down (`exec:`: the child's stdin
+    /// is closed).
     #[cfg(target_os = "linux")]
-    fn shutdown_write(self) -> io::Result<()> {
+    async fn shutdown_write(self) -> io::Result<()> {
         match self {
             Self::Tcp(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
             Self::Unix(s) => socket2::SockRef::from(s).shutdown(std::net::Shutdown::Write),
+            Self::Fds(p) => {
+                drop(lock(&p.write).take());
+                std::future::poll_fn(|cx| {
+                    tokio::io::AsyncWrite::poll_shutdown(
+                        std::pin::Pin::new(&mut **lock(&p.conn)),
+                        cx,
+                    )
+                })
+                .await
+            }
         }
     }
+
+    /// Once the read descriptor gave end of file: whether that is the end of the data. Always
+    /// for a socket; declared descriptors ask the stream (`exec:`: the exit status, an error
+    /// unless the program exited with status 0).
+    #[cfg(target_os = "linux")]
+    async fn end_of_data(self) -> io::Result<()> {
+        let Self::Fds(p) = self else {
+            return Ok(());
+        };
+        let mut byte = [0u8; 1];
+        let n = std::future::poll_fn(|cx| {
+            let mut buf = tokio::io::ReadBuf::new(&mut byte);
+            tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut **lock(&p.conn)), cx, &mut buf)
+                .map_ok(|()| buf.filled().len())
+        })
+        .await?;
+        if n > 0 {
+            return Err(io::Error::other(
+                "the stream gave bytes after its descriptor's end of file",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A stream's declared descriptors ([`endpoints::Descriptors`]), duplicated and registered with
+/// the runtime for splicing, and the connection itself, for the two ends of its data.
+#[cfg(target_os = "linux")]
+pub(crate) struct Fds<'a> {
+    read: tokio::io::unix::AsyncFd<OwnedFd>,
+    /// Taken (closed) when the end of data is passed on.
+    write: std::sync::Mutex<Option<std::sync::Arc<tokio::io::unix::AsyncFd<OwnedFd>>>>,
+    write_raw: RawFd,
+    /// Locked only within one poll: both directions run in one task.
+    conn: std::sync::Mutex<&'a mut Connection>,
+}
+
+#[cfg(target_os = "linux")]
+impl<'a> Fds<'a> {
+    /// Duplicates of `conn`'s declared descriptors, if it declared both.
+    fn of(conn: &'a mut Connection) -> io::Result<Self> {
+        let (Some(r), Some(w)) = (conn.read_descriptor(), conn.write_descriptor()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "no descriptors declared",
+            ));
+        };
+        let (r, w) = (r.try_clone_to_owned()?, w.try_clone_to_owned()?);
+        let write_raw = w.as_raw_fd();
+        let register = |fd: OwnedFd| {
+            // SAFETY: an OwnedFd keeps its descriptor open, and the same, until it is dropped
+            // with the AsyncFd that owns it.
+            unsafe { tokio::io::unix::AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)
+        };
+        let (read, write) = (register(r)?, register(w)?);
+        Ok(Self {
+            read,
+            write: std::sync::Mutex::new(Some(std::sync::Arc::new(write))),
+            write_raw,
+            conn: std::sync::Mutex::new(conn),
+        })
+    }
+
+    fn writer(&self) -> io::Result<std::sync::Arc<tokio::io::unix::AsyncFd<OwnedFd>>> {
+        lock(&self.write)
+            .clone()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the write side is closed"))
+    }
+}
+
+/// A lock that a panic elsewhere does not poison for us.
+#[cfg(target_os = "linux")]
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `conn` declared the descriptors it reads from and writes to (`exec:`).
+#[cfg(target_os = "linux")]
+pub(crate) fn has_descriptors(conn: &Connection) -> bool {
+    conn.read_descriptor().is_some() && conn.write_descriptor().is_some()
+}
+
+/// Relay the socket `a` ⇄ `b`, a stream that declared its descriptors (`exec:`'s pipes), with
+/// splice: socket → pipe → the child's stdin, its stdout → pipe → socket. As [`pump`]; an
+/// error for which [`is_refused`] holds means no byte was taken.
+#[cfg(target_os = "linux")]
+pub(crate) async fn pump_descriptors(
+    a: End<'_>,
+    b: &mut Connection,
+    limits: Limits,
+    stop: crate::pump::Stop,
+) -> (Stats, io::Result<()>) {
+    let fds = match Fds::of(b) {
+        Ok(fds) => fds,
+        Err(e) => return (Stats::default(), Err(refused(e))),
+    };
+    pump(a, End::Fds(&fds), limits, stop).await
 }
 
 /// If `conn` is a PROXY-protocol connection over a plain socket, and `other` is a plain
@@ -375,7 +505,7 @@ async fn direction(
             // Ask for as much as the pipe holds: the pipe is empty here, and one call that
             // takes everything queued on the socket beats several that take 64 KiB each.
             match from.try_io(Interest::READABLE, || {
-                splice(from.fd(), pipe.write.as_raw_fd(), capacity)
+                splice(from.read_fd(), pipe.write.as_raw_fd(), capacity)
             }) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
@@ -390,8 +520,9 @@ async fn direction(
             }
         };
         if n == 0 {
+            from.end_of_data().await?;
             let other_done = shared.until_finish(me, finish).await;
-            return match to.shutdown_write() {
+            return match to.shutdown_write().await {
                 Err(_) if other_done => Ok(()),
                 r => r,
             };
@@ -403,7 +534,7 @@ async fn direction(
         while left > 0 {
             to.ready(Interest::WRITABLE).await?;
             match to.try_io(Interest::WRITABLE, || {
-                splice(pipe.read.as_raw_fd(), to.fd(), left)
+                splice(pipe.read.as_raw_fd(), to.write_fd(), left)
             }) {
                 Ok(m) => {
                     // Counted as it is delivered: a slow reader draining a big chunk is

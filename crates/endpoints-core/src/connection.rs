@@ -91,6 +91,35 @@ impl fmt::Debug for Extensions {
     }
 }
 
+/// Declared in a connection's [`Extensions`] by a transport whose data ends when something it
+/// watches ends, not when its peer stops sending: for `exec:`, the program's exit. A quiet
+/// period there is the program at work (an inetd-style handler that reads its request, then
+/// takes a while to answer), not a peer that went away. So a relay that gives up on a quiet
+/// direction once the other has ended (the `endpoints` command's `--linger`) lets the
+/// direction reading from such a connection run until it ends by itself (its idle timeout,
+/// if one was asked for, still applies).
+///
+/// ```
+/// use endpoints_core::{Address, Connection, EndsByItself};
+/// # let (a, _b) = tokio::io::duplex(64);
+/// let mut conn = Connection::new(a, Address::Unnamed, Address::Unnamed);
+/// conn.extensions_mut().insert(EndsByItself::new("the program's exit"));
+/// assert!(conn.extensions().get::<EndsByItself>().is_some());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndsByItself {
+    /// What ends the data, in words for a log line (`the program's exit`).
+    pub when: &'static str,
+}
+
+impl EndsByItself {
+    /// A declaration that the data ends at `when`.
+    pub const fn new(when: &'static str) -> Self {
+        Self { when }
+    }
+}
+
 /// How a wrapper's stream sits over the [`Connection`] beneath it (TLS over TCP, a PROXY
 /// header's leftover bytes over the socket). A wrapper declares one as a `static` and builds
 /// its connection with [`Connection::with_layer`]; callers then reach the socket beneath
@@ -211,6 +240,64 @@ impl<T: Stream> AnyLayer for Layer<T> {
     }
 }
 
+/// How a stream moves its bytes through descriptors of its own, with nothing held above
+/// them: what it reads comes from one descriptor, what it writes goes to another (a
+/// program's stdout and stdin pipes for `exec:`). Declared like a [`Layer`], with
+/// [`Connection::with_descriptors`]; a caller may then move bytes with system calls on
+/// duplicates of them (the `endpoints relay` command `splice(2)`s them to and from a socket),
+/// as long as it keeps to the stream for the two ends:
+///
+/// * once the read descriptor has given end of file, a read of the stream gives the stream's
+///   end: `Ok` with no bytes, or the error that ends it (for `exec:`, a failed exit);
+/// * to end what it writes, the caller closes its duplicate of the write descriptor, then
+///   shuts the stream's write side down (which closes the stream's own).
+///
+/// A function returns `None` once its side is closed.
+#[cfg(unix)]
+pub struct Descriptors<T> {
+    read: fn(&T) -> Option<std::os::fd::BorrowedFd<'_>>,
+    write: fn(&T) -> Option<std::os::fd::BorrowedFd<'_>>,
+}
+
+#[cfg(unix)]
+impl<T: Stream> Descriptors<T> {
+    /// The descriptor a `T` reads from (`read`) and the one it writes to (`write`).
+    pub const fn new(
+        read: fn(&T) -> Option<std::os::fd::BorrowedFd<'_>>,
+        write: fn(&T) -> Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Self {
+        Self { read, write }
+    }
+}
+
+#[cfg(unix)]
+impl<T> fmt::Debug for Descriptors<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Descriptors")
+            .field("stream", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+/// [`Descriptors`] of some stream type, used through the connection's boxed stream.
+#[cfg(unix)]
+trait AnyDescriptors: Send + Sync + fmt::Debug {
+    fn read<'a>(&self, s: &'a dyn Stream) -> Option<std::os::fd::BorrowedFd<'a>>;
+    fn write<'a>(&self, s: &'a dyn Stream) -> Option<std::os::fd::BorrowedFd<'a>>;
+}
+
+#[cfg(unix)]
+impl<T: Stream> AnyDescriptors for Descriptors<T> {
+    fn read<'a>(&self, s: &'a dyn Stream) -> Option<std::os::fd::BorrowedFd<'a>> {
+        let any: &dyn Any = s;
+        any.downcast_ref::<T>().and_then(self.read)
+    }
+    fn write<'a>(&self, s: &'a dyn Stream) -> Option<std::os::fd::BorrowedFd<'a>> {
+        let any: &dyn Any = s;
+        any.downcast_ref::<T>().and_then(self.write)
+    }
+}
+
 /// An established connection: the stream, both addresses and [`Extensions`].
 ///
 /// It is itself an `AsyncRead + AsyncWrite`, so it can be used directly with tokio's I/O
@@ -222,6 +309,8 @@ pub struct Connection {
     peer: Address,
     extensions: Extensions,
     layer: Option<&'static dyn AnyLayer>,
+    #[cfg(unix)]
+    descriptors: Option<&'static dyn AnyDescriptors>,
 }
 
 /// The pieces of a [`Connection`].
@@ -238,6 +327,9 @@ pub struct Parts {
     pub extensions: Extensions,
     /// The wrapper's [`Layer`], kept for a connection rebuilt around the same stream.
     layer: Option<&'static dyn AnyLayer>,
+    /// The stream's [`Descriptors`], kept likewise.
+    #[cfg(unix)]
+    descriptors: Option<&'static dyn AnyDescriptors>,
 }
 
 impl Connection {
@@ -254,6 +346,8 @@ impl Connection {
             peer,
             extensions: Extensions::new(),
             layer: None,
+            #[cfg(unix)]
+            descriptors: None,
         }
     }
 
@@ -265,6 +359,8 @@ impl Connection {
             peer: parts.peer,
             extensions: parts.extensions,
             layer: parts.layer,
+            #[cfg(unix)]
+            descriptors: parts.descriptors,
         }
     }
 
@@ -276,6 +372,8 @@ impl Connection {
             peer: self.peer,
             extensions: self.extensions,
             layer: self.layer,
+            #[cfg(unix)]
+            descriptors: self.descriptors,
         }
     }
 
@@ -359,6 +457,28 @@ impl Connection {
             Some(l) => l.take_buffered(&mut *self.stream),
             None => Vec::new(),
         }
+    }
+
+    /// Declare the descriptors this connection's stream (a `T`) reads from and writes to; see
+    /// [`Descriptors`]. A stream of another type makes the declaration void.
+    #[cfg(unix)]
+    pub fn with_descriptors<T: Stream>(mut self, descriptors: &'static Descriptors<T>) -> Self {
+        self.descriptors = Some(descriptors);
+        self
+    }
+
+    /// The descriptor the stream reads from, if it declared one ([`Descriptors`]) and that
+    /// side is open.
+    #[cfg(unix)]
+    pub fn read_descriptor(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.descriptors?.read(&*self.stream)
+    }
+
+    /// The descriptor the stream writes to, if it declared one ([`Descriptors`]) and that
+    /// side is open.
+    #[cfg(unix)]
+    pub fn write_descriptor(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.descriptors?.write(&*self.stream)
     }
 
     /// The boxed stream, dropping addresses and extensions.

@@ -120,7 +120,9 @@ pub mod params;
 pub mod registry;
 
 pub use address::Address;
-pub use connection::{Connection, Extensions, Layer, Parts, Stream};
+#[cfg(unix)]
+pub use connection::Descriptors;
+pub use connection::{Connection, EndsByItself, Extensions, Layer, Parts, Stream};
 pub use description::{Description, Field, escape};
 pub use endpoint::{ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{BoxError, EndpointIoError, ErrorKind, Operation, ParseError, io_error};

@@ -6,6 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use endpoints_core::{
@@ -31,8 +32,28 @@ pub enum Stderr {
     Drop,
 }
 
-/// How to start the program, from an `exec:` description.
-#[derive(Clone, Debug)]
+/// Whether [`set_process_wide_cloexec`] is on.
+static PROCESS_WIDE: AtomicBool = AtomicBool::new(false);
+
+/// Opt in (`true`) to marking every descriptor of this process from 3 up close-on-exec before
+/// each `exec:` child starts, instead of closing them in the child. Off by default.
+///
+/// Why: with nothing to do between fork and exec, std starts the child with `posix_spawn` (a
+/// vfork) rather than a fork of this whole process, about twice as many children a second
+/// (docs/benchmarks.md). The cost: it changes process-wide state. A descriptor this process
+/// meant its own children to inherit (a pipe passed with `--passphrase-fd`, a jobserver, a
+/// listener handed to a worker) gets close-on-exec and no longer reaches them, and one that
+/// another thread opens without `O_CLOEXEC` between the marking and the spawn reaches the
+/// `exec:` child. Turn it on only in a program that owns every descriptor it has and starts
+/// no other children that inherit any (the `endpoints` command does). On a kernel without
+/// `close_range(CLOSE_RANGE_CLOEXEC)` (before Linux 5.11, other systems) the child closes
+/// them as when it is off.
+pub fn set_process_wide_cloexec(on: bool) {
+    PROCESS_WIDE.store(on, Ordering::Relaxed);
+}
+
+/// How to start the program, from an `exec:` description. `Debug` shows no `env=` value.
+#[derive(Clone)]
 pub(crate) struct ExecConfig {
     pub(crate) program: PathBuf,
     pub(crate) arguments: Vec<String>,
@@ -42,6 +63,26 @@ pub(crate) struct ExecConfig {
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) stderr: Stderr,
     pub(crate) grace: Duration,
+}
+
+impl fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env: Vec<String> = self
+            .env
+            .iter()
+            .map(|(n, _)| format!("{}={}", n.to_string_lossy(), crate::parse::REDACTED))
+            .collect();
+        f.debug_struct("ExecConfig")
+            .field("program", &self.program)
+            .field("arguments", &self.arguments)
+            .field("env", &env)
+            .field("unset", &self.unset)
+            .field("clear_env", &self.clear_env)
+            .field("cwd", &self.cwd)
+            .field("stderr", &self.stderr)
+            .field("grace", &self.grace)
+            .finish()
+    }
 }
 
 /// Who the child of a connection is, in its [`Extensions`](endpoints_core::Extensions).
@@ -107,11 +148,11 @@ impl ExecClientEndpoint {
             // Only if the supervisor task is dropped unrun (the runtime shutting down): kill
             // the leader rather than leave it.
             .kill_on_drop(true);
-        // Descriptors 0, 1 and 2 only: marked in this process when the kernel can do it in
-        // one call (then std spawns with posix_spawn, far cheaper than a fork of this
-        // process), else by a hook in the child.
-        if !sys::mark_all_cloexec() {
-            sys::cloexec_from_3(&mut cmd);
+        // Descriptors 0, 1 and 2 only: closed in the child by a hook between fork and exec,
+        // which changes nothing in this process. With the opt-in, marked in this whole
+        // process instead (then std spawns with posix_spawn, cheaper than a fork).
+        if !(PROCESS_WIDE.load(Ordering::Relaxed) && sys::mark_all_cloexec()) {
+            sys::cloexec_in_child(&mut cmd);
         }
         cmd
     }
@@ -222,11 +263,16 @@ impl ClientEndpoint for ExecClientEndpoint {
             pid,
             self.config.stderr,
         );
-        let mut conn = Connection::new(stream, Address::Unnamed, Address::Unnamed);
+        let mut conn = Connection::new(stream, Address::Unnamed, Address::Unnamed)
+            .with_descriptors(&crate::stream::DESCRIPTORS);
         conn.extensions_mut().insert(ExecInfo {
             pid,
             program: self.config.program.clone(),
         });
+        // While the program runs, a quiet stdout is the program at work: a relay must not
+        // give up on it (its `--linger`) once the other direction has ended.
+        conn.extensions_mut()
+            .insert(endpoints_core::EndsByItself::new("the program's exit"));
         Ok(conn)
     }
 }

@@ -10,7 +10,12 @@
 //!   the program's name and pid (bounded: see below), inherited or dropped (`stderr=`);
 //! * the connection: writes go to the child's stdin, reads come from its stdout, and shutting
 //!   down the write side closes its stdin (the child reads end of file). Local and peer
-//!   addresses are `Unnamed`; [`ExecInfo`] in the extensions has the pid and the program;
+//!   addresses are `Unnamed`; [`ExecInfo`] in the extensions has the pid and the program,
+//!   and [`EndsByItself`](endpoints_core::EndsByItself) says its exit is its end (below).
+//!   The pipes are declared ([`Descriptors`](endpoints_core::Descriptors)), so that `endpoints
+//!   relay` splices them to and from the socket, inside the kernel;
+//! * `env=` values shown nowhere: the canonical form, `Display`, `Debug` and every error say
+//!   `env=NAME=***` (the child gets the value);
 //! * the exit status as part of the stream: the end of stdout is an end of stream only once
 //!   the program has exited with status 0. A non-zero status or a signal makes that read an
 //!   error ([`ExitError`]) that names the program, the status and the last lines of stderr.
@@ -19,12 +24,25 @@
 //!   sends SIGTERM to the group, SIGKILL after `grace=` (default 5 s), and reaps the child,
 //!   in a task, so no zombie stays; once the program exits by itself, what it left running in
 //!   its group gets the same. The child starts with descriptors 0, 1 and 2 only: every other
-//!   one, even one this process inherited without close-on-exec, is closed at `exec`. To
-//!   that end, before each start, this process's descriptors from 3 up are marked
-//!   close-on-exec (one `close_range(2)` call, Linux 5.11 and later), which lets std start
-//!   the child with `posix_spawn` (twice socat's rate of connections, each starting a child)
-//!   instead of forking this process; a descriptor this process inherited without the flag
-//!   therefore reaches no child it starts. Elsewhere a hook in the child marks them.
+//!   one, even one this process inherited without close-on-exec or another thread opened
+//!   without it while the child started, is closed in the child, between fork and exec
+//!   (marked close-on-exec there with one `close_range(2)` call on Linux 5.11 and later, else
+//!   one by one). This process's descriptors keep their flags: a pipe it passes to its own
+//!   children keeps working. A program that owns all its descriptors may opt in to marking
+//!   them in the whole process instead ([`set_process_wide_cloexec`]), which lets std start
+//!   the child with `posix_spawn` (about twice the rate of connections that each start a
+//!   child); the `endpoints` command does.
+//!
+//! # What ends a connection
+//!
+//! While the program runs, its exit is the end. Its stdout ending is not the end until it has
+//! exited (with status 0: a clean end; otherwise an [`ExitError`]), and a program may be quiet
+//! as long as it likes: an inetd-style handler that reads its request, then works before it
+//! answers, is not cut. The connection says so to relays with
+//! [`EndsByItself`](endpoints_core::EndsByItself) in its extensions: `endpoints relay` does
+//! not apply its `--linger` to the direction that reads from the program. What ends it
+//! otherwise: dropping the connection (the program is ended, as above), or the relay's
+//! `--idle-timeout` or drain deadline, and a peer's reset.
 //!
 //! It composes like any client: under TLS (`tls:host=db:port=5432:endpoint=exec\:ssh\:-W\:db\\\:5432\:bastion`),
 //! behind a PROXY header (`haproxy:exec:...`), and as `endpoints relay`'s target (a child
@@ -53,7 +71,7 @@
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
 //! | `program` | 1 | text | required | the program: a path, or a name searched in PATH; its arguments are the positional fields after it (no shell: name one, as in `exec:sh:-c:...`) |
-//! | `env` |  | text |  | `NAME=value` set in the child's environment; repeat `env=` for more |
+//! | `env` |  | text |  | `NAME=value` set in the child's environment; repeat `env=` for more; the value is shown as `***` |
 //! | `unsetEnv` |  | list |  | names removed from the inherited environment (comma-separated) |
 //! | `clearEnv` |  | 0/1 | `0` | 1: do not inherit this process's environment (`env=` still adds) |
 //! | `cwd` |  | path |  | the child's working directory (default: this process's) |
@@ -103,7 +121,7 @@ mod stderr;
 mod stream;
 mod sys;
 
-pub use client::{ExecClientEndpoint, ExecInfo, Stderr};
+pub use client::{ExecClientEndpoint, ExecInfo, Stderr, set_process_wide_cloexec};
 pub use parse::PARAMS;
 pub use stderr::{MAX_LINE, MAX_LOGGED, TAIL_LINES};
 pub use stream::{ExecStream, ExitError};

@@ -9,6 +9,9 @@ use endpoints_core::{ClientEndpoint, Description, ErrorKind, Field, ParseError, 
 
 use crate::client::{ExecClientEndpoint, ExecConfig, Stderr};
 
+/// What the canonical form shows in place of an `env=` value.
+pub(crate) const REDACTED: &str = "***";
+
 /// The words `stderr=` takes.
 const STDERR_CHOICES: &[&str] = &["log", "inherit", "drop"];
 
@@ -19,7 +22,7 @@ pub static PARAMS: &[Param] = &[
         .at(0)
         .help("the program: a path, or a name searched in PATH; its arguments are the positional fields after it (no shell: name one, as in `exec:sh:-c:...`)"),
     Param::optional("env", ParamKind::Text)
-        .help("`NAME=value` set in the child's environment; repeat `env=` for more"),
+        .help("`NAME=value` set in the child's environment; repeat `env=` for more; the value is shown as `***`"),
     Param::optional("unsetEnv", ParamKind::List)
         .help("names removed from the inherited environment (comma-separated)"),
     Param::optional("clearEnv", ParamKind::Bool)
@@ -123,8 +126,13 @@ fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     for a in &arguments {
         canonical.push(Field::positional(a.clone()));
     }
-    for f in d.fields().iter().filter(|f| f.key() == Some("env")) {
-        canonical.push(Field::keyword("env", f.value()));
+    // The values may be secrets (a token for the program): the canonical form, which every
+    // log line, error and handover key shows, has the names only.
+    for (name, _) in &env {
+        canonical.push(Field::keyword(
+            "env",
+            format!("{}={REDACTED}", name.to_string_lossy()),
+        ));
     }
     if !unset.is_empty() {
         let names: Vec<String> = unset

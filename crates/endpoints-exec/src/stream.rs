@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::Pin;
 use std::process::ExitStatus;
@@ -119,6 +120,15 @@ impl fmt::Debug for ExecStream {
             .finish()
     }
 }
+
+/// The child's stdout and stdin pipes, declared so that a relay may `splice(2)` them: nothing
+/// is held above them, a read after the stdout's end of file gives the exit status, and
+/// shutting the write side down closes the stdin.
+pub(crate) static DESCRIPTORS: endpoints_core::Descriptors<ExecStream> =
+    endpoints_core::Descriptors::<ExecStream>::new(
+        |s| s.stdout.as_ref().map(AsFd::as_fd),
+        |s| s.stdin.as_ref().map(AsFd::as_fd),
+    );
 
 impl ExecStream {
     #[allow(clippy::too_many_arguments)] // one private constructor, called once

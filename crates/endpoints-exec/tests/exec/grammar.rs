@@ -46,11 +46,84 @@ fn canonical_form_keeps_the_arguments_positional_and_escaped() {
         canonical(r"exec:program=printf:%s\=%s:a\=b\=c:cwd=/tmp:grace=250ms"),
         r"exec:printf:%s\=%s:a\=b\=c:clearEnv=0:cwd=/tmp:stderr=log:grace=0.25"
     );
-    // Repeated env= are all kept, in order.
+    // Repeated env= are all kept, in order, their values hidden.
     assert_eq!(
         canonical("exec:env:env=A=1:env=B=2:unsetEnv=X,Y"),
-        "exec:env:env=A=1:env=B=2:unsetEnv=X,Y:clearEnv=0:stderr=log:grace=5"
+        "exec:env:env=A=***:env=B=***:unsetEnv=X,Y:clearEnv=0:stderr=log:grace=5"
     );
+}
+
+/// issue 30 item 10: `env=API_TOKEN=s3cr3t` reached every log line and exit error through the
+/// canonical form. The value is hidden wherever the description is shown (as a proxy's
+/// `password=`), and the child still gets it.
+#[tokio::test]
+async fn env_values_are_shown_nowhere_but_reach_the_child() {
+    use tokio::io::AsyncReadExt;
+    const SECRET: &str = "s3cr3t";
+    let shown_clean = |what: &str, text: &str| {
+        assert!(
+            !text.contains(SECRET),
+            "{what} shows the env= value: {text}"
+        );
+    };
+
+    let echo = build_client(
+        &r"exec:sh:-c:printf %s $API_TOKEN:env=API_TOKEN=s3cr3t"
+            .parse()
+            .expect("parse"),
+    )
+    .expect("build");
+    shown_clean("Display", &echo.to_string());
+    assert!(echo.to_string().contains("env=API_TOKEN=***"), "{echo}");
+    shown_clean("Debug", &format!("{echo:?}"));
+    use endpoints_tls as _;
+    let nested = build_client(
+        &r"tls:host=db:port=5432:endpoint=exec\:cat\:env=API_TOKEN=s3cr3t"
+            .parse()
+            .expect("parse"),
+    )
+    .expect("build");
+    shown_clean("a nested exec:", &nested.to_string());
+    // The canonical form is the handover key's source too (`endpoints_util::handover::key`).
+    shown_clean(
+        "the round trip",
+        &canonical("exec:cat:env=API_TOKEN=s3cr3t"),
+    );
+    let mut conn = echo.connect().await.expect("start sh");
+    let mut out = String::new();
+    conn.read_to_string(&mut out).await.expect("sh exits 0");
+    assert_eq!(out, SECRET, "the child gets the real value");
+
+    // A failed exit's error names the endpoint.
+    let failing = build_client(
+        &"exec:sh:-c:exit 3:env=API_TOKEN=s3cr3t"
+            .parse()
+            .expect("parse"),
+    )
+    .expect("build");
+    let mut conn = failing.connect().await.expect("start sh");
+    let e = conn
+        .read_to_end(&mut Vec::new())
+        .await
+        .expect_err("exit status 3");
+    assert!(e.to_string().contains("exited with status 3"), "{e}");
+    shown_clean("the exit error", &e.to_string());
+    let exit = e
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<endpoints_exec::ExitError>())
+        .expect("an ExitError");
+    shown_clean("ExitError::endpoint", &exit.endpoint);
+
+    // A program that cannot be started: the connect error names the endpoint.
+    let missing = build_client(
+        &"exec:/nonexistent/prog:env=API_TOKEN=s3cr3t"
+            .parse()
+            .expect("parse"),
+    )
+    .expect("build");
+    let e = missing.connect().await.expect_err("not found");
+    shown_clean("the connect error", &e.to_string());
+    assert!(e.to_string().contains("env=API_TOKEN=***"), "{e}");
 }
 
 #[test]
