@@ -248,3 +248,52 @@ async fn haproxy_goes_beneath_tls_and_the_websocket() {
     let (back, ()) = tokio::join!(client, server);
     assert_eq!(back, b"three layers");
 }
+
+/// Issue 30 item 2: between our own ends a `ws:` connection half-closes as `tcp:` does: the
+/// client's `shutdown()` is an end of data the server reads (0), the server then still sends
+/// (here, what it read, reversed, and more), and the client reads it all, then a clean end.
+/// Both ends see that the half-close was agreed on.
+#[tokio::test]
+async fn our_ends_carry_a_real_half_close() {
+    let mut l = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let server = tokio::spawn(async move {
+        let mut c = l.accept().await.expect("accept");
+        assert!(
+            c.extensions().get::<WsInfo>().expect("info").half_close,
+            "the server agreed to the half-close"
+        );
+        let mut got = Vec::new();
+        within("the client's end of data", c.read_to_end(&mut got))
+            .await
+            .expect("an end of data, not an error");
+        // After the client's end, writing goes on: 3 MiB, then the end.
+        got.reverse();
+        c.write_all(&got).await.expect("write after the peer's end");
+        c.write_all(&vec![9u8; 3 << 20]).await.expect("more");
+        c.shutdown().await.expect("shutdown");
+        let mut rest = Vec::new();
+        within("the end", c.read_to_end(&mut rest))
+            .await
+            .expect("clean");
+        assert!(rest.is_empty());
+        got.len()
+    });
+    let mut c = connect(&format!("ws:127.0.0.1:{port}")).await;
+    assert!(c.extensions().get::<WsInfo>().expect("info").half_close);
+    let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    c.write_all(&sent).await.expect("write");
+    c.shutdown().await.expect("half-close");
+    let mut back = Vec::new();
+    within("everything back", c.read_to_end(&mut back))
+        .await
+        .expect("a clean end after all of it");
+    let mut want = sent.clone();
+    want.reverse();
+    want.extend(std::iter::repeat_n(9u8, 3 << 20));
+    assert_eq!(back.len(), want.len());
+    assert!(back == want);
+    assert_eq!(server.await.expect("server"), sent.len());
+    // A write after our shutdown is refused, as on a socket.
+    assert!(c.write_all(b"late").await.is_err());
+}
