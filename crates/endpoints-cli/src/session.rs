@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::flags::Parsed;
 use crate::handover::{ECHO_DRAIN, Handover};
 use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
-use crate::relay::{is_tls, reset_on_close, via};
+use crate::relay::{destination, reset_on_close, via};
 use crate::{Fail, USAGE, build_client, drain, shutdown_signal, start_listening};
 
 /// How a stdio session ends: `--linger` and `--half-close`.
@@ -51,7 +51,10 @@ impl Session {
             after_b: self.linger.map_or(Linger::Forever, Linger::For),
             idle: None,
             finish_ab: pump::Finish::Now,
-            finish_ba: self.half_close.finish(is_tls(conn)),
+            finish_ba: self.half_close.finish(destination(
+                conn,
+                self.linger.unwrap_or(pump::CLOSE_ONLY_QUIET),
+            )),
         }
     }
 }

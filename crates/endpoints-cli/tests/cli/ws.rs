@@ -177,3 +177,227 @@ async fn relay_to_wss_with_tls_trust_options() {
         .expect("a clean end");
     assert!(rest.is_empty());
 }
+
+// Issue 30, items 1 and 2: nothing cut through a WebSocket is reported as complete.
+
+/// Bytes that are not all the same (a shifted byte would show).
+fn issue_bytes(size: usize) -> Vec<u8> {
+    let mut data = vec![0u8; size];
+    pattern(7, &mut data);
+    data
+}
+
+/// `endpoints connect CLIENT < data`: its exit code, stdout and stderr, bounded by [`STEP`].
+async fn connect_with(client: &str, data: &[u8]) -> (Option<i32>, Vec<u8>, String) {
+    let dir = super::data_paths::temp_dir(&format!("ws-{}", data.len()));
+    let input = dir.join("big.bin");
+    std::fs::write(&input, data).expect("input");
+    let child = Command::new(BIN)
+        .args(["connect", client])
+        .stdin(Stdio::from(std::fs::File::open(&input).expect("open")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("connect");
+    let out = tokio::time::timeout(STEP, child.wait_with_output())
+        .await
+        .expect("connect exits in time")
+        .expect("output");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.code(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Item 2, the issue's commands: `socat TCP-LISTEN:...,fork EXEC:cat`, `relay
+/// 'ws:tcp:...' 'tcp:...'`, `connect 'ws:...' < big.bin > back.bin`: every byte comes back
+/// (100 KB and 5,000,000 bytes) and connect exits 0. The half-close is carried in-band
+/// between our two ends, so `cat` sees its end of input and the tail comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_hop_to_socat_cat_returns_every_byte() {
+    if !endpoints_test_support::peers::program("socat", "-V", "socat") {
+        return;
+    }
+    let socat_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let _socat = Command::new("socat")
+        .args([
+            &format!("TCP-LISTEN:{socat_port},bind=127.0.0.1,reuseaddr,fork"),
+            "EXEC:cat",
+        ])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("socat");
+    let (_relay, relay) = start(&[
+        "relay",
+        "ws:tcp:0:interface=127.0.0.1",
+        &format!("tcp:127.0.0.1:{socat_port}"),
+    ])
+    .await;
+    // socat listens within milliseconds; wait for it (bounded).
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", socat_port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for size in [100_000, 5_000_000] {
+        let data = issue_bytes(size);
+        let (code, back, err) = connect_with(&format!("ws:127.0.0.1:{relay}"), &data).await;
+        assert!(
+            back == data,
+            "{} of {size} bytes back; stderr: {err}",
+            back.len()
+        );
+        assert_eq!(code, Some(0), "{err}");
+    }
+}
+
+/// Item 2 with a foreign peer: Python `websockets` echoes 4 MiB; `connect ws:` holds its Close
+/// after stdin ends until the server has been quiet (1 s without `--linger`), so the echo
+/// comes back whole, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_a_python_echo_gets_every_byte_back() {
+    if !endpoints_test_support::peers::python_modules(
+        &["websockets"],
+        "install the Debian package `python3-websockets`",
+    ) {
+        return;
+    }
+    const ECHO: &str = r#"
+import asyncio
+from websockets.asyncio.server import serve
+
+async def handler(ws):
+    async for m in ws:
+        # A server that takes a moment per message: it is still echoing when stdin ends.
+        await asyncio.sleep(0.005)
+        await ws.send(m)
+
+async def main():
+    async with serve(handler, "127.0.0.1", 0, max_size=2**24) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+asyncio.run(main())
+"#;
+    let mut py = Command::new("python3")
+        .args(["-c", ECHO])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut lines = BufReader::new(py.stdout.take().expect("stdout")).lines();
+    let port: u16 = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .expect("the port in time")
+        .expect("read")
+        .expect("a line")
+        .trim()
+        .parse()
+        .expect("a port");
+    let data = issue_bytes(4 << 20);
+    for run in 0..2 {
+        let (code, back, err) = connect_with(&format!("ws:127.0.0.1:{port}"), &data).await;
+        assert!(
+            back == data,
+            "run {run}: {} of {} bytes back; stderr: {err}",
+            back.len(),
+            data.len()
+        );
+        assert_eq!(code, Some(0), "run {run}: {err}");
+    }
+}
+
+/// Item 1: a `ws:` target that sends one message and then goes silent (no pong) under
+/// `ping=1:pongTimeout=1` is a truncation: the relay's client gets a reset after the message,
+/// not an end of data, and the relay logs a warning and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_target_is_a_truncation_not_an_end() {
+    use endpoints_test_support::serve::{listen, port_of};
+    let mut silent = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let silent_port = port_of(&*silent);
+    let server = tokio::spawn(async move {
+        let mut conn = silent.accept().await.expect("accept");
+        conn.write_all(b"first message").await.expect("write");
+        conn.flush().await.expect("flush");
+        // Silent: never read again, so no pong goes out; held open past the test's end.
+        tokio::time::sleep(STEP).await;
+        drop(conn);
+    });
+    let mut relay = Command::new(BIN)
+        .args([
+            "relay",
+            "tcp:0:interface=127.0.0.1",
+            &format!("ws:127.0.0.1:{silent_port}:ping=1:pongTimeout=1"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("relay");
+    let mut lines = BufReader::new(relay.stderr.take().expect("stderr")).lines();
+    let mut port = None;
+    while port.is_none() {
+        let line = tokio::time::timeout(STEP, lines.next_line())
+            .await
+            .expect("in time")
+            .expect("read")
+            .expect("a line");
+        if let Some(d) = line.strip_prefix("listening on ") {
+            let d: endpoints::Description = d.parse().expect("description");
+            port = d.get("port").and_then(|p| p.parse().ok());
+        }
+    }
+    let mut client = tokio::net::TcpStream::connect(("127.0.0.1", port.expect("port")))
+        .await
+        .expect("connect");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    // The keepalive fails within about 2 s; STEP bounds it.
+    let end = loop {
+        match tokio::time::timeout(STEP, client.read(&mut buf))
+            .await
+            .expect("the relay ends the connection in time")
+        {
+            Ok(0) => break Ok(()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break Err(e),
+        }
+    };
+    assert_eq!(got, b"first message");
+    let e = end.expect_err("a reset, not an end of data");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    // SIGTERM: the relay drains (nothing open) and exits 1 for the truncated connection.
+    let pid = relay.id().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -TERM {pid}");
+    let mut log = String::new();
+    while let Ok(Some(l)) = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .expect("the log ends in time")
+    {
+        log.push_str(&l);
+        log.push('\n');
+    }
+    let status = tokio::time::timeout(STEP, relay.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(
+        log.contains("warning: the transfer was truncated") && log.contains("pong"),
+        "a warning naming the keepalive: {log}"
+    );
+    assert_eq!(status.code(), Some(1), "{log}");
+    server.abort();
+}
