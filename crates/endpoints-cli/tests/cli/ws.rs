@@ -401,3 +401,84 @@ async fn a_silent_websocket_target_is_a_truncation_not_an_end() {
     assert_eq!(status.code(), Some(1), "{log}");
     server.abort();
 }
+
+/// `endpoints listen ws:... --once` with `stdin` and `stdout`; its child and port.
+async fn listen_once_ws(stdin: Stdio, stdout: Stdio) -> (Child, u16) {
+    let mut child = Command::new(BIN)
+        .args(["listen", "ws:tcp:0:interface=127.0.0.1", "--once"])
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let line = tokio::time::timeout(STEP, lines.next_line())
+        .await
+        .expect("in time")
+        .expect("read")
+        .expect("a line");
+    assert!(line.starts_with("listening on "), "{line}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let d: endpoints::Description = line["listening on ".len()..].parse().expect("description");
+    (
+        child,
+        d.get("port").and_then(|p| p.parse().ok()).expect("a port"),
+    )
+}
+
+/// Item 2, as `tcp:` does it (issue 23's nc-style transfers): upload and download of
+/// 5,000,000 bytes between `listen ws: --once` and `connect ws:`, the receiving side's stdin
+/// at /dev/null. Its end of data goes first (in-band) and the other way goes on: every byte
+/// arrives and both exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_downloads_over_websocket_deliver_everything() {
+    let dir = super::data_paths::temp_dir("ws-updown");
+    let big = dir.join("big.bin");
+    let data = issue_bytes(5_000_000);
+    std::fs::write(&big, &data).expect("big");
+    let file_in = |p: &std::path::Path| Stdio::from(std::fs::File::open(p).expect("open"));
+    let file_out = |p: &std::path::Path| Stdio::from(std::fs::File::create(p).expect("create"));
+    for (way, listen_in, listen_out, connect_in, connect_out) in [
+        ("upload", None, Some("up.out"), Some(&big), None),
+        ("download", Some(&big), None, None, Some("down.out")),
+    ] {
+        let out = dir.join(listen_out.or(connect_out).expect("an output"));
+        let (server, port) = listen_once_ws(
+            listen_in.map_or_else(Stdio::null, |p| file_in(p)),
+            listen_out.map_or_else(Stdio::null, |_| file_out(&out)),
+        )
+        .await;
+        let client = Command::new(BIN)
+            .args(["connect", &format!("ws:127.0.0.1:{port}")])
+            .stdin(connect_in.map_or_else(Stdio::null, |p| file_in(p)))
+            .stdout(connect_out.map_or_else(Stdio::null, |_| file_out(&out)))
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("connect");
+        let c = tokio::time::timeout(STEP, client.wait_with_output())
+            .await
+            .expect("connect exits in time")
+            .expect("output");
+        let s = tokio::time::timeout(STEP, server.wait_with_output())
+            .await
+            .expect("listen exits in time")
+            .expect("output");
+        let got = std::fs::read(&out).expect("output file");
+        assert!(
+            got == data,
+            "{way}: {} of {} bytes; connect: {}",
+            got.len(),
+            data.len(),
+            String::from_utf8_lossy(&c.stderr)
+        );
+        assert_eq!(
+            (c.status.code(), s.status.code()),
+            (Some(0), Some(0)),
+            "{way}: {}",
+            String::from_utf8_lossy(&c.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
