@@ -43,8 +43,9 @@
 //! [`HALF_CLOSE`](stream::HALF_CLOSE) (`x-endpoints-half-close`) and our servers answer it
 //! (other peers ignore it); then `shutdown()` sends an empty message, our end of data, the
 //! peer's reads return 0 and its writes go on, as on a TCP socket; the second end is a
-//! Close (1000), as is dropping the stream after the peer's end. [`WsInfo::half_close`]
-//! says whether it was agreed on.
+//! Close (1000). As on TLS, a clean end is a `shutdown()`: a stream dropped without one
+//! (a failed relay, a reset) ends without Close, which the peer reads as an error (1006),
+//! never as a complete transfer. [`WsInfo::half_close`] says whether it was agreed on.
 //! Behind a proxy that sends a PROXY header, write `ws:haproxy:tcp:...` (the header comes
 //! first on the socket); `haproxy:ws:` would read it after the upgrade. On the client side
 //! `haproxy:ws:`/`haproxy:wss:` send the header first, through the declared transport.

@@ -493,19 +493,6 @@ impl AsyncRead for WsStream {
     }
 }
 
-impl Drop for WsStream {
-    /// After the peer's end of data (under [`HALF_CLOSE`]), dropping the stream ends ours
-    /// too, as closing a socket after reading its end does: a Close (1000) is written if the
-    /// socket takes it at once (best effort: a drop cannot wait).
-    fn drop(&mut self) {
-        if self.peer_done && !self.ended && (!self.shut || self.eof_only) {
-            let mut cx = Context::from_waker(Waker::noop());
-            self.close_with(&mut cx, CloseCode::Normal, "");
-            let _ = Pin::new(&mut self.ws).poll_flush(&mut cx);
-        }
-    }
-}
-
 impl AsyncWrite for WsStream {
     fn poll_write(
         self: Pin<&mut Self>,

@@ -482,3 +482,41 @@ async fn uploads_and_downloads_over_websocket_deliver_everything() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Item 2, "never ended cleanly after a reset": the relay's client has sent its end of data
+/// (in-band), then the relay's target resets after a partial answer. The reset reaches
+/// `connect ws:` as a failure (no Close 1000 after the cut): a warning and exit 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_after_our_end_of_data_is_not_a_clean_end() {
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target_port = target.local_addr().expect("addr").port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = target.accept().await.expect("accept");
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).await.expect("the client's end");
+        s.write_all(b"partial answer").await.expect("write");
+        // Let it reach the relay before the reset.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.set_zero_linger().expect("SO_LINGER 0");
+        drop(s);
+        got.len()
+    });
+    let (_relay, relay) = start(&[
+        "relay",
+        "ws:tcp:0:interface=127.0.0.1",
+        &format!("tcp:127.0.0.1:{target_port}"),
+    ])
+    .await;
+    let data = issue_bytes(100_000);
+    let (code, back, err) = connect_with(&format!("ws:127.0.0.1:{relay}"), &data).await;
+    assert_eq!(
+        server.await.expect("target"),
+        data.len(),
+        "the upload arrived"
+    );
+    assert_eq!(back, b"partial answer");
+    assert_eq!(code, Some(1), "a cut is not a clean end: {err}");
+    assert!(err.contains("warning"), "{err}");
+}

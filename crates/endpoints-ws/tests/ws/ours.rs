@@ -204,9 +204,12 @@ async fn haproxy_goes_beneath_the_websocket_on_both_sides() {
         conn.read_exact(&mut buf).await.expect("read");
         conn.write_all(&buf).await.expect("write");
         let mut rest = Vec::new();
-        within("Close", conn.read_to_end(&mut rest))
+        within("the client's end", conn.read_to_end(&mut rest))
             .await
             .expect("clean end");
+        // Our end too (between our ends the client's end is in-band, not a Close): as on
+        // TLS, a clean end is a shutdown, not a drop.
+        conn.shutdown().await.expect("shutdown");
     };
     let (back, ()) = tokio::join!(client, server);
     assert_eq!(back, b"through both");
@@ -241,9 +244,12 @@ async fn haproxy_goes_beneath_tls_and_the_websocket() {
         conn.read_exact(&mut buf).await.expect("read");
         conn.write_all(&buf).await.expect("write");
         let mut rest = Vec::new();
-        within("Close", conn.read_to_end(&mut rest))
+        within("the client's end", conn.read_to_end(&mut rest))
             .await
             .expect("clean end");
+        // Our end too (between our ends the client's end is in-band, not a Close): as on
+        // TLS, a clean end is a shutdown, not a drop.
+        conn.shutdown().await.expect("shutdown");
     };
     let (back, ()) = tokio::join!(client, server);
     assert_eq!(back, b"three layers");
