@@ -103,8 +103,8 @@ pub struct WsStream {
     /// With `half_close`: the peer's end of data (an empty message) has arrived; reads
     /// return 0 and writing goes on.
     peer_done: bool,
-    /// With `half_close`: `shut` by our end of data, not by a Close (pings may still go out,
-    /// and the Close is still to send).
+    /// With `half_close`: `shut` by our end of data, not by a Close (the Close is still to
+    /// send, once the peer's end arrives).
     eof_only: bool,
 }
 
@@ -373,7 +373,9 @@ impl WsStream {
             }
             k.due = true;
         }
-        if k.due && (!self.shut || self.eof_only) {
+        // Not after our end of data: the peer need not read once it has it (as after our
+        // Close), so a pong could not be expected.
+        if k.due && !self.shut {
             let ws = Pin::new(&mut self.ws);
             let ready = ws.poll_ready(cx);
             match ready {

@@ -303,3 +303,32 @@ async fn our_ends_carry_a_real_half_close() {
     // A write after our shutdown is refused, as on a socket.
     assert!(c.write_all(b"late").await.is_err());
 }
+
+/// Issue 30 item 2: after our end of data the peer need not read (its read side is done),
+/// so keepalive pings stop: a server of ours that answers 2.5 s after the client's end,
+/// longer than `ping=1:pongTimeout=1`, is not taken for a silent one.
+#[tokio::test]
+async fn keepalive_does_not_fail_a_slow_answer_after_our_end_of_data() {
+    let mut l = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let server = tokio::spawn(async move {
+        let mut c = l.accept().await.expect("accept");
+        let mut got = Vec::new();
+        within("the client's end", c.read_to_end(&mut got))
+            .await
+            .expect("end");
+        // Working on the answer, not reading: longer than ping + pongTimeout.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        c.write_all(&got).await.expect("answer");
+        c.shutdown().await.expect("shutdown");
+    });
+    let mut c = connect(&format!("ws:127.0.0.1:{port}:ping=1:pongTimeout=1")).await;
+    c.write_all(b"question").await.expect("write");
+    c.shutdown().await.expect("our end");
+    let mut back = Vec::new();
+    within("the answer", c.read_to_end(&mut back))
+        .await
+        .expect("the answer and a clean end, not a pong timeout");
+    assert_eq!(back, b"question");
+    server.await.expect("server");
+}
