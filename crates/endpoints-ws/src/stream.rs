@@ -293,10 +293,12 @@ impl WsStream {
     }
 
     /// After the peer's end of data, nobody reads: take what still comes in (pings, to be
-    /// answered; a Close) from the writer's side, without waiting.
-    fn drain_after_peer_done(&mut self, cx: &mut Context<'_>) {
+    /// answered; a Close) from the writer's side, without waiting. An error when the
+    /// connection can take no more writes: the peer closed, broke, or sent data after its end
+    /// of data (which could not be delivered: the reader has had its end).
+    fn drain_after_peer_done(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if !self.peer_done || self.ended {
-            return;
+            return Ok(());
         }
         // Bounded: each turn takes one frame that is already in.
         for _ in 0..64 {
@@ -304,17 +306,30 @@ impl WsStream {
                 Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => {
                     self.ended = true;
                     self.unflushed = true;
-                    return;
+                    self.flush_from_read(cx);
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the peer closed the WebSocket after its end of data: it takes nothing more",
+                    ));
                 }
                 Poll::Ready(Some(Ok(Message::Ping(_)))) => self.unflushed = true,
-                Poll::Ready(Some(Ok(_))) => {}
-                Poll::Ready(Some(Err(_))) => {
+                Poll::Ready(Some(Ok(Message::Binary(_) | Message::Text(_)))) => {
                     self.ended = true;
-                    return;
+                    self.close_with(cx, CloseCode::Protocol, "data after the end of data");
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the peer sent data after its end of data (WebSocket protocol error)",
+                    ));
                 }
-                Poll::Pending => return,
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => {
+                    self.ended = true;
+                    return Err(ws_error(e));
+                }
+                Poll::Pending => return Ok(()),
             }
         }
+        Ok(())
     }
 
     /// Flush what is queued, from a read: with a waker that wakes the reader and the last
@@ -511,7 +526,7 @@ impl AsyncWrite for WsStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        this.drain_after_peer_done(cx);
+        this.drain_after_peer_done(cx)?;
         if this.unflushed {
             ready!(Pin::new(&mut this.ws).poll_flush(cx)).map_err(ws_error)?;
             this.unflushed = false;

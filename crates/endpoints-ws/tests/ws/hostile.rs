@@ -482,3 +482,68 @@ async fn a_protocol_error_is_answered_with_close_1002() {
     .await;
     assert_eq!(code, 1002);
 }
+
+/// Issue 30 item 2: a client that agreed on our half-close and sends data after its end of
+/// data breaks the protocol: the server's reader has had its end (0), so those bytes cannot
+/// be delivered; the server's next write fails and the client gets Close 1002, not silence.
+#[tokio::test]
+async fn data_after_the_end_of_data_fails_the_connection_with_1002() {
+    let mut l = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: x-endpoints-half-close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut c = within("accept", l.accept()).await.expect("accept");
+    assert!(
+        c.extensions()
+            .get::<endpoints_ws::WsInfo>()
+            .expect("info")
+            .half_close
+    );
+    // The 101 head, then: an empty binary message (the end of data), then data.
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        within("101", s.read_exact(&mut b)).await.expect("read 101");
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(
+        head.contains("sec-websocket-extensions: x-endpoints-half-close"),
+        "{head}"
+    );
+    s.write_all(&frame(true, 2, b"", None)).await.expect("end");
+    let mut got = Vec::new();
+    within("the end of data", c.read_to_end(&mut got))
+        .await
+        .expect("an end");
+    assert!(got.is_empty());
+    s.write_all(&frame(true, 2, b"late", None))
+        .await
+        .expect("late");
+    // Bounded: the late frame is in within milliseconds; each write before it is seen
+    // goes through (the other way is open).
+    let mut failed = None;
+    for _ in 0..200 {
+        if let Err(e) = c.write_all(b"answer").await {
+            failed = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let e = failed.expect("a write fails once the late data is in");
+    assert!(e.to_string().contains("after its end of data"), "{e}");
+    // What the server sent, then its Close 1002.
+    loop {
+        let (first, payload) = server_frame(&mut s).await;
+        if first == 0x88 {
+            assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
+            break;
+        }
+        assert_eq!(payload, b"answer");
+    }
+}
