@@ -189,11 +189,24 @@ fn issue_bytes(size: usize) -> Vec<u8> {
 
 /// `endpoints connect CLIENT < data`: its exit code, stdout and stderr, bounded by [`STEP`].
 async fn connect_with(client: &str, data: &[u8]) -> (Option<i32>, Vec<u8>, String) {
-    let dir = super::data_paths::temp_dir(&format!("ws-{}", data.len()));
+    connect_with_flags(client, &[], data).await
+}
+
+/// [`connect_with`], with more flags (`--half-close always`).
+async fn connect_with_flags(
+    client: &str,
+    flags: &[&str],
+    data: &[u8],
+) -> (Option<i32>, Vec<u8>, String) {
+    // One directory per call: tests run at once.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = super::data_paths::temp_dir(&format!("ws-connect-{call}"));
     let input = dir.join("big.bin");
     std::fs::write(&input, data).expect("input");
     let child = Command::new(BIN)
         .args(["connect", client])
+        .args(flags)
         .stdin(Stdio::from(std::fs::File::open(&input).expect("open")))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -247,15 +260,21 @@ async fn a_websocket_hop_to_socat_cat_returns_every_byte() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    for size in [100_000, 5_000_000] {
+    // `--half-close always` was short too: the end is in-band, at once either way.
+    for (size, flags) in [
+        (100_000, &[][..]),
+        (5_000_000, &[][..]),
+        (5_000_000, &["--half-close", "always"][..]),
+    ] {
         let data = issue_bytes(size);
-        let (code, back, err) = connect_with(&format!("ws:127.0.0.1:{relay}"), &data).await;
+        let (code, back, err) =
+            connect_with_flags(&format!("ws:127.0.0.1:{relay}"), flags, &data).await;
         assert!(
             back == data,
-            "{} of {size} bytes back; stderr: {err}",
+            "{flags:?}: {} of {size} bytes back; stderr: {err}",
             back.len()
         );
-        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(code, Some(0), "{flags:?}: {err}");
     }
 }
 
