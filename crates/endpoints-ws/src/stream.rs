@@ -442,6 +442,14 @@ impl AsyncRead for WsStream {
                 return Poll::Ready(Ok(()));
             }
             if this.ended || this.peer_done {
+                // The Close owed once both ends of data are in goes out before the end is
+                // reported: the relay drops the connection right after (a failure to flush
+                // is no news: every byte went out before our end of data).
+                if this.peer_done && this.unflushed {
+                    let _ = ready!(Pin::new(&mut this.ws).poll_flush(cx));
+                    this.unflushed = false;
+                    this.writer = None;
+                }
                 return Poll::Ready(Ok(()));
             }
             this.flush_from_read(cx);
@@ -453,13 +461,12 @@ impl AsyncRead for WsStream {
             }
             let next = ready!(Pin::new(&mut this.ws).poll_next(cx));
             match next {
+                // The loop's top reports the end (after flushing a Close owed).
                 Some(Ok(Message::Binary(b))) if this.half_close && b.is_empty() => {
                     this.peer_ended(cx);
-                    return Poll::Ready(Ok(()));
                 }
                 Some(Ok(Message::Text(t))) if this.half_close && t.is_empty() => {
                     this.peer_ended(cx);
-                    return Poll::Ready(Ok(()));
                 }
                 Some(Ok(Message::Binary(_))) if this.base64 => {
                     this.close_with(cx, CloseCode::Unsupported, "text expected (base64)");
