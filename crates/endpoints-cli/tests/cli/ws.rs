@@ -278,16 +278,15 @@ async fn a_websocket_hop_to_socat_cat_returns_every_byte() {
     }
 }
 
-/// Item 2 with a foreign peer: Python `websockets` echoes 4 MiB; `connect ws:` holds its Close
-/// after stdin ends until the server has been quiet (1 s without `--linger`), so the echo
-/// comes back whole, exit 0.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_to_a_python_echo_gets_every_byte_back() {
+/// A Python `websockets` echo server that takes a moment per message (so it is still
+/// echoing when our input ends); its process and port. `None` (skipped) without python3's
+/// `websockets`.
+async fn python_echo() -> Option<(Child, u16)> {
     if !endpoints_test_support::peers::python_modules(
         &["websockets"],
         "install the Debian package `python3-websockets`",
     ) {
-        return;
+        return None;
     }
     const ECHO: &str = r#"
 import asyncio
@@ -295,7 +294,6 @@ from websockets.asyncio.server import serve
 
 async def handler(ws):
     async for m in ws:
-        # A server that takes a moment per message: it is still echoing when stdin ends.
         await asyncio.sleep(0.005)
         await ws.send(m)
 
@@ -321,6 +319,17 @@ asyncio.run(main())
         .trim()
         .parse()
         .expect("a port");
+    Some((py, port))
+}
+
+/// Item 2 with a foreign peer: Python `websockets` echoes 4 MiB; `connect ws:` holds its Close
+/// after stdin ends until the server has been quiet (1 s without `--linger`), so the echo
+/// comes back whole, exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_a_python_echo_gets_every_byte_back() {
+    let Some((_py, port)) = python_echo().await else {
+        return;
+    };
     let data = issue_bytes(4 << 20);
     for run in 0..2 {
         let (code, back, err) = connect_with(&format!("ws:127.0.0.1:{port}"), &data).await;
@@ -538,4 +547,40 @@ async fn a_reset_after_our_end_of_data_is_not_a_clean_end() {
     assert_eq!(back, b"partial answer");
     assert_eq!(code, Some(1), "a cut is not a clean end: {err}");
     assert!(err.contains("warning"), "{err}");
+}
+
+/// Item 2 through the relay, with a foreign target: `relay tcp: ws:` to a Python echo. The
+/// client half-closes (a FIN); the relay holds its Close until the echo has been quiet for
+/// `--linger` (1 s here), so the client gets every byte back, then the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_to_a_python_echo_holds_its_close_until_the_echo_is_done() {
+    let Some((_py, port)) = python_echo().await else {
+        return;
+    };
+    let (_relay, relay) = start(&[
+        "relay",
+        "tcp:0:interface=127.0.0.1",
+        &format!("ws:127.0.0.1:{port}"),
+        "--linger",
+        "1",
+    ])
+    .await;
+    let data = issue_bytes(4 << 20);
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", relay))
+        .await
+        .expect("connect");
+    let (mut r, mut w) = s.into_split();
+    let feed = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&feed).await.expect("write");
+        w.shutdown().await.expect("FIN");
+        w
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(STEP, r.read_to_end(&mut back))
+        .await
+        .expect("the end in time")
+        .expect("every byte, then a clean end");
+    drop(writer.await.expect("writer"));
+    assert!(back == data, "{} of {} bytes back", back.len(), data.len());
 }
