@@ -25,8 +25,12 @@ When one side's data ends, how that end is passed on to the other side.
   auto (default): plain TCP and unix sockets at once (shutdown of the write side); TLS: \
 close_notify once the peer has sent nothing for 1 s, or has closed. Servers that follow TLS \
 1.2's rule close at once on close_notify and drop their pending writes, so the reply must be \
-in first; peers that wait for our end (TLS 1.3 half-close) get it 1 s later.
-  always: at once, TLS included.
+in first; peers that wait for our end (TLS 1.3 half-close) get it 1 s later. ws:/wss: between \
+our own ends (which agree on an in-band end of data in the upgrade): at once. Another WebSocket \
+peer takes the end only as a Close, after which it sends nothing: the Close waits until that \
+peer has sent nothing for the linger time (relay: --linger, 5 s by default; listen/connect: \
+--linger, else 1 s), or has closed.
+  always: at once, TLS and WebSocket Close included.
   never: not until the other side has closed too.";
 
 /// The `endpoints` command: every endpoint description, usable from a shell.

@@ -21,6 +21,11 @@ pub(crate) const BUFFER: usize = 64 * 1024;
 /// their pending writes, so the reply to what we sent must be in first.
 pub(crate) const TLS_QUIET: Duration = Duration::from_secs(1);
 
+/// Under `--half-close auto`, for `listen` and `connect` without `--linger`: how long a
+/// WebSocket peer that is not ours (no half-close) must have been quiet before our Close goes
+/// out, since it sends nothing after it. `relay` waits its `--linger` time (5 s by default).
+pub(crate) const CLOSE_ONLY_QUIET: Duration = Duration::from_secs(1);
+
 /// Bytes moved each way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stats {
@@ -38,8 +43,11 @@ pub(crate) struct Stats {
 /// When one side's data ends, how that end is passed on (`--half-close`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum HalfClose {
-    /// Plain sockets: at once. TLS: once the peer has been quiet for [`TLS_QUIET`] (or has
-    /// closed), so a server that closes at once on `close_notify` loses no reply.
+    /// Plain sockets, and WebSockets between our own ends (an in-band end of data): at once.
+    /// TLS: once the peer has been quiet for [`TLS_QUIET`] (or has closed), so a server that
+    /// closes at once on `close_notify` loses no reply. A WebSocket peer that is not ours
+    /// (no half-close: the end is a Close, after which it sends nothing): once it has been
+    /// quiet for the linger time, or has closed.
     Auto,
     /// At once, whatever the transport (TLS: `close_notify` as soon as our data ends).
     Always,
@@ -63,12 +71,26 @@ impl std::str::FromStr for HalfClose {
     }
 }
 
+/// What a direction's destination does with an end of data, for `--half-close auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// A half-close that drops nothing: a TCP or unix socket, a pipe, a WebSocket between our
+    /// own ends (the end of data in-band).
+    HalfCloses,
+    /// TLS: `close_notify`, on which many peers close at once.
+    Tls,
+    /// A WebSocket peer that is not ours: the end is a Close, after which the peer sends
+    /// nothing more. Held until the peer has been quiet this long (the linger time).
+    CloseOnly(Duration),
+}
+
 impl HalfClose {
-    /// How a direction ends whose destination is (or is not) a TLS stream.
-    pub(crate) fn finish(self, destination_is_tls: bool) -> Finish {
-        match (self, destination_is_tls) {
-            (Self::Always, _) | (Self::Auto, false) => Finish::Now,
-            (Self::Auto, true) => Finish::WhenQuiet(TLS_QUIET),
+    /// How a direction ends whose destination is `destination`.
+    pub(crate) fn finish(self, destination: Destination) -> Finish {
+        match (self, destination) {
+            (Self::Always, _) | (Self::Auto, Destination::HalfCloses) => Finish::Now,
+            (Self::Auto, Destination::Tls) => Finish::WhenQuiet(TLS_QUIET),
+            (Self::Auto, Destination::CloseOnly(quiet)) => Finish::WhenQuiet(quiet),
             (Self::Never, _) => Finish::Never,
         }
     }
@@ -187,6 +209,31 @@ pub(crate) async fn stop_signal(stop: Stop) -> String {
         return why.clone().unwrap_or_default();
     }
     std::future::pending().await
+}
+
+/// The error of a copy ended by the command's own `--idle-timeout`: a chosen end, the only
+/// timeout that is. Every other timeout (a WebSocket's `pongTimeout=`, a kernel `ETIMEDOUT`)
+/// is a truncation.
+#[derive(Debug)]
+pub(crate) struct IdleTimeout;
+
+impl fmt::Display for IdleTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("idle timeout")
+    }
+}
+
+impl std::error::Error for IdleTimeout {}
+
+/// The `--idle-timeout` error, as an I/O error (kind `TimedOut`).
+pub(crate) fn idle_timeout() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, IdleTimeout)
+}
+
+/// Whether `e` is the command's own idle timeout (not any other timeout).
+pub(crate) fn is_idle_timeout(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<IdleTimeout>().is_some())
 }
 
 /// The [`Cut`] inside `e`, if `e` is one.
@@ -478,10 +525,7 @@ where
                             Ok(n) => break n?,
                             // Quiet this way; idle only if the other way was quiet too.
                             Err(_) if shared.idle_expired() => {
-                                return Err(io::Error::new(
-                                    io::ErrorKind::TimedOut,
-                                    "idle timeout",
-                                ));
+                                return Err(idle_timeout());
                             }
                             Err(_) => {}
                         }
@@ -695,7 +739,13 @@ mod tests {
             Some(Duration::from_secs(3)),
         );
         let (_, r) = pump(relay_a, relay_b, limits).await;
-        assert_eq!(r.expect_err("idle").kind(), io::ErrorKind::TimedOut);
+        let e = r.expect_err("idle");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(is_idle_timeout(&e), "the command's own idle timeout: {e}");
+        assert!(
+            !is_idle_timeout(&io::Error::new(io::ErrorKind::TimedOut, "no pong")),
+            "another timeout is not the idle timeout"
+        );
     }
 
     /// A source that always has `chunk` bytes ready (like rustls holding several decrypted
@@ -1003,9 +1053,21 @@ mod tests {
     fn half_close_policies() {
         assert_eq!("auto".parse(), Ok(HalfClose::Auto));
         assert!("".parse::<HalfClose>().is_err());
-        assert_eq!(HalfClose::Auto.finish(false), Finish::Now);
-        assert_eq!(HalfClose::Auto.finish(true), Finish::WhenQuiet(TLS_QUIET));
-        assert_eq!(HalfClose::Always.finish(true), Finish::Now);
-        assert_eq!(HalfClose::Never.finish(false), Finish::Never);
+        let ws = Destination::CloseOnly(Duration::from_secs(5));
+        assert_eq!(HalfClose::Auto.finish(Destination::HalfCloses), Finish::Now);
+        assert_eq!(
+            HalfClose::Auto.finish(Destination::Tls),
+            Finish::WhenQuiet(TLS_QUIET)
+        );
+        assert_eq!(
+            HalfClose::Auto.finish(ws),
+            Finish::WhenQuiet(Duration::from_secs(5))
+        );
+        assert_eq!(HalfClose::Always.finish(Destination::Tls), Finish::Now);
+        assert_eq!(HalfClose::Always.finish(ws), Finish::Now);
+        assert_eq!(
+            HalfClose::Never.finish(Destination::HalfCloses),
+            Finish::Never
+        );
     }
 }

@@ -255,17 +255,21 @@ async fn relay_one(
         after_a: linger_for(&upstream, settings.linger),
         after_b: linger_for(&conn, settings.linger),
         idle: settings.idle,
-        finish_ab: settings.half_close.finish(is_tls(&upstream)),
-        finish_ba: settings.half_close.finish(is_tls(&conn)),
+        finish_ab: settings
+            .half_close
+            .finish(destination(&upstream, settings.linger)),
+        finish_ba: settings
+            .half_close
+            .finish(destination(&conn, settings.linger)),
     };
     let (stats, result, how) = carry(&mut conn, &mut upstream, limits, stop).await;
     // A failure on one side (a reset, a broken pipe) or a cut reaches the other side as a
     // reset: closing it cleanly would tell that peer its bytes were delivered when they may
-    // not have been. An idle timeout is an ordinary close.
+    // not have been. Only the command's own idle timeout is an ordinary close: any other
+    // timeout (a WebSocket target's `pongTimeout=`, a kernel `ETIMEDOUT`) is a truncation.
     let clean = match &result {
         Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => true,
-        Err(_) => false,
+        Err(e) => pump::is_idle_timeout(e),
     };
     if !clean {
         reset_on_close(&conn);
@@ -302,7 +306,13 @@ async fn relay_one(
                 stats.b_to_a_held
             ),
             None if clean => line!(info, "{line} ({e})"),
-            None => line!(warn, "{line} ({e}; both sides reset)"),
+            None => line!(
+                warn,
+                "{line} (warning: the transfer was truncated: {e}; {} bytes up and {} bytes \
+                 down read but not delivered were dropped; both sides reset)",
+                stats.a_to_b_held,
+                stats.b_to_a_held
+            ),
         },
     }
     clean
@@ -404,6 +414,19 @@ pub(crate) fn via(conn: &Connection) -> String {
 /// with).
 pub(crate) fn is_tls(conn: &Connection) -> bool {
     conn.extensions().get::<endpoints::tls::TlsInfo>().is_some()
+}
+
+/// What `conn` does with an end of data, for the half-close policy: a `ws:`/`wss:`
+/// connection that agreed on our in-band half-close takes it as a socket does, one with a
+/// peer that is not ours only as a Close (held until that peer has been quiet for `quiet`);
+/// else TLS or a socket.
+pub(crate) fn destination(conn: &Connection, quiet: Duration) -> pump::Destination {
+    match conn.extensions().get::<endpoints::ws::WsInfo>() {
+        Some(ws) if ws.half_close => pump::Destination::HalfCloses,
+        Some(_) => pump::Destination::CloseOnly(quiet),
+        None if is_tls(conn) => pump::Destination::Tls,
+        None => pump::Destination::HalfCloses,
+    }
 }
 
 /// Make dropping `conn` send a TCP reset (`SO_LINGER` 0) when a TCP socket is under it: plain,

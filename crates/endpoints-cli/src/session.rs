@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use crate::flags::Parsed;
 use crate::handover::{ECHO_DRAIN, Handover};
 use crate::pump::{self, Direction, HalfClose, Limits, Linger, pump};
-use crate::relay::{DrainCause, drain_or_cut, handover_ready, is_tls, reset_on_close, via};
+use crate::relay::{DrainCause, destination, drain_or_cut, handover_ready, reset_on_close, via};
 use crate::{Fail, USAGE, build_client, shutdown_signal, start_listening};
 
 /// How a stdio session ends: `--linger` and `--half-close`.
@@ -53,7 +53,10 @@ impl Session {
             after_b: self.linger.map_or(Linger::Forever, Linger::For),
             idle: None,
             finish_ab: pump::Finish::Now,
-            finish_ba: self.half_close.finish(is_tls(conn)),
+            finish_ba: self.half_close.finish(destination(
+                conn,
+                self.linger.unwrap_or(pump::CLOSE_ONLY_QUIET),
+            )),
         }
     }
 }

@@ -497,7 +497,7 @@ async fn direction(
                 Some(limit) => match tokio::time::timeout(limit, ready).await {
                     Ok(r) => r?,
                     Err(_) if shared.idle_expired() => {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
+                        return Err(crate::pump::idle_timeout());
                     }
                     Err(_) => continue,
                 },

@@ -20,7 +20,7 @@ use crate::common::{
 };
 use crate::http::{HeadError, WsInfo, accept_for, base64, new_key, read_head};
 use crate::params::TLS_PASSED;
-use crate::stream::{LAYER, StreamSettings, WsStream};
+use crate::stream::{HALF_CLOSE, LAYER, StreamSettings, WsStream};
 
 /// Largest response head a client reads.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
@@ -99,6 +99,9 @@ impl Request {
         if let Some(a) = &self.authorization {
             t.push_str(&format!("Authorization: {}\r\n", a.header_value()));
         }
+        // Our in-band half-close, which a server that is not ours ignores (RFC 6455 §9.1: a
+        // server answers only the extensions it supports).
+        t.push_str(&format!("Sec-WebSocket-Extensions: {HALF_CLOSE}\r\n"));
         for (n, v) in &self.headers {
             t.push_str(&format!("{n}: {v}\r\n"));
         }
@@ -226,11 +229,18 @@ impl WsClientEndpoint {
                 ));
             }
         }
-        if let Some(x) = head.header("sec-websocket-extensions") {
+        // The only extension we offer is our half-close; a server that chose another breaks
+        // RFC 6455 §9.1, and the connection fails.
+        let chosen = head.list("sec-websocket-extensions");
+        if let Some(x) = chosen
+            .iter()
+            .find(|x| !x.trim().eq_ignore_ascii_case(HALF_CLOSE))
+        {
             return Err(bad(format!(
-                "the server chose extensions we did not offer: `{x}`"
+                "the server chose extensions we did not offer: `{x}` (we offered only {HALF_CLOSE})"
             )));
         }
+        let half_close = !chosen.is_empty();
         let subprotocol = head.header("sec-websocket-protocol").map(str::to_owned);
         if let Some(p) = &subprotocol
             && !self.request.subprotocols.iter().any(|s| s == p)
@@ -254,7 +264,7 @@ impl WsClientEndpoint {
         )
         .await;
         let mut out = Connection::new(
-            WsStream::new(ws, &self.settings, subprotocol.as_deref()),
+            WsStream::new(ws, &self.settings, subprotocol.as_deref(), half_close),
             local,
             peer,
         )
@@ -264,6 +274,7 @@ impl WsClientEndpoint {
             path: self.request.path.clone(),
             subprotocol,
             headers: head.headers,
+            half_close,
         });
         Ok(out)
     }

@@ -22,6 +22,11 @@ pub struct WsInfo {
     /// The peer's headers, in order as sent: the request's on a server, the response's on a
     /// client. Names as sent (compare them case-insensitively, or use [`WsInfo::header`]).
     pub headers: Vec<(String, String)>,
+    /// Both ends agreed on our in-band half-close ([`HALF_CLOSE`](crate::stream::HALF_CLOSE)):
+    /// `shutdown()` ends our data and writing goes on the other way, as on a TCP socket.
+    /// `false` with a peer that is not ours: `shutdown()` sends Close, after which the peer
+    /// sends nothing more.
+    pub half_close: bool,
 }
 
 impl WsInfo {
@@ -59,6 +64,7 @@ impl fmt::Debug for WsInfo {
             .field("path", &self.path)
             .field("subprotocol", &self.subprotocol)
             .field("headers", &headers)
+            .field("half_close", &self.half_close)
             .finish()
     }
 }
@@ -91,6 +97,16 @@ impl Head {
             .filter(|(n, _)| n.eq_ignore_ascii_case(name))
             .flat_map(|(_, v)| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    /// Whether the `Sec-WebSocket-Extensions` headers name `extension` (its parameters, after
+    /// `;`, ignored).
+    pub(crate) fn offers_extension(&self, extension: &str) -> bool {
+        self.list("sec-websocket-extensions").iter().any(|item| {
+            item.split(';')
+                .next()
+                .is_some_and(|name| name.trim().eq_ignore_ascii_case(extension))
+        })
     }
 
     /// The comma-separated items of every `name` header, trimmed, empty ones left out.
@@ -330,6 +346,7 @@ mod tests {
         let info = WsInfo {
             path: "/".into(),
             subprotocol: None,
+            half_close: false,
             headers: vec![
                 ("Authorization".into(), "Bearer s3cret".into()),
                 ("cookie".into(), "id=s3cret".into()),

@@ -23,12 +23,15 @@
 //! * stream semantics ([`WsStream`]): each write is one binary message of at most
 //!   [`MAX_WRITE`](stream::MAX_WRITE) bytes, no text or newline conversion; binary and text
 //!   payloads read are concatenated; shutting down the write side sends Close (1000) and
-//!   reading goes on until the peer's Close; a Close with another code than 1000, or an end
+//!   reading goes on until the peer's Close, or, between our own ends, sends an in-band end
+//!   of data (below); a Close with another code than 1000, or an end
 //!   without Close (1006), is a read error, not a clean end; pings are answered (one pong
 //!   pending at most, so a ping flood queues nothing); `ping=` sends keepalive pings and
 //!   fails reading when no pong comes within `pongTimeout=`; `maxMessage=` and `maxFrame=`
 //!   (16 MiB each by default) bound what a peer can make us hold, fragments included, and a
-//!   frame's declared length is checked before its payload is read;
+//!   frame's declared length is checked before its payload is read; a read that fails sends
+//!   the Close it calls for first (1009 past the limits, 1002 for a protocol error, 1007 for
+//!   text that is not UTF-8, 1011 at `pongTimeout=`);
 //! * Twisted `autobahn:` interop: when the subprotocol agreed on is `base64`, each write is
 //!   one text message of Base64 and each message read is decoded (a binary message or bad
 //!   Base64 is a read error); `binary` is the default mode. autobahn offers both and refuses
@@ -36,6 +39,13 @@
 //!
 //! WebSocket has no half-close: a peer that receives Close answers with Close and sends
 //! nothing more, so after our `shutdown()` only what the peer sent before its Close arrives.
+//! Between our own ends there is one: our clients offer the extension
+//! [`HALF_CLOSE`](stream::HALF_CLOSE) (`x-endpoints-half-close`) and our servers answer it
+//! (other peers ignore it); then `shutdown()` sends an empty message, our end of data, the
+//! peer's reads return 0 and its writes go on, as on a TCP socket; the second end is a
+//! Close (1000). As on TLS, a clean end is a `shutdown()`: a stream dropped without one
+//! (a failed relay, a reset) ends without Close, which the peer reads as an error (1006),
+//! never as a complete transfer. [`WsInfo::half_close`] says whether it was agreed on.
 //! Behind a proxy that sends a PROXY header, write `ws:haproxy:tcp:...` (the header comes
 //! first on the socket); `haproxy:ws:` would read it after the upgrade. On the client side
 //! `haproxy:ws:`/`haproxy:wss:` send the header first, through the declared transport.
@@ -147,9 +157,9 @@
 //! let d = "ws:127.0.0.1:8080:path=/echo".parse()?;
 //! let mut conn = endpoints_core::registry::build_client(&d)?.connect().await?;
 //! conn.write_all(b"hello").await?; // one binary message
-//! conn.shutdown().await?; // Close; the echo still arrives
+//! conn.shutdown().await?; // our end of data (a server of ours), else Close
 //! let mut echo = Vec::new();
-//! conn.read_to_end(&mut echo).await?; // ends cleanly at the server's Close (1000)
+//! conn.read_to_end(&mut echo).await?; // ends cleanly at the server's end or Close (1000)
 //! # Ok(()) }
 //! ```
 //!

@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use crate::common::{path, secret, stream_settings, subprotocols};
 use crate::http::{Head, HeadError, WsInfo, accept_for, read_head, refuse};
 use crate::params::SERVER_PARAMS;
-use crate::stream::{LAYER, StreamSettings, WsStream};
+use crate::stream::{HALF_CLOSE, LAYER, StreamSettings, WsStream};
 
 /// What a `ws:` server accepts.
 #[derive(Clone)]
@@ -238,6 +238,11 @@ pub(crate) async fn upgrade(mut conn: Connection, policy: &Policy) -> io::Result
     if let Some(p) = &subprotocol {
         answer.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
     }
+    // Our in-band half-close, only when the client offered it (RFC 6455 §9.1).
+    let half_close = head.offers_extension(HALF_CLOSE);
+    if half_close {
+        answer.push_str(&format!("Sec-WebSocket-Extensions: {HALF_CLOSE}\r\n"));
+    }
     answer.push_str("\r\n");
     conn.write_all(answer.as_bytes()).await?;
     conn.flush().await?;
@@ -251,7 +256,7 @@ pub(crate) async fn upgrade(mut conn: Connection, policy: &Policy) -> io::Result
     )
     .await;
     let mut out = Connection::new(
-        WsStream::new(ws, &policy.stream, subprotocol.as_deref()),
+        WsStream::new(ws, &policy.stream, subprotocol.as_deref(), half_close),
         local,
         peer,
     )
@@ -261,6 +266,7 @@ pub(crate) async fn upgrade(mut conn: Connection, policy: &Policy) -> io::Result
         path: head.target,
         subprotocol,
         headers: head.headers,
+        half_close,
     });
     Ok(out)
 }

@@ -1,6 +1,8 @@
 //! [`WsStream`]: a WebSocket as a byte stream. Each write goes out as one binary message (at
-//! most [`MAX_WRITE`] bytes); binary and text payloads read in are concatenated; shutting
-//! down the write side sends Close and leaves reading on until the peer's Close.
+//! most [`MAX_WRITE`] bytes); binary and text payloads read in are concatenated. Shutting
+//! down the write side, between two ends of ours that agreed on [`HALF_CLOSE`] in the
+//! upgrade, sends an empty message (our end of data) and writing goes on the other way, as
+//! on a socket; with another peer it sends Close and leaves reading on until the peer's Close.
 
 use std::fmt;
 use std::io;
@@ -22,6 +24,13 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 /// `websockets` takes 1 MiB by default, browsers more) accept it, and a large `write_all`
 /// becomes a series of messages rather than one the peer must hold whole.
 pub const MAX_WRITE: usize = 64 * 1024;
+
+/// The extension token of our in-band half-close, offered by our clients in
+/// `Sec-WebSocket-Extensions` and answered by our servers. Once agreed on, an empty data
+/// message is an end of data (we never send one otherwise): `shutdown()` sends it and the
+/// peer's reads return 0 while its writes go on; the second end of data is a Close (1000).
+/// Peers that are not ours do not answer it (RFC 6455 §9.1) and get Close on `shutdown()`.
+pub const HALF_CLOSE: &str = "x-endpoints-half-close";
 
 /// How a [`WsStream`] behaves: the sizes it accepts and its keepalive pings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +98,14 @@ pub struct WsStream {
     /// The waker of the last write that left bytes unflushed: a read that flushes them
     /// wakes it too, so a writer in another task is not forgotten.
     writer: Option<Waker>,
+    /// Both ends agreed on [`HALF_CLOSE`].
+    half_close: bool,
+    /// With `half_close`: the peer's end of data (an empty message) has arrived; reads
+    /// return 0 and writing goes on.
+    peer_done: bool,
+    /// With `half_close`: `shut` by our end of data, not by a Close (the Close is still to
+    /// send, once the peer's end arrives).
+    eof_only: bool,
 }
 
 /// Wakes a reader and a writer.
@@ -108,6 +125,8 @@ impl fmt::Debug for WsStream {
             .field("pending", &self.pending.len())
             .field("shut", &self.shut)
             .field("ended", &self.ended)
+            .field("half_close", &self.half_close)
+            .field("peer_done", &self.peer_done)
             .finish()
     }
 }
@@ -185,11 +204,13 @@ pub(crate) fn ws_error(e: WsError) -> io::Error {
 
 impl WsStream {
     /// Frame `ws`, already upgraded, with `settings`' keepalive; `subprotocol` `base64`
-    /// carries the bytes as Base64 in text messages (Twisted `autobahn:`'s mode).
+    /// carries the bytes as Base64 in text messages (Twisted `autobahn:`'s mode);
+    /// `half_close`: both ends agreed on [`HALF_CLOSE`].
     pub(crate) fn new(
         ws: WebSocketStream<Connection>,
         settings: &StreamSettings,
         subprotocol: Option<&str>,
+        half_close: bool,
     ) -> Self {
         let keepalive = settings.ping.map(|every| Keepalive {
             every,
@@ -207,7 +228,108 @@ impl WsStream {
             base64: subprotocol == Some("base64"),
             unflushed: false,
             writer: None,
+            half_close,
+            peer_done: false,
+            eof_only: false,
         }
+    }
+
+    /// Whether both ends agreed on [`HALF_CLOSE`]: `shutdown()` ends our data only.
+    pub fn half_close(&self) -> bool {
+        self.half_close
+    }
+
+    /// Queue `frame` as a Close and flush it, from a read or a write, best effort: a peer
+    /// that broke the protocol or sent too much learns why (1002, 1009, ...) instead of
+    /// seeing the connection drop (1006). Nothing more is written after it.
+    fn close_with(&mut self, cx: &mut Context<'_>, code: CloseCode, reason: &str) {
+        if self.shut && !self.eof_only {
+            return;
+        }
+        self.shut = true;
+        self.eof_only = false;
+        if let Poll::Ready(Ok(())) = Pin::new(&mut self.ws).poll_ready(cx) {
+            let close = Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.to_owned().into(),
+            }));
+            if Pin::new(&mut self.ws).start_send(close).is_ok() {
+                self.unflushed = true;
+                self.flush_from_read(cx);
+            }
+        }
+    }
+
+    /// A read error: the Close it calls for goes out first (1009 for a message over the
+    /// limits, 1002 for a protocol error, 1007 for text that is not UTF-8); the error, in
+    /// words, is returned.
+    fn read_failed(&mut self, cx: &mut Context<'_>, e: WsError) -> io::Error {
+        use tokio_tungstenite::tungstenite::error::ProtocolError;
+        self.ended = true;
+        let close = match &e {
+            WsError::Capacity(_) => Some((CloseCode::Size, "message too big")),
+            WsError::Utf8(_) => Some((CloseCode::Invalid, "text is not UTF-8")),
+            WsError::Protocol(
+                ProtocolError::ResetWithoutClosingHandshake
+                | ProtocolError::SendAfterClosing
+                | ProtocolError::ReceivedAfterClosing,
+            ) => None,
+            WsError::Protocol(_) => Some((CloseCode::Protocol, "protocol error")),
+            _ => None,
+        };
+        if let Some((code, reason)) = close {
+            self.close_with(cx, code, reason);
+        }
+        ws_error(e)
+    }
+
+    /// The peer's end of data (an empty message under [`HALF_CLOSE`]). If ours was sent
+    /// already, both are done: Close (1000) goes out.
+    fn peer_ended(&mut self, cx: &mut Context<'_>) {
+        self.peer_done = true;
+        if self.eof_only {
+            self.close_with(cx, CloseCode::Normal, "");
+        }
+    }
+
+    /// After the peer's end of data, nobody reads: take what still comes in (pings, to be
+    /// answered; a Close) from the writer's side, without waiting. An error when the
+    /// connection can take no more writes: the peer closed, broke, or sent data after its end
+    /// of data (which could not be delivered: the reader has had its end).
+    fn drain_after_peer_done(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self.peer_done || self.ended {
+            return Ok(());
+        }
+        // Bounded: each turn takes one frame that is already in.
+        for _ in 0..64 {
+            match Pin::new(&mut self.ws).poll_next(cx) {
+                Poll::Ready(Some(Ok(Message::Close(_)))) | Poll::Ready(None) => {
+                    self.ended = true;
+                    self.unflushed = true;
+                    self.flush_from_read(cx);
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the peer closed the WebSocket after its end of data: it takes nothing more",
+                    ));
+                }
+                Poll::Ready(Some(Ok(Message::Ping(_)))) => self.unflushed = true,
+                Poll::Ready(Some(Ok(Message::Binary(_) | Message::Text(_)))) => {
+                    self.ended = true;
+                    self.close_with(cx, CloseCode::Protocol, "data after the end of data");
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the peer sent data after its end of data (WebSocket protocol error)",
+                    ));
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(e))) => {
+                    self.ended = true;
+                    return Err(ws_error(e));
+                }
+                Poll::Pending => return Ok(()),
+            }
+        }
+        Ok(())
     }
 
     /// Flush what is queued, from a read: with a waker that wakes the reader and the last
@@ -266,6 +388,8 @@ impl WsStream {
             }
             k.due = true;
         }
+        // Not after our end of data: the peer need not read once it has it (as after our
+        // Close), so a pong could not be expected.
         if k.due && !self.shut {
             let ws = Pin::new(&mut self.ws);
             let ready = ws.poll_ready(cx);
@@ -317,17 +441,35 @@ impl AsyncRead for WsStream {
                 buf.put_slice(&this.pending.split_to(n));
                 return Poll::Ready(Ok(()));
             }
-            if this.ended {
+            if this.ended || this.peer_done {
+                // The Close owed once both ends of data are in goes out before the end is
+                // reported: the relay drops the connection right after (a failure to flush
+                // is no news: every byte went out before our end of data).
+                if this.peer_done && this.unflushed {
+                    let _ = ready!(Pin::new(&mut this.ws).poll_flush(cx));
+                    this.unflushed = false;
+                    this.writer = None;
+                }
                 return Poll::Ready(Ok(()));
             }
             this.flush_from_read(cx);
             if let Err(e) = this.poll_keepalive(cx) {
                 this.ended = true;
+                // The peer is silent; a Close tells it why if it ever reads.
+                this.close_with(cx, CloseCode::Error, "no pong to a keepalive ping");
                 return Poll::Ready(Err(e));
             }
             let next = ready!(Pin::new(&mut this.ws).poll_next(cx));
             match next {
+                // The loop's top reports the end (after flushing a Close owed).
+                Some(Ok(Message::Binary(b))) if this.half_close && b.is_empty() => {
+                    this.peer_ended(cx);
+                }
+                Some(Ok(Message::Text(t))) if this.half_close && t.is_empty() => {
+                    this.peer_ended(cx);
+                }
                 Some(Ok(Message::Binary(_))) if this.base64 => {
+                    this.close_with(cx, CloseCode::Unsupported, "text expected (base64)");
                     this.ended = true;
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -338,6 +480,7 @@ impl AsyncRead for WsStream {
                     match crate::http::unbase64(t.as_bytes()) {
                         Some(b) => this.pending = Bytes::from(b),
                         None => {
+                            this.close_with(cx, CloseCode::Invalid, "not Base64");
                             this.ended = true;
                             return Poll::Ready(Err(io::Error::new(
                                 io::ErrorKind::InvalidData,
@@ -364,10 +507,7 @@ impl AsyncRead for WsStream {
                     });
                 }
                 Some(Ok(Message::Frame(_))) => {}
-                Some(Err(e)) => {
-                    this.ended = true;
-                    return Poll::Ready(Err(ws_error(e)));
-                }
+                Some(Err(e)) => return Poll::Ready(Err(this.read_failed(cx, e))),
                 None => {
                     this.ended = true;
                     return Poll::Ready(Ok(()));
@@ -393,6 +533,7 @@ impl AsyncWrite for WsStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        this.drain_after_peer_done(cx)?;
         if this.unflushed {
             ready!(Pin::new(&mut this.ws).poll_flush(cx)).map_err(ws_error)?;
             this.unflushed = false;
@@ -420,9 +561,22 @@ impl AsyncWrite for WsStream {
         Poll::Ready(Ok(()))
     }
 
-    /// Send Close (1000) and flush it; reading goes on until the peer's Close.
+    /// Under [`HALF_CLOSE`] while the peer still sends: send our end of data (an empty
+    /// message); reading goes on until the peer's end. Otherwise send Close (1000); reading
+    /// goes on until the peer's Close. Either is flushed.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.shut && this.half_close && !this.peer_done {
+            ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(ws_error)?;
+            this.shut = true;
+            this.eof_only = true;
+            let end = if this.base64 {
+                Message::Text("".into())
+            } else {
+                Message::Binary(Bytes::new())
+            };
+            Pin::new(&mut this.ws).start_send(end).map_err(ws_error)?;
+        }
         if !this.shut {
             match ready!(Pin::new(&mut this.ws).poll_ready(cx)) {
                 Ok(()) => {}

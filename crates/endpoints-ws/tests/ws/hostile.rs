@@ -411,3 +411,139 @@ async fn our_client_refuses_a_wrong_accept_key_and_an_unoffered_subprotocol() {
         assert!(e.to_string().contains(words), "{words}: {e}");
     }
 }
+
+/// Read one unmasked server frame from `s`: its first byte and its payload.
+async fn server_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    within("a frame", s.read_exact(&mut h))
+        .await
+        .expect("a frame, not the end of the connection");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).await.expect("length");
+            u64::from(u16::from_be_bytes(l))
+        }
+        127 => {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l).await.expect("length");
+            u64::from_be_bytes(l)
+        }
+        n => u64::from(n),
+    };
+    let mut payload = vec![0u8; len as usize];
+    s.read_exact(&mut payload).await.expect("payload");
+    (h[0], payload)
+}
+
+/// The Close code a server sends after `bad` on a fresh connection to a `description`
+/// server whose side reads (and fails).
+async fn close_code_after(description: &str, bad: Vec<u8>) -> u16 {
+    let mut l = listen(description).await;
+    let port = port_of(&*l);
+    let server = tokio::spawn(async move {
+        let mut c = l.accept().await.expect("accept");
+        let mut buf = vec![0u8; 4096];
+        let r = within("the read error", c.read(&mut buf)).await;
+        // Held until the client has read the Close: the frame is sent before the read fails.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        r.map(|_| ())
+    });
+    let mut s = raw(port).await;
+    s.write_all(&bad).await.expect("write");
+    let (first, payload) = server_frame(&mut s).await;
+    let r = server.await.expect("server task");
+    assert!(r.is_err(), "the server's read fails");
+    assert_eq!(first, 0x88, "a Close frame (FIN, opcode 8)");
+    assert!(payload.len() >= 2, "a Close with a code");
+    u16::from_be_bytes([payload[0], payload[1]])
+}
+
+/// Issue 30 item 3: a 2,000-byte message to `ws:maxMessage=1000` ends with Close 1009
+/// (Message Too Big), as the parameter table says, not with no Close (1006).
+#[tokio::test]
+async fn a_message_over_max_message_is_answered_with_close_1009() {
+    let code = close_code_after(
+        "ws:maxMessage=1000:tcp:0:interface=127.0.0.1",
+        frame(true, 2, &[7u8; 2000], None),
+    )
+    .await;
+    assert_eq!(code, 1009);
+}
+
+/// Issue 30 item 3: a protocol error (a client frame without a mask) ends with Close 1002.
+#[tokio::test]
+async fn a_protocol_error_is_answered_with_close_1002() {
+    // Binary, 3 bytes, no mask bit: a client must mask.
+    let code = close_code_after(
+        "ws:tcp:0:interface=127.0.0.1",
+        vec![0x82, 0x03, b'a', b'b', b'c'],
+    )
+    .await;
+    assert_eq!(code, 1002);
+}
+
+/// Issue 30 item 2: a client that agreed on our half-close and sends data after its end of
+/// data breaks the protocol: the server's reader has had its end (0), so those bytes cannot
+/// be delivered; the server's next write fails and the client gets Close 1002, not silence.
+#[tokio::test]
+async fn data_after_the_end_of_data_fails_the_connection_with_1002() {
+    let mut l = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let mut s = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Extensions: x-endpoints-half-close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut c = within("accept", l.accept()).await.expect("accept");
+    assert!(
+        c.extensions()
+            .get::<endpoints_ws::WsInfo>()
+            .expect("info")
+            .half_close
+    );
+    // The 101 head, then: an empty binary message (the end of data), then data.
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        within("101", s.read_exact(&mut b)).await.expect("read 101");
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(
+        head.contains("sec-websocket-extensions: x-endpoints-half-close"),
+        "{head}"
+    );
+    s.write_all(&frame(true, 2, b"", None)).await.expect("end");
+    let mut got = Vec::new();
+    within("the end of data", c.read_to_end(&mut got))
+        .await
+        .expect("an end");
+    assert!(got.is_empty());
+    s.write_all(&frame(true, 2, b"late", None))
+        .await
+        .expect("late");
+    // Bounded: the late frame is in within milliseconds; each write before it is seen
+    // goes through (the other way is open).
+    let mut failed = None;
+    for _ in 0..200 {
+        if let Err(e) = c.write_all(b"answer").await {
+            failed = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let e = failed.expect("a write fails once the late data is in");
+    assert!(e.to_string().contains("after its end of data"), "{e}");
+    // What the server sent, then its Close 1002.
+    loop {
+        let (first, payload) = server_frame(&mut s).await;
+        if first == 0x88 {
+            assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
+            break;
+        }
+        assert_eq!(payload, b"answer");
+    }
+}

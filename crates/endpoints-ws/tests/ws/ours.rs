@@ -204,9 +204,12 @@ async fn haproxy_goes_beneath_the_websocket_on_both_sides() {
         conn.read_exact(&mut buf).await.expect("read");
         conn.write_all(&buf).await.expect("write");
         let mut rest = Vec::new();
-        within("Close", conn.read_to_end(&mut rest))
+        within("the client's end", conn.read_to_end(&mut rest))
             .await
             .expect("clean end");
+        // Our end too (between our ends the client's end is in-band, not a Close): as on
+        // TLS, a clean end is a shutdown, not a drop.
+        conn.shutdown().await.expect("shutdown");
     };
     let (back, ()) = tokio::join!(client, server);
     assert_eq!(back, b"through both");
@@ -241,10 +244,91 @@ async fn haproxy_goes_beneath_tls_and_the_websocket() {
         conn.read_exact(&mut buf).await.expect("read");
         conn.write_all(&buf).await.expect("write");
         let mut rest = Vec::new();
-        within("Close", conn.read_to_end(&mut rest))
+        within("the client's end", conn.read_to_end(&mut rest))
             .await
             .expect("clean end");
+        // Our end too (between our ends the client's end is in-band, not a Close): as on
+        // TLS, a clean end is a shutdown, not a drop.
+        conn.shutdown().await.expect("shutdown");
     };
     let (back, ()) = tokio::join!(client, server);
     assert_eq!(back, b"three layers");
+}
+
+/// Issue 30 item 2: between our own ends a `ws:` connection half-closes as `tcp:` does: the
+/// client's `shutdown()` is an end of data the server reads (0), the server then still sends
+/// (here, what it read, reversed, and more), and the client reads it all, then a clean end.
+/// Both ends see that the half-close was agreed on.
+#[tokio::test]
+async fn our_ends_carry_a_real_half_close() {
+    let mut l = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let server = tokio::spawn(async move {
+        let mut c = l.accept().await.expect("accept");
+        assert!(
+            c.extensions().get::<WsInfo>().expect("info").half_close,
+            "the server agreed to the half-close"
+        );
+        let mut got = Vec::new();
+        within("the client's end of data", c.read_to_end(&mut got))
+            .await
+            .expect("an end of data, not an error");
+        // After the client's end, writing goes on: 3 MiB, then the end.
+        got.reverse();
+        c.write_all(&got).await.expect("write after the peer's end");
+        c.write_all(&vec![9u8; 3 << 20]).await.expect("more");
+        c.shutdown().await.expect("shutdown");
+        let mut rest = Vec::new();
+        within("the end", c.read_to_end(&mut rest))
+            .await
+            .expect("clean");
+        assert!(rest.is_empty());
+        got.len()
+    });
+    let mut c = connect(&format!("ws:127.0.0.1:{port}")).await;
+    assert!(c.extensions().get::<WsInfo>().expect("info").half_close);
+    let sent: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    c.write_all(&sent).await.expect("write");
+    c.shutdown().await.expect("half-close");
+    let mut back = Vec::new();
+    within("everything back", c.read_to_end(&mut back))
+        .await
+        .expect("a clean end after all of it");
+    let mut want = sent.clone();
+    want.reverse();
+    want.extend(std::iter::repeat_n(9u8, 3 << 20));
+    assert_eq!(back.len(), want.len());
+    assert!(back == want);
+    assert_eq!(server.await.expect("server"), sent.len());
+    // A write after our shutdown is refused, as on a socket.
+    assert!(c.write_all(b"late").await.is_err());
+}
+
+/// Issue 30 item 2: after our end of data the peer need not read (its read side is done),
+/// so keepalive pings stop: a server of ours that answers 2.5 s after the client's end,
+/// longer than `ping=1:pongTimeout=1`, is not taken for a silent one.
+#[tokio::test]
+async fn keepalive_does_not_fail_a_slow_answer_after_our_end_of_data() {
+    let mut l = listen("ws:tcp:0:interface=127.0.0.1").await;
+    let port = port_of(&*l);
+    let server = tokio::spawn(async move {
+        let mut c = l.accept().await.expect("accept");
+        let mut got = Vec::new();
+        within("the client's end", c.read_to_end(&mut got))
+            .await
+            .expect("end");
+        // Working on the answer, not reading: longer than ping + pongTimeout.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        c.write_all(&got).await.expect("answer");
+        c.shutdown().await.expect("shutdown");
+    });
+    let mut c = connect(&format!("ws:127.0.0.1:{port}:ping=1:pongTimeout=1")).await;
+    c.write_all(b"question").await.expect("write");
+    c.shutdown().await.expect("our end");
+    let mut back = Vec::new();
+    within("the answer", c.read_to_end(&mut back))
+        .await
+        .expect("the answer and a clean end, not a pong timeout");
+    assert_eq!(back, b"question");
+    server.await.expect("server");
 }
