@@ -8,6 +8,7 @@
 //!   deadline, a total cap and a per-source share under pressure (`maxPendingPerSource`);
 //! * [`handover`]: hand the listening sockets to the next process (the keys listeners are
 //!   known by, the inherited sockets, the successor and its readiness pipe);
+//! * [`metrics`]: the names of the metrics the library and the command record;
 //! * [`Prefixed`]: a stream that yields bytes already read ahead before the rest (the
 //!   `haproxy:` wrapper's header segment, an HTTP proxy's bytes after its answer).
 //!
@@ -21,6 +22,7 @@
 
 pub mod accept;
 pub mod handover;
+pub mod metrics;
 mod prefixed;
 pub mod upgrade;
 
