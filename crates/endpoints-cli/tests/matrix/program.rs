@@ -41,13 +41,13 @@ pub(crate) fn program_for(fx: &Fixture, dir: &Path, scenario: Scenario) -> (Vec<
         ]),
         // Sends; the client end goes away (relay cells only).
         Scenario::ResetDuringDownload => s(&["cat", &p(&fx.data_file)]),
-        // Sends 1 MiB, pauses, sends the rest.
+        // Sends 1 MiB, pauses (longer than the relay's linger), sends the rest.
         Scenario::IdlePeer => s(&[
             "sh",
             "-c",
             &format!(
                 r#"head -c {RESET_AFTER} "$0" && sleep {} && exec tail -c +{} "$0""#,
-                crate::table::IDLE.as_secs(),
+                crate::table::PROGRAM_IDLE.as_secs(),
                 RESET_AFTER + 1
             ),
             &p(&fx.data_file),
