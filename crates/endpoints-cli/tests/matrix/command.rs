@@ -223,6 +223,10 @@ fn plan(fx: &Fixture, scenario: Scenario) -> ((In, Out, PathBuf), (In, Out, Path
             (In::Pipe, Out::Null, data.clone()),
             (In::Null, Out::File, data),
         ),
+        Scenario::StalledPeer => (
+            (In::Pipe, Out::Null, data.clone()),
+            (In::Null, Out::Pipe, data),
+        ),
     }
 }
 
@@ -374,6 +378,7 @@ pub(crate) async fn cell(
     });
 
     // Drive the pipes.
+    let mut held_stdin = None;
     let driven: Result<(), String> = match scenario {
         Scenario::HalfCloseClientFirst => match server.as_mut() {
             Some(srv) => {
@@ -427,14 +432,43 @@ pub(crate) async fn cell(
             }
             None => Ok(()),
         },
+        Scenario::StalledPeer => match server.as_mut() {
+            Some(srv) => {
+                let mut w = srv.stdin.take().expect("stdin");
+                w.write_all(&fx.data[..RESET_AFTER])
+                    .await
+                    .map_err(|e| format!("the stalling server end's stdin: {e}"))?;
+                read_n(&mut client, RESET_AFTER).await?;
+                let pid = srv.child.id().expect("running").to_string();
+                let stopped = std::process::Command::new("kill")
+                    .args(["-STOP", &pid])
+                    .status()
+                    .map_err(|e| format!("kill -STOP: {e}"))?;
+                // Keep its stdin open: the stop, not an end, is the point.
+                held_stdin = Some(w);
+                if stopped.success() {
+                    Ok(())
+                } else {
+                    Err("kill -STOP failed".into())
+                }
+            }
+            None => Ok(()),
+        },
         _ => Ok(()),
     };
 
     let client_code = client.exit().await?;
+    if scenario == Scenario::StalledPeer
+        && let Some(srv) = server.as_mut()
+    {
+        // SIGKILL ends a stopped process too.
+        let _ = srv.child.start_kill();
+    }
     let server_code = match server.as_mut() {
         Some(s) => Some(s.exit().await?),
         None => None,
     };
+    drop(held_stdin);
     // Only now: an end of the feed before the sending end has failed would be a clean end.
     if let Some(f) = feeder {
         f.abort();
@@ -522,6 +556,20 @@ pub(crate) async fn cell(
             match &relay_line {
                 Some(l) if clean_relay(&relay_line).is_ok() => {
                     Err(format!("the relay called a cut transfer clean: {l}"))
+                }
+                _ => Ok(()),
+            }
+        }
+        Scenario::StalledPeer => {
+            if client_code == Some(0) {
+                return Err(format!(
+                    "connect exited 0 although its peer stopped mid-transfer ({})",
+                    logs()
+                ));
+            }
+            match &relay_line {
+                Some(l) if clean_relay(&relay_line).is_ok() => {
+                    Err(format!("the relay called a stalled transfer clean: {l}"))
                 }
                 _ => Ok(()),
             }

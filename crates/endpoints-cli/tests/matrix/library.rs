@@ -207,6 +207,26 @@ async fn both_ends(
             ok("the resetting client", c)?;
             loud("the server", s)
         }
+        Scenario::StalledPeer => {
+            let (done, stalled) = tokio::sync::oneshot::channel::<()>();
+            let stall = async {
+                let mut server = server;
+                server.write_all(&data[..RESET_AFTER]).await?;
+                server.flush().await?;
+                // Neither read nor write (no pong either) until the client's side is over.
+                let _ = stalled.await;
+                drop(server);
+                io::Result::Ok(())
+            };
+            let watch = async {
+                let r = send(client, &[]).await;
+                let _ = done.send(());
+                r
+            };
+            let (s, c) = tokio::join!(stall, watch);
+            ok("the stalling server", s)?;
+            loud("the client", c)
+        }
         Scenario::IdlePeer => {
             let (s, c) = tokio::join!(send_pausing(server, data), send(client, &[]));
             ok("server", s)?;
@@ -255,6 +275,8 @@ async fn with_program(
             )
         }
         Scenario::ResetDuringUpload => loud("the client", send_total(client, data).await),
-        Scenario::ResetDuringDownload => Err("no library cell: the far end is a program".into()),
+        Scenario::ResetDuringDownload | Scenario::StalledPeer => {
+            Err("no library cell: the far end is a program".into())
+        }
     }
 }

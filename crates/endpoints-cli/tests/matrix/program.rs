@@ -52,6 +52,13 @@ pub(crate) fn program_for(fx: &Fixture, dir: &Path, scenario: Scenario) -> (Vec<
             ),
             &p(&fx.data_file),
         ]),
+        // Sends 1 MiB, then waits (the row has no liveness check: this cell is excluded).
+        Scenario::StalledPeer => s(&[
+            "sh",
+            "-c",
+            &format!(r#"head -c {RESET_AFTER} "$0" && exec sleep 600"#),
+            &p(&fx.data_file),
+        ]),
     };
     (argv, out)
 }
