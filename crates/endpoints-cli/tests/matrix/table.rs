@@ -599,16 +599,22 @@ static WS_MARKS: &[Mark] = &[
     Mark {
         modes: &[Mode::Command, Mode::RelayConnecting],
         scenarios: &[Scenario::StalledPeer],
-        kind: MarkKind::KnownFailing(
+        kind: MarkKind::KnownFailingAtTimes(
             "issue 30 item 2 (then item 1)",
             "the client's Close, sent when its input ends, ends the connection before the \
              server stops",
         ),
     },
     Mark {
-        modes: &[],
+        modes: &[Mode::Library],
         scenarios: WS_ALWAYS,
         kind: MarkKind::KnownFailing(WS_NO_HALF_CLOSE, WS_WHAT),
+    },
+    // Between processes the Close races with the transfer: it loses almost always.
+    Mark {
+        modes: &[],
+        scenarios: WS_ALWAYS,
+        kind: MarkKind::KnownFailingAtTimes(WS_NO_HALF_CLOSE, WS_WHAT),
     },
     Mark {
         modes: &[],
@@ -664,7 +670,8 @@ const WS_STALL_AFTER_CLOSE: &str = "after the client's Close (sent when its inpu
      the wait for the server's Close is not bounded by pongTimeout=: a stopped server is \
      waited for for ever";
 
-/// What fails on every run: one end's input ends first.
+/// What fails when one end's input ends first: on every run in the library, almost always
+/// between processes (where the Close races with the transfer).
 const WS_ALWAYS: &[Scenario] = &[
     Scenario::Upload,
     Scenario::Download,
