@@ -503,6 +503,30 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
             "the parameter tables differ from the registry (cargo xtask tidy --write)".into(),
         ),
     }
+    // The transfer matrix's doc (docs/matrix.md) and its registry check: the matrix's own
+    // tidy tests, which have the table and the registry linked.
+    let mut matrix = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    matrix.current_dir(root).args([
+        "test",
+        "-q",
+        "-p",
+        "endpoints-cli",
+        "--test",
+        "matrix",
+        "--",
+        "tidy::",
+    ]);
+    if write {
+        matrix.env("TIDY_WRITE", "1");
+    }
+    match matrix.status() {
+        Ok(s) if s.success() => {}
+        _ => failures.push(
+            "the transfer matrix: docs/matrix.md differs from its table, or a registered type \
+             has no row (cargo xtask tidy --write; crates/endpoints-cli/tests/matrix/table.rs)"
+                .into(),
+        ),
+    }
     if failures.is_empty() {
         println!("tidy: ok");
         Ok(())
