@@ -27,7 +27,8 @@
 //!   of data (below); a Close with another code than 1000, or an end
 //!   without Close (1006), is a read error, not a clean end; pings are answered (one pong
 //!   pending at most, so a ping flood queues nothing); `ping=` sends keepalive pings and
-//!   fails reading when no pong comes within `pongTimeout=`; `maxMessage=` and `maxFrame=`
+//!   fails reading when no pong comes within `pongTimeout=` (after our Close, when the
+//!   peer's Close, or a message, does not come within it either); `maxMessage=` and `maxFrame=`
 //!   (16 MiB each by default) bound what a peer can make us hold, fragments included, and a
 //!   frame's declared length is checked before its payload is read; a read that fails sends
 //!   the Close it calls for first (1009 past the limits, 1002 for a protocol error, 1007 for

@@ -77,6 +77,9 @@ struct Keepalive {
     waiting: bool,
     /// A ping is due but could not be queued yet (the write buffer is full).
     due: bool,
+    /// Our Close is out: the peer's Close is due like a pong, within `pong_timeout` of our
+    /// Close or of the last message it sent since.
+    closing: bool,
 }
 
 /// A WebSocket connection read and written as bytes. See the [module docs](self).
@@ -217,6 +220,7 @@ impl WsStream {
             pong_timeout: settings.pong_timeout,
             timer: Box::pin(tokio::time::sleep(every)),
             waiting: false,
+            closing: false,
             due: false,
         });
         Self {
@@ -376,7 +380,27 @@ impl WsStream {
         let Some(k) = self.keepalive.as_mut() else {
             return Ok(());
         };
+        // Our Close is out (not our in-band end of data: after that the peer owes nothing
+        // until it writes): its Close is due within `pong_timeout`, as a pong would be.
+        if self.shut && !self.eof_only && !k.closing {
+            k.closing = true;
+            k.waiting = true;
+            k.timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + k.pong_timeout);
+        }
         if k.timer.as_mut().poll(cx).is_ready() {
+            if k.closing {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "no Close from the peer within {:.3}s of ours, nor anything else \
+                         (pongTimeout=): the peer may have stopped, and what it had not sent \
+                         is lost",
+                        k.pong_timeout.as_secs_f64()
+                    ),
+                ));
+            }
             if k.waiting {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
@@ -414,6 +438,18 @@ impl WsStream {
             }
         }
         Ok(())
+    }
+
+    /// A message from the peer after our Close: it is alive and still sending; its Close is
+    /// due within `pong_timeout` of this.
+    fn heard_while_closing(&mut self, cx: &mut Context<'_>) {
+        if let Some(k) = self.keepalive.as_mut()
+            && k.closing
+        {
+            let at = tokio::time::Instant::now() + k.pong_timeout;
+            k.timer.as_mut().reset(at);
+            let _ = k.timer.as_mut().poll(cx);
+        }
     }
 
     fn pong_arrived(&mut self, cx: &mut Context<'_>) {
@@ -460,6 +496,9 @@ impl AsyncRead for WsStream {
                 return Poll::Ready(Err(e));
             }
             let next = ready!(Pin::new(&mut this.ws).poll_next(cx));
+            if matches!(next, Some(Ok(_))) {
+                this.heard_while_closing(cx);
+            }
             match next {
                 // The loop's top reports the end (after flushing a Close owed).
                 Some(Ok(Message::Binary(b))) if this.half_close && b.is_empty() => {

@@ -381,6 +381,29 @@ async fn a_peer_that_never_answers_pings_fails_the_read_at_pong_timeout() {
     );
 }
 
+/// Issue 30 (the matrix's finding): a foreign server that sends one message, then neither
+/// answers pings nor our Close. Once our input has ended (our Close sent, as with
+/// `connect ... </dev/null`), the wait for its Close is bounded by `pongTimeout=` like a
+/// ping's: the read fails with TimedOut, never waits for ever, never ends cleanly.
+#[tokio::test]
+async fn a_peer_that_never_answers_our_close_fails_the_read_at_pong_timeout() {
+    let mut hello = vec![0x82, 5];
+    hello.extend_from_slice(b"hello");
+    let port = raw_server(hello).await;
+    let mut conn = connect(&format!("ws:127.0.0.1:{port}:ping=0.2:pongTimeout=0.5")).await;
+    let mut buf = [0u8; 16];
+    let n = within("the message", conn.read(&mut buf))
+        .await
+        .expect("the message");
+    assert_eq!(&buf[..n], b"hello");
+    within("our Close", conn.shutdown()).await.expect("our Close goes out");
+    let e = within("the Close deadline", conn.read(&mut buf))
+        .await
+        .expect_err("no Close from the peer: a read error, not an end");
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("pongTimeout"), "{e}");
+}
+
 #[tokio::test]
 async fn our_client_refuses_a_wrong_accept_key_and_an_unoffered_subprotocol() {
     for (extra, bad_key, offer, words) in [
