@@ -114,9 +114,14 @@ async fn env_values_are_shown_nowhere_but_reach_the_child() {
         .expect("an ExitError");
     shown_clean("ExitError::endpoint", &exit.endpoint);
 
-    // A program that cannot be started: the connect error names the endpoint.
+    // A program that cannot be started (a file that is not executable: a path to nothing is
+    // refused when the description is built): the connect error names the endpoint.
+    let dir = std::env::temp_dir().join(format!("endpoints-exec-env-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let plain = dir.join("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\n").expect("file");
     let missing = build_client(
-        &"exec:/nonexistent/prog:env=API_TOKEN=s3cr3t"
+        &format!("exec:{}:env=API_TOKEN=s3cr3t", plain.display())
             .parse()
             .expect("parse"),
     )
@@ -124,6 +129,7 @@ async fn env_values_are_shown_nowhere_but_reach_the_child() {
     let e = missing.connect().await.expect_err("not found");
     shown_clean("the connect error", &e.to_string());
     assert!(e.to_string().contains("env=API_TOKEN=***"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
