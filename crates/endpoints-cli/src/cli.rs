@@ -277,7 +277,9 @@ pub(crate) struct ListenArgs {
     pub(crate) desc: String,
     /// Serve every connection as an echo server instead of stdio, until SIGINT/SIGTERM
     ///
-    /// Open connections get 10 s to finish. One line for each connection (-q: none).
+    /// On SIGINT/SIGTERM or after a SIGHUP handover, open connections get 10 s to finish;
+    /// those still open then are cut (a reset, a warning, exit status 1). One line for each
+    /// connection (-q: none).
     #[arg(long)]
     pub(crate) echo: bool,
     /// (with --echo) serve one connection, then stop listening
