@@ -396,7 +396,9 @@ async fn a_peer_that_never_answers_our_close_fails_the_read_at_pong_timeout() {
         .await
         .expect("the message");
     assert_eq!(&buf[..n], b"hello");
-    within("our Close", conn.shutdown()).await.expect("our Close goes out");
+    within("our Close", conn.shutdown())
+        .await
+        .expect("our Close goes out");
     let e = within("the Close deadline", conn.read(&mut buf))
         .await
         .expect_err("no Close from the peer: a read error, not an end");
