@@ -149,8 +149,9 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
 /// ended cleanly.
 async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<String>>) -> bool {
     let started = std::time::Instant::now();
-    let who = format!("{}{}", conn.peer_addr(), via(&conn));
-    let mut buf = vec![0u8; pump::BUFFER];
+    // Most echo connections are short (a line or a request): a small buffer first, the
+    // copy's full one once a read fills it.
+    let mut buf = vec![0u8; 4096];
     let mut echoed = 0u64;
     let copy = async {
         loop {
@@ -162,6 +163,9 @@ async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<St
                         break Some(e);
                     }
                     echoed += n as u64;
+                    if n == buf.len() && buf.len() < pump::BUFFER {
+                        buf.resize(pump::BUFFER, 0);
+                    }
                 }
             }
         }
@@ -171,6 +175,7 @@ async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<St
         why = pump::stop_signal(Some(stop)) => Some(Ok(why)),
     };
     let secs = started.elapsed().as_secs_f64();
+    let who = format_args!("{}{}", conn.peer_addr(), via(&conn));
     match ended {
         None => {
             line!(
