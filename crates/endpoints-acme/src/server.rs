@@ -289,7 +289,8 @@ impl ServerEndpoint for AcmeServerEndpoint {
         let name: Arc<str> = canonical.to_string().into();
         let listener = UpgradeListener::spawn(inner, canonical, settings, move |conn| {
             handshake(config.clone(), certs.clone(), conn)
-        });
+        })
+        .layer(endpoints_util::metrics::Layer::Tls);
         let local = listener.local_addr().map_err(|e| (e.kind(), e.to_string()));
         let (tx, queue) = mpsc::channel(QUEUE);
         let (stop, stopped) = oneshot::channel();

@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 mod echo;
 mod exec;
 mod handover;
+mod metrics;
 mod pipes;
 mod relay;
 mod socks;
@@ -39,7 +40,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 11] = [
+const GROUPS: [&str; 12] = [
     "accept",
     "echo",
     "connect",
@@ -51,6 +52,7 @@ const GROUPS: [&str; 11] = [
     "exec",
     "handover",
     "ws",
+    "metrics",
 ];
 
 fn main() {
@@ -181,6 +183,9 @@ fn main() {
         }
         if want("ws") {
             report("ws", ws::figures(quick).await);
+        }
+        if want("metrics") {
+            report("metrics", metrics::figures(&cfg).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed

@@ -10,6 +10,7 @@ use std::time::Duration;
 use endpoints_core::{
     Address, Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
+use endpoints_util::metrics::Layer;
 use endpoints_util::upgrade::{CountAs, UpgradeListener, UpgradeSettings};
 use tokio::io::AsyncReadExt;
 
@@ -310,7 +311,8 @@ impl ServerEndpoint for ProxyServerEndpoint {
             let settings = settings.clone();
             async move { receive(conn, &settings).await }
         })
-        .exempt(move |peer| named.iter().any(|t| t.matches(peer)));
+        .exempt(move |peer| named.iter().any(|t| t.matches(peer)))
+        .layer(Layer::Proxy);
         Ok(Box::new(listener))
     }
 }

@@ -9,7 +9,8 @@
 //! - [`certbot::Certbot`]: a certbot `live/`/`archive/` tree, renewed as certbot renews;
 //! - [`serve`]: listen on a description, and echo on any listener;
 //! - [`capture`]: a tracing subscriber that keeps every event as a line, for tests that read
-//!   the library's logs.
+//!   the library's logs;
+//! - [`metrics`]: a metrics recorder that keeps what the library records, for tests.
 //!
 //! Use it as a dev-dependency only:
 //!
@@ -32,6 +33,7 @@
 
 pub mod capture;
 pub mod certbot;
+pub mod metrics;
 pub mod peers;
 mod pki;
 pub mod serve;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use endpoints_core::{
     Connection, Description, Listener, Operation, ServerEndpoint, async_trait, io_error,
 };
+use endpoints_util::metrics::{Layer, Reason};
 use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use tokio_rustls::TlsAcceptor;
 
@@ -86,13 +87,39 @@ static LAYER: endpoints_core::Layer<tokio_rustls::server::TlsStream<Connection>>
 async fn handshake(acceptor: TlsAcceptor, mut plain: Connection) -> io::Result<Connection> {
     let carried = std::mem::take(plain.extensions_mut());
     let (local, peer) = (plain.local_addr().clone(), plain.peer_addr().clone());
-    let tls = acceptor.accept(plain).await?;
+    let tls = acceptor
+        .accept(plain)
+        .await
+        .map_err(|e| reason(&e).tag(e))?;
     let server = tls.get_ref().1;
     let info = TlsInfo::from_common(server, server.server_name().map(str::to_owned));
     let mut conn = Connection::new(tls, local, peer).with_layer(&LAYER);
     conn.extensions_mut().extend(carried);
     conn.extensions_mut().insert(info);
     Ok(conn)
+}
+
+/// The [`Reason`] a handshake failed for: a certificate refused by either side
+/// (`certificate`), another TLS error (`protocol`), or the connection beneath (`io`).
+fn reason(e: &io::Error) -> Reason {
+    use rustls::AlertDescription as A;
+    match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        Some(
+            rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::AlertReceived(
+                A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::CertificateRequired,
+            ),
+        ) => Reason::Certificate,
+        Some(_) => Reason::Protocol,
+        None => Reason::of(e),
+    }
 }
 
 impl fmt::Display for TlsServerEndpoint {
@@ -118,12 +145,12 @@ impl ServerEndpoint for TlsServerEndpoint {
         let acceptor = self.acceptor.clone();
         let settings = UpgradeSettings::new(self.handshake_timeout)
             .max_pending_per_source(self.max_pending_per_source);
-        let listener: Box<dyn Listener> = Box::new(UpgradeListener::spawn(
-            inner,
-            canonical,
-            settings,
-            move |conn| handshake(acceptor.clone(), conn),
-        ));
+        let listener: Box<dyn Listener> = Box::new(
+            UpgradeListener::spawn(inner, canonical, settings, move |conn| {
+                handshake(acceptor.clone(), conn)
+            })
+            .layer(Layer::Tls),
+        );
         Ok(match &self.store {
             Some(store) => Box::new(Watched::new(listener, store.clone())),
             None => listener,

@@ -8,7 +8,9 @@
 //!   deadline, a total cap and a per-source share under pressure (`maxPendingPerSource`);
 //! * [`handover`]: hand the listening sockets to the next process (the keys listeners are
 //!   known by, the inherited sockets, the successor and its readiness pipe);
-//! * [`metrics`]: the names of the metrics the library and the command record;
+//! * [`metrics`]: the names of the metrics the library and the command record, the
+//!   `tunnel` label's scope, and the handles the upgrade pool records through
+//!   (docs/metrics.md);
 //! * [`Prefixed`]: a stream that yields bytes already read ahead before the rest (the
 //!   `haproxy:` wrapper's header segment, an HTTP proxy's bytes after its answer).
 //!

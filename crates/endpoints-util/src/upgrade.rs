@@ -51,6 +51,8 @@ use tokio::task::JoinSet;
 use endpoints_core::params::{Args, Param, ParamKind};
 use endpoints_core::{Address, Connection, Description, Listener, ParseError};
 
+use crate::metrics::{HandshakeFailures, Layer, Reason, Refused};
+
 /// Default number of upgrades in progress at once.
 pub const DEFAULT_MAX_PENDING: usize = 1024;
 
@@ -253,6 +255,11 @@ pub struct UpgradeListener {
     sources: Arc<Sources>,
     waiting: WaitingRoom,
     exempt: Option<Arc<Exempt>>,
+    /// The tunnel this listener was created in ([`crate::metrics::scope`]).
+    tunnel: Option<Arc<str>>,
+    /// Failed upgrades, once the wrapper named its [`Layer`].
+    failures: Option<HandshakeFailures>,
+    refused: Refused,
 }
 
 /// What to do with a newly accepted connection.
@@ -261,8 +268,9 @@ enum Admit {
     Start(Option<Slot>),
     /// Its source is at its share under pressure: wait.
     Wait(IpAddr),
-    /// Past every bound: close it.
-    Close,
+    /// Past every bound: close it. `true`: its source's own bound (policy), `false`: the
+    /// waiting room's total (limit).
+    Close(bool),
 }
 
 impl fmt::Debug for UpgradeListener {
@@ -290,7 +298,11 @@ impl UpgradeListener {
     {
         let upgrade: Arc<Upgrade> = Arc::new(move |c| Box::pin(upgrade(c)));
         let name: Arc<str> = canonical.to_string().into();
+        let tunnel = crate::metrics::current();
         Self {
+            refused: Refused::new(tunnel.as_ref()),
+            tunnel,
+            failures: None,
             inner,
             pending: JoinSet::new(),
             inline: Vec::new(),
@@ -308,6 +320,14 @@ impl UpgradeListener {
     /// carries many clients); they are still bound by the total.
     pub fn exempt(mut self, exempt: impl Fn(&Address) -> bool + Send + Sync + 'static) -> Self {
         self.exempt = Some(Arc::new(exempt));
+        self
+    }
+
+    /// Count failed upgrades as handshake failures of `layer`
+    /// ([`HANDSHAKE_FAILURES`](crate::metrics::HANDSHAKE_FAILURES)), by their
+    /// [`Reason::of`] (a timeout is `timeout`).
+    pub fn layer(mut self, layer: Layer) -> Self {
+        self.failures = Some(HandshakeFailures::new(layer, self.tunnel.as_ref()));
         self
     }
 
@@ -344,12 +364,12 @@ impl UpgradeListener {
         {
             return Admit::Start(Some(slot));
         }
-        if self.waiting.of(ip) < self.settings.max_pending_per_source
-            && self.waiting.queue.len() < self.settings.max_pending
-        {
-            Admit::Wait(ip)
+        if self.waiting.of(ip) >= self.settings.max_pending_per_source {
+            Admit::Close(true)
+        } else if self.waiting.queue.len() >= self.settings.max_pending {
+            Admit::Close(false)
         } else {
-            Admit::Close
+            Admit::Wait(ip)
         }
     }
 
@@ -361,6 +381,9 @@ impl UpgradeListener {
         let now = Instant::now();
         while self.waiting.queue.front().is_some_and(|w| w.until <= now) {
             if let Some(w) = self.waiting.remove(0) {
+                if let Some(f) = &self.failures {
+                    f.failed(Reason::Timeout);
+                }
                 tracing::debug!(listener = %self.name, peer = %w.conn.peer_addr(), deadline = ?self.settings.deadline, "connection dropped: upgrade deadline passed while waiting for its address's share");
             }
         }
@@ -408,10 +431,11 @@ impl UpgradeListener {
     }
 
     fn start(&self, conn: Connection, slot: Option<Slot>, until: Instant) -> Pending {
-        let (upgrade, deadline, name) = (
+        let (upgrade, deadline, name, failures) = (
             self.upgrade.clone(),
             self.settings.deadline,
             self.name.clone(),
+            self.failures.clone(),
         );
         Box::pin(async move {
             // Held until the upgrade ends, however it ends.
@@ -420,10 +444,16 @@ impl UpgradeListener {
             match tokio::time::timeout_at(until, upgrade(conn)).await {
                 Ok(Ok(c)) => Some(c),
                 Ok(Err(e)) => {
+                    if let Some(f) = &failures {
+                        f.failed(Reason::of(&e));
+                    }
                     tracing::debug!(listener = %name, %peer, error = %e, "connection dropped: upgrade failed: {e}");
                     None
                 }
                 Err(_) => {
+                    if let Some(f) = &failures {
+                        f.failed(Reason::Timeout);
+                    }
                     tracing::debug!(listener = %name, %peer, ?deadline, "connection dropped: upgrade deadline passed");
                     None
                 }
@@ -475,12 +505,19 @@ impl Listener for UpgradeListener {
                             }
                         }
                         Admit::Wait(ip) => self.waiting.push(Waiting { conn, ip, until }),
-                        Admit::Close => tracing::debug!(
-                            listener = %self.name,
-                            peer = %conn.peer_addr(),
-                            share = self.settings.max_pending_per_source,
-                            "connection closed: the pool is half full and its address already has its share of upgrades in progress and waiting"
-                        ),
+                        Admit::Close(own) => {
+                            if own {
+                                self.refused.policy.increment(1);
+                            } else {
+                                self.refused.limit.increment(1);
+                            }
+                            tracing::debug!(
+                                listener = %self.name,
+                                peer = %conn.peer_addr(),
+                                share = self.settings.max_pending_per_source,
+                                "connection closed: the pool is half full and its address already has its share of upgrades in progress and waiting, or the waiting room is full"
+                            );
+                        }
                     }
                 }
             }
@@ -654,5 +691,35 @@ mod tests {
         for s in a.iter_mut().chain(&mut b) {
             assert!(closed(s).await, "closed at the deadline");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refusals_and_deadlines_are_counted_under_the_tunnel() {
+        use crate::metrics::{CONNECTIONS_REFUSED, HANDSHAKE_FAILURES, Layer, scope};
+        let rec = endpoints_test_support::metrics::Recorded::new();
+        let guard = rec.local();
+        let (l, tx) = scope("web".into(), async { pool(Duration::from_secs(10)) }).await;
+        let mut l = l.layer(Layer::Tls);
+        drop(guard);
+        let _b: Vec<_> = (0..4).map(|i| connect(&tx, "10.0.0.2", 1000 + i)).collect();
+        // 10.0.0.1: 2 in progress, 2 waiting, the fifth closed at once: refused by policy.
+        let _a: Vec<_> = (0..5).map(|i| connect(&tx, "10.0.0.1", i)).collect();
+        settle(&mut l).await;
+        let refused = |reason| {
+            rec.counter(
+                CONNECTIONS_REFUSED,
+                &[("tunnel", "web"), ("reason", reason)],
+            )
+        };
+        assert_eq!((refused("policy"), refused("limit")), (1, 0));
+        // At the deadline the 6 in progress and the 2 waiting time out.
+        let later = Instant::now() + Duration::from_secs(11);
+        assert!(tokio::time::timeout_at(later, l.accept()).await.is_err());
+        let timeouts = rec.counter(
+            HANDSHAKE_FAILURES,
+            &[("tunnel", "web"), ("layer", "tls"), ("reason", "timeout")],
+        );
+        assert_eq!(timeouts, 8);
+        rec.assert_plain_labels(&["web"]);
     }
 }

@@ -13,6 +13,7 @@ use endpoints_core::{
     Connection, Description, ErrorKind, Listener, Operation, ParseError, ServerEndpoint,
     async_trait, io_error,
 };
+use endpoints_util::metrics::{Layer, Reason};
 use endpoints_util::upgrade::{UpgradeListener, UpgradeSettings};
 use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::WebSocketStream;
@@ -221,13 +222,18 @@ pub(crate) async fn upgrade(mut conn: Connection, policy: &Policy) -> io::Result
                 &format!("{}\n", r.why),
             )
             .await;
-            return Err(io::Error::new(
+            // Refused by the policy (path, origin, token) or for not being an upgrade.
+            let reason = match r.status {
+                401 | 403 | 404 => Reason::Refused,
+                _ => Reason::Protocol,
+            };
+            return Err(reason.tag(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
                     "refused `{} {}` with {}: {}",
                     head.method, head.target, r.status, r.why
                 ),
-            ));
+            )));
         }
     };
     let key = head.header("sec-websocket-key").unwrap_or_default();
@@ -323,7 +329,8 @@ impl ServerEndpoint for WsServerEndpoint {
         let listener = UpgradeListener::spawn(inner, canonical, settings, move |conn| {
             let policy = policy.clone();
             async move { upgrade(conn, &policy).await }
-        });
+        })
+        .layer(Layer::Ws);
         Ok(Box::new(listener))
     }
 }

@@ -7,6 +7,7 @@ mod fuzz;
 mod haproxy;
 mod header_at_accept;
 mod hints;
+mod metrics;
 mod per_source;
 mod proxy;
 mod warn;

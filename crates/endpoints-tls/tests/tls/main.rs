@@ -8,6 +8,7 @@ mod certbot;
 mod client_errors;
 mod default_key;
 mod hints;
+mod metrics;
 mod openssl;
 mod self_signed_and_pins;
 mod tls;

@@ -11,6 +11,7 @@ mod browser;
 mod common;
 mod conformance;
 mod hostile;
+mod metrics;
 mod ours;
 mod python;
 mod refusals;

@@ -181,6 +181,24 @@ struct Shared<H> {
     graceful: bool,
     stop_timeout: Duration,
     state: watch::Sender<State<H>>,
+    metrics: ClientMetrics,
+}
+
+/// What a [`ClientService`] records (docs/metrics.md).
+#[derive(Debug)]
+struct ClientMetrics {
+    failures: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+impl ClientMetrics {
+    fn new(tunnel: Option<&Arc<str>>) -> Self {
+        use endpoints_util::metrics as names;
+        Self {
+            failures: metrics::counter!(names::CONNECT_FAILURES, names::labels(tunnel, &[])),
+            seconds: metrics::histogram!(names::CONNECT_SECONDS, names::labels(tunnel, &[])),
+        }
+    }
 }
 
 impl<H: Clone + Send + Sync + 'static> Shared<H> {
@@ -349,6 +367,7 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
                 graceful,
                 stop_timeout: DEFAULT_STOP_TIMEOUT,
                 state,
+                metrics: ClientMetrics::new(endpoints_util::metrics::current().as_ref()),
             }),
             running: Mutex::new(None),
         }
@@ -356,6 +375,14 @@ impl<H: Clone + Send + Sync + 'static> ClientService<H> {
 
     fn shared_mut(&mut self) -> &mut Shared<H> {
         Arc::get_mut(&mut self.shared).expect("configure the service before starting it")
+    }
+
+    /// Label what this service records (connect failures, connect time: docs/metrics.md)
+    /// with `tunnel="NAME"`. Without it, the name of the
+    /// [scope](endpoints_util::metrics::scope) the service was created in, if any.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.shared_mut().metrics = ClientMetrics::new(Some(&name.into()));
+        self
     }
 
     /// Use `policy` for the delay before each retry (`attempt` counts from 1).
@@ -549,6 +576,7 @@ async fn run<H: Clone + Send + Sync + 'static>(
     let mut streak: u64 = 0;
     loop {
         shared.set(id, Phase::Connecting, None);
+        let began = tokio::time::Instant::now();
         let connecting = async {
             let conn = shared.endpoint.connect().await?;
             match &shared.prepare {
@@ -563,6 +591,7 @@ async fn run<H: Clone + Send + Sync + 'static>(
         };
         let delay = match outcome {
             Ok(conn) => {
+                shared.metrics.seconds.record(began.elapsed().as_secs_f64());
                 if streak > 0 {
                     tracing::info!(endpoint = %shared.endpoint, failures = streak, "connected after failed attempts");
                 }
@@ -631,6 +660,7 @@ async fn run<H: Clone + Send + Sync + 'static>(
                 delay
             }
             Err(e) => {
+                shared.metrics.failures.increment(1);
                 streak += 1;
                 attempt = attempt.saturating_add(1);
                 let next = shared.policy.delay(attempt);

@@ -1,6 +1,10 @@
 //! Long-lived clients and servers on top of endpoints: [`ClientService`] (reconnects with a
 //! [`RetryPolicy`]), [`ServerService`] (graceful shutdown), and integrations for axum and
 //! hyper-util (and tonic, feature `tonic`).
+//!
+//! The services record through the `metrics` facade (docs/metrics.md): `ServerService`
+//! connections accepted, open and ended; `ClientService` connect failures and connect time;
+//! labelled `tunnel` with [`ServerService::start_named`]'s or [`ClientService::name`]'s name.
 
 mod backoff;
 mod client;

@@ -2,8 +2,12 @@
 //! down gracefully (Twisted's `strports.service`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use endpoints_util::metrics as names;
+use metrics::{Counter, Gauge};
 
 use endpoints_core::{Connection, Listener, ParseError, ServerEndpoint};
 use tokio::sync::watch;
@@ -190,6 +194,73 @@ pub struct ServerService {
     acceptors: Vec<tokio::task::JoinHandle<()>>,
     connections: Arc<Mutex<JoinSet<()>>>,
     listening: Vec<String>,
+    metrics: Arc<ServiceMetrics>,
+}
+
+/// What a [`ServerService`] records (docs/metrics.md), under the `tunnel` label of the
+/// [scope](endpoints_util::metrics::scope) it was started in.
+#[derive(Debug)]
+struct ServiceMetrics {
+    accepted: Counter,
+    open: Gauge,
+    clean: Counter,
+    truncated: Counter,
+    drain_cut: Counter,
+    /// Set when shutdown aborts the handlers still running at its deadline.
+    cutting: AtomicBool,
+}
+
+impl ServiceMetrics {
+    fn new() -> Self {
+        let tunnel = endpoints_util::metrics::current();
+        let t = tunnel.as_ref();
+        let ended = |end| {
+            metrics::counter!(
+                names::CONNECTIONS_ENDED,
+                names::labels(t, &[(names::LABEL_END, end)])
+            )
+        };
+        Self {
+            accepted: metrics::counter!(names::CONNECTIONS_ACCEPTED, names::labels(t, &[])),
+            open: metrics::gauge!(names::CONNECTIONS_OPEN, names::labels(t, &[])),
+            clean: ended("clean"),
+            truncated: ended("truncated"),
+            drain_cut: ended("drain_cut"),
+            cutting: AtomicBool::new(false),
+        }
+    }
+}
+
+/// One open connection's handler: counted open until dropped, then as ended: `clean` when
+/// the handler returned, `drain_cut` when shutdown aborted it, `truncated` when it panicked.
+struct Open {
+    metrics: Arc<ServiceMetrics>,
+    finished: bool,
+}
+
+impl Open {
+    fn new(metrics: Arc<ServiceMetrics>) -> Self {
+        metrics.accepted.increment(1);
+        metrics.open.increment(1.0);
+        Self {
+            metrics,
+            finished: false,
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let m = &self.metrics;
+        m.open.decrement(1.0);
+        if self.finished {
+            m.clean.increment(1);
+        } else if m.cutting.load(Ordering::Relaxed) {
+            m.drain_cut.increment(1);
+        } else {
+            m.truncated.increment(1);
+        }
+    }
 }
 
 impl ServerService {
@@ -210,6 +281,22 @@ impl ServerService {
         Fut: Future<Output = ()> + Send + 'static,
     {
         Self::start_with_shutdown(endpoints, move |c, _| handler(c)).await
+    }
+
+    /// As [`start_with_shutdown`](Self::start_with_shutdown), with `name` as the `tunnel`
+    /// label of what the service and its listeners record (docs/metrics.md): the same as
+    /// starting it inside [`scope`](endpoints_util::metrics::scope)`(name, ...)`.
+    pub async fn start_named<F, Fut>(
+        name: impl Into<Arc<str>>,
+        endpoints: impl IntoServerEndpoints,
+        handler: F,
+    ) -> Result<Self, Error>
+    where
+        F: Fn(Connection, Shutdown) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        endpoints_util::metrics::scope(name.into(), Self::start_with_shutdown(endpoints, handler))
+            .await
     }
 
     /// As [`start`](Self::start), and each handler also gets a [`Shutdown`] signal, fired
@@ -251,10 +338,11 @@ impl ServerService {
         let (stop, _) = watch::channel(false);
         let connections = Arc::new(Mutex::new(JoinSet::new()));
         let handler = Arc::new(handler);
+        let metrics = Arc::new(ServiceMetrics::new());
         let acceptors = listeners
             .into_iter()
             .map(|mut l| {
-                let (mut stopped, connections, handler) = (stop.subscribe(), connections.clone(), handler.clone());
+                let (mut stopped, connections, handler, metrics) = (stop.subscribe(), connections.clone(), handler.clone(), metrics.clone());
                 tokio::spawn(async move {
                     let name = l.to_string();
                     loop {
@@ -264,7 +352,14 @@ impl ServerService {
                                     // One span per connection, with the endpoint and the peer.
                                     let span = tracing::debug_span!("connection", listener = %name, peer = %conn.peer_addr());
                                     let signal = Shutdown::from_receiver(stopped.clone());
-                                    let work = tracing::Instrument::instrument(handler(conn, signal), span);
+                                    let handling = handler(conn, signal);
+                                    let open = Open::new(metrics.clone());
+                                    let work = tracing::Instrument::instrument(async move {
+                                        // The whole guard moves in (not only its field).
+                                        let mut open = open;
+                                        handling.await;
+                                        open.finished = true;
+                                    }, span);
                                     let mut set = connections.lock().unwrap_or_else(|p| p.into_inner());
                                     while set.try_join_next().is_some() {}
                                     set.spawn(work);
@@ -289,6 +384,7 @@ impl ServerService {
             acceptors,
             connections,
             listening,
+            metrics,
         }
     }
 
@@ -347,6 +443,7 @@ impl ServerService {
         };
         if tokio::time::timeout(deadline, drain).await.is_err() {
             report.aborted = set.len();
+            self.metrics.cutting.store(true, Ordering::Relaxed);
             set.shutdown().await;
         }
         report

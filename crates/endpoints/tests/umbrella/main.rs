@@ -4,6 +4,7 @@
 
 mod builders;
 mod handover;
+mod metrics;
 mod policy;
 mod tracing;
 mod ws_builders;
