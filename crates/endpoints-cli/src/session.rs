@@ -147,7 +147,10 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
 /// Echo one connection until its peer's data ends, or until `stop` says to cut it (a reset
 /// and a warning); log one line when it ends (who, bytes, how it ended). Returns whether it
 /// ended cleanly.
-async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<String>>) -> bool {
+pub(crate) async fn echo(
+    mut conn: Connection,
+    stop: tokio::sync::watch::Receiver<Option<String>>,
+) -> bool {
     let started = std::time::Instant::now();
     let who = format!("{}{}", conn.peer_addr(), via(&conn));
     let mut buf = vec![0u8; pump::BUFFER];
