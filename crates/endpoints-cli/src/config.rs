@@ -498,7 +498,7 @@ fn tunnel(
 }
 
 /// The socket a server description listens on, read from its canonical form: the last
-/// `tcp`/`tcp6` (port, interface) or `unix` (path) in it. Port 0 (any free port) is none.
+/// `tcp`/`tcp6`/`tls` (port, interface) or `unix` (path) in it. Port 0 (any free port) is none.
 #[derive(Debug, PartialEq, Eq)]
 enum Address {
     Tcp { port: String, interface: String },
@@ -521,7 +521,7 @@ impl Address {
                     interface: j,
                 },
             ) => {
-                let any = |i: &str| matches!(i, "" | "0.0.0.0" | "::");
+                let any = |i: &str| matches!(i, "" | "0.0.0.0" | "::" | "\\:\\:");
                 p == q && (i == j || any(i) || any(j))
             }
             _ => false,
@@ -559,7 +559,7 @@ fn address_of(canonical: &str) -> Option<Address> {
     fields.push(cur);
     let at = fields
         .iter()
-        .rposition(|f| matches!(f.as_str(), "tcp" | "tcp6" | "unix"))?;
+        .rposition(|f| matches!(f.as_str(), "tcp" | "tcp6" | "unix" | "tls" | "ssl"))?;
     let kind = fields[at].as_str();
     let get = |key: &str| {
         fields[at + 1..]
