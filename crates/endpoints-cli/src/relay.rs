@@ -61,6 +61,7 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
 
     let mut handover = Handover::from_flags(&p)?;
     let listener = start_listening(listen_at).await?;
+    crate::exporter::tunnel_started("relay");
     let max = connection_limit(asked, "relay", "--max-connections");
     crate::log::release();
     handover.listening()?;
@@ -222,7 +223,6 @@ async fn accept_and_drain(
             .map(|n| format!("tunnel {n}: "))
             .unwrap_or_default(),
     );
-    crate::exporter::tunnel_started(&label);
     let slots = Arc::new(Semaphore::new(max));
     // At the drain deadline, what is still open is cut (a reset and a warning each), not
     // closed as if it were complete.

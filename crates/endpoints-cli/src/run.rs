@@ -61,6 +61,10 @@ pub(crate) async fn run(a: cli::RunArgs) -> Result<ExitCode, Fail> {
     if cfg.metrics.is_some() {
         crate::exporter::install()?;
     }
+    // Every tunnel's series exist (at zero) before the first scrape can come.
+    for t in &cfg.tunnels {
+        crate::exporter::tunnel_started(&t.name);
+    }
     crate::log::hold();
     // Every listener first (adopting what a predecessor handed over), then the inherited
     // descriptors nothing adopted are closed: never between two tunnels, or a later tunnel's
