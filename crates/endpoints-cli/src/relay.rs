@@ -273,13 +273,14 @@ async fn accept_and_drain(
                     relay_one(conn, &*target, settings, Some(stop), &label, &prefix).await
                 }
                 None => {
-                    let clean = crate::session::echo(conn, stop).await;
+                    let (clean, echoed) = crate::session::echo(conn, stop).await;
                     let end = if clean {
                         crate::exporter::End::Clean
                     } else {
                         crate::exporter::End::Truncated
                     };
-                    crate::exporter::ended(&label, 0, 0, end);
+                    // Each byte went up to the echo and came back down.
+                    crate::exporter::ended(&label, echoed, echoed, end);
                     clean
                 }
             };

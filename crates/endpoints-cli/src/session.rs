@@ -113,7 +113,7 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
         while tasks.try_join_next().is_some() {}
         let (failed, stop) = (failed.clone(), stop.clone());
         tasks.spawn(async move {
-            if !echo(conn, stop).await {
+            if !echo(conn, stop).await.0 {
                 failed.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -146,11 +146,11 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
 
 /// Echo one connection until its peer's data ends, or until `stop` says to cut it (a reset
 /// and a warning); log one line when it ends (who, bytes, how it ended). Returns whether it
-/// ended cleanly.
+/// ended cleanly, and the bytes echoed.
 pub(crate) async fn echo(
     mut conn: Connection,
     stop: tokio::sync::watch::Receiver<Option<String>>,
-) -> bool {
+) -> (bool, u64) {
     let started = std::time::Instant::now();
     let who = format!("{}{}", conn.peer_addr(), via(&conn));
     let mut buf = vec![0u8; pump::BUFFER];
@@ -180,14 +180,14 @@ pub(crate) async fn echo(
                 info,
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended cleanly"
             );
-            true
+            (true, echoed)
         }
         Some(Err(e)) => {
             line!(
                 warn,
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended by an error: {e}"
             );
-            false
+            (false, echoed)
         }
         Some(Ok(why)) => {
             reset_on_close(&conn);
@@ -196,7 +196,7 @@ pub(crate) async fn echo(
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, cut: {why}; \
                  reset"
             );
-            false
+            (false, echoed)
         }
     }
 }

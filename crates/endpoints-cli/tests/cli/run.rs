@@ -747,3 +747,62 @@ async fn fd_store_keeps_every_tunnel_and_the_metrics_listener() {
     signal(second, "TERM");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Item 1: `exec = "PROGRAM"` (as `connect = "exec:PROGRAM"`) and `echo = true` tunnels
+/// serve, `--check` shows the exec tunnel's target as an `exec:` description, and both count
+/// their bytes each way.
+#[tokio::test]
+async fn exec_and_echo_tunnels_serve_and_count_their_bytes() {
+    let dir = temp_dir("run-exec-echo");
+    let [metrics, x, e] = free_ports(3)[..] else {
+        panic!()
+    };
+    let file = write(
+        &dir,
+        "t.toml",
+        &format!(
+            "metrics = \"tcp:{metrics}:interface=127.0.0.1\"\n[tunnel.x]\nlisten = \"tcp:{x}:interface=127.0.0.1\"\nexec = \"cat\"\n[tunnel.e]\nlisten = \"tcp:{e}:interface=127.0.0.1\"\necho = true\n"
+        ),
+    );
+    let (code, out, err) = run_sync(&["--check", file.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("tunnel x: listen = tcp:") && out.contains("connect = exec:"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tunnel e: listen = tcp:") && out.contains("; echo"),
+        "{out}"
+    );
+    let (mut child, mut rx) = start_run(&file, &[], "metrics: listening on").await;
+    for port in [x, e] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        s.write_all(b"hello").await.expect("write");
+        s.shutdown().await.expect("shutdown");
+        let mut back = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut back))
+            .await
+            .expect("a reply in 20 s")
+            .expect("read");
+        assert_eq!(back, b"hello", "port {port}");
+    }
+    line_with(&mut rx, "tunnel x: relay").await;
+    line_with(&mut rx, "echo connection from").await;
+    let (_, body) = get(metrics, "/metrics").await;
+    for t in ["x", "e"] {
+        for d in ["up", "down"] {
+            assert_eq!(
+                sample(
+                    &body,
+                    &format!("endpoints_bytes_total{{tunnel=\"{t}\",direction=\"{d}\"}}")
+                ),
+                Some(5.0),
+                "{t} {d}: {body}"
+            );
+        }
+    }
+    child.kill().await.expect("kill");
+    let _ = std::fs::remove_dir_all(&dir);
+}
