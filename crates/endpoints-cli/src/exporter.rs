@@ -4,9 +4,9 @@
 //! `relay` command), and, for `endpoints run` with `metrics = "DESC"`, served as Prometheus
 //! text exposition on `GET /metrics` at that server description (anything else: 404).
 //!
-//! The recorder is `metrics-exporter-prometheus`'s, without its HTTP server: the listener is
-//! one of ours (any description: `tcp:`, `unix:`, `tls:` with client certificates,
-//! `haproxy:`), answered by the small HTTP/1 responder below. With no recorder installed
+//! The recorder is [`crate::prometheus`]'s; the listener is one of ours (any description:
+//! `tcp:`, `unix:`, `tls:` with client certificates, `haproxy:`), answered by the small HTTP/1
+//! responder below. With no recorder installed
 //! (`relay`, `run` without `metrics`), recording costs a check of a global.
 //!
 //! Counters are this process's: a reload (a handover) starts them again from zero in the
@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use endpoints::util::metrics as names;
 use metrics::{counter, gauge, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::prometheus::Handle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Fail;
@@ -43,27 +44,15 @@ impl End {
 }
 
 /// The installed recorder's handle (`run` with `metrics = ...`).
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
-/// The connect-latency buckets, in seconds: loopback to a slow remote.
-const CONNECT_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+static HANDLE: OnceLock<Handle> = OnceLock::new();
 
 /// Install the Prometheus recorder (once, before any tunnel records) and set the build info.
 pub(crate) fn install() -> Result<(), Fail> {
     if HANDLE.get().is_some() {
         return Ok(());
     }
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(names::CONNECT_SECONDS.to_owned()),
-            CONNECT_BUCKETS,
-        )
-        .map_err(|e| Fail::Run(format!("metrics: {e}")))?
-        .build_recorder();
-    let handle = recorder.handle();
-    metrics::set_global_recorder(recorder)
+    let handle = Handle::default();
+    metrics::set_global_recorder(handle.clone())
         .map_err(|e| Fail::Run(format!("metrics: cannot install the recorder: {e}")))?;
     let _ = HANDLE.set(handle);
     describe();
@@ -255,10 +244,7 @@ async fn answer(mut conn: endpoints::Connection) -> std::io::Result<()> {
             match (req.method, path) {
                 (Some("GET"), "/metrics") => (
                     "200 OK",
-                    HANDLE
-                        .get()
-                        .map(PrometheusHandle::render)
-                        .unwrap_or_default(),
+                    HANDLE.get().map(Handle::render).unwrap_or_default(),
                 ),
                 _ => (
                     "404 Not Found",

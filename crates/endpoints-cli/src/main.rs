@@ -53,6 +53,7 @@ mod exporter;
 mod flags;
 mod handover;
 mod log;
+mod prometheus;
 mod pump;
 mod relay;
 mod rlimit;
