@@ -34,6 +34,9 @@ _endpoints() {
             endpoints,relay)
                 cmd="endpoints__subcmd__relay"
                 ;;
+            endpoints,run)
+                cmd="endpoints__subcmd__run"
+                ;;
             endpoints,types)
                 cmd="endpoints__subcmd__types"
                 ;;
@@ -58,6 +61,9 @@ _endpoints() {
             endpoints__subcmd__help,relay)
                 cmd="endpoints__subcmd__help__subcmd__relay"
                 ;;
+            endpoints__subcmd__help,run)
+                cmd="endpoints__subcmd__help__subcmd__run"
+                ;;
             endpoints__subcmd__help,types)
                 cmd="endpoints__subcmd__help__subcmd__types"
                 ;;
@@ -71,7 +77,7 @@ _endpoints() {
 
     case "${cmd}" in
         endpoints)
-            opts="-q -v -h -V --log-level --log-format --quiet --verbose --help --version check types listen connect relay completions version help"
+            opts="-q -v -h -V --log-level --log-format --quiet --verbose --help --version check types listen connect relay run completions version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,7 +189,7 @@ _endpoints() {
             return 0
             ;;
         endpoints__subcmd__help)
-            opts="check types listen connect relay completions version help"
+            opts="check types listen connect relay run completions version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -267,6 +273,20 @@ _endpoints() {
             return 0
             ;;
         endpoints__subcmd__help__subcmd__relay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        endpoints__subcmd__help__subcmd__run)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -393,6 +413,40 @@ _endpoints() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --pid-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ready-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handover-exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        endpoints__subcmd__run)
+            opts="-q -v -h --check --pid-file --ready-timeout --handover-exec --fd-store --log-level --log-format --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --pid-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

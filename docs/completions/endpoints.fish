@@ -35,6 +35,7 @@ complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "types" -d 'The 
 complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "listen" -d 'Listen; pipe the first connection to stdin and stdout (or serve an echo server)'
 complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "connect" -d 'Connect; copy stdin to the connection and the connection to stdout (like nc)'
 complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "relay" -d 'Accept on LISTEN, connect to CONNECT for each connection, copy both ways'
+complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "run" -d 'Serve the named tunnels of a TOML file (many relays in one process, reloaded on SIGHUP)'
 complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "completions" -d 'Print a shell\'s completion script for this command (bash, zsh, fish, elvish, powershell)'
 complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "version" -d 'Print the version (as --version does)'
 complete -c endpoints -n "__fish_endpoints_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -95,6 +96,16 @@ complete -c endpoints -n "__fish_endpoints_using_subcommand relay" -l fd-store -
 complete -c endpoints -n "__fish_endpoints_using_subcommand relay" -s q -l quiet -d 'Quiet: warnings and errors only (no line for each connection)'
 complete -c endpoints -n "__fish_endpoints_using_subcommand relay" -s v -l verbose -d 'Verbose: -v info (connect\'s summary line), -vv debug, -vvv trace'
 complete -c endpoints -n "__fish_endpoints_using_subcommand relay" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l pid-file -d 'Write this process\'s pid at start, and the successor\'s once it is ready' -r
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l ready-timeout -d 'How long the successor has to be ready (default 60)' -r
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l handover-exec -d 'Start PROGRAM (with the same arguments) instead of this binary' -r
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l log-level -d 'What reaches stderr besides the `listening on` line: off, error, warn, info, debug, trace' -r
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l log-format -d 'text (default) or json (one object a line: journald, Loki)' -r
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l check -d 'Only check FILE: print each tunnel\'s canonical form (exit status 0), or the errors (2)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -l fd-store -d 'Under systemd, also keep the listeners in its descriptor store (FDSTORE=1)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -s q -l quiet -d 'Quiet: warnings and errors only (no line for each connection)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -s v -l verbose -d 'Verbose: -v info (connect\'s summary line), -vv debug, -vvv trace'
+complete -c endpoints -n "__fish_endpoints_using_subcommand run" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c endpoints -n "__fish_endpoints_using_subcommand completions" -l log-level -d 'What reaches stderr besides the `listening on` line: off, error, warn, info, debug, trace' -r
 complete -c endpoints -n "__fish_endpoints_using_subcommand completions" -l log-format -d 'text (default) or json (one object a line: journald, Loki)' -r
 complete -c endpoints -n "__fish_endpoints_using_subcommand completions" -s q -l quiet -d 'Quiet: warnings and errors only (no line for each connection)'
@@ -105,11 +116,12 @@ complete -c endpoints -n "__fish_endpoints_using_subcommand version" -l log-form
 complete -c endpoints -n "__fish_endpoints_using_subcommand version" -s q -l quiet -d 'Quiet: warnings and errors only (no line for each connection)'
 complete -c endpoints -n "__fish_endpoints_using_subcommand version" -s v -l verbose -d 'Verbose: -v info (connect\'s summary line), -vv debug, -vvv trace'
 complete -c endpoints -n "__fish_endpoints_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "check" -d 'Parse and build a description without listening or connecting; print its canonical form'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "types" -d 'The registered endpoint types and their parameters'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "listen" -d 'Listen; pipe the first connection to stdin and stdout (or serve an echo server)'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "connect" -d 'Connect; copy stdin to the connection and the connection to stdout (like nc)'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "relay" -d 'Accept on LISTEN, connect to CONNECT for each connection, copy both ways'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "completions" -d 'Print a shell\'s completion script for this command (bash, zsh, fish, elvish, powershell)'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "version" -d 'Print the version (as --version does)'
-complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay completions version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "check" -d 'Parse and build a description without listening or connecting; print its canonical form'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "types" -d 'The registered endpoint types and their parameters'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "listen" -d 'Listen; pipe the first connection to stdin and stdout (or serve an echo server)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "connect" -d 'Connect; copy stdin to the connection and the connection to stdout (like nc)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "relay" -d 'Accept on LISTEN, connect to CONNECT for each connection, copy both ways'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "run" -d 'Serve the named tunnels of a TOML file (many relays in one process, reloaded on SIGHUP)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "completions" -d 'Print a shell\'s completion script for this command (bash, zsh, fish, elvish, powershell)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "version" -d 'Print the version (as --version does)'
+complete -c endpoints -n "__fish_endpoints_using_subcommand help; and not __fish_seen_subcommand_from check types listen connect relay run completions version help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -22,6 +22,7 @@ mod handover;
 mod metrics;
 mod pipes;
 mod relay;
+mod run;
 mod socks;
 mod terminate;
 mod tls;
@@ -40,7 +41,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 12] = [
+const GROUPS: [&str; 13] = [
     "accept",
     "echo",
     "connect",
@@ -53,6 +54,7 @@ const GROUPS: [&str; 12] = [
     "handover",
     "ws",
     "metrics",
+    "run",
 ];
 
 fn main() {
@@ -186,6 +188,9 @@ fn main() {
         }
         if want("metrics") {
             report("metrics", metrics::figures(&cfg).await);
+        }
+        if want("run") {
+            report("run", run::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed

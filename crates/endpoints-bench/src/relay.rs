@@ -22,6 +22,9 @@ pub(crate) enum Relay {
     Endpoints,
     /// `endpoints relay` from a `haproxy:tcp:` listener; the client sends a PROXY v1 header.
     EndpointsProxy,
+    /// `endpoints run FILE`: one tunnel (`tcp:` to `tcp:`) with the metrics recorder
+    /// installed (`metrics = ...`), as an operator runs it.
+    EndpointsRun,
 }
 
 /// A sink that reads and counts everything, on every connection. Its accept queue is deep
@@ -233,6 +236,49 @@ async fn start(
                 .spawn()
                 .map_err(|e| format!("socat: {e}"))?;
             wait_bound(port).await?;
+            (SocketAddr::from(([127, 0, 0, 1], port)), Some(child), None)
+        }
+        Relay::EndpointsRun => {
+            let (port, metrics) = (crate::free_port(), crate::free_port());
+            let dir =
+                std::env::temp_dir().join(format!("endpoints-bench-run-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let file = dir.join("tunnels.toml");
+            std::fs::write(
+                &file,
+                format!(
+                    "metrics = \"tcp:{metrics}:interface=127.0.0.1\"\n[tunnel.bench]\nlisten = \"tcp:{port}:interface=127.0.0.1\"\nconnect = \"tcp:{}:{}\"\n",
+                    target.ip(),
+                    target.port()
+                ),
+            )
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+            let bin = std::env::var("ENDPOINTS_BIN")
+                .unwrap_or_else(|_| "target/release/endpoints".into());
+            let mut child = Command::new(bin)
+                .arg("run")
+                .arg(&file)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| {
+                    format!("endpoints run: {e} (run through `cargo xtask bench`, which builds it)")
+                })?;
+            let mut lines = BufReader::new(child.stderr.take().ok_or("no stderr")?).lines();
+            let wait = async {
+                while let Some(l) = lines.next_line().await.map_err(|e| e.to_string())? {
+                    if l.starts_with("metrics: listening on") {
+                        return Ok(());
+                    }
+                }
+                Err("endpoints run: exited before listening".to_owned())
+            };
+            tokio::time::timeout(Duration::from_secs(10), wait)
+                .await
+                .map_err(|_| "endpoints run: not listening within 10 s")??;
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
             (SocketAddr::from(([127, 0, 0, 1], port)), Some(child), None)
         }
         Relay::Endpoints | Relay::EndpointsProxy => {

@@ -98,6 +98,16 @@ pub(crate) enum Command {
     /// line for each relayed connection (who, bytes each way, how it ended; -q for warnings
     /// only). On SIGINT/SIGTERM it stops listening and drains (--drain-timeout).
     Relay(RelayArgs),
+    /// Serve the named tunnels of a TOML file (many relays in one process, reloaded on SIGHUP)
+    ///
+    /// Each `[tunnel.NAME]` has a `listen` description and one of `connect` (a relay, as
+    /// `relay LISTEN CONNECT`; a program is `connect = "exec:..."` or `exec = "..."`) or
+    /// `echo = true`. The whole file is checked before anything listens: an error names
+    /// FILE:LINE:COL, points at the place and says the fix (exit status 2). SIGHUP is a
+    /// handover to a successor that reads the file again (see docs/handover.md); a file that
+    /// fails the check is refused by the successor and this process serves on. With
+    /// `metrics = "DESC"`, Prometheus metrics are served on GET /metrics there.
+    Run(RunArgs),
     /// Print a shell's completion script for this command (bash, zsh, fish, elvish, powershell)
     ///
     /// bash: `endpoints completions bash > ~/.local/share/bash-completion/completions/endpoints`;
@@ -348,6 +358,19 @@ pub(crate) struct RelayArgs {
     pub(crate) half_close: Option<String>,
     #[command(flatten)]
     pub(crate) policy: PolicyArgs,
+    #[command(flatten)]
+    pub(crate) handover: HandoverArgs,
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The TOML file of tunnels
+    #[arg(value_name = "FILE")]
+    pub(crate) file: String,
+    /// Only check FILE: print each tunnel's canonical form (exit status 0), or the errors (2)
+    #[arg(long)]
+    pub(crate) check: bool,
     #[command(flatten)]
     pub(crate) handover: HandoverArgs,
 }

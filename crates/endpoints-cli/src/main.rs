@@ -7,6 +7,7 @@
 //! endpoints connect DESC [SESSION]                      connect; copy stdin to it and it to stdout
 //! endpoints relay LISTEN CONNECT [--max-connections N] [--idle-timeout S] [--linger S]
 //!                 [--drain-timeout S] [--half-close auto|always|never]
+//! endpoints run [--check] FILE                        the named tunnels of a TOML file
 //! endpoints completions bash|zsh|fish                   a shell's completion script
 //! endpoints help [SUBCOMMAND] | SUBCOMMAND --help | --version
 //! handover (listen --echo, relay): [--pid-file PATH] [--ready-timeout SECS]
@@ -46,13 +47,17 @@ macro_rules! line {
 }
 
 mod cli;
+mod config;
 mod describe;
+mod exporter;
 mod flags;
 mod handover;
 mod log;
+mod prometheus;
 mod pump;
 mod relay;
 mod rlimit;
+mod run;
 mod session;
 mod splice;
 
@@ -113,6 +118,19 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    let mut cli = cli;
+    // `run`: the file's log-level and log-format, where no flag gives them.
+    if let Command::Run(a) = &cli.command
+        && cli.log.log_level.is_none()
+        && !cli.log.quiet
+        && cli.log.verbose == 0
+    {
+        let (level, format) = config::log_settings(&a.file);
+        cli.log.log_level = level;
+        if cli.log.log_format.is_none() {
+            cli.log.log_format = format;
+        }
+    }
     let quiet_by_default = matches!(cli.command, Command::Connect(_));
     match log::options(&cli.log, quiet_by_default) {
         Ok(o) => log::init(&o),
@@ -216,6 +234,7 @@ async fn run(command: Command) -> Result<ExitCode, Fail> {
             )
             .await
         }
+        Command::Run(a) => run::run(a).await,
         Command::Completions(a) => {
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut Cli::command(), "endpoints", &mut script);
@@ -309,7 +328,7 @@ fn set_type_policy(p: &cli::PolicyArgs) -> Result<(), Fail> {
 static TYPE_POLICY: std::sync::OnceLock<endpoints::registry::TypePolicy> =
     std::sync::OnceLock::new();
 
-fn type_policy() -> endpoints::registry::TypePolicy {
+pub(crate) fn type_policy() -> endpoints::registry::TypePolicy {
     TYPE_POLICY.get().cloned().unwrap_or_default()
 }
 

@@ -42,21 +42,17 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
     let linger = p
         .seconds("--linger", true)
         .map_err(Fail::Usage)?
-        .unwrap_or(Duration::from_secs(5));
+        .unwrap_or(DEFAULT_LINGER);
     let idle = p.seconds("--idle-timeout", false).map_err(Fail::Usage)?;
     let drain_for = p
         .seconds("--drain-timeout", true)
         .map_err(Fail::Usage)?
-        .unwrap_or(Duration::from_secs(10));
+        .unwrap_or(DEFAULT_DRAIN);
     let half_close = p.half_close().map_err(Fail::Usage)?;
     let asked = p
         .count("--max-connections", MAX_CONNECTIONS)
         .map_err(Fail::Usage)?;
     let target: Arc<dyn endpoints::ClientEndpoint> = Arc::from(build_client(connect_to)?);
-    let open_files = rlimit::open_files().unwrap_or(1024);
-    let fits = default_max_connections(open_files);
-    let max = asked.unwrap_or(fits);
-    let slots = Arc::new(Semaphore::new(max));
     let settings = Settings {
         linger,
         idle,
@@ -64,85 +60,137 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
     };
 
     let mut handover = Handover::from_flags(&p)?;
-    let mut listener = start_listening(listen_at).await?;
+    let listener = start_listening(listen_at).await?;
+    crate::exporter::tunnel_started("relay");
+    let max = connection_limit(asked, "relay", "--max-connections");
+    crate::log::release();
+    handover.listening()?;
+    let tunnel = Tunnel {
+        name: None,
+        listener,
+        target: Target::Connect(target),
+        settings,
+        max,
+        drain_for,
+        drain_named: format!(
+            "the drain deadline (--drain-timeout {}s)",
+            drain_for.as_secs_f64()
+        ),
+    };
+    serve(vec![tunnel], &mut handover).await
+}
+
+/// `--linger` when not given.
+pub(crate) const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+/// `--drain-timeout` when not given.
+pub(crate) const DEFAULT_DRAIN: Duration = Duration::from_secs(10);
+
+/// The connection limit: `asked`, else what the open-files limit fits; said in one line
+/// (`who`: `relay`, or `tunnel NAME`; `flag`: how to change it).
+pub(crate) fn connection_limit(asked: Option<usize>, who: &str, flag: &str) -> usize {
+    let open_files = rlimit::open_files().unwrap_or(1024);
+    let fits = default_max_connections(open_files);
     match asked {
         Some(n) if n > fits => err!(
-            "relay: at most {n} connections at once (--max-connections); warning: the \
+            "{who}: at most {n} connections at once ({flag}); warning: the \
              open-files limit ({open_files}) fits about {fits} at {DESCRIPTORS_PER_CONNECTION} \
              descriptors each: past that, new connections wait for descriptors"
         ),
-        Some(n) => err!("relay: at most {n} connections at once (--max-connections)"),
+        Some(n) => err!("{who}: at most {n} connections at once ({flag})"),
         None => err!(
-            "relay: at most {max} connections at once (the open-files limit {open_files}, \
+            "{who}: at most {fits} connections at once (the open-files limit {open_files}, \
              {DESCRIPTORS_PER_CONNECTION} descriptors each, {DESCRIPTORS_KEPT} kept); \
-             --max-connections changes it"
+             {flag} changes it"
         ),
     }
-    crate::log::release();
-    handover.listening()?;
-    // At the drain deadline, what is still open is cut (a reset and a warning each), not
-    // closed as if it were complete.
-    let (cut_all, stop) = tokio::sync::watch::channel(None::<String>);
+    asked.unwrap_or(fits)
+}
+
+/// What a tunnel does with each accepted connection.
+pub(crate) enum Target {
+    /// Connect to this client endpoint and copy both ways.
+    Connect(Arc<dyn endpoints::ClientEndpoint>),
+    /// Echo every byte back (`echo = true` in a `run` file).
+    Echo,
+}
+
+/// One listener and what to do with its connections: `relay`'s one, or each of `run`'s.
+pub(crate) struct Tunnel {
+    /// `run`'s name for it (a prefix of its log lines, the `tunnel` label of its metrics);
+    /// `None` for `relay` (metrics under the name `relay`).
+    pub(crate) name: Option<String>,
+    pub(crate) listener: Box<dyn endpoints::Listener>,
+    pub(crate) target: Target,
+    pub(crate) settings: Settings,
+    /// At most this many connections at once; more wait in the listen queue.
+    pub(crate) max: usize,
+    /// How long open connections get at a stop or a handover.
+    pub(crate) drain_for: Duration,
+    /// That deadline in words, for the log.
+    pub(crate) drain_named: String,
+}
+
+/// What one tunnel's accepting and draining came to.
+struct Served {
+    relayed: u64,
+    fatal: Option<String>,
+}
+
+/// Serve `tunnels` until every listener is done, SIGINT/SIGTERM, or a successor took the
+/// listeners over (`SIGHUP`, see [`Handover`]); then stop accepting on all, and drain each
+/// (its own deadline). The one relay loop of `relay` and of every `run` tunnel.
+pub(crate) async fn serve(tunnels: Vec<Tunnel>, handover: &mut Handover) -> Result<ExitCode, Fail> {
+    // Some(cause) once accepting stops everywhere.
+    let (stop_accepting, accepting) = tokio::sync::watch::channel(None::<DrainCause>);
     let failed = Arc::new(AtomicU64::new(0));
-    let mut relayed = 0u64;
-    let mut tasks = JoinSet::new();
-    let mut fatal = None;
-    let mut drained_after = DrainCause::Stop;
-    loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = shutdown_signal() => break,
-            pid = handover.successor_ready() => {
-                drained_after = handover_ready(pid, &mut tasks);
-                break;
-            }
-        };
-        let conn = tokio::select! {
-            c = listener.accept() => match c {
-                Ok(c) => c,
-                // A listener that has handed out its only connection (stdio:).
-                Err(e) if e.kind() == std::io::ErrorKind::NotConnected => break,
-                Err(e) => {
-                    fatal = Some(format!("{listener}: {e}; no longer accepting"));
-                    break;
-                }
-            },
-            () = shutdown_signal() => break,
-            pid = handover.successor_ready() => {
-                drained_after = handover_ready(pid, &mut tasks);
-                break;
-            }
-        };
-        while tasks.try_join_next().is_some() {}
-        relayed += 1;
-        let (target, failed, stop) = (target.clone(), failed.clone(), stop.clone());
-        tasks.spawn(async move {
-            let _permit = permit;
-            if !relay_one(conn, &*target, settings, Some(stop)).await {
-                failed.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+    let open = Arc::new(AtomicU64::new(0));
+    let mut loops = JoinSet::new();
+    for t in tunnels {
+        loops.spawn(accept_and_drain(
+            t,
+            accepting.clone(),
+            failed.clone(),
+            open.clone(),
+        ));
     }
-    let _ = listener.close().await;
-    let deadline = format!(
-        "the drain deadline (--drain-timeout {}s)",
-        drain_for.as_secs_f64()
-    );
-    drain_or_cut(
-        tasks,
-        drain_for,
-        &deadline,
-        drained_after,
-        &cut_all,
-        &failed,
-    )
-    .await;
+    let mut served = Vec::new();
+    let mut cause = DrainCause::Stop;
+    loop {
+        tokio::select! {
+            done = loops.join_next() => match done {
+                Some(s) => served.push(s),
+                None => break,
+            },
+            () = shutdown_signal() => break,
+            pid = handover.successor_ready() => {
+                cause = DrainCause::Handover(pid);
+                line!(
+                    info,
+                    "handover: successor pid {pid} is ready; no longer accepting, draining {} connection(s)",
+                    open.load(Ordering::Relaxed)
+                );
+                break;
+            }
+        }
+    }
+    stop_accepting.send_replace(Some(cause));
+    while let Some(s) = loops.join_next().await {
+        served.push(s);
+    }
+    let mut relayed = 0;
+    let mut fatal = Vec::new();
+    for s in served {
+        match s {
+            Ok(s) => {
+                relayed += s.relayed;
+                fatal.extend(s.fatal);
+            }
+            Err(e) => fatal.push(format!("a tunnel's task ended: {e}")),
+        }
+    }
     let failed = failed.load(Ordering::Relaxed);
-    if let Some(m) = fatal {
-        return Err(Fail::Run(m));
+    if !fatal.is_empty() {
+        return Err(Fail::Run(fatal.join("; ")));
     }
     if failed > 0 {
         return Err(Fail::Run(format!(
@@ -150,6 +198,110 @@ pub(crate) async fn relay(p: Parsed) -> Result<ExitCode, Fail> {
         )));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One tunnel: accept until told to stop (or the listener is done), then close the listener
+/// and drain its connections up to its deadline.
+async fn accept_and_drain(
+    t: Tunnel,
+    mut accepting: tokio::sync::watch::Receiver<Option<DrainCause>>,
+    failed: Arc<AtomicU64>,
+    open: Arc<AtomicU64>,
+) -> Served {
+    let Tunnel {
+        name,
+        mut listener,
+        target,
+        settings,
+        max,
+        drain_for,
+        drain_named,
+    } = t;
+    let label: Arc<str> = Arc::from(name.as_deref().unwrap_or("relay"));
+    let prefix: Arc<str> = Arc::from(
+        name.as_deref()
+            .map(|n| format!("tunnel {n}: "))
+            .unwrap_or_default(),
+    );
+    let slots = Arc::new(Semaphore::new(max));
+    // At the drain deadline, what is still open is cut (a reset and a warning each), not
+    // closed as if it were complete.
+    let (cut_all, stop) = tokio::sync::watch::channel(None::<String>);
+    let mut tasks = JoinSet::new();
+    let mut relayed = 0u64;
+    let mut fatal = None;
+    let stopped = |accepting: &mut tokio::sync::watch::Receiver<Option<DrainCause>>| {
+        let mut a = accepting.clone();
+        async move {
+            let _ = a.wait_for(Option::is_some).await;
+        }
+    };
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = stopped(&mut accepting) => break,
+        };
+        let conn = tokio::select! {
+            c = listener.accept() => match c {
+                Ok(c) => c,
+                // A listener that has handed out its only connection (stdio:).
+                Err(e) if e.kind() == std::io::ErrorKind::NotConnected => break,
+                Err(e) => {
+                    fatal = Some(format!("{prefix}{listener}: {e}; no longer accepting"));
+                    break;
+                }
+            },
+            () = stopped(&mut accepting) => break,
+        };
+        while tasks.try_join_next().is_some() {}
+        relayed += 1;
+        crate::exporter::accepted(&label);
+        open.fetch_add(1, Ordering::Relaxed);
+        let (failed, open, stop) = (failed.clone(), open.clone(), stop.clone());
+        let (label, prefix) = (label.clone(), prefix.clone());
+        let target = match &target {
+            Target::Connect(t) => Some(t.clone()),
+            Target::Echo => None,
+        };
+        tasks.spawn(async move {
+            let _permit = permit;
+            let clean = match target {
+                Some(target) => {
+                    relay_one(conn, &*target, settings, Some(stop), &label, &prefix).await
+                }
+                None => {
+                    let (clean, echoed) = crate::session::echo(conn, stop).await;
+                    let end = if clean {
+                        crate::exporter::End::Clean
+                    } else {
+                        crate::exporter::End::Truncated
+                    };
+                    // Each byte went up to the echo and came back down.
+                    crate::exporter::ended(&label, echoed, echoed, end);
+                    clean
+                }
+            };
+            if !clean {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
+            crate::exporter::closed(&label);
+        });
+    }
+    if let Some(m) = &fatal
+        && name.is_some()
+    {
+        // The other tunnels go on: said now, and again at exit.
+        line!(error, "{m}");
+    }
+    let _ = listener.close().await;
+    // The listener ended by itself: the drain follows as after a stop.
+    let cause = accepting.borrow().unwrap_or(DrainCause::Stop);
+    drain_or_cut(tasks, drain_for, &drain_named, cause, &cut_all, &failed).await;
+    Served { relayed, fatal }
 }
 
 /// What ended the accepting before a drain: a stop (SIGINT/SIGTERM, or the end of a
@@ -215,18 +367,21 @@ const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// The per-connection flags.
 #[derive(Clone, Copy, Debug)]
-struct Settings {
-    linger: Duration,
-    idle: Option<Duration>,
-    half_close: HalfClose,
+pub(crate) struct Settings {
+    pub(crate) linger: Duration,
+    pub(crate) idle: Option<Duration>,
+    pub(crate) half_close: HalfClose,
 }
 
-/// Relay one connection; log one line when it ends. Returns whether it ended cleanly.
+/// Relay one connection; log one line when it ends (after `prefix`: `run`'s tunnel name);
+/// record its metrics under the tunnel `label`. Returns whether it ended cleanly.
 async fn relay_one(
     mut conn: Connection,
     target: &dyn endpoints::ClientEndpoint,
     settings: Settings,
     stop: pump::Stop,
+    label: &str,
+    prefix: &str,
 ) -> bool {
     let started = Instant::now();
     let peer = conn.peer_addr().clone();
@@ -244,9 +399,17 @@ async fn relay_one(
         }
     };
     let mut upstream = match announced.await {
-        Ok(u) => u,
+        Ok(u) => {
+            crate::exporter::connected(label, started.elapsed());
+            u
+        }
         Err(e) => {
-            line!(warn, "relay {peer}: {e}; the client is reset{}", via(&conn));
+            crate::exporter::connect_failed(label, pump::stopped_of(&e).is_some());
+            line!(
+                warn,
+                "{prefix}relay {peer}: {e}; the client is reset{}",
+                via(&conn)
+            );
             reset_on_close(&conn);
             return false;
         }
@@ -275,8 +438,19 @@ async fn relay_one(
         reset_on_close(&conn);
         reset_on_close(&upstream);
     }
+    crate::exporter::ended(
+        label,
+        stats.a_to_b,
+        stats.b_to_a,
+        match &result {
+            Ok(()) => crate::exporter::End::Clean,
+            Err(e) if pump::is_idle_timeout(e) => crate::exporter::End::IdleCut,
+            Err(e) if pump::stopped_of(e).is_some() => crate::exporter::End::DrainCut,
+            Err(_) => crate::exporter::End::Truncated,
+        },
+    );
     let line = format!(
-        "relay {peer} -> {target}{}: {} bytes up, {} bytes down, {:.3}s, {how}",
+        "{prefix}relay {peer} -> {target}{}: {} bytes up, {} bytes down, {:.3}s, {how}",
         via(&conn),
         stats.a_to_b,
         stats.b_to_a,

@@ -113,7 +113,7 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
         while tasks.try_join_next().is_some() {}
         let (failed, stop) = (failed.clone(), stop.clone());
         tasks.spawn(async move {
-            if !echo(conn, stop).await {
+            if !echo(conn, stop).await.0 {
                 failed.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -146,8 +146,11 @@ pub(crate) async fn listen(p: Parsed) -> Result<ExitCode, Fail> {
 
 /// Echo one connection until its peer's data ends, or until `stop` says to cut it (a reset
 /// and a warning); log one line when it ends (who, bytes, how it ended). Returns whether it
-/// ended cleanly.
-async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<String>>) -> bool {
+/// ended cleanly, and the bytes echoed.
+pub(crate) async fn echo(
+    mut conn: Connection,
+    stop: tokio::sync::watch::Receiver<Option<String>>,
+) -> (bool, u64) {
     let started = std::time::Instant::now();
     // Most echo connections are short (a line or a request): a small buffer first, the
     // copy's full one once a read fills it.
@@ -182,14 +185,14 @@ async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<St
                 info,
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended cleanly"
             );
-            true
+            (true, echoed)
         }
         Some(Err(e)) => {
             line!(
                 warn,
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, ended by an error: {e}"
             );
-            false
+            (false, echoed)
         }
         Some(Ok(why)) => {
             reset_on_close(&conn);
@@ -198,7 +201,7 @@ async fn echo(mut conn: Connection, stop: tokio::sync::watch::Receiver<Option<St
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, cut: {why}; \
                  reset"
             );
-            false
+            (false, echoed)
         }
     }
 }

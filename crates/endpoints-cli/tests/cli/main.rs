@@ -11,6 +11,7 @@ mod echo_server;
 mod exec;
 mod handover;
 mod logs;
+mod run;
 mod transfers;
 mod usage;
 mod ws;
