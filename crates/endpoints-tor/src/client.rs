@@ -184,9 +184,13 @@ pub fn refusal(e: &io::Error) -> Option<TorRefusal> {
         if let Some(t) = err.downcast_ref::<TorStreamError>() {
             return Some(t.refusal);
         }
-        next = match err.downcast_ref::<io::Error>() {
-            Some(io) => io.get_ref().map(|e| e as _),
-            None => err.source(),
+        next = if let Some(io) = err.downcast_ref::<io::Error>() {
+            io.get_ref().map(|e| e as _)
+        } else if let Some(named) = err.downcast_ref::<endpoints_core::EndpointIoError>() {
+            // Its `source()` skips the cause itself: go through it.
+            named.cause().get_ref().map(|e| e as _)
+        } else {
+            err.source()
         };
     }
     None
@@ -299,9 +303,12 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
     canonical.set("host", host);
     let socks = match args.get("control") {
         Some(c) => {
-            if args.is_given("socksPort") {
-                return Err(c.invalid("give `control=` or `socksPort=`, not both"));
+            // The canonical form spells out the default `socksPort=9050`: only another
+            // value conflicts.
+            if let Some(s) = args.get("socksPort").filter(|s| s.as_str() != "9050") {
+                return Err(s.invalid("give `control=` or `socksPort=`, not both"));
             }
+            canonical.remove("socksPort");
             let desc = port_description(&c)?;
             let ep = build_client(&desc)
                 .map_err(|e| e.nested_in(d.input().cloned(), c.span(), c.param()))?;

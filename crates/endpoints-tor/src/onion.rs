@@ -95,6 +95,7 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
             .required("port")?
             .invalid("an onion service port is 1 to 65535"));
     }
+    args.required("version")?.choice(&["3"])?;
     let mut canonical = args.canonical();
     let cv = args.required("controlPort")?;
     let desc = port_description(&cv)?;
@@ -135,7 +136,7 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
             .transpose()?,
         keys,
         client_auth,
-        local_tcp: args.required("local")?.as_str().eq_ignore_ascii_case("tcp"),
+        local_tcp: args.required("local")?.choice(&["unix", "tcp"])? == "tcp",
         wait_published: args.required("waitPublished")?.flag()?,
         timeout: Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero()),
         canonical,

@@ -346,9 +346,13 @@ pub fn socks5_reply_code(e: &io::Error) -> Option<u8> {
         {
             return w.reply;
         }
-        next = match err.downcast_ref::<io::Error>() {
-            Some(io) => io.get_ref().map(|e| e as _),
-            None => err.source(),
+        next = if let Some(io) = err.downcast_ref::<io::Error>() {
+            io.get_ref().map(|e| e as _)
+        } else if let Some(named) = err.downcast_ref::<endpoints_core::EndpointIoError>() {
+            // Its `source()` skips the cause itself: go through it.
+            named.cause().get_ref().map(|e| e as _)
+        } else {
+            err.source()
         };
     }
     None
