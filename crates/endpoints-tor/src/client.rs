@@ -25,6 +25,8 @@ pub static TOR_PARAMS: &[Param] = &[
     Param::optional("socksPort", ParamKind::Text)
         .default("9050")
         .help("Tor's SOCKS port: a port on 127.0.0.1, a unix socket path (`/run/tor/socks`), or a client description, escaped"),
+    Param::optional("socksHostname", ParamKind::Host)
+        .help("the host of Tor's SOCKS port, with a port number in `socksPort=` (txtorcon's name; default 127.0.0.1)"),
     Param::optional("control", ParamKind::Text)
         .help("read the SOCKS port from this control port (`GETINFO net/listeners/socks`): a port on 127.0.0.1, a socket path, or a client description, escaped; instead of `socksPort=`"),
     Param::optional("controlPasswordFile", ParamKind::Path)
@@ -324,7 +326,21 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
                 return Err(v.invalid("`controlPasswordFile=` goes with `control=`"));
             }
             let v = args.required("socksPort")?;
-            let desc = port_description(&v)?;
+            let desc = match args.get("socksHostname") {
+                Some(h) => {
+                    if !v.as_str().bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(
+                            h.invalid("`socksHostname=` goes with a port number in `socksPort=`")
+                        );
+                    }
+                    canonical.remove("socksHostname");
+                    let host = h.as_str().trim_start_matches('[').trim_end_matches(']');
+                    format!("tcp:{}:{}", endpoints_core::escape(host), v.port()?)
+                        .parse()
+                        .map_err(|_| h.invalid("not a host name or IP address"))?
+                }
+                None => port_description(&v)?,
+            };
             let ep = build_client(&desc)
                 .map_err(|e| e.nested_in(d.input().cloned(), v.span(), v.param()))?;
             canonical.set("socksPort", ep.to_string());

@@ -256,8 +256,10 @@ impl KeyStore {
                 .take(4096)
                 .read_to_end(&mut bytes)?;
         }
+        // A file as Tor writes it (`hs_ed25519_secret_key`) works in `privateKeyFile=` too,
+        // as in txtorcon.
         let key = match self {
-            Self::Dir(_) => {
+            _ if bytes.starts_with(TOR_KEY_HEADER) || matches!(self, Self::Dir(_)) => {
                 let raw = bytes
                     .strip_prefix(&TOR_KEY_HEADER[..])
                     .filter(|k| k.len() == 64)

@@ -13,6 +13,11 @@ fn tor_client() {
         .valid("tor:host=example.com:port=443:socksPort=9150")
         .valid("tor:2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:80")
         .valid("tor:example.com:80:socksPort=/run/tor/socks")
+        .valid("tor:host=example.com:port=80:socksHostname=127.0.0.1:socksPort=9150")
+        .invalid(
+            "tor:example.com:80:socksHostname=h:socksPort=/p",
+            ErrorKind::InvalidValue,
+        )
         .valid("tor:example.com:80:control=9051")
         .valid("tor:example.com:80:socksUsername=a:socksPassword=b:timeout=5")
         .valid("tor:[2001:db8::1]:22")

@@ -2,6 +2,8 @@
 //! removed when dropped.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod testnet;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
