@@ -551,22 +551,20 @@ impl Control {
         if let Some(path) = password_file
             && info.offers("HASHEDPASSWORD")
         {
-            {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot read the control password file `{}`: {e}",
-                            path.display()
-                        ),
-                    )
-                })?;
-                let pw = text.strip_suffix('\n').unwrap_or(&text);
-                let pw = pw.strip_suffix('\r').unwrap_or(pw);
-                return self
-                    .auth(&format!("AUTHENTICATE {}", quote(pw)), "the password")
-                    .await;
-            }
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot read the control password file `{}`: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            let pw = text.strip_suffix('\n').unwrap_or(&text);
+            let pw = pw.strip_suffix('\r').unwrap_or(pw);
+            return self
+                .auth(&format!("AUTHENTICATE {}", quote(pw)), "the password")
+                .await;
         }
         if info.offers("SAFECOOKIE") || info.offers("COOKIE") {
             let path = info.cookie_file.clone().ok_or_else(|| {

@@ -34,6 +34,7 @@
 //! | `host` | 1 | host | required | target host name, `NAME.onion` or IP address; names are resolved by Tor, never here |
 //! | `port` | 2 | port | required | target port |
 //! | `socksPort` |  | text | `9050` | Tor's SOCKS port: a port on 127.0.0.1, a unix socket path (`/run/tor/socks`), or a client description, escaped |
+//! | `socksHostname` |  | host |  | the host of Tor's SOCKS port, with a port number in `socksPort=` (txtorcon's name; default 127.0.0.1) |
 //! | `control` |  | text |  | read the SOCKS port from this control port (`GETINFO net/listeners/socks`): a port on 127.0.0.1, a socket path, or a client description, escaped; instead of `socksPort=` |
 //! | `controlPasswordFile` |  | path |  | the control port's password, read from this file (otherwise cookie authentication) |
 //! | `socksUsername` |  | text |  | SOCKS user name: streams with different names use different circuits (default: one name per endpoint, so each description gets its own circuits) |
@@ -54,7 +55,8 @@
 //! | `version` |  | one of 3 | `3` | onion service version (only v3 exists) |
 //! | `clientAuth` |  | list |  | v3 client authorization: the clients' x25519 public keys (base32, 52 characters), comma-separated |
 //! | `local` |  | one of unix\|tcp | `unix` | where Tor hands us the streams: `unix` (a socket in a private directory) or `tcp` (127.0.0.1, a random port; use it when Tor runs as another user) |
-//! | `waitPublished` |  | 0/1 | `1` | listen() returns once Tor has uploaded the descriptor (HS_DESC UPLOADED) |
+//! | `localPort` |  | port |  | the port on 127.0.0.1 Tor forwards to (txtorcon's name; implies `local=tcp`; default a random one) |
+//! | `waitPublished` |  | 0/1 | `1` | listen() returns once Tor has uploaded the descriptor (HS\_DESC UPLOADED) |
 //! | `timeout` |  | seconds | `180` | deadline for reaching Tor, adding the service and publishing its descriptor, in seconds (0: none) |
 //! <!-- /params -->
 //!

@@ -39,6 +39,8 @@ pub static ONION_PARAMS: &[Param] = &[
     Param::optional("local", ParamKind::Choice(&["unix", "tcp"]))
         .default("unix")
         .help("where Tor hands us the streams: `unix` (a socket in a private directory) or `tcp` (127.0.0.1, a random port; use it when Tor runs as another user)"),
+    Param::optional("localPort", ParamKind::Port)
+        .help("the port on 127.0.0.1 Tor forwards to (txtorcon's name; implies `local=tcp`; default a random one)"),
     Param::optional("waitPublished", ParamKind::Bool)
         .default("1")
         .help("listen() returns once Tor has uploaded the descriptor (HS_DESC UPLOADED)"),
@@ -76,6 +78,7 @@ pub struct OnionEndpoint {
     keys: KeyStore,
     client_auth: Vec<String>,
     local_tcp: bool,
+    local_port: u16,
     wait_published: bool,
     timeout: Option<Duration>,
     canonical: Description,
@@ -127,6 +130,20 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
             client_auth.push(k.to_ascii_uppercase());
         }
     }
+    let local = args.required("local")?;
+    let mut local_tcp = local.choice(&["unix", "tcp"])? == "tcp";
+    let local_port = match args.get("localPort") {
+        // txtorcon's `localPort=` alone means a TCP listener on that port.
+        Some(v) if !local_tcp && args.is_given("local") => {
+            return Err(v.invalid("`localPort=` is a TCP port: it goes with `local=tcp`"));
+        }
+        Some(v) => {
+            local_tcp = true;
+            canonical.set("local", "tcp");
+            v.port()?
+        }
+        None => 0,
+    };
     Ok(Box::new(OnionEndpoint {
         port,
         control,
@@ -136,7 +153,8 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
             .transpose()?,
         keys,
         client_auth,
-        local_tcp: args.required("local")?.choice(&["unix", "tcp"])? == "tcp",
+        local_tcp,
+        local_port,
         wait_published: args.required("waitPublished")?.flag()?,
         timeout: Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero()),
         canonical,
@@ -369,7 +387,7 @@ impl OnionEndpoint {
     async fn start(&self, stage: &mut Stage) -> io::Result<OnionListener> {
         *stage = Stage::Local;
         let (dir, local_desc) = if self.local_tcp {
-            (None, "tcp:0:interface=127.0.0.1".to_owned())
+            (None, format!("tcp:{}:interface=127.0.0.1", self.local_port))
         } else {
             let dir = PrivateDir::new()?;
             let path = dir.0.join("s");
@@ -449,17 +467,15 @@ impl OnionEndpoint {
         if stored.is_none()
             && let (Some(k), Some(path)) = (reply.value("PrivateKey"), self.keys.path())
         {
-            {
-                self.keys.store(&Key(k), &service_id).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot keep the onion service key in `{}`: {e}",
-                            path.display()
-                        ),
-                    )
-                })?;
-            }
+            self.keys.store(&Key(k), &service_id).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot keep the onion service key in `{}`: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
         }
 
         *stage = Stage::Publish;

@@ -43,6 +43,12 @@ fn onion_server() {
         .valid("onion:80:controlPort=9051:privateKeyFile=/var/lib/app/onion.key")
         .valid("onion:443:controlPort=/run/tor/control:hiddenServiceDir=/var/lib/app/hs:version=3")
         .valid("onion:80:local=tcp:waitPublished=0:timeout=60")
+        .valid("onion:80:local=tcp:localPort=9876")
+        .valid("onion:80:localPort=9876")
+        .invalid(
+            "onion:80:local=unix:localPort=9876",
+            ErrorKind::InvalidValue,
+        )
         .valid("onion:80:clientAuth=UP3XRKNR6YXU5ULAGHGYGZ5DOOAKEU2ZRDVZ4ZNUGGZRJQ2SUU7Q")
         .invalid("onion", ErrorKind::MissingParameter)
         .invalid("onion:80:version=2", ErrorKind::InvalidValue)

@@ -5,5 +5,6 @@
 mod builders;
 mod handover;
 mod policy;
+mod tor_builders;
 mod tracing;
 mod ws_builders;
