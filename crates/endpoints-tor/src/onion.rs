@@ -437,8 +437,16 @@ impl OnionEndpoint {
             None => "NEW:ED25519-V3".to_owned(),
         };
         let mut line = format!("ADD_ONION {key_spec}");
+        let mut flags = Vec::new();
         if stored.is_some() || matches!(self.keys, KeyStore::Ephemeral) {
-            line.push_str(" Flags=DiscardPK");
+            flags.push("DiscardPK");
+        }
+        if !self.client_auth.is_empty() {
+            // Tor answers `512 No auth type specified` to ClientAuthV3 without it.
+            flags.push("V3Auth");
+        }
+        if !flags.is_empty() {
+            line.push_str(&format!(" Flags={}", flags.join(",")));
         }
         line.push_str(&format!(" Port={},{}", self.port, target));
         for k in &self.client_auth {

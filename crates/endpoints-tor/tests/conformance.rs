@@ -64,3 +64,25 @@ fn onion_server() {
         )
         .run();
 }
+
+/// The types compose through the registry: a wrapper over `onion:`, `tls:`-style nesting of
+/// `tor:` in another description's client parameter.
+#[test]
+fn composes_through_the_registry() {
+    use endpoints_core::registry::{build_client, build_server};
+    let d = r"socks5:example.com:80:proxy=tor\:proxy.example\:1080";
+    build_client(&d.parse().expect("parse")).expect("tor: inside socks5:'s proxy=");
+    let e = build_client(
+        &r"tor:example.com:80:control=unix\:/run/tor/control:socksPassword=s3cret"
+            .parse()
+            .expect("parse"),
+    )
+    .expect("control= as a description");
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    build_server(
+        &"onion:80:controlPort=unix\\:/run/tor/control"
+            .parse()
+            .expect("parse"),
+    )
+    .expect("controlPort= as a description");
+}

@@ -173,6 +173,19 @@ async fn hidden_service_dir_and_ephemeral_and_tcp_local() {
     assert_eq!(l.to_string(), name);
     l.close().await.expect("close");
 
+    // Client authorization (v3): Tor takes the key with the service.
+    let auth = format!(
+        "onion:80:controlPort={}:waitPublished=0:clientAuth=UP3XRKNR6YXU5ULAGHGYGZ5DOOAKEU2ZRDVZ4ZNUGGZRJQ2SUU7Q",
+        tor.control_port
+    );
+    onion(&auth)
+        .listen()
+        .await
+        .expect("ADD_ONION with ClientAuthV3")
+        .close()
+        .await
+        .expect("close");
+
     // Ephemeral: a new address each time.
     let text = format!("onion:80:controlPort={}:waitPublished=0", tor.control_port);
     let a = onion(&text).listen().await.expect("ephemeral");

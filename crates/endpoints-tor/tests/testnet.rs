@@ -158,6 +158,7 @@ async fn parts(net: &TestNet) {
         ))
         .await;
         assert_eq!(out, "ECHO hello from txtorcon");
+        println!("txtorcon's tor: reached {host}");
     }
 
     // 3. A listener dropped (its task aborted): the control connection closes, Tor removes
@@ -257,6 +258,7 @@ async fn txtorcon_server(hs: u16, socks: u16) {
         .to_owned();
     let c = client(&format!("tor:{host}:83:socksPort={socks}:timeout=60"));
     echo_exact(connect_retrying(c.as_ref()).await, 256 << 10).await;
+    println!("256 KiB echoed through txtorcon's onion: at {host}");
     drop(child.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
 }
