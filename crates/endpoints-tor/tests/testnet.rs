@@ -203,7 +203,23 @@ async fn parts(net: &TestNet) {
     echo_exact(connect_retrying(c82.as_ref()).await, 1000).await;
     task.abort();
 
-    // 5. txtorcon's onion: server reached by our tor: client.
+    // 5. Client authorization: a client without the key is refused with the typed error.
+    let l = listen(&format!(
+        "onion:84:controlPort={hs}:timeout=120:clientAuth=UP3XRKNR6YXU5ULAGHGYGZ5DOOAKEU2ZRDVZ4ZNUGGZRJQ2SUU7Q"
+    ))
+    .await;
+    let authed = onion_host(l.as_ref());
+    let c84 = client(&format!("tor:{authed}:84:socksPort={socks}:timeout=60"));
+    let e = c84.connect().await.expect_err("no client key");
+    assert_eq!(
+        endpoints_tor::refusal(&e),
+        Some(endpoints_tor::TorRefusal::OnionMissingClientAuth),
+        "{e}"
+    );
+    println!("without the client key: {e}");
+    l.close().await.expect("close");
+
+    // 6. txtorcon's onion: server reached by our tor: client.
     if endpoints_test_support::peers::python_modules(&["txtorcon"], "pip install txtorcon") {
         txtorcon_server(hs, socks).await;
     }
