@@ -21,8 +21,12 @@
 //! * [`control`]: the control protocol with bounded reads (line, reply and line-count caps),
 //!   SAFECOOKIE, COOKIE and password-file authentication.
 //!
-//! Tor itself is not started here: run it (Debian: `apt install tor`) with a `SocksPort` and,
-//! for `onion:` and `control=`, a `ControlPort` with `CookieAuthentication 1`.
+//! * [`launch`]: start a `tor` of our own (txtorcon's `launch`) with a private data
+//!   directory, wait for its bootstrap with the progress in the log, stop it with the handle.
+//!
+//! The descriptions use a running Tor (Debian: `apt install tor`) with a `SocksPort` and,
+//! for `onion:` and `control=`, a `ControlPort` with `CookieAuthentication 1`; or one started
+//! with [`launch::Launch`], whose ports go into the descriptions.
 //!
 //! # Grammar
 //!
@@ -89,6 +93,7 @@
 
 pub mod client;
 pub mod control;
+pub mod launch;
 pub mod onion;
 
 pub use client::{TOR_PARAMS, TorEndpoint, TorInfo, TorRefusal, TorStreamError, refusal};

@@ -121,6 +121,7 @@ fn through_a_private_tor_network() {
     {
         return;
     }
+    endpoints_test_support::capture::install();
     let net = TestNet::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -219,7 +220,35 @@ async fn parts(net: &TestNet) {
     println!("without the client key: {e}");
     l.close().await.expect("close");
 
-    // 6. txtorcon's onion: server reached by our tor: client.
+    // 6. A Tor of our own (launch): bootstrapped on this network, its SOCKS port used by
+    // tor: to reach an onion service; dropped, the process is gone.
+    let mut launch = endpoints_tor::launch::Launch::new().timeout(Duration::from_secs(120));
+    for l in &net.client_torrc {
+        launch = launch.torrc_line(l.clone());
+    }
+    let launched = launch.start().await.expect("launched tor bootstraps");
+    let progress = endpoints_test_support::capture::lines_with(&["tor bootstrapping", "progress="]);
+    assert!(
+        progress.iter().any(|l| l.contains("progress=100")),
+        "bootstrap progress in the log: {progress:?}"
+    );
+    println!("bootstrap logged in {} steps", progress.len());
+    let dir = launched.data_dir().to_owned();
+    let socks_addr = launched.socks_addr().expect("its SOCKS port");
+    let l = listen(&format!("onion:85:controlPort={hs}:timeout=120")).await;
+    let host85 = onion_host(l.as_ref());
+    let (task, _stop) = serve_echo(l);
+    let c85 = client(&format!(
+        "tor:{host85}:85:socksPort={}:timeout=60",
+        socks_addr.port()
+    ));
+    echo_exact(connect_retrying(c85.as_ref()).await, 64 << 10).await;
+    println!("through a launched tor at {socks_addr}");
+    task.abort();
+    launched.stop().await.expect("stop");
+    assert!(!dir.exists(), "its data directory is removed");
+
+    // 7. txtorcon's onion: server reached by our tor: client.
     if endpoints_test_support::peers::python_modules(&["txtorcon"], "pip install txtorcon") {
         txtorcon_server(hs, socks).await;
     }

@@ -31,6 +31,9 @@ pub struct TestNet {
     pub client_control: u16,
     pub hs_control: u16,
     pub base: TempDir,
+    /// The torrc lines a further client of this network needs (its authorities, testing
+    /// options), for a Tor started by `endpoints_tor::launch`.
+    pub client_torrc: Vec<String>,
 }
 
 const VOTING: &str = "TestingV3AuthInitialVotingInterval 10
@@ -149,6 +152,7 @@ impl TestNet {
             client_control: free_port(),
             hs_control: free_port(),
             base,
+            client_torrc: Vec::new(),
         };
         let root = net.base.0.clone();
         // Authorities: keys and fingerprints first.
@@ -213,6 +217,21 @@ impl TestNet {
             ));
             auths.push((name, dir, or, dirport));
         }
+        net.client_torrc = common("x", Path::new("/nonexistent"), &lines)
+            .lines()
+            .filter(|l| {
+                ![
+                    "DataDirectory",
+                    "Nickname",
+                    "Log ",
+                    "RunAsDaemon",
+                    "AvoidDiskWrites",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+            })
+            .map(str::to_owned)
+            .collect();
         // Start just after a voting-interval boundary (10 s), as measured.
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
