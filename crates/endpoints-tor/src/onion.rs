@@ -655,15 +655,30 @@ impl Listener for OnionListener {
     }
 
     async fn close(mut self: Box<Self>) -> io::Result<()> {
-        let del = self
-            .control
-            .ok(&format!("DEL_ONION {}", self.service_id), "DEL_ONION")
-            .await;
+        // Bounded: a Tor that stopped answering cannot hold close() (it answers in under a
+        // millisecond, measured). A control connection already lost took the service with it.
+        let del = if self.control.closed_reason().is_some() {
+            Ok(())
+        } else {
+            match tokio::time::timeout(
+                Duration::from_secs(30),
+                self.control
+                    .ok(&format!("DEL_ONION {}", self.service_id), "DEL_ONION"),
+            )
+            .await
+            {
+                Ok(r) => r.map(|_| ()),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "Tor did not answer DEL_ONION within 30s",
+                )),
+            }
+        };
         if let Some(inner) = self.inner.take() {
             inner.close().await?;
         }
         self.dir.take();
-        del.map(|_| ()).map_err(|e| {
+        del.map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("onion:{}: removing the service: {e}", self.onion_address()),

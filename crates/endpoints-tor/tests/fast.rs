@@ -210,6 +210,8 @@ async fn a_lost_control_connection_fails_accept_loudly() {
     assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted, "{e}");
     assert!(e.to_string().contains("control connection"), "{e}");
     assert!(e.to_string().contains(".onion:80 is gone"), "{e}");
+    // close() after that: the service went with the connection; the local listener is freed.
+    l.close().await.expect("close after the loss");
 }
 
 #[tokio::test]
