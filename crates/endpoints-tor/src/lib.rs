@@ -12,7 +12,8 @@
 //!   extended codes 0xF0..0xF7 for onion services when the SocksPort has `ExtendedErrors`);
 //! * the `onion:` server: a v3 onion service added with `ADD_ONION` through the control port,
 //!   forwarding to a listener of ours (a unix socket in a private directory, or 127.0.0.1 on a
-//!   random port with `local=tcp`). `listen()` returns once Tor reports the descriptor
+//!   random port with `local=tcp`); the listener's address is `NAME.onion:PORT`
+//!   ([`Address::Name`](endpoints_core::Address::Name)). `listen()` returns once Tor reports the descriptor
 //!   uploaded (`HS_DESC UPLOADED`), within `timeout=`, or fails naming the stage that stalled.
 //!   The key is ephemeral, or kept in `privateKeyFile=` (created mode 600, refused when group
 //!   or others can read it) or in `hiddenServiceDir=` (Tor's own file format) so the address

@@ -91,6 +91,48 @@ impl fmt::Display for OnionEndpoint {
 }
 
 pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseError> {
+    Ok(Box::new(OnionEndpoint::from_description(d)?))
+}
+
+impl OnionEndpoint {
+    /// Build from an `onion:` description (the registry does this for `build_server`).
+    pub fn from_description(d: &Description) -> Result<Self, ParseError> {
+        build_onion(d)
+    }
+
+    /// [`ServerEndpoint::listen`], with the listener's own type.
+    pub async fn listen_onion(&self) -> io::Result<OnionListener> {
+        let mut stage = Stage::Local;
+        let result = match self.timeout {
+            Some(t) => match tokio::time::timeout(t, self.start(&mut stage)).await {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the onion service was not ready within {:.0}s: stalled at {}{} (raise `timeout=`)",
+                        t.as_secs_f64(),
+                        stage.words(),
+                        match stage {
+                            Stage::Publish =>
+                                "; is Tor connected to the network (DisableNetwork, bootstrap)? `waitPublished=0` returns before publication",
+                            _ => "",
+                        }
+                    ),
+                )),
+            },
+            None => self.start(&mut stage).await,
+        };
+        result.map_err(|e| {
+            io_error(
+                Operation::Listen,
+                self,
+                io::Error::new(e.kind(), format!("while {}: {e}", stage.words())),
+            )
+        })
+    }
+}
+
+fn build_onion(d: &Description) -> Result<OnionEndpoint, ParseError> {
     let args = Args::parse(d, ONION_PARAMS)?;
     let port = args.required("port")?.port()?;
     if port == 0 {
@@ -144,7 +186,7 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
         }
         None => 0,
     };
-    Ok(Box::new(OnionEndpoint {
+    Ok(OnionEndpoint {
         port,
         control,
         password_file: args
@@ -158,7 +200,7 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ServerEndpoint>, ParseErr
         wait_published: args.required("waitPublished")?.flag()?,
         timeout: Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero()),
         canonical,
-    }))
+    })
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -526,34 +568,7 @@ impl OnionEndpoint {
 #[async_trait]
 impl ServerEndpoint for OnionEndpoint {
     async fn listen(&self) -> io::Result<Box<dyn Listener>> {
-        let mut stage = Stage::Local;
-        let result = match self.timeout {
-            Some(t) => match tokio::time::timeout(t, self.start(&mut stage)).await {
-                Ok(r) => r,
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "the onion service was not ready within {:.0}s: stalled at {}{} (raise `timeout=`)",
-                        t.as_secs_f64(),
-                        stage.words(),
-                        match stage {
-                            Stage::Publish =>
-                                "; is Tor connected to the network (DisableNetwork, bootstrap)? `waitPublished=0` returns before publication",
-                            _ => "",
-                        }
-                    ),
-                )),
-            },
-            None => self.start(&mut stage).await,
-        };
-        match result {
-            Ok(l) => Ok(Box::new(l)),
-            Err(e) => Err(io_error(
-                Operation::Listen,
-                self,
-                io::Error::new(e.kind(), format!("while {}: {e}", stage.words())),
-            )),
-        }
+        Ok(Box::new(self.listen_onion().await?))
     }
 }
 
@@ -648,10 +663,13 @@ impl Listener for OnionListener {
         }
     }
 
-    /// The local listener Tor forwards to (a private unix socket or 127.0.0.1:PORT); the
-    /// onion address is [`OnionListener::onion_address`] and the listener's `Display`.
+    /// `NAME.onion:PORT` ([`Address::Name`]); the local listener Tor forwards to is
+    /// [`OnionListener::forward_addr`].
     fn local_addr(&self) -> io::Result<Address> {
-        self.forward_addr()
+        Ok(Address::Name {
+            host: format!("{}.onion", self.service_id),
+            port: self.port,
+        })
     }
 
     async fn close(mut self: Box<Self>) -> io::Result<()> {

@@ -99,12 +99,18 @@ async fn add_and_del_onion_with_a_key_file_that_keeps_the_address() {
         tor.control_port,
         key.display()
     );
-    let first = onion(&text).listen().await.expect("ADD_ONION");
+    // The typed listener (`OnionEndpoint::listen_onion`): also says where Tor forwards to.
+    let first = endpoints_tor::OnionEndpoint::from_description(&text.parse().expect("parse"))
+        .expect("build")
+        .listen_onion()
+        .await
+        .expect("ADD_ONION");
     let shown = first.to_string();
     assert!(
         shown.starts_with("onion:") && shown.ends_with(".onion:80") && shown.len() == 6 + 56 + 9,
         "{shown}"
     );
+    use endpoints_core::Listener;
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&key)
         .expect("key file")
@@ -112,8 +118,15 @@ async fn add_and_del_onion_with_a_key_file_that_keeps_the_address() {
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600);
-    // The local listener is a unix socket in a private directory.
-    let local = first.local_addr().expect("local");
+    // The listener's address names the onion service.
+    let named = first.local_addr().expect("local");
+    assert!(matches!(
+        named,
+        endpoints_core::Address::Name { port: 80, .. }
+    ));
+    assert_eq!(format!("onion:{named}"), shown);
+    // The local listener Tor forwards to is a unix socket in a private directory.
+    let local = first.forward_addr().expect("forward");
     let endpoints_core::Address::Unix(path) = &local else {
         panic!("{local:?}")
     };
@@ -129,7 +142,7 @@ async fn add_and_del_onion_with_a_key_file_that_keeps_the_address() {
 
     // close(): DEL_ONION and the local listener released; the same key then works again and
     // gives the same address (a restart keeps it).
-    first.close().await.expect("close");
+    Box::new(first).close().await.expect("close");
     assert!(!parent.exists(), "the private directory is removed");
     let again = onion(&text).listen().await.expect("after close");
     assert_eq!(again.to_string(), shown);
@@ -154,7 +167,11 @@ async fn hidden_service_dir_and_ephemeral_and_tcp_local() {
         tor.control_port,
         hs.display()
     );
-    let l = onion(&text).listen().await.expect("ADD_ONION");
+    let l = endpoints_tor::OnionEndpoint::from_description(&text.parse().expect("parse"))
+        .expect("build")
+        .listen_onion()
+        .await
+        .expect("ADD_ONION");
     let name = l.to_string();
     let hostname = std::fs::read_to_string(hs.join("hostname")).expect("hostname");
     assert_eq!(format!("onion:{}:443", hostname.trim()), name);
@@ -165,10 +182,12 @@ async fn hidden_service_dir_and_ephemeral_and_tcp_local() {
         96
     );
     assert!(matches!(
-        l.local_addr().expect("local"),
+        l.forward_addr().expect("forward"),
         endpoints_core::Address::Ip(a) if a.ip().is_loopback()
     ));
-    l.close().await.expect("close");
+    endpoints_core::Listener::close(Box::new(l))
+        .await
+        .expect("close");
     let l = onion(&text).listen().await.expect("again");
     assert_eq!(l.to_string(), name);
     l.close().await.expect("close");
