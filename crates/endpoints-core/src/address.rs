@@ -16,6 +16,14 @@ pub enum Address {
     AbstractUnix(Vec<u8>),
     /// An end with no name (an unbound unix client, a pipe, stdio).
     Unnamed,
+    /// A host name and port, for a listener reached by name only: an onion service's
+    /// `NAME.onion:PORT` (`onion:`).
+    Name {
+        /// The host name.
+        host: String,
+        /// The port.
+        port: u16,
+    },
 }
 
 impl Address {
@@ -77,6 +85,10 @@ impl fmt::Display for Address {
                 write_escaped(f, name)
             }
             Self::Unnamed => f.write_str("(unnamed)"),
+            Self::Name { host, port } => {
+                write_escaped(f, host.as_bytes())?;
+                write!(f, ":{port}")
+            }
         }
     }
 }
@@ -95,6 +107,11 @@ mod tests {
             "/run/a.sock"
         );
         assert_eq!(Address::Unnamed.to_string(), "(unnamed)");
+        let onion = Address::Name {
+            host: "abc.onion".into(),
+            port: 80,
+        };
+        assert_eq!(onion.to_string(), "abc.onion:80");
     }
 
     #[test]

@@ -292,6 +292,8 @@ struct Worded {
     cause: Option<io::Error>,
     /// The proxy was reached and answered that it could not reach the target.
     target_refused: bool,
+    /// The SOCKS5 reply code of that answer.
+    reply: Option<u8>,
 }
 
 impl fmt::Display for Worded {
@@ -315,21 +317,45 @@ pub(crate) fn worded(kind: io::ErrorKind, words: String, cause: Option<io::Error
             words,
             cause,
             target_refused: false,
+            reply: None,
         },
     )
 }
 
 /// The proxy's answer that it could not reach the target (a SOCKS5 reply code): with
 /// `resolve=local`, the next address is tried.
-pub(crate) fn target_refusal(kind: io::ErrorKind, words: String) -> io::Error {
+pub(crate) fn target_refusal(kind: io::ErrorKind, words: String, reply: Option<u8>) -> io::Error {
     io::Error::new(
         kind,
         Worded {
             words,
             cause: None,
             target_refused: true,
+            reply,
         },
     )
+}
+
+/// The SOCKS5 reply code of a proxy's refusal to reach the target, found anywhere in the
+/// error's chain of sources (a caller that maps codes a proxy adds, as Tor's `0xF0`..).
+pub fn socks5_reply_code(e: &io::Error) -> Option<u8> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
+    while let Some(err) = next {
+        if let Some(w) = err.downcast_ref::<Worded>()
+            && w.reply.is_some()
+        {
+            return w.reply;
+        }
+        next = if let Some(io) = err.downcast_ref::<io::Error>() {
+            io.get_ref().map(|e| e as _)
+        } else if let Some(named) = err.downcast_ref::<endpoints_core::EndpointIoError>() {
+            // Its `source()` skips the cause itself: go through it.
+            named.cause().get_ref().map(|e| e as _)
+        } else {
+            err.source()
+        };
+    }
+    None
 }
 
 fn is_target_refusal(e: &io::Error) -> bool {

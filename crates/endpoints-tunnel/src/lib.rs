@@ -103,6 +103,8 @@ mod common;
 pub mod http;
 pub mod socks5;
 
-pub use common::{Credentials, Prefixed, Protocol, Target, TunnelEndpoint, TunnelInfo};
+pub use common::{
+    Credentials, Prefixed, Protocol, Target, TunnelEndpoint, TunnelInfo, socks5_reply_code,
+};
 pub use http::HTTPCONNECT_PARAMS;
 pub use socks5::SOCKS5_PARAMS;

@@ -155,6 +155,7 @@ pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
                 "the SOCKS5 proxy `{proxy}` could not connect to {target}: {words} (reply code {})",
                 head[1]
             ),
+            Some(head[1]),
         ));
     }
     if head[2] != 0 {

@@ -648,6 +648,135 @@ display_via_description!(ServerBuilder: UnixServer);
 #[cfg(feature = "unix")]
 display_via_description!(ClientBuilder: UnixClient);
 
+/// `tor:` client: `TorClient::new("example.com", 80).socks_port(9150)`.
+#[cfg(feature = "tor")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TorClient {
+    host: String,
+    port: u16,
+    socks_port: Option<u16>,
+    isolation: Option<String>,
+    timeout: Option<Duration>,
+}
+
+#[cfg(feature = "tor")]
+impl TorClient {
+    /// A stream to `host:port` (a name, `NAME.onion` or an IP address) through Tor.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            socks_port: None,
+            isolation: None,
+            timeout: None,
+        }
+    }
+    /// Tor's SOCKS port on 127.0.0.1 (default 9050).
+    pub fn socks_port(mut self, port: u16) -> Self {
+        self.socks_port = Some(port);
+        self
+    }
+    /// The isolation group (SOCKS user name); default: one per endpoint.
+    pub fn isolation(mut self, name: impl Into<String>) -> Self {
+        self.isolation = Some(name.into());
+        self
+    }
+    /// Deadline for the stream (default 120 s). Whole milliseconds.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(millis(t));
+        self
+    }
+}
+
+#[cfg(feature = "tor")]
+impl ClientBuilder for TorClient {
+    fn description(&self) -> Description {
+        let mut d = Description::new("tor")
+            .with("host", self.host.clone())
+            .with("port", self.port.to_string());
+        if let Some(p) = self.socks_port {
+            d.set("socksPort", p.to_string());
+        }
+        if let Some(u) = &self.isolation {
+            d.set("socksUsername", u.clone());
+        }
+        if let Some(t) = self.timeout {
+            d.set("timeout", seconds(t));
+        }
+        d
+    }
+}
+
+/// `onion:` server: `OnionServer::new(80).private_key_file("/var/lib/app/onion.key")`.
+#[cfg(feature = "tor")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnionServer {
+    port: u16,
+    control_port: Option<u16>,
+    key_file: Option<String>,
+    local_tcp: bool,
+    timeout: Option<Duration>,
+}
+
+#[cfg(feature = "tor")]
+impl OnionServer {
+    /// An onion service on `port`, ephemeral unless a key file is given.
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            control_port: None,
+            key_file: None,
+            local_tcp: false,
+            timeout: None,
+        }
+    }
+    /// Tor's control port on 127.0.0.1 (default 9051).
+    pub fn control_port(mut self, port: u16) -> Self {
+        self.control_port = Some(port);
+        self
+    }
+    /// Keep the key in this file: the address stays across restarts.
+    pub fn private_key_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.key_file = Some(path.into().display().to_string());
+        self
+    }
+    /// Tor forwards to 127.0.0.1 on a random port instead of a private unix socket.
+    pub fn local_tcp(mut self, on: bool) -> Self {
+        self.local_tcp = on;
+        self
+    }
+    /// Deadline for adding and publishing the service (default 180 s). Whole milliseconds.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(millis(t));
+        self
+    }
+}
+
+#[cfg(feature = "tor")]
+impl ServerBuilder for OnionServer {
+    fn description(&self) -> Description {
+        let mut d = Description::new("onion").with("port", self.port.to_string());
+        if let Some(p) = self.control_port {
+            d.set("controlPort", p.to_string());
+        }
+        if let Some(k) = &self.key_file {
+            d.set("privateKeyFile", k.clone());
+        }
+        if self.local_tcp {
+            d.set("local", "tcp");
+        }
+        if let Some(t) = self.timeout {
+            d.set("timeout", seconds(t));
+        }
+        d
+    }
+}
+
+#[cfg(feature = "tor")]
+display_via_description!(ClientBuilder: TorClient);
+#[cfg(feature = "tor")]
+display_via_description!(ServerBuilder: OnionServer);
+
 /// The `haproxy:` wrapper in code: [`proxy::wrap_server`] and [`proxy::wrap_client`].
 #[cfg(feature = "proxy")]
 pub mod proxy {

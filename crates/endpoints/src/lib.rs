@@ -12,7 +12,7 @@
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
 //!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`],
-//!   [`exec`], [`ws`]), so their
+//!   [`exec`], [`ws`], [`tor`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -43,6 +43,7 @@
 //! | `haproxy` | server | read a PROXY protocol v1/v2 header on every connection of any server endpoint | `timeout` (`5`), `maxHeader` (`4096`), `trusted`, `untrusted` (`reject`), `maxPendingPerSource` | `endpoints-proxy` |
 //! | `hostname` | client | connect to a host name with happy eyeballs (RFC 8305) | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `endpoints-hostname` |
 //! | `httpconnect` | client | connect through an HTTP proxy's CONNECT method (Basic authentication) reached by any client description | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `timeout` (`30`) | `endpoints-tunnel` |
+//! | `onion` | server | a v3 onion service added through Tor's control port, forwarding to a private local listener | `port`, `controlPort` (`9051`), `controlPasswordFile`, `privateKeyFile`, `hiddenServiceDir`, `version` (`3`), `clientAuth`, `local` (`unix`), `localPort`, `waitPublished` (`1`), `timeout` (`180`) | `endpoints-tor` |
 //! | `socks5` | client | connect through a SOCKS5 proxy (RFC 1928/1929) reached by any client description; host names resolved by the proxy | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `endpoints-tunnel` |
 //! | `ssl` | client | legacy Twisted TLS client; verifies certificates by default (Twisted did not) | `host`, `port`, `timeout` (`30`), `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname`, `endpoint` | `endpoints-tls` |
 //! | `ssl` | server | TLS server from a key and certificate chain (PEM), over TCP or any server endpoint | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface` (`""`), `backlog` (`1024`), `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
@@ -53,6 +54,7 @@
 //! | `tcp6` | server | listen on a TCP port over IPv6 (dual stack unless v6only=1) | `port`, `backlog` (`1024`), `interface` (`::`), `reuseport` (`0`), `v6only` (`0`), `nodelay` (`0`), `keepalive`, `recvbuf`, `sendbuf` | `endpoints-tcp6` |
 //! | `tls` | client | TLS over happy eyeballs or any client endpoint; certificates always verified | `host`, `port`, `timeout` (`30`), `bindAddress`, `certificate`, `privateKey`, `trustRoots`, `pin`, `endpoint`, `alpn`, `sni`, `minVersion` | `endpoints-tls` |
 //! | `tls` | server | TLS server choosing its certificate by SNI from a directory of PEM files | `path`, `port` (`443`), `backlog` (`1024`), `interface` (`::`), `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
+//! | `tor` | client | connect through Tor's SOCKS port; names (and NAME.onion) resolved by Tor, never here | `host`, `port`, `socksPort` (`9050`), `socksHostname`, `control`, `controlPasswordFile`, `socksUsername`, `socksPassword`, `timeout` (`120`) | `endpoints-tor` |
 //! | `unix` | client | connect to a unix socket | `path`, `timeout` (`30`), `lockfile` (`0`), `checkPID` | `endpoints-unix` |
 //! | `unix` | server | listen on a unix socket (mode set before the file exists; flock-guarded) | `address`, `mode` (`666`), `backlog` (`1024`), `lockfile` (`1`), `owner`, `group` | `endpoints-unix` |
 //! | `ws` | client | WebSocket client (binary messages) over happy eyeballs or any client endpoint | `host`, `port` (`80`), `path` (`/`), `hostHeader`, `origin`, `subprotocols`, `headers`, `user`, `password`, `passwordFile`, `passwordEnv`, `token`, `tokenFile`, `tokenEnv`, `timeout` (`30`), `endpoint`, `bindAddress`, `maxMessage` (`16777216`), `maxFrame` (`16777216`), `ping` (`0`), `pongTimeout` (`30`) | `endpoints-ws` |
@@ -117,6 +119,8 @@
 //! * `tls`: `tls:` and `ssl:` clients and servers with rustls (ring); enables `tcp`.
 //! * `proxy`: the `haproxy:` PROXY protocol wrapper (v1/v2) and sender.
 //! * `tunnel`: the `socks5:` and `httpconnect:` clients (through a proxy).
+//! * `tor`: the `tor:` client and `onion:` server, through a Tor daemon's SOCKS and control
+//!   ports (enables `tcp` and `unix`).
 //! * `acme`: the `acme:` server, certificates from Let's Encrypt or any ACME CA, obtained
 //!   and renewed by the listener (TLS-ALPN-01); enables `tls`.
 //! * `ws`: the `ws:`/`wss:` WebSocket clients and the `ws:` server over any description
@@ -206,6 +210,9 @@ pub use endpoints_tcp6 as tcp6;
 /// The `tls:` and `ssl:` clients and servers (feature `tls`).
 #[cfg(feature = "tls")]
 pub use endpoints_tls as tls;
+/// The `tor:` client and `onion:` server (feature `tor`).
+#[cfg(feature = "tor")]
+pub use endpoints_tor as tor;
 /// The `socks5:` and `httpconnect:` clients (feature `tunnel`).
 #[cfg(feature = "tunnel")]
 pub use endpoints_tunnel as tunnel;

@@ -54,6 +54,11 @@ const FEATURES: &[Feature] = &[
     ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
     ("exec", cfg!(feature = "exec"), &[("exec", Side::Client)]),
     (
+        "tor",
+        cfg!(feature = "tor"),
+        &[("tor", Side::Client), ("onion", Side::Server)],
+    ),
+    (
         "ws",
         cfg!(feature = "ws"),
         &[

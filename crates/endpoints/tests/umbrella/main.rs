@@ -6,5 +6,6 @@ mod builders;
 mod handover;
 mod metrics;
 mod policy;
+mod tor_builders;
 mod tracing;
 mod ws_builders;
