@@ -218,7 +218,19 @@ async fn tunnel(kind: Kind, mut client: tokio::net::TcpStream) -> std::io::Resul
             client.read_exact(&mut head).await?;
             let mut methods = vec![0u8; usize::from(head[1])];
             client.read_exact(&mut methods).await?;
-            client.write_all(&[5, 0]).await?;
+            if methods.contains(&2) {
+                // User name and password (RFC 1929), any accepted: `tor:` isolates its
+                // streams with them.
+                client.write_all(&[5, 2]).await?;
+                let _version = client.read_u8().await?;
+                let mut user = vec![0u8; usize::from(client.read_u8().await?)];
+                client.read_exact(&mut user).await?;
+                let mut password = vec![0u8; usize::from(client.read_u8().await?)];
+                client.read_exact(&mut password).await?;
+                client.write_all(&[1, 0]).await?;
+            } else {
+                client.write_all(&[5, 0]).await?;
+            }
             let mut req = [0u8; 4];
             client.read_exact(&mut req).await?;
             let host = match req[3] {
