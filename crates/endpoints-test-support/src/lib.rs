@@ -37,3 +37,4 @@ mod pki;
 pub mod serve;
 
 pub use pki::Pki;
+pub mod sshd;

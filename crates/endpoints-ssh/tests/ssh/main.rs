@@ -1,0 +1,4 @@
+//! `ssh:` against a real OpenSSH server on loopback.
+
+mod client;
+mod conformance;
