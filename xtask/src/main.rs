@@ -78,7 +78,7 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
 const UMBRELLA_FEATURES: &[&str] = &[
     "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio", "tunnel", "acme",
-    "exec", "ws",
+    "exec", "ws", "ssh",
 ];
 
 /// The macOS target of the CI check.

@@ -12,7 +12,7 @@
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
 //!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`],
-//!   [`exec`], [`ws`]), so their
+//!   [`exec`], [`ws`], [`ssh`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -44,6 +44,7 @@
 //! | `hostname` | client | connect to a host name with happy eyeballs (RFC 8305) | `host`, `port`, `timeout` (`30`), `attemptDelay` (`0.25`), `attemptTimeout`, `bindAddress` | `endpoints-hostname` |
 //! | `httpconnect` | client | connect through an HTTP proxy's CONNECT method (Basic authentication) reached by any client description | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `timeout` (`30`) | `endpoints-tunnel` |
 //! | `socks5` | client | connect through a SOCKS5 proxy (RFC 1928/1929) reached by any client description; host names resolved by the proxy | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `endpoints-tunnel` |
+//! | `ssh` | client | a forward (host:port or unix socket) or a command through an SSH server, over happy eyeballs or any client endpoint | `host`, `port` (`22`), `forward`, `command`, `username`, `keys`, `passphraseFile`, `passphraseEnv`, `agent` (`yes`), `knownHosts`, `fingerprint`, `endpoint`, `bindAddress`, `timeout` (`30`), `keepalive` (`15`), `keepaliveMax` (`3`), `idleTimeout` (`60`) | `endpoints-ssh` |
 //! | `ssl` | client | legacy Twisted TLS client; verifies certificates by default (Twisted did not) | `host`, `port`, `timeout` (`30`), `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname`, `endpoint` | `endpoints-tls` |
 //! | `ssl` | server | TLS server from a key and certificate chain (PEM), over TCP or any server endpoint | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface` (`""`), `backlog` (`1024`), `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
 //! | `stdio` | server | one connection made of stdin and stdout (inetd, ssh ProxyCommand, Accept=yes) | none | `endpoints-stdio` |
@@ -121,6 +122,8 @@
 //!   and renewed by the listener (TLS-ALPN-01); enables `tls`.
 //! * `ws`: the `ws:`/`wss:` WebSocket clients and the `ws:` server over any description
 //!   (bytes as binary messages); `wss:` also needs `tls`.
+//! * `ssh`: the `ssh:` client: a forward (host and port, or a unix socket) or a command through
+//!   an SSH server, connections sharing one session; enables `hostname`.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
 //!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners, `service::serve_axum_with_shutdown` to
 //!   stop on a signal and drain.
@@ -216,6 +219,9 @@ pub use endpoints_util as util;
 /// The `ws:`/`wss:` WebSocket clients and the `ws:` server (feature `ws`).
 #[cfg(feature = "ws")]
 pub use endpoints_ws as ws;
+/// The `ssh:` client (feature `ssh`).
+#[cfg(feature = "ssh")]
+pub use endpoints_ssh as ssh;
 
 /// The `unix:` server and client (feature `unix`).
 #[cfg(feature = "unix")]

@@ -53,6 +53,7 @@ const FEATURES: &[Feature] = &[
     ),
     ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
     ("exec", cfg!(feature = "exec"), &[("exec", Side::Client)]),
+    ("ssh", cfg!(feature = "ssh"), &[("ssh", Side::Client)]),
     (
         "ws",
         cfg!(feature = "ws"),
