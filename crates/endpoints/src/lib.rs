@@ -194,6 +194,9 @@ pub use endpoints_hostname as hostname;
 /// The `haproxy:` PROXY protocol wrapper and sender (feature `proxy`).
 #[cfg(feature = "proxy")]
 pub use endpoints_proxy as proxy;
+/// The `ssh:` client (feature `ssh`).
+#[cfg(feature = "ssh")]
+pub use endpoints_ssh as ssh;
 /// The `stdio:` server (feature `stdio`).
 #[cfg(feature = "stdio")]
 pub use endpoints_stdio as stdio;
@@ -219,9 +222,6 @@ pub use endpoints_util as util;
 /// The `ws:`/`wss:` WebSocket clients and the `ws:` server (feature `ws`).
 #[cfg(feature = "ws")]
 pub use endpoints_ws as ws;
-/// The `ssh:` client (feature `ssh`).
-#[cfg(feature = "ssh")]
-pub use endpoints_ssh as ssh;
 
 /// The `unix:` server and client (feature `unix`).
 #[cfg(feature = "unix")]
