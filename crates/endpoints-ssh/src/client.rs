@@ -227,7 +227,7 @@ fn optional_duration(args: &Args<'_>, name: &str) -> Result<Option<Duration>, Pa
 }
 
 /// Build an `ssh:` client from its description.
-pub fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
+pub(crate) fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     let args = Args::parse(d, CLIENT_PARAMS)?;
     let host_v = args.required("host")?;
     let host = host_v
@@ -240,6 +240,26 @@ pub fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
     }
     let port = args.required("port")?.port()?;
     let target = target(&args)?;
+    let idle = args.required("idleTimeout")?.duration()?;
+    let (config, canonical) = session_config(d, &args, host, port, idle)?;
+    Ok(Box::new(SshClientEndpoint {
+        config,
+        target,
+        shared: Arc::new(Shared::default()),
+        canonical,
+    }))
+}
+
+/// What both sides read: the user, keys, passphrase, agent, trust, the transport and the
+/// bounds; the canonical description (no secret in it: passphrases are never inline).
+pub(crate) fn session_config(
+    d: &Description,
+    args: &Args<'_>,
+    host: String,
+    port: u16,
+    idle: Duration,
+) -> Result<(SessionConfig, Description), ParseError> {
+    let host_v = args.required("host")?;
     let user = match args.get("username") {
         Some(u) if u.as_str().is_empty() => return Err(u.invalid("the user name is empty")),
         Some(u) => u.as_str().to_owned(),
@@ -344,10 +364,9 @@ pub fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
                 })?,
         ),
     };
-    let timeout = optional_duration(&args, "timeout")?;
-    let keepalive = optional_duration(&args, "keepalive")?;
+    let timeout = optional_duration(args, "timeout")?;
+    let keepalive = optional_duration(args, "keepalive")?;
     let keepalive_max = args.required("keepaliveMax")?.u32()?.max(1) as usize;
-    let idle = args.required("idleTimeout")?.duration()?;
     let mut canonical = args.canonical();
     let transport = match args.get("endpoint") {
         Some(v) => {
@@ -379,8 +398,8 @@ pub fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
             })?
         }
     };
-    Ok(Box::new(SshClientEndpoint {
-        config: SessionConfig {
+    Ok((
+        SessionConfig {
             host,
             port,
             user,
@@ -395,10 +414,8 @@ pub fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseError> {
             keepalive_max,
             idle,
         },
-        target,
-        shared: Arc::new(Shared::default()),
         canonical,
-    }))
+    ))
 }
 
 endpoints_core::register_client! {

@@ -31,14 +31,21 @@
 //!   `keepaliveMax=`) find a dead one, and the next connect opens a new one; it closes
 //!   `idleTimeout=` after its last connection ends.
 //!
+//! The server side listens through an SSH server (`ssh -R`): `ssh:bastion:listen=8080`
+//! (`tcpip-forward`) or `listen=/path` (`streamlocal-forward@openssh.com`); each channel the
+//! server opens for a connection there is an accepted connection, its peer the originator's
+//! address; `close()` cancels the forward.
+//!
 //! Crypto: russh on `ring`, the provider rustls uses here (no second crypto stack).
 //! RSA keys are not supported (ed25519 and ECDSA are).
 
 pub mod client;
 pub mod params;
+pub mod server;
 mod session;
 pub mod stream;
 pub mod trust;
 
 pub use client::{SshClientEndpoint, SshInfo, Target};
-pub use params::{CLIENT_PARAMS, CLIENT_TRANSPORT};
+pub use params::{CLIENT_PARAMS, CLIENT_TRANSPORT, SERVER_PARAMS};
+pub use server::{SshListener, SshServerEndpoint};

@@ -82,6 +82,11 @@ impl fmt::Debug for Live {
 }
 
 impl Live {
+    pub(crate) fn new(handle: Handle<Checker>) -> Arc<Self> {
+        let (count, _) = watch::channel(0usize);
+        Arc::new(Self { handle, count })
+    }
+
     pub(crate) fn in_use(self: &Arc<Self>) -> Arc<InUse> {
         self.count.send_modify(|n| *n += 1);
         Arc::new(InUse {
@@ -118,7 +123,7 @@ impl Shared {
             return Ok(live.clone());
         }
         *slot = None;
-        let handle = open(config).await?;
+        let handle = open(config, None).await?;
         let (count, mut watching) = watch::channel(0usize);
         let live = Arc::new(Live { handle, count });
         *slot = Some(live.clone());
@@ -157,12 +162,38 @@ impl Shared {
     }
 }
 
-/// The client's handler: checks the server's key, keeps the refusal's words.
+/// A channel the server opened for a forward it listens for (`ssh -R`), with the
+/// originator's address.
+pub(crate) type Forwarded = (russh::Channel<client::Msg>, endpoints_core::Address);
+
+/// The client's handler: checks the server's key, keeps the refusal's words, and hands on
+/// the channels of remote forwards (a listen-through session; refused otherwise).
 pub(crate) struct Checker {
     host: String,
     port: u16,
     trust: Trust,
     refusal: Arc<Mutex<Option<String>>>,
+    forwarded: Option<tokio::sync::mpsc::Sender<Forwarded>>,
+}
+
+impl Checker {
+    async fn hand_on(
+        &self,
+        channel: russh::Channel<client::Msg>,
+        peer: endpoints_core::Address,
+        reply: client::ChannelOpenHandle,
+    ) {
+        let Some(tx) = &self.forwarded else {
+            // A client session asked for no forward: refuse (dropping `reply` rejects).
+            return;
+        };
+        // Bounded: when the application does not accept, the server's channels wait here
+        // (the session's reading waits too, as a full accept queue does).
+        if let Ok(permit) = tx.reserve().await {
+            reply.accept().await;
+            permit.send((channel, peer));
+        }
+    }
 }
 
 impl client::Handler for Checker {
@@ -185,6 +216,39 @@ impl client::Handler for Checker {
                 Ok(false)
             }
         }
+    }
+
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        _connected_address: &str,
+        _connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let peer = match (
+            originator_address.parse::<std::net::IpAddr>(),
+            u16::try_from(originator_port),
+        ) {
+            (Ok(ip), Ok(port)) => endpoints_core::Address::Ip(std::net::SocketAddr::new(ip, port)),
+            _ => endpoints_core::Address::Unnamed,
+        };
+        self.hand_on(channel, peer, reply).await;
+        Ok(())
+    }
+
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        self.hand_on(channel, endpoints_core::Address::Unnamed, reply)
+            .await;
+        Ok(())
     }
 }
 
@@ -210,7 +274,10 @@ async fn bounded<T>(
 }
 
 /// Open a session: the transport, the handshake with the key checked, authentication.
-async fn open(config: &SessionConfig) -> io::Result<Handle<Checker>> {
+pub(crate) async fn open(
+    config: &SessionConfig,
+    forwarded: Option<tokio::sync::mpsc::Sender<Forwarded>>,
+) -> io::Result<Handle<Checker>> {
     bounded(
         config.timeout,
         "SSH session (transport, handshake and authentication)",
@@ -231,6 +298,7 @@ async fn open(config: &SessionConfig) -> io::Result<Handle<Checker>> {
                 port: config.port,
                 trust: config.trust.clone(),
                 refusal: refusal.clone(),
+                forwarded,
             };
             let mut handle = match client::connect_stream(Arc::new(c), stream, checker).await {
                 Ok(h) => h,

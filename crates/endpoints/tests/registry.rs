@@ -53,7 +53,11 @@ const FEATURES: &[Feature] = &[
     ),
     ("acme", cfg!(feature = "acme"), &[("acme", Side::Server)]),
     ("exec", cfg!(feature = "exec"), &[("exec", Side::Client)]),
-    ("ssh", cfg!(feature = "ssh"), &[("ssh", Side::Client)]),
+    (
+        "ssh",
+        cfg!(feature = "ssh"),
+        &[("ssh", Side::Client), ("ssh", Side::Server)],
+    ),
     (
         "ws",
         cfg!(feature = "ws"),

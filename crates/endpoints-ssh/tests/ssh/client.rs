@@ -347,3 +347,36 @@ async fn a_killed_session_is_replaced_on_the_next_connect() {
     conn.read_exact(&mut b).await.expect("echo");
     assert_eq!(&b, b"2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_closes_after_idle_timeout() {
+    if !sshd::available() {
+        return;
+    }
+    let s = Sshd::start("idle");
+    let port = echo().await;
+    let c = client(&described(
+        &s,
+        &format!("forward=127.0.0.1\\:{port}:idleTimeout=0.2"),
+    ));
+    let mut conn = c.connect().await.expect("connects");
+    conn.write_all(b"x").await.expect("write");
+    let mut b = [0u8; 1];
+    conn.read_exact(&mut b).await.expect("echo");
+    assert_eq!(s.established(), 1);
+    drop(conn);
+    // Bounded: 100 checks 50 ms apart (5 s, 25 times the 0.2 s idle time).
+    let mut closed = false;
+    for _ in 0..100 {
+        if s.established() == 0 {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(closed, "the idle session was not closed");
+    let mut conn = c.connect().await.expect("a new session");
+    conn.write_all(b"y").await.expect("write");
+    conn.read_exact(&mut b).await.expect("echo");
+    assert_eq!(&b, b"y");
+}

@@ -19,3 +19,21 @@ fn conformance() {
         .invalid("ssh:host:command=cat:username=u:colour=red", ErrorKind::UnknownParameter)
         .run();
 }
+
+#[test]
+fn server_conformance() {
+    endpoints_conformance::Suite::server("ssh")
+        .valid("ssh:127.0.0.1:listen=8080:username=u:knownHosts=/dev/null")
+        .valid("ssh:bastion:2222:listen=0.0.0.0\\:8080:username=u:agent=no:knownHosts=/dev/null")
+        .valid("ssh:bastion:listen=/run/app.sock:username=u:knownHosts=/dev/null")
+        .invalid("ssh:bastion:username=u", ErrorKind::MissingParameter)
+        .invalid(
+            "ssh:bastion:listen=http:username=u:knownHosts=/dev/null",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            "ssh:bastion:listen=80:command=cat:username=u",
+            ErrorKind::UnknownParameter,
+        )
+        .run();
+}
