@@ -380,3 +380,87 @@ async fn an_idle_session_closes_after_idle_timeout() {
     conn.read_exact(&mut b).await.expect("echo");
     assert_eq!(&b, b"y");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_key_takes_its_passphrase_from_a_file_never_a_prompt() {
+    if !sshd::available() {
+        return;
+    }
+    let s = Sshd::start("passphrase");
+    let key = s.dir().join("locked_key");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "open sesame", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let public = std::fs::read_to_string(s.dir().join("locked_key.pub")).expect("pub");
+    let mut authorized = std::fs::read_to_string(s.path("authorized_keys")).expect("keys");
+    authorized.push_str(&public);
+    std::fs::write(s.path("authorized_keys"), authorized).expect("write");
+    let phrase = s.dir().join("phrase");
+    std::fs::write(&phrase, "open sesame\n").expect("write");
+    let base =
+        described(&s, "command=true").replace(&s.path("user_key"), &key.display().to_string());
+    // No passphrase: refused in words, nothing prompts.
+    let e = refusal(&base).await;
+    assert!(e.contains("it is encrypted"), "{e}");
+    assert!(e.contains("passphraseFile="), "{e}");
+    // A wrong one (the variable named holds something else).
+    let e = refusal(&format!("{base}:passphraseEnv=PATH")).await;
+    assert!(e.contains("wrong passphrase"), "{e}");
+    // The right one, from a file; the description shows the file, not the passphrase.
+    let good = client(&format!("{base}:passphraseFile={}", phrase.display()));
+    assert!(!good.to_string().contains("sesame"), "{good}");
+    let mut conn = good.connect().await.expect("connects");
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).await.expect("`true` exits 0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_key_authenticates() {
+    if !sshd::available()
+        || !endpoints_test_support::peers::startable("ssh-agent", "-h", "openssh-client")
+    {
+        return;
+    }
+    let s = Sshd::start("agentkey");
+    let sock = s.dir().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ssh-agent");
+    // Bounded: 100 tries of 50 ms for the agent's socket.
+    for _ in 0..100 {
+        if sock.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(s.path("user_key"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("ssh-add");
+    assert!(added.success());
+    let text = format!(
+        "ssh:127.0.0.1:{}:username=root:knownHosts={}:agent={}:command=echo\\ hi",
+        s.port,
+        s.path("known_hosts"),
+        sock.display()
+    );
+    let result = async {
+        let mut conn = client(&text).connect().await?;
+        let mut out = Vec::new();
+        conn.read_to_end(&mut out).await?;
+        Ok::<_, std::io::Error>(out)
+    }
+    .await;
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert_eq!(result.expect("the agent's key is accepted"), b"hi\n");
+}
