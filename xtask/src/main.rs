@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("man") => man::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | man [--check] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws] [--cc cubic]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | man [--check] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws,ssh] [--cc cubic]>"
             );
             Ok(())
         }

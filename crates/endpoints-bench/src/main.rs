@@ -22,6 +22,7 @@ mod handover;
 mod pipes;
 mod relay;
 mod socks;
+mod ssh;
 mod terminate;
 mod tls;
 mod ws;
@@ -39,7 +40,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 11] = [
+const GROUPS: [&str; 12] = [
     "accept",
     "echo",
     "connect",
@@ -51,6 +52,7 @@ const GROUPS: [&str; 11] = [
     "exec",
     "handover",
     "ws",
+    "ssh",
 ];
 
 fn main() {
@@ -181,6 +183,9 @@ fn main() {
         }
         if want("ws") {
             report("ws", ws::figures(quick).await);
+        }
+        if want("ssh") {
+            report("ssh", ssh::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed
