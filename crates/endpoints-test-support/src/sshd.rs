@@ -17,8 +17,7 @@ pub struct Sshd {
 
 /// Whether sshd, ssh-keygen and ssh-agent are here (else skipped, or a failure under CI).
 pub fn available() -> bool {
-    std::path::Path::new("/usr/sbin/sshd").exists()
-        && crate::peers::startable("/usr/sbin/sshd", "-V", "openssh-server")
+    crate::peers::startable("/usr/sbin/sshd", "-V", "openssh-server")
         && crate::peers::startable("ssh-keygen", "-?", "openssh-client")
 }
 
