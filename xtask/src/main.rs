@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("man") => man::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             println!(
-                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | man [--check] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws,metrics,run] [--cc cubic]>"
+                "usage: cargo xtask <ci | conformance [--vectors FILE...] | tidy [--write] | man [--check] | bench [--quick] [--only accept,echo,connect,proxy,relay,tls,socks,terminate,exec,handover,ws,metrics,run,ssh] [--cc cubic]>"
             );
             Ok(())
         }
@@ -78,7 +78,7 @@ fn run(step: &str, mut cmd: Command) -> Result<(), String> {
 /// The umbrella's feature sets checked one by one (the empty set: no transport at all).
 const UMBRELLA_FEATURES: &[&str] = &[
     "", "tcp", "tcp6", "hostname", "unix", "systemd", "tls", "proxy", "stdio", "tunnel", "acme",
-    "exec", "ws",
+    "exec", "ws", "ssh",
 ];
 
 /// The macOS target of the CI check.

@@ -24,6 +24,7 @@ mod pipes;
 mod relay;
 mod run;
 mod socks;
+mod ssh;
 mod terminate;
 mod tls;
 mod ws;
@@ -41,7 +42,7 @@ pub(crate) struct Config {
 }
 
 /// The groups of figures, for `--only`.
-const GROUPS: [&str; 13] = [
+const GROUPS: [&str; 14] = [
     "accept",
     "echo",
     "connect",
@@ -55,6 +56,7 @@ const GROUPS: [&str; 13] = [
     "ws",
     "metrics",
     "run",
+    "ssh",
 ];
 
 fn main() {
@@ -191,6 +193,9 @@ fn main() {
         }
         if want("run") {
             report("run", run::figures(quick).await);
+        }
+        if want("ssh") {
+            report("ssh", ssh::figures(quick).await);
         }
         println!("\nload average at the end: {}", load_average());
         failed

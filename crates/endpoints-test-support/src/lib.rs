@@ -39,3 +39,4 @@ mod pki;
 pub mod serve;
 
 pub use pki::Pki;
+pub mod sshd;

@@ -25,6 +25,8 @@
 //! | `tls::server(TlsServerOptions::new("key.pem"), 8443)` | `ssl:8443:privateKey=key.pem` |
 //! | `tls::server(TlsServerOptions::cert_dir("/etc/letsencrypt/live"), 443)` | `tls:/etc/letsencrypt/live:443` |
 //! | `tls::wrap_server(TlsServerOptions::new("key.pem"), UnixServer::new(p))` | `ssl:privateKey=key.pem:endpoint=unix\:address=...` |
+//! | `SshClient::new("bastion", SshTarget::forward("db", 5432)).username("deploy")` | `ssh:bastion:forward=db\:5432:username=deploy` |
+//! | `SshServer::new("bastion", "127.0.0.1:8080").known_hosts("/etc/kh")` | `ssh:bastion:listen=127.0.0.1\:8080:knownHosts=/etc/kh` |
 //! | `ws::client(WsOptions::new("example.com").port(8080).path("/t"))` | `ws:host=example.com:port=8080:path=/t:...` |
 //! | `ws::secure_client(WsOptions::new("example.com").trust_roots("ca.pem"))` | `wss:host=example.com:port=443:...:trustRoots=ca.pem` |
 //! | `ws::wrap_server(TcpServer::new(8080)).path("/t").origins(["https://app.example"])` | `ws:path=/t:origins=https\://app.example:...:tcp:8080` |
@@ -551,6 +553,218 @@ impl ClientBuilder for ExecClient {
     }
 }
 
+/// What an [`SshClient`]'s connections are on the SSH server's side.
+#[cfg(feature = "ssh")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SshTarget {
+    /// `forward=HOST:PORT` (`direct-tcpip`, as `ssh -W`).
+    Forward(String, u16),
+    /// `forward=/path`: a unix socket on the server (`direct-streamlocal@openssh.com`).
+    UnixSocket(String),
+    /// `command=`: the command's stdin and stdout.
+    Command(String),
+}
+
+#[cfg(feature = "ssh")]
+impl SshTarget {
+    /// A forward to `host`:`port` from the server.
+    pub fn forward(host: impl Into<String>, port: u16) -> Self {
+        Self::Forward(host.into(), port)
+    }
+}
+
+/// The options both `ssh:` sides take: user, keys, trust, transport, bounds.
+#[cfg(feature = "ssh")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct SshCommon {
+    port: Option<u16>,
+    username: Option<String>,
+    keys: Vec<String>,
+    passphrase_file: Option<String>,
+    passphrase_env: Option<String>,
+    agent: Option<String>,
+    known_hosts: Option<String>,
+    fingerprint: Option<String>,
+    endpoint: Option<String>,
+    timeout: Option<Duration>,
+    keepalive: Option<Duration>,
+}
+
+#[cfg(feature = "ssh")]
+impl SshCommon {
+    fn push(&self, d: &mut Description) {
+        use endpoints_core::Field;
+        if let Some(p) = self.port {
+            d.push(Field::keyword("port", p.to_string()));
+        }
+        let mut kw = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                d.push(Field::keyword(k, v.clone()));
+            }
+        };
+        kw("username", &self.username);
+        kw("keys", &Some(self.keys.join(",")).filter(|k| !k.is_empty()));
+        kw("passphraseFile", &self.passphrase_file);
+        kw("passphraseEnv", &self.passphrase_env);
+        kw("agent", &self.agent);
+        kw("knownHosts", &self.known_hosts);
+        kw("fingerprint", &self.fingerprint);
+        kw("endpoint", &self.endpoint);
+        kw("timeout", &self.timeout.map(seconds));
+        kw("keepalive", &self.keepalive.map(seconds));
+    }
+}
+
+#[cfg(feature = "ssh")]
+macro_rules! ssh_common_setters {
+    () => {
+        /// The SSH server's port (default 22).
+        pub fn port(mut self, p: u16) -> Self {
+            self.common.port = Some(p);
+            self
+        }
+        /// The user on the server (default: `$USER`).
+        pub fn username(mut self, u: impl Into<String>) -> Self {
+            self.common.username = Some(u.into());
+            self
+        }
+        /// One more private key file (OpenSSH format).
+        pub fn key(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.common.keys.push(path.into().display().to_string());
+            self
+        }
+        /// The passphrase of encrypted keys, from this file.
+        pub fn passphrase_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.common.passphrase_file = Some(path.into().display().to_string());
+            self
+        }
+        /// The passphrase of encrypted keys, from the environment variable with this name.
+        pub fn passphrase_env(mut self, name: impl Into<String>) -> Self {
+            self.common.passphrase_env = Some(name.into());
+            self
+        }
+        /// No agent (`agent=no`).
+        pub fn no_agent(mut self) -> Self {
+            self.common.agent = Some("no".into());
+            self
+        }
+        /// The agent at this socket (`agent=PATH`).
+        pub fn agent_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.common.agent = Some(path.into().display().to_string());
+            self
+        }
+        /// The known_hosts file (default `~/.ssh/known_hosts`).
+        pub fn known_hosts(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+            self.common.known_hosts = Some(path.into().display().to_string());
+            self
+        }
+        /// Only the server key with this SHA-256 fingerprint (`SHA256:...`).
+        pub fn fingerprint(mut self, f: impl Into<String>) -> Self {
+            self.common.fingerprint = Some(f.into());
+            self
+        }
+        /// Reach the SSH server through this client endpoint (`endpoint=`).
+        pub fn endpoint(mut self, inner: &dyn ClientBuilder) -> Self {
+            self.common.endpoint = Some(inner.to_string());
+            self
+        }
+        /// The bound on the session's opening and each channel (whole milliseconds).
+        pub fn timeout(mut self, t: Duration) -> Self {
+            self.common.timeout = Some(millis(t));
+            self
+        }
+        /// Keepalive interval (whole milliseconds; zero: none).
+        pub fn keepalive(mut self, t: Duration) -> Self {
+            self.common.keepalive = Some(millis(t));
+            self
+        }
+    };
+}
+
+/// `ssh:` client: `SshClient::new("bastion", SshTarget::forward("db", 5432))`.
+#[cfg(feature = "ssh")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshClient {
+    host: String,
+    target: SshTarget,
+    common: SshCommon,
+    idle_timeout: Option<Duration>,
+}
+
+#[cfg(feature = "ssh")]
+impl SshClient {
+    /// Connections to `target` through the SSH server `host`.
+    pub fn new(host: impl Into<String>, target: SshTarget) -> Self {
+        Self {
+            host: host.into(),
+            target,
+            common: SshCommon::default(),
+            idle_timeout: None,
+        }
+    }
+    ssh_common_setters!();
+    /// How long the shared session stays open after its last connection (whole milliseconds).
+    pub fn idle_timeout(mut self, t: Duration) -> Self {
+        self.idle_timeout = Some(millis(t));
+        self
+    }
+}
+
+#[cfg(feature = "ssh")]
+impl ClientBuilder for SshClient {
+    fn description(&self) -> Description {
+        use endpoints_core::Field;
+        let mut d = Description::new("ssh").with("host", self.host.as_str());
+        match &self.target {
+            SshTarget::Forward(h, p) if h.contains(':') => {
+                d.push(Field::keyword("forward", format!("[{h}]:{p}")))
+            }
+            SshTarget::Forward(h, p) => d.push(Field::keyword("forward", format!("{h}:{p}"))),
+            SshTarget::UnixSocket(p) => d.push(Field::keyword("forward", p.clone())),
+            SshTarget::Command(c) => d.push(Field::keyword("command", c.clone())),
+        };
+        self.common.push(&mut d);
+        if let Some(t) = self.idle_timeout {
+            d.push(Field::keyword("idleTimeout", seconds(t)));
+        }
+        d
+    }
+}
+
+/// `ssh:` server: listen through an SSH server, `SshServer::new("bastion", "8080")`
+/// (`[ADDRESS:]PORT` or an absolute unix socket path on the server).
+#[cfg(feature = "ssh")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshServer {
+    host: String,
+    listen: String,
+    common: SshCommon,
+}
+
+#[cfg(feature = "ssh")]
+impl SshServer {
+    /// Listen on `listen` through the SSH server `host`.
+    pub fn new(host: impl Into<String>, listen: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            listen: listen.into(),
+            common: SshCommon::default(),
+        }
+    }
+    ssh_common_setters!();
+}
+
+#[cfg(feature = "ssh")]
+impl ServerBuilder for SshServer {
+    fn description(&self) -> Description {
+        use endpoints_core::Field;
+        let mut d = Description::new("ssh").with("host", self.host.as_str());
+        d.push(Field::keyword("listen", self.listen.clone()));
+        self.common.push(&mut d);
+        d
+    }
+}
+
 /// The address family a [`SystemdServer`] names (`endpoints::systemd::SocketDomain`).
 #[cfg(feature = "systemd")]
 pub use endpoints_systemd::SocketDomain;
@@ -643,6 +857,10 @@ display_via_description!(ServerBuilder: TcpServer);
 display_via_description!(ServerBuilder: Tcp6Server);
 #[cfg(feature = "exec")]
 display_via_description!(ClientBuilder: ExecClient);
+#[cfg(feature = "ssh")]
+display_via_description!(ClientBuilder: SshClient);
+#[cfg(feature = "ssh")]
+display_via_description!(ServerBuilder: SshServer);
 #[cfg(feature = "unix")]
 display_via_description!(ServerBuilder: UnixServer);
 #[cfg(feature = "unix")]

@@ -12,7 +12,7 @@
 //!   [`connect`] (build and go), [`types`] (what is linked in);
 //! * the transports, one cargo feature each, re-exported as modules ([`tcp`], [`tcp6`],
 //!   [`hostname`], [`unix`], [`systemd`], [`tls`], [`proxy`], [`stdio`], [`tunnel`], [`acme`],
-//!   [`exec`], [`ws`], [`tor`]), so their
+//!   [`exec`], [`ws`], [`tor`], [`ssh`]), so their
 //!   registrations are linked;
 //! * [`ServerDescription`] / [`ClientDescription`]: checked descriptions for argument parsers
 //!   and config files;
@@ -45,6 +45,8 @@
 //! | `httpconnect` | client | connect through an HTTP proxy's CONNECT method (Basic authentication) reached by any client description | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `timeout` (`30`) | `endpoints-tunnel` |
 //! | `onion` | server | a v3 onion service added through Tor's control port, forwarding to a private local listener | `port`, `controlPort` (`9051`), `controlPasswordFile`, `privateKeyFile`, `hiddenServiceDir`, `version` (`3`), `clientAuth`, `local` (`unix`), `localPort`, `waitPublished` (`1`), `timeout` (`180`) | `endpoints-tor` |
 //! | `socks5` | client | connect through a SOCKS5 proxy (RFC 1928/1929) reached by any client description; host names resolved by the proxy | `host`, `port`, `proxy`, `user`, `password`, `passwordFile`, `passwordEnv`, `resolve` (`remote`), `timeout` (`30`) | `endpoints-tunnel` |
+//! | `ssh` | client | a forward (host:port or unix socket) or a command through an SSH server, over happy eyeballs or any client endpoint | `host`, `port` (`22`), `forward`, `command`, `username`, `keys`, `passphraseFile`, `passphraseEnv`, `agent` (`yes`), `knownHosts`, `fingerprint`, `endpoint`, `bindAddress`, `timeout` (`30`), `keepalive` (`15`), `keepaliveMax` (`3`), `idleTimeout` (`60`) | `endpoints-ssh` |
+//! | `ssh` | server | listen through an SSH server (ssh -R: tcpip-forward or a unix socket), each forwarded channel a connection | `host`, `port` (`22`), `listen`, `username`, `keys`, `passphraseFile`, `passphraseEnv`, `agent` (`yes`), `knownHosts`, `fingerprint`, `endpoint`, `bindAddress`, `timeout` (`30`), `keepalive` (`15`), `keepaliveMax` (`3`) | `endpoints-ssh` |
 //! | `ssl` | client | legacy Twisted TLS client; verifies certificates by default (Twisted did not) | `host`, `port`, `timeout` (`30`), `bindAddress`, `certKey`, `privateKey`, `caCertsDir`, `hostname`, `endpoint` | `endpoints-tls` |
 //! | `ssl` | server | TLS server from a key and certificate chain (PEM), over TCP or any server endpoint | `port`, `privateKey` (`server.pem`), `certKey`, `sslmethod`, `interface` (`""`), `backlog` (`1024`), `extraCertChain`, `dhParameters`, `clientCA`, `requireClientCert`, `alpn`, `minVersion`, `handshakeTimeout` (`10`), `endpoint`, `maxPendingPerSource` | `endpoints-tls` |
 //! | `stdio` | server | one connection made of stdin and stdout (inetd, ssh ProxyCommand, Accept=yes) | none | `endpoints-stdio` |
@@ -125,6 +127,8 @@
 //!   and renewed by the listener (TLS-ALPN-01); enables `tls`.
 //! * `ws`: the `ws:`/`wss:` WebSocket clients and the `ws:` server over any description
 //!   (bytes as binary messages); `wss:` also needs `tls`.
+//! * `ssh`: the `ssh:` client: a forward (host and port, or a unix socket) or a command through
+//!   an SSH server, connections sharing one session; enables `hostname`.
 //! * `axum` (not in `full`): `service::AxumListener`, so `axum::serve` runs on any listener;
 //!   `service::ConnectionInfo` as connect info; `service::serve_axum` for several listeners, `service::serve_axum_with_shutdown` to
 //!   stop on a signal and drain.
@@ -195,6 +199,9 @@ pub use endpoints_hostname as hostname;
 /// The `haproxy:` PROXY protocol wrapper and sender (feature `proxy`).
 #[cfg(feature = "proxy")]
 pub use endpoints_proxy as proxy;
+/// The `ssh:` client (feature `ssh`).
+#[cfg(feature = "ssh")]
+pub use endpoints_ssh as ssh;
 /// The `stdio:` server (feature `stdio`).
 #[cfg(feature = "stdio")]
 pub use endpoints_stdio as stdio;

@@ -59,6 +59,11 @@ const FEATURES: &[Feature] = &[
         &[("tor", Side::Client), ("onion", Side::Server)],
     ),
     (
+        "ssh",
+        cfg!(feature = "ssh"),
+        &[("ssh", Side::Client), ("ssh", Side::Server)],
+    ),
+    (
         "ws",
         cfg!(feature = "ws"),
         &[

@@ -696,3 +696,53 @@ fn exec_from_code_equals_from_text() {
     );
     assert!(shown.ends_with("stderr=drop:grace=1.5"), "{shown}");
 }
+
+/// issue 33: the `ssh:` builders are their text, both sides.
+#[test]
+#[cfg(feature = "ssh")]
+fn ssh_from_code_equals_from_text() {
+    use endpoints::builders::{
+        ClientBuilder, ServerBuilder, SshClient, SshServer, SshTarget, TcpClient,
+    };
+    use std::time::Duration;
+    let in_code = SshClient::new("bastion", SshTarget::forward("db", 5432))
+        .username("deploy")
+        .known_hosts("/dev/null")
+        .no_agent()
+        .passphrase_env("DEPLOY_PASSPHRASE")
+        .endpoint(&TcpClient::new("127.0.0.1", 2222))
+        .idle_timeout(Duration::from_millis(1500));
+    let text = in_code.to_string();
+    assert!(
+        text.starts_with(r"ssh:host=bastion:forward=db\:5432:username=deploy"),
+        "{text}"
+    );
+    let as_text = endpoints::client(&text).expect("builds");
+    assert_eq!(
+        in_code.build().expect("builds").to_string(),
+        as_text.to_string()
+    );
+    let v6 = SshClient::new("b", SshTarget::forward("::1", 80))
+        .username("u")
+        .known_hosts("/dev/null");
+    let as_text = endpoints::client(&v6.to_string()).expect("builds");
+    assert_eq!(v6.build().expect("builds").to_string(), as_text.to_string());
+    let cmd = SshClient::new("b", SshTarget::Command("cat -u".into()))
+        .username("u")
+        .known_hosts("/dev/null");
+    assert_eq!(
+        cmd.build().expect("builds").to_string(),
+        endpoints::client(&cmd.to_string())
+            .expect("builds")
+            .to_string()
+    );
+    let server = SshServer::new("bastion", "127.0.0.1:8080")
+        .username("u")
+        .known_hosts("/dev/null")
+        .port(2222);
+    let as_text = endpoints::server(&server.to_string()).expect("builds");
+    assert_eq!(
+        server.build().expect("builds").to_string(),
+        as_text.to_string()
+    );
+}

@@ -1,0 +1,5 @@
+//! `ssh:` against a real OpenSSH server on loopback.
+
+mod client;
+mod conformance;
+mod server;
