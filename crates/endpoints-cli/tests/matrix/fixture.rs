@@ -35,6 +35,7 @@ pub(crate) struct Fixture {
     pki: OnceCell<Pki>,
     socks: OnceCell<Proxy>,
     http: OnceCell<Proxy>,
+    sshd: OnceCell<endpoints_test_support::sshd::Sshd>,
     cells: AtomicUsize,
 }
 
@@ -78,6 +79,7 @@ impl Fixture {
             pki: OnceCell::new(),
             socks: OnceCell::new(),
             http: OnceCell::new(),
+            sshd: OnceCell::new(),
             cells: AtomicUsize::new(0),
         }
     }
@@ -123,6 +125,25 @@ impl Fixture {
                 Needs::HttpProxy => {
                     self.http.get_or_init(|| proxy(Kind::HttpConnect)).await;
                 }
+                Needs::Sshd => {
+                    if !endpoints_test_support::sshd::available() {
+                        // Under CI=true, `available` has already failed the test.
+                        return Err("sshd or ssh-keygen is not installed".into());
+                    }
+                    let tag = format!(
+                        "matrix-{}",
+                        self.dir.file_name().and_then(|n| n.to_str()).unwrap_or("m")
+                    );
+                    self.sshd
+                        .get_or_init(|| async move {
+                            tokio::task::spawn_blocking(move || {
+                                endpoints_test_support::sshd::Sshd::start(&tag)
+                            })
+                            .await
+                            .expect("sshd starts")
+                        })
+                        .await;
+                }
                 Needs::Activator => {
                     let found = std::process::Command::new("systemd-socket-activate")
                         .arg("--help")
@@ -166,6 +187,10 @@ impl Fixture {
     }
     pub(crate) fn socks_port(&self) -> u16 {
         self.socks.get().expect("the row needs Needs::Socks").port
+    }
+    /// The real `sshd` on loopback, with its keys and known_hosts.
+    pub(crate) fn sshd(&self) -> &endpoints_test_support::sshd::Sshd {
+        self.sshd.get().expect("the row needs Needs::Sshd")
     }
     pub(crate) fn http_port(&self) -> u16 {
         self.http
