@@ -72,7 +72,12 @@ pub(crate) async fn run(a: cli::RunArgs) -> Result<ExitCode, Fail> {
     let mut tunnels = Vec::new();
     let mut fail = None;
     for t in &cfg.tunnels {
-        match listen(&t.listen, &t.policy).await {
+        // Inside the tunnel's scope: the library's listeners and wrappers label what they
+        // record (handshake failures, refusals) with its name.
+        let scoped = endpoints::util::metrics::scope(Arc::from(t.name.as_str()), async {
+            listen(&t.listen, &t.policy).await
+        });
+        match scoped.await {
             Ok(l) => {
                 err!("tunnel {}: listening on {l}", t.name);
                 tunnels.push((t, l));

@@ -806,3 +806,63 @@ async fn exec_and_echo_tunnels_serve_and_count_their_bytes() {
     child.kill().await.expect("kill");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 32, acceptance: 20 failed TLS handshakes on a tunnel's `tls:` listener count 20
+/// under `layer="tls"` with the tunnel's name (the library's wrappers record inside the
+/// tunnel's scope), and no series names a description or an address.
+#[tokio::test]
+async fn twenty_failed_tls_handshakes_count_twenty_under_the_tunnel() {
+    let dir = temp_dir("run-tls-failures");
+    let certbot = endpoints_test_support::certbot::Certbot::new("run-tls-failures");
+    certbot.issue("localhost", &["localhost"], 1, 1);
+    let [metrics, web] = free_ports(2)[..] else {
+        panic!()
+    };
+    let (upstream, echo) = echo_upstream().await;
+    let text = format!(
+        "metrics = \"tcp:{metrics}:interface=127.0.0.1\"\n\n[tunnel.web]\nlisten = \"tls:{}:{web}:interface=127.0.0.1\"\nconnect = \"tcp:127.0.0.1:{upstream}\"\n",
+        certbot.live().display(),
+    );
+    let file = write(&dir, "endpoints.toml", &text);
+    let (mut child, _rx) = start_run(&file, &[], "metrics: listening on").await;
+    for i in 0..20 {
+        // Plain text where a ClientHello belongs: the handshake fails at once (a TLS alert).
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", web))
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("write");
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut rest))
+            .await
+            .expect("the listener ends the connection within 20 s")
+            .ok();
+    }
+    // The count is taken off the accept loop: wait for it (20 s at most; it takes
+    // milliseconds).
+    let mut counted = None;
+    let mut body = String::new();
+    for _ in 0..200 {
+        (_, body) = get(metrics, "/metrics").await;
+        counted = body
+            .lines()
+            .filter(|l| {
+                l.starts_with("endpoints_handshake_failures_total{")
+                    && l.contains("layer=\"tls\"")
+                    && l.contains("tunnel=\"web\"")
+            })
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+            .reduce(|a, b| a + b);
+        if counted == Some(20.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, Some(20.0), "{body}");
+    assert!(!body.contains("127.0.0.1"), "no address in a label: {body}");
+    assert!(!body.contains("live"), "no description in a label: {body}");
+    child.kill().await.expect("kill");
+    echo.abort();
+    let _ = std::fs::remove_dir_all(&dir);
+}
