@@ -126,13 +126,21 @@ impl Errors<'_> {
             .find('\n')
             .map_or(self.text.len(), |i| start + i);
         let line_no = self.text[..start].matches('\n').count() + 1;
+        // The line as shown: secret values (`password=`, `env=NAME=`) as `***`.
+        let shown = endpoints::Redacted::new(&self.text[line_start..line_end]);
+        let line = shown.text();
+        let (from, to) = (
+            shown.map(start - line_start, false),
+            shown.map(end.min(line_end) - line_start, true),
+        );
+        // The column is the file's (for an editor); the caret is under the line as shown.
         let col = self.text[line_start..start].chars().count() + 1;
-        let line = &self.text[line_start..line_end];
-        let width = self.text[start..end.min(line_end)].chars().count().max(1);
+        let pad = line[..from].chars().count();
+        let width = line[from..to.max(from)].chars().count().max(1);
         let mut m = format!(
             "{}:{line_no}:{col}: {what}\n  {line}\n  {}{}",
             self.path,
-            " ".repeat(col - 1),
+            " ".repeat(pad),
             "^".repeat(width)
         );
         if !fix.is_empty() {

@@ -6,6 +6,8 @@ use std::io;
 use std::ops::Range;
 use std::sync::Arc;
 
+use crate::params::Redacted;
+
 /// A boxed error, as carried inside other errors.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -175,7 +177,8 @@ impl ParseError {
         self.inner.span.clone()
     }
 
-    /// The input text, when known.
+    /// The input text, when known, as given: secrets included (`Display` and `Debug` hide
+    /// them; see [`redact`](crate::params::redact)).
     pub fn input(&self) -> Option<&str> {
         self.inner.input.as_deref()
     }
@@ -190,11 +193,17 @@ impl ParseError {
         self.inner.suggestion.as_deref()
     }
 
-    /// The input and a caret line under the span, or `None` without input.
+    /// The input and a caret line under the span, or `None` without input. The values of
+    /// secret parameters (declared with [`Param::secret`](crate::params::Param::secret)) are
+    /// shown as `***`, the caret moved to match.
     pub fn caret_lines(&self) -> Option<String> {
-        let input = self.inner.input.as_deref()?;
-        let start = floor_char_boundary(input, self.inner.span.start.min(input.len()));
-        let end = floor_char_boundary(input, self.inner.span.end.min(input.len())).max(start);
+        let raw = self.inner.input.as_deref()?;
+        let redacted = Redacted::new(raw);
+        let input = redacted.text();
+        let span = &self.inner.span;
+        let start = floor_char_boundary(input, redacted.map(span.start.min(raw.len()), false));
+        let end =
+            floor_char_boundary(input, redacted.map(span.end.min(raw.len()), true)).max(start);
         let pad = input[..start].chars().count();
         let width = input[start..end].chars().count().max(1);
         Some(format!(
@@ -228,7 +237,10 @@ impl fmt::Debug for ParseError {
             .field("kind", &self.inner.kind)
             .field("message", &self.inner.message)
             .field("span", &self.inner.span)
-            .field("input", &self.inner.input)
+            .field(
+                "input",
+                &self.inner.input.as_deref().map(crate::params::redact),
+            )
             .field("parameter", &self.inner.parameter)
             .field("suggestion", &self.inner.suggestion)
             .finish()

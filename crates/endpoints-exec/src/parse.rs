@@ -21,7 +21,7 @@ pub static PARAMS: &[Param] = &[
     Param::required("program", ParamKind::Text)
         .at(0)
         .help("the program: a path, or a name searched in PATH; its arguments are the positional fields after it (no shell: name one, as in `exec:sh:-c:...`)"),
-    Param::optional("env", ParamKind::Text)
+    Param::optional("env", ParamKind::Text).secret_after_name()
         .help("`NAME=value` set in the child's environment; repeat `env=` for more; the value is shown as `***`"),
     Param::optional("unsetEnv", ParamKind::List)
         .help("names removed from the inherited environment (comma-separated)"),

@@ -33,7 +33,7 @@ pub static TOR_PARAMS: &[Param] = &[
         .help("the control port's password, read from this file (otherwise cookie authentication)"),
     Param::optional("socksUsername", ParamKind::Text)
         .help("SOCKS user name: streams with different names use different circuits (default: one name per endpoint, so each description gets its own circuits)"),
-    Param::optional("socksPassword", ParamKind::Text)
+    Param::optional("socksPassword", ParamKind::Text).secret()
         .help("SOCKS password, for isolation only (Tor checks none); shown as ***"),
     Param::optional("timeout", ParamKind::Duration)
         .default("120")

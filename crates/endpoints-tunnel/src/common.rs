@@ -555,7 +555,7 @@ pub(crate) const fn common_params() -> [Param; 6] {
             "how to reach the proxy: a client description, its `:` and `\\` escaped (`tcp\\:127.0.0.1\\:1080`)",
         ),
         Param::optional("user", ParamKind::Text).help("user name for the proxy"),
-        Param::optional("password", ParamKind::Text).help(
+        Param::optional("password", ParamKind::Text).secret().help(
             "password for the proxy (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as ***",
         ),
         Param::optional("passwordFile", ParamKind::Path)

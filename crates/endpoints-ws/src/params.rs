@@ -40,13 +40,13 @@ const CLIENT: [Param; 14] = [
         .help("extra request headers, `Name=value` comma-separated (`X-Team=a,X-Trace=1`)"),
     Param::optional("user", ParamKind::Text)
         .help("user name for `Authorization: Basic` (with password=, passwordFile= or passwordEnv=)"),
-    Param::optional("password", ParamKind::Text)
+    Param::optional("password", ParamKind::Text).secret()
         .help("password for Basic authentication (visible in `ps` and logs: prefer passwordFile= or passwordEnv=); shown as ***"),
     Param::optional("passwordFile", ParamKind::Path)
         .help("read the Basic password from this file (one trailing newline is dropped)"),
     Param::optional("passwordEnv", ParamKind::Text)
         .help("read the Basic password from this environment variable"),
-    Param::optional("token", ParamKind::Text)
+    Param::optional("token", ParamKind::Text).secret()
         .help("bearer token for `Authorization: Bearer` (visible in `ps` and logs: prefer tokenFile= or tokenEnv=); shown as ***"),
     Param::optional("tokenFile", ParamKind::Path)
         .help("read the bearer token from this file (one trailing newline is dropped)"),
@@ -140,7 +140,7 @@ pub static SERVER_PARAMS: &[Param] = &[
         .help("allowed `Origin` values, comma-separated (`https://app.example`); another Origin gets 403, a request without one (not a browser) passes"),
     Param::optional("subprotocols", ParamKind::List)
         .help("subprotocols served, in preference order: a client must offer one (else 400); the first it offers is chosen"),
-    Param::optional("token", ParamKind::Text)
+    Param::optional("token", ParamKind::Text).secret()
         .help("require `Authorization: Bearer <token>` (else 401; visible in `ps`: prefer tokenFile= or tokenEnv=); shown as ***"),
     Param::optional("tokenFile", ParamKind::Path)
         .help("read the required bearer token from this file (one trailing newline is dropped)"),

@@ -179,6 +179,8 @@ use std::io;
 
 #[cfg(unix)]
 pub use endpoints_core::Descriptors;
+/// Secret values hidden in description text shown to people (a caret line, a log line).
+pub use endpoints_core::params::{Redacted, Secrecy, redact};
 pub use endpoints_core::{
     Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, EndsByItself,
     ErrorKind, Extensions, Layer, Listener, Param, ParamKind, ParseError, ServerEndpoint, Side,

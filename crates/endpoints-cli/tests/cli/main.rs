@@ -12,6 +12,7 @@ mod exec;
 mod handover;
 mod logs;
 mod run;
+mod secrets;
 mod transfers;
 mod usage;
 mod ws;

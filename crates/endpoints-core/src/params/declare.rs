@@ -70,6 +70,22 @@ pub struct Param {
     pub required: bool,
     /// One line of help.
     pub help: &'static str,
+    /// Whether its value is a secret, hidden wherever core shows description text (the
+    /// input quoted under a parse error, `Debug`). A plugin's own `Display` hides it too.
+    pub secrecy: Secrecy,
+}
+
+/// Whether a parameter's value is a secret, and which part of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Secrecy {
+    /// Not a secret.
+    #[default]
+    Shown,
+    /// `NAME=value`: the part after the first `=` is a secret (`env=TOKEN=***`).
+    AfterName,
+    /// The whole value is a secret (`password=***`).
+    Value,
 }
 
 impl Param {
@@ -82,6 +98,7 @@ impl Param {
             default: None,
             required: true,
             help: "",
+            secrecy: Secrecy::Shown,
         }
     }
 
@@ -112,6 +129,22 @@ impl Param {
     /// Its one-line help.
     pub const fn help(self, text: &'static str) -> Self {
         Self { help: text, ..self }
+    }
+
+    /// Its value is a secret: shown as `***` wherever core quotes description text.
+    pub const fn secret(self) -> Self {
+        Self {
+            secrecy: Secrecy::Value,
+            ..self
+        }
+    }
+
+    /// Its value is `NAME=secret`: the part after the first `=` is shown as `***`.
+    pub const fn secret_after_name(self) -> Self {
+        Self {
+            secrecy: Secrecy::AfterName,
+            ..self
+        }
     }
 }
 

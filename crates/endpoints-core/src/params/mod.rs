@@ -30,12 +30,14 @@
 
 mod args;
 mod declare;
+mod redact;
 mod suggest;
 mod value;
 
 pub use args::Args;
 pub(crate) use args::watch_build;
-pub use declare::{Conflict, Param, ParamKind};
+pub use declare::{Conflict, Param, ParamKind, Secrecy};
+pub use redact::{Redacted, redact};
 pub use suggest::{SplitAddress, closest, misplaced_wrapper_option};
 pub(crate) use suggest::{explain_build_error, secure_server_form};
 pub use value::Value;
