@@ -94,6 +94,7 @@
 
 pub mod client;
 pub mod control;
+pub mod inband;
 pub mod launch;
 pub mod onion;
 

@@ -243,10 +243,19 @@ mod tests {
         let r = Redacted::with(input, SECRETS);
         assert_eq!(r.text, "s:password=***:bogus=1");
         let bogus = input.find("bogus").expect("in the text");
-        assert_eq!(r.map(bogus, false), r.text.find("bogus").expect("in the text"));
+        assert_eq!(
+            r.map(bogus, false),
+            r.text.find("bogus").expect("in the text")
+        );
         let value = input.find("hunter2").expect("in the text");
-        assert_eq!(r.map(value, false), r.text.find("***").expect("in the text"));
-        assert_eq!(r.map(value + 7, true), r.text.find("***").expect("in the text") + 3);
+        assert_eq!(
+            r.map(value, false),
+            r.text.find("***").expect("in the text")
+        );
+        assert_eq!(
+            r.map(value + 7, true),
+            r.text.find("***").expect("in the text") + 3
+        );
         assert_eq!(r.map(0, false), 0);
         // A span ending where the value starts stays before the mask.
         assert_eq!(r.map(value, true), value);
