@@ -320,3 +320,40 @@ async fn a_revoked_host_key_or_authority_is_refused() {
     assert!(e.contains("signed by the authority"), "{e}");
     assert!(e.contains("line 2 marks `@revoked`"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_a_certificate_is_still_checked_by_its_key() {
+    if !sshd::available() {
+        return;
+    }
+    // Certificates are asked for (a `@cert-authority` line names the host) but this sshd has
+    // none: it shows its plain key, checked as always.
+    let s = Sshd::start("nocert");
+    let host = format!("[127.0.0.1]:{}", s.port);
+    let ca = s.dir().join("some_ca");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&ca)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let ca_line = format!(
+        "@cert-authority * {}",
+        key_of(&format!("{}.pub", ca.display()))
+    );
+    let file = known_hosts(
+        &s,
+        "both",
+        &[
+            ca_line.clone(),
+            format!("{host} {}", key_of(&s.path("host_key.pub"))),
+        ],
+    );
+    let out = echo_hi(&described(&s, &file)).await;
+    assert_eq!(out.expect("the recorded key is accepted"), b"hi\n");
+    let file = known_hosts(&s, "ca_only", &[ca_line]);
+    let e = echo_hi(&described(&s, &file))
+        .await
+        .expect_err("an unknown key is refused");
+    assert!(e.contains("is not known"), "{e}");
+}
