@@ -286,7 +286,7 @@ pub(crate) fn session_config(
         None => (
             home()
                 .map(|h| {
-                    ["id_ed25519", "id_ecdsa"]
+                    ["id_ed25519", "id_ecdsa", "id_rsa"]
                         .iter()
                         .map(|n| h.join(".ssh").join(n))
                         .filter(|p| p.is_file())

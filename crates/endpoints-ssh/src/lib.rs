@@ -15,14 +15,22 @@
 //! Link it with `use endpoints_ssh as _;` (the umbrella's feature `ssh`).
 //!
 //! - **Trust like OpenSSH**: the server's key is checked against `~/.ssh/known_hosts`
-//!   (hashed entries, `[host]:port`), a `knownHosts=` file, or a pinned `fingerprint=`;
-//!   never off. An unknown key is refused with its fingerprint and the command that adds it,
-//!   a changed key loudly, naming the known_hosts line.
+//!   (hashed entries, `[host]:port`, patterns with `*`, `?` and `!`), a `knownHosts=` file,
+//!   or a pinned `fingerprint=`; never off. An unknown key is refused with its fingerprint and
+//!   the command that adds it, a changed key loudly, naming the known_hosts line. A key on a
+//!   `@revoked` line is refused whatever else vouches for it. `@cert-authority PATTERNS KEY`
+//!   lines trust OpenSSH host certificates (`*-cert-v01@openssh.com`, asked for only when such
+//!   a line names the host) that the authority signed, for a host certificate, valid now,
+//!   naming the host among its principals (or none, as OpenSSH), without critical options;
+//!   a certificate that fails is refused saying why (as OpenSSH, its key still counts if
+//!   known_hosts records it). Host keys: ed25519, ECDSA, RSA (`rsa-sha2-512/256`, never
+//!   `ssh-rsa`'s SHA-1).
 //! - **Authentication like OpenSSH**, nothing prompts: the agent's keys (`SSH_AUTH_SOCK`, or
-//!   `agent=PATH`), then key files (`keys=`, by default `~/.ssh/id_ed25519` and
-//!   `~/.ssh/id_ecdsa`), encrypted ones with a passphrase from `passphraseFile=` or the
-//!   variable named by `passphraseEnv=`. A refusal says what was tried and what the server
-//!   offers.
+//!   `agent=PATH`), then key files (`keys=`, by default `~/.ssh/id_ed25519`,
+//!   `~/.ssh/id_ecdsa` and `~/.ssh/id_rsa`), encrypted ones with a passphrase from
+//!   `passphraseFile=` or the variable named by `passphraseEnv=`. RSA keys sign with
+//!   `rsa-sha2-512` or `rsa-sha2-256` (the server's `server-sig-algs`), never SHA-1. A refusal
+//!   says what was tried and what the server offers.
 //! - **Half-close**: shutting the write side sends the channel's `eof`; the server's `eof`
 //!   ends reading. A forward cut without `eof` is a reset, not a clean end. A command's
 //!   non-zero exit (or a signal) is an error after its output ([`stream::ExitError`]); its
@@ -36,8 +44,9 @@
 //! server opens for a connection there is an accepted connection, its peer the originator's
 //! address; `close()` cancels the forward.
 //!
-//! Crypto: russh on `ring`, the provider rustls uses here (no second crypto stack).
-//! RSA keys are not supported (ed25519 and ECDSA are).
+//! Crypto: russh on `ring`, the provider rustls uses here (no second crypto stack), and for
+//! RSA the RustCrypto `rsa` crate (0.10, constant-time arithmetic; see docs/security.md on
+//! its advisory).
 
 pub mod client;
 pub mod params;

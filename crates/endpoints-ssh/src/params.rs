@@ -21,7 +21,7 @@ pub static CLIENT_PARAMS: &[Param] = &[
     Param::optional("username", ParamKind::Text)
         .help("the user on the server (default: $USER, as OpenSSH)"),
     Param::optional("keys", ParamKind::List).help(
-        "private key files, OpenSSH format, comma-separated (default: ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa where they exist)",
+        "private key files, OpenSSH format (ed25519, ECDSA, RSA), comma-separated (default: ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa and ~/.ssh/id_rsa where they exist)",
     ),
     Param::optional("passphraseFile", ParamKind::Path)
         .help("a file holding the passphrase of encrypted keys (never the passphrase inline)"),
@@ -31,7 +31,7 @@ pub static CLIENT_PARAMS: &[Param] = &[
         .default("yes")
         .help("ssh-agent: `yes` (the socket in SSH_AUTH_SOCK, if set), `no`, or the agent's socket path"),
     Param::optional("knownHosts", ParamKind::Path)
-        .help("the known_hosts file that vouches for the server's key (default: ~/.ssh/known_hosts)"),
+        .help("the known_hosts file that vouches for the server's key, `@cert-authority` and `@revoked` lines included (default: ~/.ssh/known_hosts)"),
     Param::optional("fingerprint", ParamKind::Text).help(
         "the server key's SHA-256 fingerprint (`SHA256:...`, as ssh-keygen -l prints it): that key only, known_hosts not read",
     ),
@@ -68,7 +68,7 @@ pub static SERVER_PARAMS: &[Param] = &[
     Param::optional("username", ParamKind::Text)
         .help("the user on the server (default: $USER, as OpenSSH)"),
     Param::optional("keys", ParamKind::List).help(
-        "private key files, OpenSSH format, comma-separated (default: ~/.ssh/id_ed25519 and ~/.ssh/id_ecdsa where they exist)",
+        "private key files, OpenSSH format (ed25519, ECDSA, RSA), comma-separated (default: ~/.ssh/id_ed25519, ~/.ssh/id_ecdsa and ~/.ssh/id_rsa where they exist)",
     ),
     Param::optional("passphraseFile", ParamKind::Path)
         .help("a file holding the passphrase of encrypted keys (never the passphrase inline)"),
@@ -78,7 +78,7 @@ pub static SERVER_PARAMS: &[Param] = &[
         .default("yes")
         .help("ssh-agent: `yes` (the socket in SSH_AUTH_SOCK, if set), `no`, or the agent's socket path"),
     Param::optional("knownHosts", ParamKind::Path)
-        .help("the known_hosts file that vouches for the server's key (default: ~/.ssh/known_hosts)"),
+        .help("the known_hosts file that vouches for the server's key, `@cert-authority` and `@revoked` lines included (default: ~/.ssh/known_hosts)"),
     Param::optional("fingerprint", ParamKind::Text).help(
         "the server key's SHA-256 fingerprint (`SHA256:...`, as ssh-keygen -l prints it): that key only, known_hosts not read",
     ),

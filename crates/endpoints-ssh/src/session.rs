@@ -203,11 +203,7 @@ impl client::Handler for Checker {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let key = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(c) => c.public_key().clone().into(),
-        };
-        match trust::check(&self.trust, &self.host, self.port, &key) {
+        match trust::check(&self.trust, &self.host, self.port, key) {
             Ok(()) => Ok(true),
             Err(words) => {
                 if let Ok(mut r) = self.refusal.lock() {
@@ -292,6 +288,9 @@ pub(crate) async fn open(
             // Larger windows and packets than russh's defaults: one window is what a channel
             // has in flight; OpenSSH uses 2 MiB windows and 32 KiB packets.
             c.window_size = 2 * 1024 * 1024;
+            // Host key algorithms: known_hosts' types first, host certificates when a
+            // `@cert-authority` line names the host, never `ssh-rsa` (SHA-1).
+            c.preferred = trust::preferred(&config.trust, &config.host, config.port);
             let refusal = Arc::new(Mutex::new(None));
             let checker = Checker {
                 host: config.host.clone(),
@@ -381,15 +380,12 @@ async fn authenticate(handle: &mut Handle<Checker>, config: &SessionConfig) -> i
                 for id in ids {
                     let key = id.public_key().into_owned();
                     let fp = key.fingerprint(HashAlg::Sha256);
-                    let hash = if key.algorithm().is_rsa() {
-                        handle
-                            .best_supported_rsa_hash()
-                            .await
-                            .ok()
-                            .flatten()
-                            .flatten()
-                    } else {
-                        None
+                    let hash = match rsa_hash(handle, &key).await {
+                        Ok(h) => h,
+                        Err(why) => {
+                            tried.push(format!("the agent's key {fp} ({why})"));
+                            continue;
+                        }
                     };
                     match handle
                         .authenticate_publickey_with(user, key, hash, &mut agent)
@@ -419,15 +415,12 @@ async fn authenticate(handle: &mut Handle<Checker>, config: &SessionConfig) -> i
             }
         };
         let fp = key.public_key().fingerprint(HashAlg::Sha256);
-        let hash = if key.algorithm().is_rsa() {
-            handle
-                .best_supported_rsa_hash()
-                .await
-                .ok()
-                .flatten()
-                .flatten()
-        } else {
-            None
+        let hash = match rsa_hash(handle, key.public_key()).await {
+            Ok(h) => h,
+            Err(why) => {
+                tried.push(format!("the key file `{}` ({fp}, {why})", path.display()));
+                continue;
+            }
         };
         let r = handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(key), hash))
@@ -453,7 +446,7 @@ async fn authenticate(handle: &mut Handle<Checker>, config: &SessionConfig) -> i
         if config.keys_given {
             "nothing".to_owned()
         } else {
-            "nothing (no agent, no ~/.ssh/id_ed25519 or id_ecdsa; give `keys=`)".to_owned()
+            "nothing (no agent, no ~/.ssh/id_ed25519, id_ecdsa or id_rsa; give `keys=`)".to_owned()
         }
     } else {
         tried.join("; ")
@@ -469,6 +462,25 @@ async fn authenticate(handle: &mut Handle<Checker>, config: &SessionConfig) -> i
             "the SSH server refused `{user}`: tried {tried}; the server offers: {offered}{password_hint}"
         ),
     ))
+}
+
+/// The signature hash for an RSA key (`None` for other keys): SHA-512 or SHA-256 as the
+/// server's `server-sig-algs` lists them, SHA-256 (RFC 8332) when it lists none; never SHA-1
+/// (`ssh-rsa`, refused by OpenSSH since 8.8): a server taking only that is an `Err` in words.
+async fn rsa_hash(
+    handle: &Handle<Checker>,
+    key: &russh::keys::PublicKey,
+) -> Result<Option<HashAlg>, String> {
+    if !key.algorithm().is_rsa() {
+        return Ok(None);
+    }
+    match handle.best_supported_rsa_hash().await {
+        Ok(Some(Some(hash))) => Ok(Some(hash)),
+        Ok(Some(None)) => Err(
+            "not offered: the server takes RSA signatures only with SHA-1 (`ssh-rsa`), which this client never makes; use an ed25519 or ECDSA key, or have the server accept rsa-sha2-256".to_owned(),
+        ),
+        Ok(None) | Err(_) => Ok(Some(HashAlg::Sha256)),
+    }
 }
 
 /// A key file: `Ok(None)` when a default key file does not exist.

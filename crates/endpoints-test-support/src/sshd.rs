@@ -21,9 +21,9 @@ pub fn available() -> bool {
         && crate::peers::startable("ssh-keygen", "-?", "openssh-client")
 }
 
-fn keygen(path: &Path) {
+fn keygen(path: &Path, kind: &str) {
     let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-C", "test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .status()
@@ -31,14 +31,69 @@ fn keygen(path: &Path) {
     assert!(st.success(), "ssh-keygen -f {}", path.display());
 }
 
+/// What an sshd starts with beyond the defaults (ed25519 keys, no certificate).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The type of its one host key, as `ssh-keygen -t` takes it (`rsa`: an sshd with only
+    /// an RSA host key); default ed25519.
+    pub host_key: Option<&'static str>,
+    /// The type of the authorized `user_key`; default ed25519.
+    pub user_key: Option<&'static str>,
+    /// A host certificate for its host key, signed by the authority `ca` (`ca.pub`; an
+    /// unrelated authority is `other_ca`), and served with `HostCertificate`.
+    pub certificate: Option<HostCertificate>,
+    /// More sshd_config lines, each ending in a newline.
+    pub config: Option<&'static str>,
+}
+
+/// How the host certificate is made: `ssh-keygen -s ca -h -n PRINCIPALS -V VALIDITY`.
+#[derive(Clone, Debug)]
+pub struct HostCertificate {
+    /// `-n`: the host names it is for, comma-separated.
+    pub principals: String,
+    /// `-V`: its validity window, e.g. `-5m:+1h`, or `20200101:20200102` (expired).
+    pub validity: String,
+}
+
 impl Sshd {
     /// Start one; `tag` names its directory.
     pub fn start(tag: &str) -> Self {
+        Self::start_with(tag, &Options::default())
+    }
+
+    /// Start one with `options`; `tag` names its directory.
+    pub fn start_with(tag: &str, options: &Options) -> Self {
         let dir = std::env::temp_dir().join(format!("endpoints-sshd-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
-        for k in ["host_key", "user_key", "other_key", "other_host_key"] {
-            keygen(&dir.join(k));
+        let host_type = options.host_key.unwrap_or("ed25519");
+        let user_type = options.user_key.unwrap_or("ed25519");
+        for (k, kind) in [
+            ("host_key", host_type),
+            ("user_key", user_type),
+            ("other_key", "ed25519"),
+            ("other_host_key", host_type),
+        ] {
+            keygen(&dir.join(k), kind);
+        }
+        let mut certificate = String::new();
+        if let Some(c) = &options.certificate {
+            keygen(&dir.join("ca"), "ed25519");
+            keygen(&dir.join("other_ca"), "ed25519");
+            let st = Command::new("ssh-keygen")
+                .args(["-q", "-s"])
+                .arg(dir.join("ca"))
+                .args(["-h", "-I", "endpoints-test-host", "-n", &c.principals, "-V"])
+                .arg(&c.validity)
+                .arg(dir.join("host_key.pub"))
+                .stdin(Stdio::null())
+                .status()
+                .expect("ssh-keygen -s runs");
+            assert!(st.success(), "ssh-keygen -s (host certificate)");
+            certificate = format!(
+                "HostCertificate {}\n",
+                dir.join("host_key-cert.pub").display()
+            );
         }
         std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).expect("copy");
         // sshd needs its privilege separation directory.
@@ -53,7 +108,9 @@ impl Sshd {
              AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              AllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nGatewayPorts no\n\
-             MaxSessions 200\nMaxStartups 200\nLogLevel ERROR\nStreamLocalBindUnlink yes\n"
+             MaxSessions 200\nMaxStartups 200\nLogLevel ERROR\nStreamLocalBindUnlink yes\n\
+             {certificate}{}",
+            options.config.unwrap_or("")
         );
         std::fs::write(dir.join("sshd_config"), config).expect("config");
         let child = Command::new("/usr/sbin/sshd")
@@ -92,7 +149,7 @@ impl Sshd {
     }
 
     /// A file in its directory (`user_key`, `other_key`, `known_hosts`, `changed_known_hosts`,
-    /// `empty_known_hosts`, `host_key.pub`).
+    /// `empty_known_hosts`, `host_key.pub`; with a certificate `ca.pub`, `other_ca.pub`).
     pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
     }

@@ -3,3 +3,4 @@
 mod client;
 mod conformance;
 mod server;
+mod trust;
