@@ -141,7 +141,10 @@ fn last_warnings(log: &Path) -> String {
     let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("[warn]") || l.contains("[err]"))
+        .filter(|l| {
+            (l.contains("[warn]") || l.contains("[err]"))
+                && !l.contains("You are running Tor as root")
+        })
         .collect();
     lines[lines.len().saturating_sub(2)..].join(" | ")
 }

@@ -349,6 +349,7 @@ async fn a_stalled_bootstrap_names_the_stage_and_tor_is_stopped() {
     if !tor_available() {
         return;
     }
+    endpoints_test_support::capture::install();
     // The network is disabled: the bootstrap never ends. 3 s is the bound under test.
     let tor = OfflineTor::new("launch-stall");
     let e = onion(&format!(
@@ -374,6 +375,13 @@ async fn a_stalled_bootstrap_names_the_stage_and_tor_is_stopped() {
         ended(pid).await,
         "tor {pid} still runs after the failed listen"
     );
+    // The progress went to the log, with the process id.
+    let progress = endpoints_test_support::capture::lines_with(&[
+        "tor bootstrapping",
+        &format!("pid={pid}"),
+        "progress=",
+    ]);
+    assert!(!progress.is_empty(), "bootstrap progress in the log");
 
     // The client: the same, through connect().
     let e = build_client(
