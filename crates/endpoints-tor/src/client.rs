@@ -5,6 +5,9 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use endpoints_core::params::{Args, Param, ParamKind, Value};
@@ -15,6 +18,7 @@ use endpoints_core::{
 use endpoints_tunnel::{Credentials, Target};
 
 use crate::control::{Control, unquote};
+use crate::launch::{Launch, LaunchedTor};
 
 /// Parameters of the `tor:` client (txtorcon's names where it has them).
 pub static TOR_PARAMS: &[Param] = &[
@@ -37,7 +41,13 @@ pub static TOR_PARAMS: &[Param] = &[
         .help("SOCKS password, for isolation only (Tor checks none); shown as ***"),
     Param::optional("timeout", ParamKind::Duration)
         .default("120")
-        .help("deadline for reaching Tor and its answer (building a circuit, reaching an onion service), in seconds (0: none)"),
+        .help("deadline for reaching Tor and its answer (building a circuit, reaching an onion service), in seconds (0: none); with `launch=1`, also for the launched Tor's bootstrap"),
+    Param::optional("launch", ParamKind::Bool)
+        .help("`1`: start a `tor` of our own (a private data directory, bootstrap progress in the log), shared by this endpoint's connections and stopped after the last one ends; instead of `socksPort=`/`control=`"),
+    Param::optional("torBinary", ParamKind::Path)
+        .help("with `launch=1`: the `tor` program to run (txtorcon's `tor_binary`; default `tor` from PATH)"),
+    Param::optional("dataDirectory", ParamKind::Path)
+        .help("with `launch=1`: Tor's data directory, kept (created mode 700; a symlink or a directory group or others can reach is refused; txtorcon's `data_directory`; default a new one, removed after)"),
 ];
 
 /// What Tor answered when it could not make the stream: the SOCKS5 reply code, with Tor's
@@ -181,10 +191,15 @@ impl std::error::Error for TorStreamError {}
 
 /// The [`TorRefusal`] anywhere in an error's chain.
 pub fn refusal(e: &io::Error) -> Option<TorRefusal> {
+    find_in_chain::<TorStreamError>(e).map(|t| t.refusal)
+}
+
+/// The error of type `T` anywhere in an error's chain.
+pub(crate) fn find_in_chain<T: std::error::Error + 'static>(e: &io::Error) -> Option<&T> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|e| e as _);
     while let Some(err) = next {
-        if let Some(t) = err.downcast_ref::<TorStreamError>() {
-            return Some(t.refusal);
+        if let Some(t) = err.downcast_ref::<T>() {
+            return Some(t);
         }
         next = if let Some(io) = err.downcast_ref::<io::Error>() {
             io.get_ref().map(|e| e as _)
@@ -237,6 +252,9 @@ pub struct TorInfo {
 enum Socks {
     At(Box<dyn ClientEndpoint>),
     FromControl(Box<dyn ClientEndpoint>, Option<PathBuf>),
+    /// A Tor of our own, launched at the first connect and shared by the connections made
+    /// while it runs; it stops when the last of them (and any connect under way) ends.
+    Launched(Launch, tokio::sync::Mutex<Weak<LaunchedTor>>),
 }
 
 /// A `tor:` client endpoint.
@@ -303,7 +321,31 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
     let (target, host) = target(&args.required("host")?, port)?;
     let mut canonical = args.canonical();
     canonical.set("host", host);
+    let launch = args.get("launch").map(|v| v.flag()).transpose()? == Some(true);
     let socks = match args.get("control") {
+        _ if launch => {
+            for other in [
+                "socksPort",
+                "control",
+                "socksHostname",
+                "controlPasswordFile",
+            ] {
+                if let Some(v) = args.get(other).filter(|_| args.is_given(other)) {
+                    return Err(v.invalid(format_args!(
+                        "`{other}=` names a running Tor: give it or `launch=1`, not both"
+                    )));
+                }
+            }
+            canonical.remove("socksPort");
+            let mut l = Launch::new();
+            if let Some(b) = args.get("torBinary") {
+                l = l.binary(b.path()?);
+            }
+            if let Some(d) = args.get("dataDirectory") {
+                l = l.data_dir(d.path()?);
+            }
+            Socks::Launched(l, tokio::sync::Mutex::new(Weak::new()))
+        }
         Some(c) => {
             // The canonical form spells out the default `socksPort=9050`: only another
             // value conflicts.
@@ -347,6 +389,13 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
             Socks::At(ep)
         }
     };
+    if !launch {
+        for other in ["torBinary", "dataDirectory"] {
+            if let Some(v) = args.get(other) {
+                return Err(v.invalid(format_args!("`{other}=` goes with `launch=1`")));
+            }
+        }
+    }
     let user = match args.get("socksUsername") {
         Some(u) => u.as_str().to_owned(),
         None => random_name(),
@@ -427,13 +476,56 @@ impl TorEndpoint {
         build_client(&d).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e}")))
     }
 
-    async fn open(&self) -> io::Result<Connection> {
+    /// The Tor of `launch=1`: the one running, or a new one (one launch at a time: the
+    /// connects that wait for it then share it).
+    async fn launched(&self) -> io::Result<Option<Arc<LaunchedTor>>> {
+        let Socks::Launched(launch, current) = &self.socks else {
+            return Ok(None);
+        };
+        let mut current = current.lock().await;
+        if let Some(tor) = current.upgrade().filter(|t| t.is_running()) {
+            return Ok(Some(tor));
+        }
+        let tor = Arc::new(
+            launch
+                .clone()
+                .timeout(self.timeout.unwrap_or(Duration::ZERO))
+                .start()
+                .await?,
+        );
+        *current = Arc::downgrade(&tor);
+        Ok(Some(tor))
+    }
+
+    async fn open(&self, tor: Option<Arc<LaunchedTor>>) -> io::Result<Connection> {
         let found;
-        let socks: &dyn ClientEndpoint = match &self.socks {
-            Socks::At(ep) => ep.as_ref(),
-            Socks::FromControl(c, pw) => {
+        let socks: &dyn ClientEndpoint = match (&self.socks, &tor) {
+            (Socks::At(ep), _) => ep.as_ref(),
+            (Socks::FromControl(c, pw), _) => {
                 found = Self::socks_from(c.as_ref(), pw.as_deref()).await?;
                 found.as_ref()
+            }
+            (Socks::Launched(..), Some(t)) => {
+                let addr = t.socks_addr().ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "the launched tor has no SOCKS listener",
+                    )
+                })?;
+                found = build_client(
+                    &format!(
+                        "tcp:{}:{}",
+                        endpoints_core::escape(&addr.ip().to_string()),
+                        addr.port()
+                    )
+                    .parse()
+                    .map_err(|e| io::Error::other(format!("{e}")))?,
+                )
+                .map_err(|e| io::Error::other(format!("{e} (link endpoints-tcp)")))?;
+                found.as_ref()
+            }
+            (Socks::Launched(..), None) => {
+                return Err(io::Error::other("no launched tor"));
             }
         };
         let name = socks.to_string();
@@ -470,7 +562,11 @@ impl TorEndpoint {
         };
         let local = conn.local_addr().clone();
         let proxy = conn.peer_addr().clone();
-        let mut out = Connection::new(conn, local, peer).with_layer(&LAYER);
+        let stream = TorStream {
+            inner: conn,
+            _tor: tor,
+        };
+        let mut out = Connection::new(stream, local, peer).with_layer(&LAYER);
         out.extensions_mut().insert(TorInfo {
             socks: proxy,
             target: self.target.clone(),
@@ -481,16 +577,69 @@ impl TorEndpoint {
     }
 }
 
+/// The stream of a `tor:` connection: the connection to Tor's SOCKS port after the
+/// handshake, holding the launched Tor (if any) while it lives.
+#[derive(Debug)]
+struct TorStream {
+    inner: Connection,
+    _tor: Option<Arc<LaunchedTor>>,
+}
+
+impl tokio::io::AsyncRead for TorStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TorStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        tokio::io::AsyncWrite::is_write_vectored(&self.inner)
+    }
+}
+
 /// The tunnel over the connection to Tor: the bytes pass through unchanged.
-static LAYER: endpoints_core::Layer<Connection> =
-    endpoints_core::Layer::<Connection>::new(|c| c, |c| c)
+static LAYER: endpoints_core::Layer<TorStream> =
+    endpoints_core::Layer::<TorStream>::new(|c| &c.inner, |c| &mut c.inner)
         .passing_bytes_through(|_| 0, |_| Vec::new());
 
 #[async_trait]
 impl ClientEndpoint for TorEndpoint {
     async fn connect(&self) -> io::Result<Connection> {
+        // The launch has its own deadline, naming the stage that stalled.
+        let tor = match self.launched().await {
+            Ok(t) => t,
+            Err(e) => return Err(io_error(Operation::Connect, self, e)),
+        };
         let result = match self.timeout {
-            Some(t) => tokio::time::timeout(t, self.open())
+            Some(t) => tokio::time::timeout(t, self.open(tor))
                 .await
                 .unwrap_or_else(|_| {
                     Err(io::Error::new(
@@ -502,7 +651,7 @@ impl ClientEndpoint for TorEndpoint {
                         ),
                     ))
                 }),
-            None => self.open().await,
+            None => self.open(tor).await,
         };
         result.map_err(|e| io_error(Operation::Connect, self, e))
     }

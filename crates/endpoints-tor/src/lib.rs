@@ -23,11 +23,15 @@
 //!   SAFECOOKIE, COOKIE and password-file authentication.
 //!
 //! * [`launch`]: start a `tor` of our own (txtorcon's `launch`) with a private data
-//!   directory, wait for its bootstrap with the progress in the log, stop it with the handle.
+//!   directory (mode 700; a planted symlink refused), wait for its bootstrap with the progress
+//!   in the log (bounded; an error naming the stage that stalled), stop it with the handle.
+//!   In descriptions: `launch=1` (an `onion:` without `controlPort=` launches, as txtorcon's
+//!   does), `torBinary=`, `dataDirectory=`; an `onion:` listener's `close()` stops its Tor, a
+//!   `tor:` endpoint's Tor stops after the last connection it made ends.
 //!
 //! The descriptions use a running Tor (Debian: `apt install tor`) with a `SocksPort` and,
-//! for `onion:` and `control=`, a `ControlPort` with `CookieAuthentication 1`; or one started
-//! with [`launch::Launch`], whose ports go into the descriptions.
+//! for `onion:` and `control=`, a `ControlPort` with `CookieAuthentication 1`; or launch one
+//! (`launch=1`; the `tor` program must be installed).
 //!
 //! # Grammar
 //!
@@ -44,7 +48,10 @@
 //! | `controlPasswordFile` |  | path |  | the control port's password, read from this file (otherwise cookie authentication) |
 //! | `socksUsername` |  | text |  | SOCKS user name: streams with different names use different circuits (default: one name per endpoint, so each description gets its own circuits) |
 //! | `socksPassword` |  | text |  | SOCKS password, for isolation only (Tor checks none); shown as \*\*\* |
-//! | `timeout` |  | seconds | `120` | deadline for reaching Tor and its answer (building a circuit, reaching an onion service), in seconds (0: none) |
+//! | `timeout` |  | seconds | `120` | deadline for reaching Tor and its answer (building a circuit, reaching an onion service), in seconds (0: none); with `launch=1`, also for the launched Tor's bootstrap |
+//! | `launch` |  | 0/1 |  | `1`: start a `tor` of our own (a private data directory, bootstrap progress in the log), shared by this endpoint's connections and stopped after the last one ends; instead of `socksPort=`/`control=` |
+//! | `torBinary` |  | path |  | with `launch=1`: the `tor` program to run (txtorcon's `tor_binary`; default `tor` from PATH) |
+//! | `dataDirectory` |  | path |  | with `launch=1`: Tor's data directory, kept (created mode 700; a symlink or a directory group or others can reach is refused; txtorcon's `data_directory`; default a new one, removed after) |
 //! <!-- /params -->
 //!
 //! `onion:` server:
@@ -53,7 +60,7 @@
 //! | parameter | position | type | default | meaning |
 //! |---|---|---|---|---|
 //! | `port` | 1 | port | required | the onion service's port (what clients connect to at NAME.onion) |
-//! | `controlPort` |  | text | `9051` | Tor's control port: a port on 127.0.0.1, a socket path (`/run/tor/control`), or a client description, escaped |
+//! | `controlPort` |  | text |  | Tor's control port: a port on 127.0.0.1, a socket path (`/run/tor/control`), or a client description, escaped (without it a Tor of our own is launched, as txtorcon does; with `launch=0`, 9051) |
 //! | `controlPasswordFile` |  | path |  | the control port's password, read from this file (otherwise cookie authentication) |
 //! | `privateKeyFile` |  | path |  | keep the service key in this file (created mode 600; refused if group or others can read it): the address stays the same across restarts |
 //! | `hiddenServiceDir` |  | path |  | keep the key in this directory as Tor does (`hs_ed25519_secret_key`, and `hostname`), created mode 700 |
@@ -62,7 +69,10 @@
 //! | `local` |  | one of unix\|tcp | `unix` | where Tor hands us the streams: `unix` (a socket in a private directory) or `tcp` (127.0.0.1, a random port; use it when Tor runs as another user) |
 //! | `localPort` |  | port |  | the port on 127.0.0.1 Tor forwards to (txtorcon's name; implies `local=tcp`; default a random one) |
 //! | `waitPublished` |  | 0/1 | `1` | listen() returns once Tor has uploaded the descriptor (HS\_DESC UPLOADED) |
-//! | `timeout` |  | seconds | `180` | deadline for reaching Tor, adding the service and publishing its descriptor, in seconds (0: none) |
+//! | `timeout` |  | seconds | `180` | deadline for reaching Tor (or launching it), adding the service and publishing its descriptor, in seconds (0: none) |
+//! | `launch` |  | 0/1 |  | start a `tor` of our own for this listener (a private data directory, bootstrap progress in the log), stopped by `close()`; the default when `controlPort=` is not given, as in txtorcon |
+//! | `torBinary` |  | path |  | with a launched Tor: the `tor` program to run (txtorcon's `tor_binary`; default `tor` from PATH) |
+//! | `dataDirectory` |  | path |  | with a launched Tor: its data directory, kept (created mode 700; a symlink or a directory group or others can reach is refused; txtorcon's `data_directory`; default a new one, removed after) |
 //! <!-- /params -->
 //!
 //! ```text
@@ -70,6 +80,7 @@
 //! tor:host=2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:port=443:socksPort=9150
 //! tor:example.com:443:control=unix\:/run/tor/control
 //! tls:example.com:443:endpoint=tor\:example.com\:443
+//! tor:example.com:443:launch=1
 //! onion:80:controlPort=9051:privateKeyFile=/var/lib/myapp/onion.key
 //! ws:onion:80:hiddenServiceDir=/var/lib/myapp/hs
 //! ```

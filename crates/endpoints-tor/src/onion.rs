@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::client::port_description;
 use crate::control::Control;
+use crate::launch::{Launch, LaunchStage, LaunchedTor};
 
 /// Parameters of the `onion:` server (txtorcon's names where it has them).
 pub static ONION_PARAMS: &[Param] = &[
@@ -23,8 +24,7 @@ pub static ONION_PARAMS: &[Param] = &[
         .at(0)
         .help("the onion service's port (what clients connect to at NAME.onion)"),
     Param::optional("controlPort", ParamKind::Text)
-        .default("9051")
-        .help("Tor's control port: a port on 127.0.0.1, a socket path (`/run/tor/control`), or a client description, escaped"),
+        .help("Tor's control port: a port on 127.0.0.1, a socket path (`/run/tor/control`), or a client description, escaped (without it a Tor of our own is launched, as txtorcon does; with `launch=0`, 9051)"),
     Param::optional("controlPasswordFile", ParamKind::Path)
         .help("the control port's password, read from this file (otherwise cookie authentication)"),
     Param::optional("privateKeyFile", ParamKind::Path)
@@ -46,7 +46,13 @@ pub static ONION_PARAMS: &[Param] = &[
         .help("listen() returns once Tor has uploaded the descriptor (HS_DESC UPLOADED)"),
     Param::optional("timeout", ParamKind::Duration)
         .default("180")
-        .help("deadline for reaching Tor, adding the service and publishing its descriptor, in seconds (0: none)"),
+        .help("deadline for reaching Tor (or launching it), adding the service and publishing its descriptor, in seconds (0: none)"),
+    Param::optional("launch", ParamKind::Bool)
+        .help("start a `tor` of our own for this listener (a private data directory, bootstrap progress in the log), stopped by `close()`; the default when `controlPort=` is not given, as in txtorcon"),
+    Param::optional("torBinary", ParamKind::Path)
+        .help("with a launched Tor: the `tor` program to run (txtorcon's `tor_binary`; default `tor` from PATH)"),
+    Param::optional("dataDirectory", ParamKind::Path)
+        .help("with a launched Tor: its data directory, kept (created mode 700; a symlink or a directory group or others can reach is refused; txtorcon's `data_directory`; default a new one, removed after)"),
 ];
 
 /// The key of a v3 service, as ADD_ONION takes it (`ED25519-V3:` and the base64 of the
@@ -69,11 +75,20 @@ enum KeyStore {
 
 const TOR_KEY_HEADER: &[u8; 32] = b"== ed25519v1-secret: type0 ==\0\0\0";
 
+/// Where the Tor of an `onion:` server is.
+#[derive(Debug)]
+enum TorAt {
+    /// A running Tor's control port.
+    Control(Box<dyn ClientEndpoint>),
+    /// A Tor launched by each `listen()`, stopped by the listener's `close()`.
+    Launch(Launch),
+}
+
 /// An `onion:` server endpoint.
 #[derive(Debug)]
 pub struct OnionEndpoint {
     port: u16,
-    control: Box<dyn ClientEndpoint>,
+    tor: TorAt,
     password_file: Option<PathBuf>,
     keys: KeyStore,
     client_auth: Vec<String>,
@@ -103,9 +118,13 @@ impl OnionEndpoint {
     /// [`ServerEndpoint::listen`], with the listener's own type.
     pub async fn listen_onion(&self) -> io::Result<OnionListener> {
         let mut stage = Stage::Local;
+        let mut launch = (LaunchStage::DataDirectory, None);
         let result = match self.timeout {
-            Some(t) => match tokio::time::timeout(t, self.start(&mut stage)).await {
+            Some(t) => match tokio::time::timeout(t, self.start(&mut stage, &mut launch)).await {
                 Ok(r) => r,
+                Err(_) if matches!(stage, Stage::Launch) => {
+                    Err(crate::launch::stalled(&launch.0, t, launch.1.as_deref()))
+                }
                 Err(_) => Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!(
@@ -120,14 +139,16 @@ impl OnionEndpoint {
                     ),
                 )),
             },
-            None => self.start(&mut stage).await,
+            None => self.start(&mut stage, &mut launch).await,
         };
         result.map_err(|e| {
-            io_error(
-                Operation::Listen,
-                self,
-                io::Error::new(e.kind(), format!("while {}: {e}", stage.words())),
-            )
+            // A launch's error names its own stage (and stays a typed `LaunchError`).
+            let e = if crate::launch::launch_error(&e).is_some() {
+                e
+            } else {
+                io::Error::new(e.kind(), format!("while {}: {e}", stage.words()))
+            };
+            io_error(Operation::Listen, self, e)
         })
     }
 }
@@ -142,11 +163,53 @@ fn build_onion(d: &Description) -> Result<OnionEndpoint, ParseError> {
     }
     args.required("version")?.choice(&["3"])?;
     let mut canonical = args.canonical();
-    let cv = args.required("controlPort")?;
-    let desc = port_description(&cv)?;
-    let control =
-        build_client(&desc).map_err(|e| e.nested_in(d.input().cloned(), cv.span(), cv.param()))?;
-    canonical.set("controlPort", control.to_string());
+    // txtorcon's `onion:` launches a Tor when no `controlPort=` is given.
+    let launch = match args.get("launch") {
+        Some(v) => v.flag()?,
+        None => !args.is_given("controlPort"),
+    };
+    let tor = if launch {
+        if let Some(cv) = args.get("controlPort") {
+            return Err(
+                cv.invalid("`controlPort=` names a running Tor: give it or `launch=1`, not both")
+            );
+        }
+        if let Some(v) = args.get("controlPasswordFile") {
+            return Err(v.invalid("`controlPasswordFile=` goes with `controlPort=`"));
+        }
+        canonical.set("launch", "1");
+        let mut l = Launch::new().wait_for_bootstrap(args.required("waitPublished")?.flag()?);
+        if let Some(b) = args.get("torBinary") {
+            l = l.binary(b.path()?);
+        }
+        if let Some(dir) = args.get("dataDirectory") {
+            l = l.data_dir(dir.path()?);
+        }
+        TorAt::Launch(l)
+    } else {
+        for other in ["torBinary", "dataDirectory"] {
+            if let Some(v) = args.get(other) {
+                return Err(v.invalid(format_args!(
+                    "`{other}=` goes with a launched Tor (`launch=1`, or no `controlPort=`)"
+                )));
+            }
+        }
+        let desc = match args.get("controlPort") {
+            Some(cv) => {
+                let desc = port_description(&cv)?;
+                build_client(&desc)
+                    .map_err(|e| e.nested_in(d.input().cloned(), cv.span(), cv.param()))?
+            }
+            None => build_client(&"tcp:127.0.0.1:9051".parse().map_err(|_| {
+                args.required("port")
+                    .map(|v| v.invalid("cannot build the default control port"))
+                    .unwrap_or_else(|e| e)
+            })?)
+            .map_err(|e| e.nested_in(d.input().cloned(), 0..0, "controlPort"))?,
+        };
+        canonical.set("controlPort", desc.to_string());
+        TorAt::Control(desc)
+    };
     let keys = match (args.get("privateKeyFile"), args.get("hiddenServiceDir")) {
         (Some(_), Some(b)) => {
             return Err(b.invalid("give `privateKeyFile=` or `hiddenServiceDir=`, not both"));
@@ -186,9 +249,17 @@ fn build_onion(d: &Description) -> Result<OnionEndpoint, ParseError> {
         }
         None => 0,
     };
+    // In the declared order, so that the canonical form reads back the same.
+    let mut ordered = Description::new("onion");
+    for p in ONION_PARAMS {
+        if let Some(v) = canonical.get(p.name) {
+            ordered.push(endpoints_core::Field::keyword(p.name, v));
+        }
+    }
+    let canonical = ordered;
     Ok(OnionEndpoint {
         port,
-        control,
+        tor,
         password_file: args
             .get("controlPasswordFile")
             .map(|v| v.path())
@@ -409,6 +480,7 @@ impl Drop for PrivateDir {
 #[derive(Clone, Copy, Debug)]
 enum Stage {
     Local,
+    Launch,
     Control,
     Add,
     Publish,
@@ -418,6 +490,7 @@ impl Stage {
     fn words(self) -> &'static str {
         match self {
             Self::Local => "opening the local listener",
+            Self::Launch => "launching tor",
             Self::Control => "reaching and authenticating to the control port",
             Self::Add => "adding the onion service (ADD_ONION)",
             Self::Publish => "publishing the descriptor (waiting for HS_DESC UPLOADED)",
@@ -426,7 +499,11 @@ impl Stage {
 }
 
 impl OnionEndpoint {
-    async fn start(&self, stage: &mut Stage) -> io::Result<OnionListener> {
+    async fn start(
+        &self,
+        stage: &mut Stage,
+        launch: &mut (LaunchStage, Option<PathBuf>),
+    ) -> io::Result<OnionListener> {
         *stage = Stage::Local;
         let (dir, local_desc) = if self.local_tcp {
             (None, format!("tcp:{}:interface=127.0.0.1", self.local_port))
@@ -464,9 +541,26 @@ impl OnionEndpoint {
             }
         };
 
-        *stage = Stage::Control;
-        let control =
-            Control::connect(self.control.as_ref(), self.password_file.as_deref()).await?;
+        let (control, tor) = match &self.tor {
+            TorAt::Control(ep) => {
+                *stage = Stage::Control;
+                let c = Control::connect(ep.as_ref(), self.password_file.as_deref()).await?;
+                (c, None)
+            }
+            TorAt::Launch(l) => {
+                *stage = Stage::Launch;
+                let tor = l.clone().run(&mut launch.0, &mut launch.1).await?;
+                *stage = Stage::Control;
+                let port = tor.control_port_number().unwrap_or_default();
+                let ep = build_client(
+                    &format!("tcp:127.0.0.1:{port}")
+                        .parse()
+                        .map_err(|e| io::Error::other(format!("{e}")))?,
+                )
+                .map_err(|e| io::Error::other(format!("{e}")))?;
+                (Control::connect(ep.as_ref(), None).await?, Some(tor))
+            }
+        };
         let mut events = control.events();
         if self.wait_published {
             control.ok("SETEVENTS HS_DESC", "SETEVENTS HS_DESC").await?;
@@ -513,6 +607,7 @@ impl OnionEndpoint {
             service_id: service_id.clone(),
             port: self.port,
             dir,
+            tor,
         };
         if stored.is_none()
             && let (Some(k), Some(path)) = (reply.value("PrivateKey"), self.keys.path())
@@ -587,6 +682,8 @@ pub struct OnionListener {
     service_id: String,
     port: u16,
     dir: Option<PrivateDir>,
+    /// The Tor launched for this listener, stopped by `close()` (or when dropped).
+    tor: Option<LaunchedTor>,
 }
 
 impl fmt::Debug for OnionListener {
@@ -696,6 +793,9 @@ impl Listener for OnionListener {
             inner.close().await?;
         }
         self.dir.take();
+        if let Some(tor) = self.tor.take() {
+            tor.stop().await?;
+        }
         del.map_err(|e| {
             io::Error::new(
                 e.kind(),

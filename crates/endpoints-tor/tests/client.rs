@@ -250,3 +250,160 @@ fn no_secret_in_the_description() {
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("socksPassword=***"), "{shown}");
 }
+
+// No DNS leak, counted: a resolver of ours on a loopback address counts the queries it is
+// sent; the test binary runs itself again as a child in a mount namespace of its own
+// (`unshare -m`, as root) whose /etc/resolv.conf (bind-mounted over, in that namespace only)
+// names that resolver, and the child connects one description. `tor:` must send the resolver
+// nothing; `tcp:` with the same name (the control case) must send it a query, proving the
+// child's lookups reach it. Nothing of the test process (its resolver configuration,
+// environment, the other tests) changes: only the child's namespace sees the other file.
+
+/// Set in the child: the description to connect.
+const DNS_CHILD: &str = "ENDPOINTS_TOR_DNS_CHILD";
+
+/// The child's part (does nothing in a normal run).
+#[tokio::test]
+async fn dns_leak_child() {
+    let Ok(text) = std::env::var(DNS_CHILD) else {
+        return;
+    };
+    match client(&text).connect().await {
+        Ok(_) => println!("child: connected"),
+        Err(e) => println!("child: error: {e}"),
+    }
+}
+
+/// A DNS server on UDP `addr`:53 that answers every query NXDOMAIN and records its name.
+async fn counting_resolver(ip: std::net::Ipv4Addr) -> Arc<Mutex<Vec<String>>> {
+    let sock = tokio::net::UdpSocket::bind((ip, 53))
+        .await
+        .expect("bind the resolver (port 53: root)");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+            if n < 12 {
+                continue;
+            }
+            let q = &buf[..n];
+            // The question's name: length-prefixed labels from byte 12.
+            let (mut name, mut i) = (Vec::new(), 12);
+            while i < q.len() && q[i] != 0 && name.len() < 64 {
+                let len = usize::from(q[i]);
+                let end = (i + 1 + len).min(q.len());
+                name.push(String::from_utf8_lossy(&q[i + 1..end]).into_owned());
+                i = end;
+            }
+            let question_end = (i + 5).min(q.len());
+            record.lock().expect("lock").push(name.join("."));
+            // The header with QR, RD, RA and rcode 3 (NXDOMAIN), one question, no answers.
+            let mut answer = vec![q[0], q[1], 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0];
+            answer.extend_from_slice(&q[12..question_end]);
+            let _ = sock.send_to(&answer, from).await;
+        }
+    });
+    seen
+}
+
+/// Run this test binary's `dns_leak_child` with `description`, in a mount namespace whose
+/// /etc/resolv.conf is `resolv`; its output.
+async fn child_connects(resolv: &std::path::Path, description: &str) -> String {
+    let exe = std::env::current_exe().expect("test binary");
+    let out = tokio::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" /etc/resolv.conf && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(resolv)
+        .arg(exe)
+        .args([
+            "--exact",
+            "dns_leak_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DNS_CHILD, description)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    // The child resolves once (1 s per try, 1 try) and connects on loopback: 60 s is a bound
+    // for a loaded machine, not an expectation.
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), out)
+        .await
+        .expect("the child ends")
+        .expect("unshare runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the child failed: {text}");
+    text
+}
+
+#[tokio::test]
+async fn no_dns_query_leaves_for_a_tor_name_counted() {
+    // A mount namespace of our own needs root (CAP_SYS_ADMIN).
+    let can = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can {
+        assert!(
+            !endpoints_test_support::peers::under_ci(),
+            "`unshare --mount` failed and CI=true: run as root with util-linux's unshare"
+        );
+        println!("skipping: `unshare --mount` failed (needs root and util-linux)");
+        return;
+    }
+    // A loopback address of our own (all of 127/8 is local on Linux), so that port 53 is
+    // free whatever else runs here.
+    let mut b = [0u8; 3];
+    let _ =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut b));
+    let ip = std::net::Ipv4Addr::new(127, 53, b[1] | 1, b[2].max(2));
+    let queries = counting_resolver(ip).await;
+    let dir = std::env::temp_dir().join(format!(
+        "endpoints-tor-dns-{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2]
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        format!("nameserver {ip}\noptions timeout:1 attempts:1\n"),
+    )
+    .expect("resolv.conf");
+    let (socks, seen) = fake_socks(0).await;
+
+    // tor: the name goes to the SOCKS port, and not one query to the resolver.
+    let out = child_connects(
+        &resolv,
+        &format!("tor:host=some-name.example:port=80:socksPort={socks}"),
+    )
+    .await;
+    assert!(out.contains("child: connected"), "{out}");
+    let sent = seen.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        (sent[0].atyp, sent[0].host.as_str()),
+        (3, "some-name.example")
+    );
+    assert_eq!(
+        queries.lock().expect("lock").clone(),
+        Vec::<String>::new(),
+        "tor: sent DNS queries"
+    );
+
+    // The control case: tcp: resolves the same name here, and the resolver sees it, so the
+    // zero above is a count that could have been more.
+    let out = child_connects(&resolv, "tcp:some-name.example:80").await;
+    assert!(out.contains("child: error"), "{out}");
+    let asked = queries.lock().expect("lock").clone();
+    assert!(
+        asked.iter().any(|q| q == "some-name.example"),
+        "the resolver saw no query from tcp: ({asked:?}); {out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

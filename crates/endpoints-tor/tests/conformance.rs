@@ -33,6 +33,24 @@ fn tor_client() {
             ErrorKind::InvalidValue,
         )
         .invalid("tor:example.com:80:socksPort=0", ErrorKind::InvalidValue)
+        .valid("tor:example.com:80:launch=1")
+        .valid(
+            "tor:example.com:80:launch=yes:torBinary=/usr/sbin/tor:dataDirectory=/var/lib/app/tor",
+        )
+        .valid("tor:example.com:80:launch=0")
+        .invalid(
+            "tor:example.com:80:launch=1:socksPort=9150",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            "tor:example.com:80:launch=1:control=9051",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            "tor:example.com:80:torBinary=/usr/sbin/tor",
+            ErrorKind::InvalidValue,
+        )
+        .invalid("tor:example.com:80:launch=maybe", ErrorKind::InvalidValue)
         .run();
 }
 
@@ -62,6 +80,17 @@ fn onion_server() {
             "onion:80:hiddenServiceDirectory=/b",
             ErrorKind::UnknownParameter,
         )
+        .valid("onion:80:launch=1:torBinary=/usr/sbin/tor:dataDirectory=/var/lib/app/tor")
+        .valid("onion:80:launch=0")
+        .invalid(
+            "onion:80:controlPort=9051:launch=1",
+            ErrorKind::InvalidValue,
+        )
+        .invalid(
+            "onion:80:controlPort=9051:torBinary=/usr/sbin/tor",
+            ErrorKind::InvalidValue,
+        )
+        .invalid("onion:80:controlPasswordFile=/pw", ErrorKind::InvalidValue)
         .run();
 }
 

@@ -273,3 +273,248 @@ async fn tor_not_running() {
     assert!(e.to_string().contains("is Tor running"), "{e}");
     assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused, "{e}");
 }
+
+// `launch=` (txtorcon's `launch`): a `tor` of our own, through `torBinary=` the real tor with
+// its network disabled (common::OfflineTor records its process id).
+
+use common::{OfflineTor, alive, cmdline, ended};
+use endpoints_tor::launch::{LaunchStage, launch_error};
+
+/// The data directory of the launched tor `pid` (from its `-f DIR/endpoints-torrc`).
+fn launched_dir(pid: u32) -> std::path::PathBuf {
+    let cmd = cmdline(pid);
+    let torrc = cmd
+        .split(' ')
+        .find(|a| a.ends_with("/endpoints-torrc"))
+        .unwrap_or_else(|| panic!("no torrc in `{cmd}`"));
+    std::path::Path::new(torrc)
+        .parent()
+        .expect("dir")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn onion_without_control_port_launches_tor_and_close_stops_it() {
+    if !tor_available() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tor = OfflineTor::new("launch-onion");
+    // No `controlPort=`: txtorcon's `onion:` launches a Tor, and so does ours.
+    let text = format!(
+        "onion:80:torBinary={}:waitPublished=0",
+        tor.program().display()
+    );
+    let server = onion(&text);
+    assert!(server.to_string().contains("launch=1"), "{server}");
+    let l = server.listen().await.expect("launched, ADD_ONION");
+    let shown = l.local_addr().expect("addr").to_string();
+    assert!(shown.ends_with(".onion:80"), "{shown}");
+    let pids = tor.pids();
+    assert_eq!(pids.len(), 1, "one tor: {pids:?}");
+    let pid = pids[0];
+    assert!(alive(pid));
+    let dir = launched_dir(pid);
+    let meta = std::fs::symlink_metadata(&dir).expect("data dir");
+    assert!(meta.is_dir());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700, "private");
+
+    l.close().await.expect("close");
+    // close() waits for tor's exit: it is gone now, not later.
+    assert!(!alive(pid), "tor {pid} still runs after close()");
+    assert!(!dir.exists(), "the data directory we made is removed");
+}
+
+#[tokio::test]
+async fn a_dropped_launched_listener_stops_tor() {
+    if !tor_available() {
+        return;
+    }
+    let tor = OfflineTor::new("launch-drop");
+    let l = onion(&format!(
+        "onion:80:launch=1:torBinary={}:waitPublished=0",
+        tor.program().display()
+    ))
+    .listen()
+    .await
+    .expect("launched");
+    let pid = tor.pids()[0];
+    assert!(alive(pid));
+    drop(l);
+    assert!(ended(pid).await, "tor {pid} still runs after the drop");
+}
+
+#[tokio::test]
+async fn a_stalled_bootstrap_names_the_stage_and_tor_is_stopped() {
+    if !tor_available() {
+        return;
+    }
+    endpoints_test_support::capture::install();
+    // The network is disabled: the bootstrap never ends. 3 s is the bound under test.
+    let tor = OfflineTor::new("launch-stall");
+    let e = onion(&format!(
+        "onion:80:torBinary={}:timeout=3",
+        tor.program().display()
+    ))
+    .listen()
+    .await
+    .expect_err("never bootstraps");
+    println!("{e}");
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    let le = launch_error(&e).unwrap_or_else(|| panic!("a LaunchError: {e}"));
+    assert!(
+        matches!(le.stage, LaunchStage::Bootstrap { .. }),
+        "{:?}",
+        le.stage
+    );
+    let text = e.to_string();
+    assert!(text.contains("launching tor, bootstrapping (at "), "{text}");
+    assert!(text.contains("is the network reachable"), "{text}");
+    let pid = tor.pids()[0];
+    assert!(
+        ended(pid).await,
+        "tor {pid} still runs after the failed listen"
+    );
+    // The progress went to the log, with the process id.
+    let progress = endpoints_test_support::capture::lines_with(&[
+        "tor bootstrapping",
+        &format!("pid={pid}"),
+        "progress=",
+    ]);
+    assert!(!progress.is_empty(), "bootstrap progress in the log");
+
+    // The client: the same, through connect().
+    let e = build_client(
+        &format!(
+            "tor:example.com:80:launch=1:torBinary={}:timeout=3",
+            tor.program().display()
+        )
+        .parse()
+        .expect("parse"),
+    )
+    .expect("build")
+    .connect()
+    .await
+    .expect_err("never bootstraps");
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert!(
+        matches!(
+            launch_error(&e).map(|l| &l.stage),
+            Some(LaunchStage::Bootstrap { .. })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("cannot connect to `tor:"), "{e}");
+    let pids = tor.pids();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(ended(pids[1]).await, "tor {} still runs", pids[1]);
+}
+
+#[tokio::test]
+async fn a_missing_tor_binary_says_what_to_install() {
+    let dir = TempDir::new("no-tor");
+    let missing = dir.0.join("tor");
+    let e = build_client(
+        &format!(
+            "tor:example.com:80:launch=1:torBinary={}",
+            missing.display()
+        )
+        .parse()
+        .expect("parse"),
+    )
+    .expect("build")
+    .connect()
+    .await
+    .expect_err("no tor");
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    assert_eq!(
+        launch_error(&e).map(|l| &l.stage),
+        Some(&LaunchStage::Start),
+        "{e}"
+    );
+    let text = e.to_string();
+    println!("{text}");
+    assert!(text.contains("apt install tor"), "{text}");
+    assert!(text.contains(&missing.display().to_string()), "{text}");
+    let e = onion(&format!("onion:80:torBinary={}", missing.display()))
+        .listen()
+        .await
+        .expect_err("no tor");
+    assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("apt install tor"), "{e}");
+}
+
+#[tokio::test]
+async fn a_planted_symlink_for_the_data_directory_is_refused() {
+    if !tor_available() {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tor = OfflineTor::new("launch-link");
+    let dir = TempDir::new("datadir");
+    let target = dir.0.join("elsewhere");
+    std::fs::create_dir(&target).expect("target");
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let link = dir.0.join("data");
+    std::os::unix::fs::symlink(&target, &link).expect("plant");
+    let text = |d: &std::path::Path| {
+        format!(
+            "onion:80:torBinary={}:waitPublished=0:dataDirectory={}",
+            tor.program().display(),
+            d.display()
+        )
+    };
+    let e = onion(&text(&link)).listen().await.expect_err("a symlink");
+    assert_eq!(
+        launch_error(&e).map(|l| &l.stage),
+        Some(&LaunchStage::DataDirectory),
+        "{e}"
+    );
+    assert!(e.to_string().contains("is a symbolic link: refused"), "{e}");
+    assert_eq!(
+        std::fs::read_dir(&target).expect("target").count(),
+        0,
+        "nothing written through the link"
+    );
+    assert!(tor.pids().is_empty(), "no tor started");
+    // The same through the client.
+    let e = build_client(
+        &format!(
+            "tor:example.com:80:launch=1:torBinary={}:dataDirectory={}",
+            tor.program().display(),
+            link.display()
+        )
+        .parse()
+        .expect("parse"),
+    )
+    .expect("build")
+    .connect()
+    .await
+    .expect_err("a symlink");
+    assert!(e.to_string().contains("is a symbolic link: refused"), "{e}");
+
+    // A directory others can reach: refused, naming the fix.
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let e = onion(&text(&target)).listen().await.expect_err("mode 755");
+    assert!(e.to_string().contains("`chmod 700` it"), "{e}");
+
+    // A new one: created mode 700, used, kept after close().
+    let fresh = dir.0.join("fresh");
+    let l = onion(&text(&fresh)).listen().await.expect("launched");
+    assert_eq!(
+        std::fs::metadata(&fresh)
+            .expect("made")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    l.close().await.expect("close");
+    assert!(
+        fresh.join("notice.log").exists(),
+        "kept, with tor's state and log"
+    );
+    let pids = tor.pids();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    assert!(!alive(pids[0]));
+}

@@ -3,7 +3,8 @@
 //! our `onion:` reached by our `tor:` (4 MiB each way exact, each end's close arriving after
 //! its bytes), txtorcon's `onion:`
 //! reached by our `tor:` and txtorcon's `tor:` reaching our `onion:`, a restart with the key
-//! file keeping the address, `close()` making new streams fail with the typed error.
+//! file keeping the address, `close()` making new streams fail with the typed error, a Tor of
+//! our own (`launch=1`) shared by ten connects and gone after the last connection.
 //!
 //! One test function: the network takes 15-60 s to come up (measured), so it is started once
 //! and the parts run in turn; dropping it (also on a failed assertion) stops every `tor`.
@@ -247,14 +248,83 @@ async fn parts(net: &TestNet) {
     ));
     echo_exact(connect_retrying(c85.as_ref()).await, 64 << 10).await;
     println!("through a launched tor at {socks_addr}");
-    task.abort();
     launched.stop().await.expect("stop");
     assert!(!dir.exists(), "its data directory is removed");
+
+    // 6b. The same from a description: `tor:...:launch=1`, the program a script that runs
+    // tor with this network's options (and records its process id). Ten connects at once
+    // share one Tor; once the last of their connections is dropped, the process is gone.
+    let tor = launch_script(&net.client_torrc);
+    let c85 = std::sync::Arc::new(client(&format!(
+        "tor:{host85}:85:launch=1:torBinary={}:timeout=120",
+        tor.program().display()
+    )));
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let c = c85.clone();
+        tasks.push(tokio::spawn(async move {
+            connect_retrying(c.as_ref().as_ref()).await
+        }));
+    }
+    let mut conns = Vec::new();
+    for t in tasks {
+        conns.push(t.await.expect("join"));
+    }
+    let through: std::collections::BTreeSet<String> = conns
+        .iter()
+        .map(|c| {
+            c.extensions()
+                .get::<endpoints_tor::TorInfo>()
+                .expect("TorInfo")
+                .socks
+                .to_string()
+        })
+        .collect();
+    assert_eq!(through.len(), 1, "one Tor's SOCKS port: {through:?}");
+    let pids = tor.pids();
+    let running: Vec<u32> = pids.iter().copied().filter(|p| common::alive(*p)).collect();
+    assert_eq!(running.len(), 1, "one launched tor runs: {pids:?}");
+    println!(
+        "10 connects through one launched tor ({} launched in all, retries included)",
+        pids.len()
+    );
+    echo_exact(conns.pop().expect("a connection"), 64 << 10).await;
+    assert!(common::alive(running[0]), "still used by 9 connections");
+    drop(conns);
+    assert!(
+        common::ended(running[0]).await,
+        "the launched tor {} runs on after its last connection",
+        running[0]
+    );
+    task.abort();
 
     // 7. txtorcon's onion: server reached by our tor: client.
     if endpoints_test_support::peers::python_modules(&["txtorcon"], "pip install txtorcon") {
         txtorcon_server(hs, socks).await;
     }
+}
+
+/// A `torBinary=` program: tor with the network's client options on its command line,
+/// recording each process id in `pids` (common::OfflineTor's layout).
+fn launch_script(torrc: &[String]) -> common::OfflineTor {
+    use std::os::unix::fs::PermissionsExt;
+    let tor = common::OfflineTor::new("launch-net");
+    let mut args = String::new();
+    for line in torrc.iter().filter(|l| !l.trim().is_empty()) {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        assert!(!value.contains('\''), "{line}");
+        args.push_str(&format!(" --{key} '{value}'"));
+    }
+    std::fs::write(
+        tor.program(),
+        format!(
+            "#!/bin/sh\necho $$ >> {pids}\nexec tor \"$@\"{args}\n",
+            pids = tor.dir.0.join("pids").display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(tor.program(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    tor
 }
 
 fn peer_script() -> String {

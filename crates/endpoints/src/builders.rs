@@ -948,7 +948,8 @@ impl OnionServer {
             timeout: None,
         }
     }
-    /// Tor's control port on 127.0.0.1 (default 9051).
+    /// Tor's control port on 127.0.0.1 (without it, `listen()` launches a Tor of its own, as
+    /// txtorcon's `onion:` does; see `launch=` in docs/grammar.md).
     pub fn control_port(mut self, port: u16) -> Self {
         self.control_port = Some(port);
         self

@@ -128,3 +128,69 @@ impl Drop for Tor {
         self.kill();
     }
 }
+
+/// A `tor` program for `torBinary=`: the real tor with its network disabled (the fast tier),
+/// recording each process id it becomes in `pids` (it `exec`s: the id is tor's).
+pub struct OfflineTor {
+    pub dir: TempDir,
+}
+
+impl OfflineTor {
+    pub fn new(tag: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new(tag);
+        let script = dir.0.join("tor-offline");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho $$ >> {pids}\nexec tor \"$@\" --DisableNetwork 1 --Sandbox 0 --AvoidDiskWrites 1\n",
+                pids = dir.0.join("pids").display()
+            ),
+        )
+        .expect("script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        Self { dir }
+    }
+
+    pub fn program(&self) -> PathBuf {
+        self.dir.0.join("tor-offline")
+    }
+
+    /// The process ids started so far.
+    pub fn pids(&self) -> Vec<u32> {
+        std::fs::read_to_string(self.dir.0.join("pids"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+}
+
+/// Whether process `pid` runs (exists and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The command line of process `pid`, arguments joined by spaces.
+pub fn cmdline(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// Wait (bounded) until `pid` has ended; whether it did. The bound (20 s) is for a loaded
+/// machine: a killed process ends in milliseconds.
+pub async fn ended(pid: u32) -> bool {
+    for _ in 0..400 {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
