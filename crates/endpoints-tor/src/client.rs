@@ -42,6 +42,9 @@ pub static TOR_PARAMS: &[Param] = &[
     Param::optional("timeout", ParamKind::Duration)
         .default("120")
         .help("deadline for reaching Tor and its answer (building a circuit, reaching an onion service), in seconds (0: none); with `launch=1`, also for the launched Tor's bootstrap"),
+    Param::optional("halfClose", ParamKind::Choice(&["tor", "inband"]))
+        .default("tor")
+        .help("`inband`: each side's end of data travels inside the stream, so this side's end does not end the answer (Tor itself ends the whole stream at one side's end, cutting what is still on its way back); the onion service must be ours with `halfClose=inband` too; a stream cut without its end marker is then a reset, never a clean end"),
     Param::optional("launch", ParamKind::Bool)
         .help("`1`: start a `tor` of our own (a private data directory, bootstrap progress in the log), shared by this endpoint's connections and stopped after the last one ends; instead of `socksPort=`/`control=`"),
     Param::optional("torBinary", ParamKind::Path)
@@ -264,6 +267,8 @@ pub struct TorEndpoint {
     target: Target,
     credentials: Credentials,
     timeout: Option<Duration>,
+    /// `halfClose=inband`: the stream is [`InBand`]-framed.
+    inband: bool,
     canonical: Description,
 }
 
@@ -413,11 +418,13 @@ pub(crate) fn build(d: &Description) -> Result<Box<dyn ClientEndpoint>, ParseErr
         canonical.set("socksPassword", "***");
     }
     let timeout = Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero());
+    let inband = args.required("halfClose")?.choice(&["tor", "inband"])? == "inband";
     Ok(Box::new(TorEndpoint {
         socks,
         target,
         credentials: Credentials { user, password },
         timeout,
+        inband,
         canonical,
     }))
 }
@@ -567,6 +574,9 @@ impl TorEndpoint {
             _tor: tor,
         };
         let mut out = Connection::new(stream, local, peer).with_layer(&LAYER);
+        if self.inband {
+            out = crate::inband::wrap(out).await?;
+        }
         out.extensions_mut().insert(TorInfo {
             socks: proxy,
             target: self.target.clone(),

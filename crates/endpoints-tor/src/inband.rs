@@ -15,6 +15,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use endpoints_core::{Connection, Layer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 /// The greeting each side sends first.
@@ -82,6 +83,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> InBand<S> {
         ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
         Poll::Ready(Ok(rb.filled().len()))
     }
+}
+
+impl<S> InBand<S> {
+    /// The stream beneath.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The stream beneath, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+/// The layer of an in-band framed connection: it changes the bytes (frames), so nothing
+/// splices beneath it.
+static LAYER: Layer<InBand<Connection>> =
+    Layer::<InBand<Connection>>::new(InBand::get_ref, InBand::get_mut);
+
+/// `conn` framed, its greeting sent; addresses and extensions kept.
+pub(crate) async fn wrap(mut conn: Connection) -> io::Result<Connection> {
+    let (local, peer) = (conn.local_addr().clone(), conn.peer_addr().clone());
+    let extensions = std::mem::take(conn.extensions_mut());
+    let framed = InBand::start(conn).await?;
+    let mut out = Connection::new(framed, local, peer).with_layer(&LAYER);
+    out.extensions_mut().extend(extensions);
+    Ok(out)
 }
 
 fn cut(what: &str) -> io::Error {

@@ -19,6 +19,9 @@
 //!   or others can read it) or in `hiddenServiceDir=` (Tor's own file format) so the address
 //!   stays. `close()` removes the service (`DEL_ONION`) and the local listener; a lost control
 //!   connection makes `accept()` fail, naming it;
+//! * [`inband`]: `halfClose=inband` on both `tor:` and `onion:` (ours at both ends): each
+//!   side's end of data travels inside the stream, since Tor ends a whole stream at one
+//!   side's end; a stream cut without that end is a reset, never a clean end;
 //! * [`control`]: the control protocol with bounded reads (line, reply and line-count caps),
 //!   SAFECOOKIE, COOKIE and password-file authentication.
 //!
@@ -49,6 +52,7 @@
 //! | `socksUsername` |  | text |  | SOCKS user name: streams with different names use different circuits (default: one name per endpoint, so each description gets its own circuits) |
 //! | `socksPassword` |  | text |  | SOCKS password, for isolation only (Tor checks none); shown as \*\*\* |
 //! | `timeout` |  | seconds | `120` | deadline for reaching Tor and its answer (building a circuit, reaching an onion service), in seconds (0: none); with `launch=1`, also for the launched Tor's bootstrap |
+//! | `halfClose` |  | one of tor\|inband | `tor` | `inband`: each side's end of data travels inside the stream, so this side's end does not end the answer (Tor itself ends the whole stream at one side's end, cutting what is still on its way back); the onion service must be ours with `halfClose=inband` too; a stream cut without its end marker is then a reset, never a clean end |
 //! | `launch` |  | 0/1 |  | `1`: start a `tor` of our own (a private data directory, bootstrap progress in the log), shared by this endpoint's connections and stopped after the last one ends; instead of `socksPort=`/`control=` |
 //! | `torBinary` |  | path |  | with `launch=1`: the `tor` program to run (txtorcon's `tor_binary`; default `tor` from PATH) |
 //! | `dataDirectory` |  | path |  | with `launch=1`: Tor's data directory, kept (created mode 700; a symlink or a directory group or others can reach is refused; txtorcon's `data_directory`; default a new one, removed after) |
@@ -70,6 +74,7 @@
 //! | `localPort` |  | port |  | the port on 127.0.0.1 Tor forwards to (txtorcon's name; implies `local=tcp`; default a random one) |
 //! | `waitPublished` |  | 0/1 | `1` | listen() returns once Tor has uploaded the descriptor (HS\_DESC UPLOADED) |
 //! | `timeout` |  | seconds | `180` | deadline for reaching Tor (or launching it), adding the service and publishing its descriptor, in seconds (0: none) |
+//! | `halfClose` |  | one of tor\|inband | `tor` | `inband`: each side's end of data travels inside the stream (see `tor:`'s `halfClose=`); every client must be our `tor:` with `halfClose=inband` |
 //! | `launch` |  | 0/1 |  | start a `tor` of our own for this listener (a private data directory, bootstrap progress in the log), stopped by `close()`; the default when `controlPort=` is not given, as in txtorcon |
 //! | `torBinary` |  | path |  | with a launched Tor: the `tor` program to run (txtorcon's `tor_binary`; default `tor` from PATH) |
 //! | `dataDirectory` |  | path |  | with a launched Tor: its data directory, kept (created mode 700; a symlink or a directory group or others can reach is refused; txtorcon's `data_directory`; default a new one, removed after) |

@@ -47,6 +47,9 @@ pub static ONION_PARAMS: &[Param] = &[
     Param::optional("timeout", ParamKind::Duration)
         .default("180")
         .help("deadline for reaching Tor (or launching it), adding the service and publishing its descriptor, in seconds (0: none)"),
+    Param::optional("halfClose", ParamKind::Choice(&["tor", "inband"]))
+        .default("tor")
+        .help("`inband`: each side's end of data travels inside the stream (see `tor:`'s `halfClose=`); every client must be our `tor:` with `halfClose=inband`"),
     Param::optional("launch", ParamKind::Bool)
         .help("start a `tor` of our own for this listener (a private data directory, bootstrap progress in the log), stopped by `close()`; the default when `controlPort=` is not given, as in txtorcon"),
     Param::optional("torBinary", ParamKind::Path)
@@ -96,6 +99,8 @@ pub struct OnionEndpoint {
     local_port: u16,
     wait_published: bool,
     timeout: Option<Duration>,
+    /// `halfClose=inband`: accepted streams are [`InBand`](crate::inband::InBand)-framed.
+    inband: bool,
     canonical: Description,
 }
 
@@ -270,6 +275,7 @@ fn build_onion(d: &Description) -> Result<OnionEndpoint, ParseError> {
         local_port,
         wait_published: args.required("waitPublished")?.flag()?,
         timeout: Some(args.required("timeout")?.duration()?).filter(|t| !t.is_zero()),
+        inband: args.required("halfClose")?.choice(&["tor", "inband"])? == "inband",
         canonical,
     })
 }
@@ -608,6 +614,7 @@ impl OnionEndpoint {
             port: self.port,
             dir,
             tor,
+            inband: self.inband,
         };
         if stored.is_none()
             && let (Some(k), Some(path)) = (reply.value("PrivateKey"), self.keys.path())
@@ -684,6 +691,8 @@ pub struct OnionListener {
     dir: Option<PrivateDir>,
     /// The Tor launched for this listener, stopped by `close()` (or when dropped).
     tor: Option<LaunchedTor>,
+    /// `halfClose=inband`.
+    inband: bool,
 }
 
 impl fmt::Debug for OnionListener {
@@ -747,6 +756,9 @@ impl Listener for OnionListener {
         tokio::select! {
             c = inner.accept() => {
                 let mut c = c?;
+                if self.inband {
+                    c = crate::inband::wrap(c).await?;
+                }
                 c.extensions_mut().insert(OnionInfo { address });
                 Ok(c)
             }

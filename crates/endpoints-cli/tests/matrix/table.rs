@@ -521,7 +521,8 @@ pub(crate) static ROWS: &[Row] = &[
                      so these cells, which end one input first, would pass through the \
                      stand-in SOCKS proxy and say nothing of Tor; the private Tor network's \
                      test (crates/endpoints-tor/tests/testnet.rs) checks 4 MiB each way, read \
-                     back before either end",
+                     back before either end, and with `halfClose=inband` on both of our ends \
+                     4 MiB written then ended at once, all of it back before a clean end",
                 ),
             },
         ],
