@@ -875,6 +875,8 @@ pub struct TorClient {
     socks_port: Option<u16>,
     isolation: Option<String>,
     timeout: Option<Duration>,
+    launch: bool,
+    inband: bool,
 }
 
 #[cfg(feature = "tor")]
@@ -887,6 +889,8 @@ impl TorClient {
             socks_port: None,
             isolation: None,
             timeout: None,
+            launch: false,
+            inband: false,
         }
     }
     /// Tor's SOCKS port on 127.0.0.1 (default 9050).
@@ -902,6 +906,18 @@ impl TorClient {
     /// Deadline for the stream (default 120 s). Whole milliseconds.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(millis(t));
+        self
+    }
+    /// Start a `tor` of our own, shared by this endpoint's connections and stopped after the
+    /// last one (`launch=1`), instead of a running Tor's SOCKS port.
+    pub fn launch(mut self, on: bool) -> Self {
+        self.launch = on;
+        self
+    }
+    /// Each side's end of data travels in-band (`halfClose=inband`); the onion service must be
+    /// ours with the same setting.
+    pub fn half_close_inband(mut self, on: bool) -> Self {
+        self.inband = on;
         self
     }
 }
@@ -921,6 +937,12 @@ impl ClientBuilder for TorClient {
         if let Some(t) = self.timeout {
             d.set("timeout", seconds(t));
         }
+        if self.launch {
+            d.set("launch", "1");
+        }
+        if self.inband {
+            d.set("halfClose", "inband");
+        }
         d
     }
 }
@@ -934,6 +956,7 @@ pub struct OnionServer {
     key_file: Option<String>,
     local_tcp: bool,
     timeout: Option<Duration>,
+    inband: bool,
 }
 
 #[cfg(feature = "tor")]
@@ -946,6 +969,7 @@ impl OnionServer {
             key_file: None,
             local_tcp: false,
             timeout: None,
+            inband: false,
         }
     }
     /// Tor's control port on 127.0.0.1 (without it, `listen()` launches a Tor of its own, as
@@ -969,6 +993,12 @@ impl OnionServer {
         self.timeout = Some(millis(t));
         self
     }
+    /// Each side's end of data travels in-band (`halfClose=inband`); every client must be our
+    /// `tor:` with the same setting.
+    pub fn half_close_inband(mut self, on: bool) -> Self {
+        self.inband = on;
+        self
+    }
 }
 
 #[cfg(feature = "tor")]
@@ -986,6 +1016,9 @@ impl ServerBuilder for OnionServer {
         }
         if let Some(t) = self.timeout {
             d.set("timeout", seconds(t));
+        }
+        if self.inband {
+            d.set("halfClose", "inband");
         }
         d
     }
