@@ -12,7 +12,7 @@ use super::data_paths::port_in;
 
 const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
 
-fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(BIN)
         .args(args)
         .output()

@@ -4,20 +4,9 @@
 
 use std::process::Stdio;
 
-const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
+use super::cli::run;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run endpoints");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+const BIN: &str = env!("CARGO_BIN_EXE_endpoints");
 
 #[test]
 fn a_parse_error_quotes_a_proxy_password_as_stars_with_the_caret_in_place() {

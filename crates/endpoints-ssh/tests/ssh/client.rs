@@ -428,6 +428,13 @@ async fn the_agents_key_authenticates() {
         return;
     }
     let s = Sshd::start("agentkey");
+    let said = agent_says_hi(&s).await;
+    assert_eq!(said.expect("the agent's key is accepted"), b"hi\n");
+}
+
+/// An `ssh-agent` of its own holding `s`'s user key: `echo hi` run through `s` with
+/// `agent=` that agent (and no key file); what came back. The agent is stopped after.
+pub(crate) async fn agent_says_hi(s: &Sshd) -> std::io::Result<Vec<u8>> {
     let sock = s.dir().join("agent.sock");
     let mut agent = std::process::Command::new("ssh-agent")
         .arg("-D")
@@ -449,7 +456,6 @@ async fn the_agents_key_authenticates() {
         .stderr(std::process::Stdio::null())
         .status()
         .expect("ssh-add");
-    assert!(added.success());
     let text = format!(
         "ssh:127.0.0.1:{}:username=root:knownHosts={}:agent={}:command=echo\\ hi",
         s.port,
@@ -465,5 +471,6 @@ async fn the_agents_key_authenticates() {
     .await;
     let _ = agent.kill();
     let _ = agent.wait();
-    assert_eq!(result.expect("the agent's key is accepted"), b"hi\n");
+    assert!(added.success(), "ssh-add took the key");
+    result
 }

@@ -138,38 +138,8 @@ async fn an_rsa_key_in_the_agent_authenticates() {
             ..Options::default()
         },
     );
-    let sock = s.dir().join("agent.sock");
-    let mut agent = std::process::Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&sock)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("ssh-agent");
-    // Bounded: 100 tries of 50 ms for the agent's socket.
-    for _ in 0..100 {
-        if sock.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let added = std::process::Command::new("ssh-add")
-        .arg(s.path("user_key"))
-        .env("SSH_AUTH_SOCK", &sock)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("ssh-add");
-    let text = format!(
-        "ssh:127.0.0.1:{}:username=root:knownHosts={}:agent={}:command=echo\\ hi",
-        s.port,
-        s.path("known_hosts"),
-        sock.display()
-    );
-    let result = echo_hi(&text).await;
-    let _ = agent.kill();
-    let _ = agent.wait();
-    assert!(added.success(), "ssh-add");
-    assert_eq!(result.expect("the agent's RSA key is accepted"), b"hi\n");
+    let said = super::client::agent_says_hi(&s).await;
+    assert_eq!(said.expect("the agent's RSA key is accepted"), b"hi\n");
 }
 
 fn with_certificate(tag: &str, principals: &str, validity: &str) -> Sshd {
