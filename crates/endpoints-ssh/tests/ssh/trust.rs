@@ -1,8 +1,6 @@
 //! RSA keys (user key file, agent, host key) and OpenSSH's known_hosts markers
 //! (`@cert-authority` with host certificates, `@revoked`) against a real sshd.
 
-use std::time::Duration;
-
 use endpoints_core::registry::build_client;
 use endpoints_core::{ClientEndpoint, Description};
 use endpoints_hostname as _;
