@@ -228,16 +228,25 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
         () = shutdown_signal() => return Ok(ExitCode::from(130)),
     };
     match result {
-        Ok(()) => {
-            line!(
-                info,
-                "{name}: {} bytes received, {} bytes sent, {:.3}s, ended cleanly",
-                stats.a_to_b,
-                stats.b_to_a,
-                started.elapsed().as_secs_f64()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        // The last bytes sent may still be on their way after the connection is dropped (an
+        // SSH channel: its server confirms with its close): the command does not exit before.
+        Ok(()) => match delivered(conn).await {
+            Ok(()) => {
+                line!(
+                    info,
+                    "{name}: {} bytes received, {} bytes sent, {:.3}s, ended cleanly",
+                    stats.a_to_b,
+                    stats.b_to_a,
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(Fail::Run(format!(
+                "warning: {name}: the transfer was truncated: {e}; {} bytes sent, {} bytes \
+                 received; the connection is reset",
+                stats.b_to_a, stats.a_to_b
+            ))),
+        },
         Err(e) => {
             reset_on_close(&conn);
             if let Some(cut) = pump::cut_of(&e) {
@@ -263,5 +272,17 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
                 )))
             }
         }
+    }
+}
+
+/// Drop `conn`, then wait until its transport confirms that the bytes written before its
+/// shutdown reached the far end, where it says it delivers after the stream is dropped
+/// ([`endpoints::Delivery`]: an SSH channel's close handshake); at once otherwise.
+pub(crate) async fn delivered(conn: Connection) -> std::io::Result<()> {
+    let delivery = conn.extensions().get::<endpoints::Delivery>().cloned();
+    drop(conn);
+    match delivery {
+        Some(d) => d.wait().await,
+        None => Ok(()),
     }
 }

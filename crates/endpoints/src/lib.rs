@@ -180,9 +180,9 @@ use std::io;
 #[cfg(unix)]
 pub use endpoints_core::Descriptors;
 pub use endpoints_core::{
-    Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, EndsByItself,
-    ErrorKind, Extensions, Layer, Listener, Param, ParamKind, ParseError, ServerEndpoint, Side,
-    Stream, async_trait, escape, register_client, register_server, registry,
+    Address, Args, ClientEndpoint, Connection, Delivery, Description, EndpointIoError,
+    EndsByItself, ErrorKind, Extensions, Layer, Listener, Param, ParamKind, ParseError,
+    ServerEndpoint, Side, Stream, async_trait, escape, register_client, register_server, registry,
 };
 
 /// The `acme:` server: TLS with ACME certificates (feature `acme`).

@@ -197,7 +197,7 @@ pub(crate) struct Mark {
     pub(crate) kind: MarkKind,
 }
 
-#[allow(dead_code)] // KnownFailing: none marked today; kept for the next type that joins.
+#[allow(dead_code)] // KnownFailing, KnownFailingAtTimes: none marked today; kept for the next type.
 pub(crate) enum MarkKind {
     /// Not run: the reason (a guarantee the pair cannot keep, or a cell that has no meaning).
     Excluded(&'static str),
@@ -544,25 +544,7 @@ pub(crate) static ROWS: &[Row] = &[
         client_doc: r"ssh:127.0.0.1:{sshd}:forward=127.0.0.1\:{port}:username=root:keys={key}:knownHosts={known_hosts}:agent=no",
         client_command: ClientCommand::Connect,
         needs: &[Needs::Sshd],
-        marks: &[
-            NO_LIVENESS,
-            Mark {
-                modes: &[],
-                scenarios: &[
-                    Scenario::Upload,
-                    Scenario::HalfCloseServerFirst,
-                    Scenario::ResetDuringUpload,
-                ],
-                kind: MarkKind::KnownFailingAtTimes(
-                    "issue 33",
-                    "found by this row when `ssh:` joined: the end of an upload can overtake \
-                     its last bytes (the far end gets e.g. 6,029,312 of 6,291,456 bytes and \
-                     `ended cleanly`: the channel's eof or close goes out while data beyond \
-                     the SSH window is still queued), and a far end killed mid-upload is not \
-                     noticed (the cell waits for its 40 s bound)",
-                ),
-            },
-        ],
+        marks: &[NO_LIVENESS],
     },
     Row {
         name: "httpconnect",

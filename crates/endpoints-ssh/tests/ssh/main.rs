@@ -2,4 +2,5 @@
 
 mod client;
 mod conformance;
+mod delivery;
 mod server;
