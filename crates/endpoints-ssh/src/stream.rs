@@ -31,6 +31,15 @@ pub struct SshStream {
 /// data ended); a far end that stops reading for this long loses the rest, loudly.
 pub(crate) const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How much of the channel's data the task holds for the stream while a write waits. russh
+/// takes the server's window adjustments in the same loop that hands each channel its data,
+/// and that loop waits while a channel's queue is full: an application that stops reading
+/// while its write waits for the window (an echo) would wait forever for an adjustment
+/// queued behind its own unread data. So while a write waits, the task keeps taking the data
+/// (up to this much; russh tops the window up as data arrives, so about one window comes in
+/// before the adjustment is read).
+const BACKLOG_LIMIT: usize = 16 * 1024 * 1024;
+
 /// How a channel ended, once it has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
@@ -101,6 +110,11 @@ struct Chan {
     /// A writer waiting for the window, woken when the channel ends (its window never
     /// opens again).
     writer: std::sync::Mutex<Option<std::task::Waker>>,
+    /// A write is waiting (for the window, or the session's queue): the task must keep
+    /// taking the channel's data from russh meanwhile (see [`BACKLOG_LIMIT`]).
+    writer_waiting: std::sync::atomic::AtomicBool,
+    /// Tells the task that a write started waiting.
+    wake_task: tokio::sync::Notify,
     /// A forward (not a command), for the words.
     forward: bool,
 }
@@ -217,6 +231,8 @@ impl SshStream {
             shut: std::sync::atomic::AtomicBool::new(false),
             unread: std::sync::atomic::AtomicBool::new(false),
             writer: std::sync::Mutex::new(None),
+            writer_waiting: std::sync::atomic::AtomicBool::new(false),
+            wake_task: tokio::sync::Notify::new(),
             forward: command.is_none(),
         });
         let task_chan = chan.clone();
@@ -234,11 +250,36 @@ impl SshStream {
             let mut eof = false;
             // The reader has its end (the forward's `eof`), or is gone.
             let mut told = false;
+            // Data (and the forward's end, as an empty entry) not yet handed to the stream.
+            let mut backlog: std::collections::VecDeque<Vec<u8>> = Default::default();
+            let mut backlog_bytes = 0usize;
             // Set when the stream is dropped: the close handshake's bound.
             let mut deadline: Option<tokio::time::Instant> = None;
             let closed = loop {
+                let taking = backlog.is_empty()
+                    || (chan
+                        .writer_waiting
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        && backlog_bytes < BACKLOG_LIMIT);
                 let msg = tokio::select! {
-                    msg = read.wait() => msg,
+                    msg = read.wait(), if taking => msg,
+                    permit = sender.reserve(), if !backlog.is_empty() && deadline.is_none() => {
+                        match permit {
+                            Ok(permit) => {
+                                let d = backlog.pop_front().unwrap_or_default();
+                                backlog_bytes -= d.len();
+                                permit.send(Ok(d));
+                            }
+                            // The stream is gone with bytes it never read: an abort.
+                            Err(_) if backlog_bytes > 0 => {
+                                let _ = write.close().await;
+                                break Closed::Abandoned;
+                            }
+                            Err(_) => backlog.clear(),
+                        }
+                        continue;
+                    }
+                    () = chan.wake_task.notified(), if !taking => continue,
                     // The stream is dropped. After its shutdown: wait for the server's
                     // close (russh forwards no close of the server's once ours is sent), which
                     // comes once it wrote every byte on to the far end and the far end's data
@@ -247,6 +288,7 @@ impl SshStream {
                         // As TCP's close: with bytes unread (or this side not ended), an
                         // abort.
                         if chan.unread.load(std::sync::atomic::Ordering::SeqCst)
+                            || backlog_bytes > 0
                             || !chan.shut.load(std::sync::atomic::Ordering::SeqCst)
                         {
                             let _ = write.close().await;
@@ -270,12 +312,12 @@ impl SshStream {
                         // Bytes for a stream that was dropped: they will never be read, so
                         // the channel is aborted at once (as TCP resets a socket closed with
                         // bytes unread), and the far end learns of it.
-                        let unread =
-                            deadline.is_some() || sender.send(Ok(data.to_vec())).await.is_err();
-                        if unread {
+                        if deadline.is_some() {
                             let _ = write.close().await;
                             break Closed::Abandoned;
                         }
+                        backlog_bytes += data.len();
+                        backlog.push_back(data.to_vec());
                     }
                     ChannelMsg::ExtendedData { data, .. } => {
                         partial.extend_from_slice(&data);
@@ -296,7 +338,7 @@ impl SshStream {
                         // server's close (our side may still be sending).
                         if command.is_none() && !told {
                             told = true;
-                            let _ = sender.send(Ok(Vec::new())).await;
+                            backlog.push_back(Vec::new());
                         }
                     }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
@@ -336,6 +378,14 @@ impl SshStream {
             if !partial.is_empty() {
                 let line = String::from_utf8_lossy(&partial).into_owned();
                 stderr_line(&command, &line, &mut logged, &mut tail);
+            }
+            // What the stream has not taken yet, before its end.
+            if deadline.is_none() {
+                for d in backlog.drain(..) {
+                    if sender.send(Ok(d)).await.is_err() {
+                        return;
+                    }
+                }
             }
             if told {
                 return;
@@ -472,6 +522,13 @@ impl SshStream {
         if let Ok(mut w) = self.chan.writer.lock() {
             *w = Some(cx.waker().clone());
         }
+        if !self
+            .chan
+            .writer_waiting
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.chan.wake_task.notify_one();
+        }
         match self.chan.write_error() {
             Some(e) => Poll::Ready(e),
             None => Poll::Pending,
@@ -490,7 +547,13 @@ impl AsyncWrite for SshStream {
         if let Some(e) = this.chan.write_error() {
             return Poll::Ready(Err(e));
         }
-        match this.tx.as_mut().poll_write(cx, buf) {
+        let r = this.tx.as_mut().poll_write(cx, buf);
+        if r.is_ready() {
+            this.chan
+                .writer_waiting
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        match r {
             Poll::Pending => this.wait_for_end(cx).map(Err),
             Poll::Ready(Err(e)) => Poll::Ready(Err(this.chan.write_error().unwrap_or(e))),
             ready => ready,
@@ -509,7 +572,13 @@ impl AsyncWrite for SshStream {
         if let Some(e) = this.chan.write_error() {
             return Poll::Ready(Err(e));
         }
-        match this.tx.as_mut().poll_shutdown(cx) {
+        let r = this.tx.as_mut().poll_shutdown(cx);
+        if r.is_ready() {
+            this.chan
+                .writer_waiting
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        match r {
             Poll::Pending => this.wait_for_end(cx).map(Err),
             Poll::Ready(Ok(())) => {
                 this.chan
