@@ -175,10 +175,27 @@ pub(crate) async fn echo(
     };
     let ended = tokio::select! {
         e = copy => e.map(Err),
-        why = pump::stop_signal(Some(stop)) => Some(Ok(why)),
+        why = pump::stop_signal(Some(stop.clone())) => Some(Ok(why)),
+    };
+    let who = format!("{}{}", conn.peer_addr(), via(&conn));
+    // A clean end is confirmed where the transport delivers after the drop (an SSH channel):
+    // the echo's last bytes may still be on their way (bounded by the transport, and cut
+    // with the rest at the drain deadline).
+    let ended = match ended {
+        None => {
+            tokio::select! {
+                r = delivered(conn) => r.err().map(Err),
+                why = pump::stop_signal(Some(stop)) => Some(Ok(why)),
+            }
+        }
+        Some(e) => {
+            if e.is_ok() {
+                reset_on_close(&conn);
+            }
+            Some(e)
+        }
     };
     let secs = started.elapsed().as_secs_f64();
-    let who = format_args!("{}{}", conn.peer_addr(), via(&conn));
     match ended {
         None => {
             line!(
@@ -195,7 +212,6 @@ pub(crate) async fn echo(
             (false, echoed)
         }
         Some(Ok(why)) => {
-            reset_on_close(&conn);
             line!(
                 warn,
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, cut: {why}; \
