@@ -41,7 +41,8 @@
 //! The server side listens through an SSH server (`ssh -R`): `ssh:bastion:listen=8080`
 //! (`tcpip-forward`) or `listen=/path` (`streamlocal-forward@openssh.com`); each channel the
 //! server opens for a connection there is an accepted connection, its peer the originator's
-//! address; `close()` cancels the forward.
+//! address; `close()` cancels the forward (connections accepted before go on; the session
+//! ends with the last of them).
 //!
 //! Crypto: russh on `ring`, the provider rustls uses here (no second crypto stack).
 //! RSA keys are not supported (ed25519 and ECDSA are).
