@@ -438,6 +438,19 @@ async fn relay_one(
         reset_on_close(&conn);
         reset_on_close(&upstream);
     }
+    // A clean end is confirmed where the target's transport delivers after its stream is
+    // dropped (an SSH channel: its server's close): the client learns of a truncation there
+    // as a reset, not as a clean end.
+    let (result, clean) = match result {
+        Ok(()) => match crate::session::delivered(upstream).await {
+            Ok(()) => (Ok(()), true),
+            Err(e) => {
+                reset_on_close(&conn);
+                (Err(e), false)
+            }
+        },
+        Err(e) => (Err(e), clean),
+    };
     crate::exporter::ended(
         label,
         stats.a_to_b,

@@ -175,10 +175,27 @@ pub(crate) async fn echo(
     };
     let ended = tokio::select! {
         e = copy => e.map(Err),
-        why = pump::stop_signal(Some(stop)) => Some(Ok(why)),
+        why = pump::stop_signal(Some(stop.clone())) => Some(Ok(why)),
+    };
+    let who = format!("{}{}", conn.peer_addr(), via(&conn));
+    // A clean end is confirmed where the transport delivers after the drop (an SSH channel):
+    // the echo's last bytes may still be on their way (bounded by the transport, and cut
+    // with the rest at the drain deadline).
+    let ended = match ended {
+        None => {
+            tokio::select! {
+                r = delivered(conn) => r.err().map(Err),
+                why = pump::stop_signal(Some(stop)) => Some(Ok(why)),
+            }
+        }
+        Some(e) => {
+            if e.is_ok() {
+                reset_on_close(&conn);
+            }
+            Some(e)
+        }
     };
     let secs = started.elapsed().as_secs_f64();
-    let who = format_args!("{}{}", conn.peer_addr(), via(&conn));
     match ended {
         None => {
             line!(
@@ -195,7 +212,6 @@ pub(crate) async fn echo(
             (false, echoed)
         }
         Some(Ok(why)) => {
-            reset_on_close(&conn);
             line!(
                 warn,
                 "echo connection from {who}: {echoed} bytes echoed, {secs:.3}s, cut: {why}; \
@@ -228,16 +244,25 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
         () = shutdown_signal() => return Ok(ExitCode::from(130)),
     };
     match result {
-        Ok(()) => {
-            line!(
-                info,
-                "{name}: {} bytes received, {} bytes sent, {:.3}s, ended cleanly",
-                stats.a_to_b,
-                stats.b_to_a,
-                started.elapsed().as_secs_f64()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        // The last bytes sent may still be on their way after the connection is dropped (an
+        // SSH channel: its server confirms with its close): the command does not exit before.
+        Ok(()) => match delivered(conn).await {
+            Ok(()) => {
+                line!(
+                    info,
+                    "{name}: {} bytes received, {} bytes sent, {:.3}s, ended cleanly",
+                    stats.a_to_b,
+                    stats.b_to_a,
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => Err(Fail::Run(format!(
+                "warning: {name}: the transfer was truncated: {e}; {} bytes sent, {} bytes \
+                 received; the connection is reset",
+                stats.b_to_a, stats.a_to_b
+            ))),
+        },
         Err(e) => {
             reset_on_close(&conn);
             if let Some(cut) = pump::cut_of(&e) {
@@ -263,5 +288,17 @@ async fn stdio(mut conn: Connection, session: Session, name: &str) -> Result<Exi
                 )))
             }
         }
+    }
+}
+
+/// Drop `conn`, then wait until its transport confirms that the bytes written before its
+/// shutdown reached the far end, where it says it delivers after the stream is dropped
+/// ([`endpoints::Delivery`]: an SSH channel's close handshake); at once otherwise.
+pub(crate) async fn delivered(conn: Connection) -> std::io::Result<()> {
+    let delivery = conn.extensions().get::<endpoints::Delivery>().cloned();
+    drop(conn);
+    match delivery {
+        Some(d) => d.wait().await,
+        None => Ok(()),
     }
 }

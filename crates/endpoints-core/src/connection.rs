@@ -120,6 +120,68 @@ impl EndsByItself {
     }
 }
 
+/// The future [`Delivery::wait`] returns.
+pub type DeliveryFuture = Pin<Box<dyn std::future::Future<Output = io::Result<()>> + Send>>;
+
+/// Declared in a connection's [`Extensions`] by a transport whose last bytes can still be on
+/// their way after the stream is shut down and dropped: an SSH channel (`ssh:`), whose server
+/// writes them on to the far end and confirms with its own close. Dropping the connection
+/// starts that handshake in the background; a program that ends once its connection ends
+/// (the `endpoints` command's `connect`) drops the connection, then waits for
+/// [`Delivery::wait`] before it exits, so that its exit does not cut the bytes off. The
+/// future resolves within the transport's own bound once the connection is dropped: `Ok` when
+/// the far end confirmed everything written before the shutdown, an error (a truncation, to
+/// be reported as one) when it did not.
+///
+/// ```
+/// use endpoints_core::{Address, Connection, Delivery};
+/// # let (a, _b) = tokio::io::duplex(64);
+/// let mut conn = Connection::new(a, Address::Unnamed, Address::Unnamed);
+/// conn.extensions_mut()
+///     .insert(Delivery::new("the SSH server's close", || async { Ok(()) }));
+/// let delivery = conn.extensions().get::<Delivery>().cloned();
+/// drop(conn);
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// if let Some(d) = delivery {
+///     d.wait().await.expect("delivered");
+/// }
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Delivery {
+    /// What confirms the delivery, in words for a log line (`the SSH server's close`).
+    pub what: &'static str,
+    wait: std::sync::Arc<dyn Fn() -> DeliveryFuture + Send + Sync>,
+}
+
+impl Delivery {
+    /// A declaration that delivery is confirmed when the future `wait` makes resolves.
+    pub fn new<F, Fut>(what: &'static str, wait: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
+    {
+        Self {
+            what,
+            wait: std::sync::Arc::new(move || Box::pin(wait()) as DeliveryFuture),
+        }
+    }
+
+    /// Resolves once the bytes are confirmed delivered (`Ok`) or known not to be (an error
+    /// saying why).
+    pub fn wait(&self) -> DeliveryFuture {
+        (self.wait)()
+    }
+}
+
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Delivery")
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How a wrapper's stream sits over the [`Connection`] beneath it (TLS over TCP, a PROXY
 /// header's leftover bytes over the socket). A wrapper declares one as a `static` and builds
 /// its connection with [`Connection::with_layer`]; callers then reach the socket beneath

@@ -122,7 +122,9 @@ pub mod registry;
 pub use address::Address;
 #[cfg(unix)]
 pub use connection::Descriptors;
-pub use connection::{Connection, EndsByItself, Extensions, Layer, Parts, Stream};
+pub use connection::{
+    Connection, Delivery, DeliveryFuture, EndsByItself, Extensions, Layer, Parts, Stream,
+};
 pub use description::{Description, Field, escape};
 pub use endpoint::{ClientEndpoint, Listener, ServerEndpoint};
 pub use error::{BoxError, EndpointIoError, ErrorKind, Operation, ParseError, io_error};

@@ -78,6 +78,7 @@ impl SshClientEndpoint {
                         _ => None,
                     };
                     let stream = SshStream::new(channel, command, live.in_use());
+                    let delivery = stream.delivery();
                     let peer = match &self.target {
                         Target::Tcp(h, p) => h
                             .parse::<IpAddr>()
@@ -90,6 +91,7 @@ impl SshClientEndpoint {
                         server: crate::trust::known_hosts_name(&self.config.host, self.config.port),
                         target: self.target.clone(),
                     });
+                    conn.extensions_mut().insert(delivery);
                     if matches!(self.target, Target::Command(_)) {
                         conn.extensions_mut()
                             .insert(endpoints_core::EndsByItself::new(

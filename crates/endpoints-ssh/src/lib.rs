@@ -32,7 +32,14 @@
 //!   `rsa-sha2-512` or `rsa-sha2-256` (the server's `server-sig-algs`), never SHA-1. A refusal
 //!   says what was tried and what the server offers.
 //! - **Half-close**: shutting the write side sends the channel's `eof`; the server's `eof`
-//!   ends reading. A forward cut without `eof` is a reset, not a clean end. A command's
+//!   ends reading. A forward cut without `eof` is a reset, not a clean end.
+//! - **Nothing lost at the end**: a connection dropped after its shutdown, with every byte
+//!   received read, keeps the session open until the server's channel `close` (it comes once
+//!   the server wrote every byte on to the far end), at most 30 s; the connection's
+//!   [`Delivery`](endpoints_core::Delivery) resolves then, and `endpoints connect` waits for
+//!   it before it exits. Dropped with bytes unread or before its shutdown, the channel is
+//!   closed at once (an abort). A server that closes the channel first (its far end closed
+//!   or reset) fails the writer (`BrokenPipe`) rather than leaving it waiting. A command's
 //!   non-zero exit (or a signal) is an error after its output ([`stream::ExitError`]); its
 //!   stderr is logged, at most 64 KiB.
 //! - **One session**: the first connect opens it; keepalives (`keepalive=`,
@@ -42,7 +49,8 @@
 //! The server side listens through an SSH server (`ssh -R`): `ssh:bastion:listen=8080`
 //! (`tcpip-forward`) or `listen=/path` (`streamlocal-forward@openssh.com`); each channel the
 //! server opens for a connection there is an accepted connection, its peer the originator's
-//! address; `close()` cancels the forward.
+//! address; `close()` cancels the forward (connections accepted before go on; the session
+//! ends with the last of them).
 //!
 //! Crypto: russh on `ring`, the provider rustls uses here (no second crypto stack), and for
 //! RSA the RustCrypto `rsa` crate (0.10, constant-time arithmetic; see docs/security.md on

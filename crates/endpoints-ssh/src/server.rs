@@ -139,8 +139,11 @@ impl Listener for SshListener {
         match self.rx.recv().await {
             Some((channel, peer)) => {
                 let stream = SshStream::new(channel, None, self.live.in_use());
+                let delivery = stream.delivery();
                 let local = self.local_addr()?;
-                Ok(Connection::new(stream, local, peer))
+                let mut conn = Connection::new(stream, local, peer);
+                conn.extensions_mut().insert(delivery);
+                Ok(conn)
             }
             None => Err(io_error(
                 Operation::Accept,
@@ -168,9 +171,13 @@ impl Listener for SshListener {
             Bind::Tcp(a, p) => handle.cancel_tcpip_forward(a.as_str(), u32::from(*p)).await,
             Bind::Unix(p) => handle.cancel_streamlocal_forward(p.as_str()).await,
         };
-        let _ = handle
-            .disconnect(russh::Disconnect::ByApplication, "closed", "en")
-            .await;
+        // Connections accepted before go on (`endpoints listen` closes the listener once it
+        // has its one connection): the session ends with the last of them.
+        if self.live.users() == 0 {
+            let _ = handle
+                .disconnect(russh::Disconnect::ByApplication, "closed", "en")
+                .await;
+        }
         cancelled.map_err(|e| {
             io_error(
                 Operation::Close,

@@ -87,6 +87,11 @@ impl Live {
         Arc::new(Self { handle, count })
     }
 
+    /// How many connections use the session (channels open, or in their close handshake).
+    pub(crate) fn users(&self) -> usize {
+        *self.count.borrow()
+    }
+
     pub(crate) fn in_use(self: &Arc<Self>) -> Arc<InUse> {
         self.count.send_modify(|n| *n += 1);
         Arc::new(InUse {

@@ -22,19 +22,142 @@ pub struct SshStream {
     at: usize,
     done: bool,
     tx: Pin<Box<dyn AsyncWrite + Send + Sync>>,
-    /// Kept to close the channel when the stream is dropped.
-    half: Option<russh::ChannelWriteHalf<Msg>>,
-    _in_use: Arc<InUse>,
+    /// The channel's end, shared with the task that reads it.
+    chan: Arc<Chan>,
+}
+
+/// How long the session is kept for a dropped stream's close handshake: the server confirms
+/// with its own `close` once it has written every byte on to the far end (and the far end's
+/// data ended); a far end that stops reading for this long loses the rest, loudly.
+pub(crate) const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How much of the channel's data the task holds for the stream while a write waits. russh
+/// takes the server's window adjustments in the same loop that hands each channel its data,
+/// and that loop waits while a channel's queue is full: an application that stops reading
+/// while its write waits for the window (an echo) would wait forever for an adjustment
+/// queued behind its own unread data. So while a write waits, the task keeps taking the data
+/// (up to this much; russh tops the window up as data arrives, so about one window comes in
+/// before the adjustment is read).
+const BACKLOG_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How a channel ended, once it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The server's `close` after our `eof`: it wrote everything on to the far end.
+    Closed,
+    /// The server's `close` before our `eof`: the far end closed or reset, bytes written
+    /// since are lost.
+    ClosedEarly,
+    /// The session ended before the server's `close`.
+    SessionEnded,
+    /// The stream was dropped after its shutdown and the server did not close within
+    /// [`CLOSE_LINGER`].
+    Unconfirmed,
+    /// The stream was dropped before its shutdown, or with bytes it had not read: the channel
+    /// is closed at once (an abort), nothing confirmed.
+    Abandoned,
+}
+
+impl End {
+    fn error(self, forward: bool) -> Option<io::Error> {
+        let what = if forward {
+            "forward"
+        } else {
+            "command's channel"
+        };
+        match self {
+            End::Closed => None,
+            End::ClosedEarly => Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!(
+                    "the SSH server closed the {what} before this side ended (the far end \
+                     closed or reset): bytes written since were not delivered"
+                ),
+            )),
+            End::SessionEnded => Some(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                format!(
+                    "the SSH session ended before the server confirmed the {what}'s end: the \
+                     last bytes written may not have been delivered"
+                ),
+            )),
+            End::Abandoned => Some(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!(
+                    "the {what} was dropped before its shutdown or with bytes unread (an abort)"
+                ),
+            )),
+            End::Unconfirmed => Some(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the SSH server did not confirm the {what}'s end within {}s (the far end \
+                     stopped reading?): the last bytes written may not have been delivered",
+                    CLOSE_LINGER.as_secs()
+                ),
+            )),
+        }
+    }
+}
+
+/// What the stream and the task reading its channel share.
+struct Chan {
+    /// Set by the task when the channel has ended.
+    end: tokio::sync::watch::Sender<Option<End>>,
+    /// Our `eof` is queued (in order after every byte written).
+    shut: std::sync::atomic::AtomicBool,
+    /// The stream was dropped with bytes it had not read.
+    unread: std::sync::atomic::AtomicBool,
+    /// A writer waiting for the window, woken when the channel ends (its window never
+    /// opens again).
+    writer: std::sync::Mutex<Option<std::task::Waker>>,
+    /// A write is waiting (for the window, or the session's queue): the task must keep
+    /// taking the channel's data from russh meanwhile (see [`BACKLOG_LIMIT`]).
+    writer_waiting: std::sync::atomic::AtomicBool,
+    /// Tells the task that a write started waiting.
+    wake_task: tokio::sync::Notify,
+    /// A forward (not a command), for the words.
+    forward: bool,
+}
+
+impl Chan {
+    fn ended(&self) -> Option<End> {
+        *self.end.borrow()
+    }
+
+    /// The error for a write (or shutdown) once the channel ended.
+    fn write_error(&self) -> Option<io::Error> {
+        self.ended().map(|end| {
+            end.error(self.forward).unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the SSH channel is closed: nothing more can be written",
+                )
+            })
+        })
+    }
+
+    fn finish(&self, end: End) {
+        self.end.send_replace(Some(end));
+        if let Some(w) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            w.wake();
+        }
+    }
 }
 
 impl Drop for SshStream {
+    /// The channel's task ends the channel: gracefully (waiting for the server's close)
+    /// when this side was shut down and every byte received was read, else at once.
     fn drop(&mut self) {
-        if let Some(half) = self.half.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(async move {
-                let _ = half.close().await;
-            });
+        let mut unread = self.at < self.pending.len();
+        // No more sends from here on (a send fails: the task sees bytes nobody reads).
+        self.rx.close();
+        while let Ok(m) = self.rx.try_recv() {
+            unread |= matches!(m, Ok(d) if !d.is_empty());
+        }
+        if unread {
+            self.chan
+                .unread
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -103,22 +226,98 @@ impl SshStream {
         // A few messages in flight: the channel's window is the real bound (the server
         // sends no more than the window; russh's own per-channel queue holds the rest).
         let (sender, rx) = mpsc::channel(8);
+        let chan = Arc::new(Chan {
+            end: tokio::sync::watch::Sender::new(None),
+            shut: std::sync::atomic::AtomicBool::new(false),
+            unread: std::sync::atomic::AtomicBool::new(false),
+            writer: std::sync::Mutex::new(None),
+            writer_waiting: std::sync::atomic::AtomicBool::new(false),
+            wake_task: tokio::sync::Notify::new(),
+            forward: command.is_none(),
+        });
+        let task_chan = chan.clone();
+        // The task holds the session (`in_use`) until the channel's close handshake is over,
+        // also after the stream is dropped: the server's `close` says it wrote every byte on
+        // to the far end; ending the session before it would cut them off.
         tokio::spawn(async move {
+            let chan = task_chan;
+            let _in_use = in_use;
             let mut status = None;
             let mut signal = None;
             let mut logged = 0usize;
             let mut tail: Vec<String> = Vec::new();
             let mut partial = Vec::new();
             let mut eof = false;
-            while let Some(msg) = read.wait().await {
+            // The reader has its end (the forward's `eof`), or is gone.
+            let mut told = false;
+            // Data (and the forward's end, as an empty entry) not yet handed to the stream.
+            let mut backlog: std::collections::VecDeque<Vec<u8>> = Default::default();
+            let mut backlog_bytes = 0usize;
+            // Set when the stream is dropped: the close handshake's bound.
+            let mut deadline: Option<tokio::time::Instant> = None;
+            let closed = loop {
+                let taking = backlog.is_empty()
+                    || (chan
+                        .writer_waiting
+                        .load(std::sync::atomic::Ordering::SeqCst)
+                        && backlog_bytes < BACKLOG_LIMIT);
+                let msg = tokio::select! {
+                    msg = read.wait(), if taking => msg,
+                    permit = sender.reserve(), if !backlog.is_empty() && deadline.is_none() => {
+                        match permit {
+                            Ok(permit) => {
+                                let d = backlog.pop_front().unwrap_or_default();
+                                backlog_bytes -= d.len();
+                                permit.send(Ok(d));
+                            }
+                            // The stream is gone with bytes it never read: an abort.
+                            Err(_) if backlog_bytes > 0 => {
+                                let _ = write.close().await;
+                                break Closed::Abandoned;
+                            }
+                            Err(_) => backlog.clear(),
+                        }
+                        continue;
+                    }
+                    () = chan.wake_task.notified(), if !taking => continue,
+                    // The stream is dropped. After its shutdown: wait for the server's
+                    // close (russh forwards no close of the server's once ours is sent), which
+                    // comes once it wrote every byte on to the far end and the far end's data
+                    // ended; the rest of that data is dropped here. Before: close at once.
+                    () = sender.closed(), if deadline.is_none() => {
+                        // As TCP's close: with bytes unread (or this side not ended), an
+                        // abort.
+                        if chan.unread.load(std::sync::atomic::Ordering::SeqCst)
+                            || backlog_bytes > 0
+                            || !chan.shut.load(std::sync::atomic::Ordering::SeqCst)
+                        {
+                            let _ = write.close().await;
+                            break Closed::Abandoned;
+                        }
+                        told = true;
+                        deadline = Some(tokio::time::Instant::now() + CLOSE_LINGER);
+                        continue;
+                    }
+                    () = sleep_until(deadline), if deadline.is_some() => {
+                        let _ = write.close().await;
+                        break Closed::Unconfirmed;
+                    }
+                };
+                let Some(msg) = msg else {
+                    break Closed::SessionEnded;
+                };
                 match msg {
                     ChannelMsg::Data { data } if data.is_empty() => {}
                     ChannelMsg::Data { data } => {
-                        // The reader is gone: the stream was dropped, the channel closes.
-                        let sent = sender.send(Ok(data.to_vec())).await;
-                        if sent.is_err() {
-                            return;
+                        // Bytes for a stream that was dropped: they will never be read, so
+                        // the channel is aborted at once (as TCP resets a socket closed with
+                        // bytes unread), and the far end learns of it.
+                        if deadline.is_some() {
+                            let _ = write.close().await;
+                            break Closed::Abandoned;
                         }
+                        backlog_bytes += data.len();
+                        backlog.push_back(data.to_vec());
                     }
                     ChannelMsg::ExtendedData { data, .. } => {
                         partial.extend_from_slice(&data);
@@ -135,8 +334,11 @@ impl SshStream {
                     }
                     ChannelMsg::Eof => {
                         eof = true;
-                        if command.is_none() {
-                            break;
+                        // A forward's data ends here; the channel stays open until the
+                        // server's close (our side may still be sending).
+                        if command.is_none() && !told {
+                            told = true;
+                            backlog.push_back(Vec::new());
                         }
                     }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
@@ -150,21 +352,54 @@ impl SshStream {
                                 "the SSH server refused to run the command",
                             )))
                             .await;
+                        chan.finish(End::ClosedEarly);
                         return;
                     }
-                    ChannelMsg::Close => break,
+                    ChannelMsg::Close => break Closed::ByServer,
                     _ => {}
                 }
+            };
+            let shut = chan.shut.load(std::sync::atomic::Ordering::SeqCst);
+            let end = match closed {
+                Closed::ByServer if shut => End::Closed,
+                Closed::ByServer => End::ClosedEarly,
+                Closed::SessionEnded => End::SessionEnded,
+                Closed::Unconfirmed => End::Unconfirmed,
+                Closed::Abandoned => End::Abandoned,
+            };
+            chan.finish(end);
+            if deadline.is_some()
+                && shut
+                && let Some(e) = end.error(command.is_none())
+            {
+                // The stream is gone: nobody reads this but the log (and `Delivery`).
+                tracing::warn!("ssh: {e}");
             }
             if !partial.is_empty() {
                 let line = String::from_utf8_lossy(&partial).into_owned();
                 stderr_line(&command, &line, &mut logged, &mut tail);
             }
+            // What the stream has not taken yet, before its end.
+            if deadline.is_none() {
+                for d in backlog.drain(..) {
+                    if sender.send(Ok(d)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if told {
+                return;
+            }
             let end = match &command {
                 None if eof => Ok(Vec::new()),
+                None if closed == Closed::SessionEnded => Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "the SSH session ended under the channel (the forward was cut)",
+                )),
                 None => Err(io::Error::new(
                     io::ErrorKind::ConnectionReset,
-                    "the SSH channel closed without an end of file (the forward was cut)",
+                    "the SSH server closed the forward without an end of file (the far end \
+                     reset or went away)",
                 )),
                 Some(_) if status == Some(0) && signal.is_none() => Ok(Vec::new()),
                 Some(c) => Err(io::Error::other(ExitError {
@@ -182,9 +417,43 @@ impl SshStream {
             at: 0,
             done: false,
             tx,
-            half: Some(write),
-            _in_use: in_use,
+            chan,
         }
+    }
+
+    /// Waits for the channel's close handshake (for [`endpoints_core::Delivery`]): `Ok` once
+    /// the server closed after our `eof`.
+    pub(crate) fn delivery(&self) -> endpoints_core::Delivery {
+        let end = self.chan.end.subscribe();
+        let forward = self.chan.forward;
+        endpoints_core::Delivery::new("the SSH server's close", move || {
+            let mut end = end.clone();
+            async move {
+                let r = end.wait_for(Option::is_some).await.map(|e| *e);
+                match r {
+                    Ok(Some(e)) => e.error(forward).map_or(Ok(()), Err),
+                    _ => Err(End::SessionEnded
+                        .error(forward)
+                        .unwrap_or_else(|| io::Error::other("the SSH channel's task ended"))),
+                }
+            }
+        })
+    }
+}
+
+/// How the task's wait on a channel ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    ByServer,
+    SessionEnded,
+    Unconfirmed,
+    Abandoned,
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -246,13 +515,49 @@ impl AsyncRead for SshStream {
     }
 }
 
+impl SshStream {
+    /// A write is waiting (for the window, or room in the session's queue): be woken when
+    /// the channel ends too, and fail then.
+    fn wait_for_end(&self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if let Ok(mut w) = self.chan.writer.lock() {
+            *w = Some(cx.waker().clone());
+        }
+        if !self
+            .chan
+            .writer_waiting
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.chan.wake_task.notify_one();
+        }
+        match self.chan.write_error() {
+            Some(e) => Poll::Ready(e),
+            None => Poll::Pending,
+        }
+    }
+}
+
 impl AsyncWrite for SshStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.tx.as_mut().poll_write(cx, buf)
+        let this = &mut *self;
+        // Once the server closed the channel its window never opens again: fail, don't wait.
+        if let Some(e) = this.chan.write_error() {
+            return Poll::Ready(Err(e));
+        }
+        let r = this.tx.as_mut().poll_write(cx, buf);
+        if r.is_ready() {
+            this.chan
+                .writer_waiting
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        match r {
+            Poll::Pending => this.wait_for_end(cx).map(Err),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(this.chan.write_error().unwrap_or(e))),
+            ready => ready,
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -260,6 +565,28 @@ impl AsyncWrite for SshStream {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.tx.as_mut().poll_shutdown(cx)
+        let this = &mut *self;
+        if this.chan.shut.load(std::sync::atomic::Ordering::SeqCst) {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = this.chan.write_error() {
+            return Poll::Ready(Err(e));
+        }
+        let r = this.tx.as_mut().poll_shutdown(cx);
+        if r.is_ready() {
+            this.chan
+                .writer_waiting
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        match r {
+            Poll::Pending => this.wait_for_end(cx).map(Err),
+            Poll::Ready(Ok(())) => {
+                this.chan
+                    .shut
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(this.chan.write_error().unwrap_or(e))),
+        }
     }
 }

@@ -182,9 +182,9 @@ pub use endpoints_core::Descriptors;
 /// Secret values hidden in description text shown to people (a caret line, a log line).
 pub use endpoints_core::params::{Redacted, Secrecy, redact};
 pub use endpoints_core::{
-    Address, Args, ClientEndpoint, Connection, Description, EndpointIoError, EndsByItself,
-    ErrorKind, Extensions, Layer, Listener, Param, ParamKind, ParseError, ServerEndpoint, Side,
-    Stream, async_trait, escape, register_client, register_server, registry,
+    Address, Args, ClientEndpoint, Connection, Delivery, Description, EndpointIoError,
+    EndsByItself, ErrorKind, Extensions, Layer, Listener, Param, ParamKind, ParseError,
+    ServerEndpoint, Side, Stream, async_trait, escape, register_client, register_server, registry,
 };
 
 /// The `acme:` server: TLS with ACME certificates (feature `acme`).

@@ -197,7 +197,7 @@ pub(crate) struct Mark {
     pub(crate) kind: MarkKind,
 }
 
-#[allow(dead_code)] // KnownFailing: none marked today; kept for the next type that joins.
+#[allow(dead_code)] // KnownFailing, KnownFailingAtTimes: none marked today; kept for the next type.
 pub(crate) enum MarkKind {
     /// Not run: the reason (a guarantee the pair cannot keep, or a cell that has no meaning).
     Excluded(&'static str),
@@ -261,6 +261,27 @@ fn tcp_server(_: &Fixture, _: &std::path::Path) -> String {
 
 fn tcp_client(_: &Fixture, far: Far<'_>) -> String {
     format!("tcp:127.0.0.1:{}", port_of(listening(far)))
+}
+
+/// The port in an `ssh:` listener's `listen=ADDRESS\:PORT` (the port the SSH server chose
+/// for `listen=0`; `port=` there is the SSH server's own).
+fn forwarded_port_of(shown: &str) -> u16 {
+    let at = shown
+        .find(":listen=")
+        .unwrap_or_else(|| panic!("no listen= in `{shown}`"))
+        + ":listen=".len();
+    let mut value = String::new();
+    let mut chars = shown[at..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => value.extend(chars.next()),
+            ':' => break,
+            c => value.push(c),
+        }
+    }
+    let port = value.rsplit(':').next().unwrap_or_default();
+    port.parse()
+        .unwrap_or_else(|_| panic!("no port in listen={value} of `{shown}`"))
 }
 
 fn listening(far: Far<'_>) -> &str {
@@ -545,25 +566,26 @@ pub(crate) static ROWS: &[Row] = &[
         client_doc: r"ssh:127.0.0.1:{sshd}:forward=127.0.0.1\:{port}:username=root:keys={key}:knownHosts={known_hosts}:agent=no",
         client_command: ClientCommand::Connect,
         needs: &[Needs::Sshd],
-        marks: &[
-            NO_LIVENESS,
-            Mark {
-                modes: &[],
-                scenarios: &[
-                    Scenario::Upload,
-                    Scenario::HalfCloseServerFirst,
-                    Scenario::ResetDuringUpload,
-                ],
-                kind: MarkKind::KnownFailingAtTimes(
-                    "issue 33",
-                    "found by this row when `ssh:` joined: the end of an upload can overtake \
-                     its last bytes (the far end gets e.g. 6,029,312 of 6,291,456 bytes and \
-                     `ended cleanly`: the channel's eof or close goes out while data beyond \
-                     the SSH window is still queued), and a far end killed mid-upload is not \
-                     noticed (the cell waits for its 40 s bound)",
-                ),
-            },
-        ],
+        marks: &[NO_LIVENESS],
+    },
+    Row {
+        name: "ssh-listen",
+        covers: &[("ssh", Side::Server)],
+        server: Server::Listen(|fx, _| {
+            let sshd = fx.sshd();
+            format!(
+                "ssh:127.0.0.1:{}:listen=0:username=root:keys={}:knownHosts={}:agent=no",
+                sshd.port,
+                escape(&sshd.path("user_key")),
+                escape(&sshd.path("known_hosts")),
+            )
+        }),
+        server_doc: "ssh:127.0.0.1:{sshd}:listen=0:username=root:keys={key}:knownHosts={known_hosts}:agent=no",
+        client: |_, far| format!("tcp:127.0.0.1:{}", forwarded_port_of(listening(far))),
+        client_doc: "tcp:127.0.0.1:{port the SSH server chose, from the listener's `listen=`}",
+        client_command: ClientCommand::Connect,
+        needs: &[Needs::Sshd],
+        marks: &[NO_LIVENESS],
     },
     Row {
         name: "httpconnect",
@@ -691,15 +713,6 @@ const WS_STALL_AFTER_OUR_END: &str = "the client's input is at its end from the 
 
 /// Registered types with no row, and why.
 pub(crate) static NOT_IN_MATRIX: &[(&str, Side, &str)] = &[
-    (
-        "ssh",
-        Side::Server,
-        "the matrix finds a listener's far end in its description (`listening on ...`), and the \
-         port the SSH server chose for `listen=0` is only in the listener's local_addr(); its \
-         own test (crates/endpoints-ssh/tests/ssh/server.rs) serves 1,000 connections made to \
-         sshd's forwarded port, then close() releases it; its connections are SSH channels, \
-         which the `ssh` client row carries",
-    ),
     (
         "onion",
         Side::Server,

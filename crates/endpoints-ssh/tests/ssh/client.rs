@@ -8,13 +8,13 @@ use endpoints_tcp as _;
 use endpoints_test_support::sshd::{self, Sshd};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn client(text: &str) -> Box<dyn ClientEndpoint> {
+pub(crate) fn client(text: &str) -> Box<dyn ClientEndpoint> {
     build_client(&Description::parse(text).expect("parses")).expect("builds")
 }
 
 /// The description of a client of `s` as root with the authorized key, trusting its known
 /// host key, no agent; `rest` adds the target and options.
-fn described(s: &Sshd, rest: &str) -> String {
+pub(crate) fn described(s: &Sshd, rest: &str) -> String {
     format!(
         "ssh:127.0.0.1:{}:username=root:keys={}:knownHosts={}:agent=no:{rest}",
         s.port,

@@ -2,5 +2,6 @@
 
 mod client;
 mod conformance;
+mod delivery;
 mod server;
 mod trust;

@@ -65,3 +65,73 @@ async fn listen_through_serves_1000_connections_then_close_releases_the_port() {
     }
     assert!(released, "sshd still listens on {addr}");
 }
+
+/// An application that echoes (reads, then writes what it read, one at a time) on a
+/// listen-through connection while its peer keeps sending: its writes wait for the SSH
+/// window, and the server's window adjustments must still get through although the
+/// application reads nothing meanwhile (russh's session stops for a channel whose queue is
+/// full, adjustments and all). Found by the matrix's `ssh-listen` echo cell (1 run in 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echo_on_a_listen_through_connection_never_stalls() {
+    if !sshd::available() {
+        return;
+    }
+    let s = Sshd::start("echoback");
+    let text = format!(
+        "ssh:127.0.0.1:{}:listen=127.0.0.1\\:0:username=root:keys={}:knownHosts={}:agent=no",
+        s.port,
+        s.path("user_key"),
+        s.path("known_hosts")
+    );
+    let server = build_server(&Description::parse(&text).expect("parses")).expect("builds");
+    const LEN: usize = 6 << 20;
+    for round in 0..20 {
+        // As the matrix's cells: a listener (and so a session) each, dropped once it accepted.
+        let mut listener = server.listen().await.expect("listens through sshd");
+        let Address::Ip(addr) = listener.local_addr().expect("addr") else {
+            panic!("an IP address")
+        };
+        let echoing = async {
+            let conn = listener.accept().await.expect("accepts");
+            drop(listener);
+            let (mut r, mut w) = tokio::io::split(conn);
+            let n = tokio::io::copy(&mut r, &mut w).await.expect("echo");
+            w.shutdown().await.expect("eof");
+            n
+        };
+        let client = async {
+            let c = tokio::net::TcpStream::connect(addr)
+                .await
+                .expect("connects");
+            let (mut r, mut w) = c.into_split();
+            let data = vec![0x3cu8; LEN];
+            let (wrote, got) = tokio::join!(
+                async {
+                    w.write_all(&data).await?;
+                    w.shutdown().await
+                },
+                async {
+                    let mut n = 0usize;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        match r.read(&mut buf).await? {
+                            0 => return std::io::Result::Ok(n),
+                            k => n += k,
+                        }
+                    }
+                }
+            );
+            wrote.expect("client writes");
+            got.expect("client reads")
+        };
+        // A stall is forever; the echo of 32 MiB on loopback takes about a second in a debug
+        // build: 60 s is far beyond it.
+        let (echoed, got) = tokio::time::timeout(Duration::from_secs(60), async {
+            tokio::join!(echoing, client)
+        })
+        .await
+        .unwrap_or_else(|_| panic!("round {round}: the echo stalled"));
+        assert_eq!(echoed as usize, LEN);
+        assert_eq!(got, LEN);
+    }
+}
