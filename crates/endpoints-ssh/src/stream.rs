@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use russh::ChannelMsg;
 use russh::client::Msg;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -17,9 +18,10 @@ use crate::session::InUse;
 /// A channel as a stream: bytes written are channel data, shutdown sends `eof`; the read
 /// side ends at the server's `eof` (a forward) or with the command's exit (a command).
 pub struct SshStream {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    pending: Vec<u8>,
-    at: usize,
+    /// The channel's data as russh received it (no copy on the way: `Bytes` are shared).
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    /// The rest of the last message, handed out by `poll_read`.
+    pending: Bytes,
     done: bool,
     tx: Pin<Box<dyn AsyncWrite + Send + Sync>>,
     /// Kept to close the channel when the stream is dropped.
@@ -115,7 +117,7 @@ impl SshStream {
                     ChannelMsg::Data { data } if data.is_empty() => {}
                     ChannelMsg::Data { data } => {
                         // The reader is gone: the stream was dropped, the channel closes.
-                        let sent = sender.send(Ok(data.to_vec())).await;
+                        let sent = sender.send(Ok(data)).await;
                         if sent.is_err() {
                             return;
                         }
@@ -161,12 +163,12 @@ impl SshStream {
                 stderr_line(&command, &line, &mut logged, &mut tail);
             }
             let end = match &command {
-                None if eof => Ok(Vec::new()),
+                None if eof => Ok(Bytes::new()),
                 None => Err(io::Error::new(
                     io::ErrorKind::ConnectionReset,
                     "the SSH channel closed without an end of file (the forward was cut)",
                 )),
-                Some(_) if status == Some(0) && signal.is_none() => Ok(Vec::new()),
+                Some(_) if status == Some(0) && signal.is_none() => Ok(Bytes::new()),
                 Some(c) => Err(io::Error::other(ExitError {
                     status,
                     signal,
@@ -178,8 +180,7 @@ impl SshStream {
         });
         Self {
             rx,
-            pending: Vec::new(),
-            at: 0,
+            pending: Bytes::new(),
             done: false,
             tx,
             half: Some(write),
@@ -214,10 +215,10 @@ impl AsyncRead for SshStream {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if this.at < this.pending.len() {
-                let n = (this.pending.len() - this.at).min(buf.remaining());
-                buf.put_slice(&this.pending[this.at..this.at + n]);
-                this.at += n;
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.advance(n);
                 return Poll::Ready(Ok(()));
             }
             if this.done {
@@ -226,10 +227,7 @@ impl AsyncRead for SshStream {
             match this.rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(data))) if data.is_empty() => this.done = true,
-                Poll::Ready(Some(Ok(data))) => {
-                    this.pending = data;
-                    this.at = 0;
-                }
+                Poll::Ready(Some(Ok(data))) => this.pending = data,
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
                     return Poll::Ready(Err(e));

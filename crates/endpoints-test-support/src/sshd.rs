@@ -34,6 +34,13 @@ fn keygen(path: &Path) {
 impl Sshd {
     /// Start one; `tag` names its directory.
     pub fn start(tag: &str) -> Self {
+        Self::start_with(tag, "", false)
+    }
+
+    /// Start one with `first` before the usual config lines (sshd takes a keyword's first
+    /// value: `LogLevel DEBUG1\n`, `Ciphers aes128-ctr\n`); with `log`, its log goes to the
+    /// file that [`Sshd::log`] reads instead of stderr.
+    pub fn start_with(tag: &str, first: &str, log: bool) -> Self {
         let dir = std::env::temp_dir().join(format!("endpoints-sshd-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -49,16 +56,21 @@ impl Sshd {
         };
         let d = dir.display();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+            "{first}Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              AllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nGatewayPorts no\n\
              MaxSessions 200\nMaxStartups 200\nLogLevel ERROR\nStreamLocalBindUnlink yes\n"
         );
         std::fs::write(dir.join("sshd_config"), config).expect("config");
-        let child = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-e")
+        let mut sshd = Command::new("/usr/sbin/sshd");
+        sshd.arg("-D");
+        if log {
+            sshd.arg("-E").arg(dir.join("sshd.log"));
+        } else {
+            sshd.arg("-e");
+        }
+        let child = sshd
             .arg("-f")
             .arg(dir.join("sshd_config"))
             .stdin(Stdio::null())
@@ -95,6 +107,11 @@ impl Sshd {
     /// `empty_known_hosts`, `host_key.pub`).
     pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
+    }
+
+    /// Its log so far (started with `log`; empty otherwise).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
     }
 
     /// The directory.
