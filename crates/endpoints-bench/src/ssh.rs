@@ -2,6 +2,11 @@
 //! bytes through `endpoints relay tcp: ssh:...:forward=...` vs `ssh -N -L` to the same echo,
 //! and new forwards per second on an open session (our `ssh:` client's connects vs TCP
 //! connections through `ssh -N -L`'s open session, each a new `direct-tcpip` channel).
+//!
+//! Each client's default cipher differs (OpenSSH's is chacha20-poly1305, ours AES-256-GCM
+//! where the CPU has AES instructions), so the throughput is also compared cipher for cipher:
+//! `ssh -c` told to use ours, and both on an sshd that offers only chacha20-poly1305. The
+//! cipher of each session is read from the sshd's log, not assumed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,8 +47,17 @@ fn keygen(path: &Path) -> Outcome<()> {
     }
 }
 
-async fn sshd() -> Outcome<Sshd> {
-    let dir = std::env::temp_dir().join(format!("endpoints-bench-sshd-{}", std::process::id()));
+/// `ciphers`: the only ciphers the sshd offers (its `Ciphers`), or its defaults.
+async fn sshd(ciphers: Option<&str>) -> Outcome<Sshd> {
+    let dir = std::env::temp_dir().join(format!(
+        "endpoints-bench-sshd-{}-{}",
+        std::process::id(),
+        if ciphers.is_some() {
+            "ciphers"
+        } else {
+            "default"
+        }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     keygen(&dir.join("host_key"))?;
@@ -59,7 +73,10 @@ async fn sshd() -> Outcome<Sshd> {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nAllowTcpForwarding yes\n\
-             MaxSessions 1000\nMaxStartups 1000\nLogLevel ERROR\n"
+             MaxSessions 1000\nMaxStartups 1000\nLogLevel DEBUG1\n{}",
+            ciphers
+                .map(|c| format!("Ciphers {c}\n"))
+                .unwrap_or_default()
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -67,6 +84,9 @@ async fn sshd() -> Outcome<Sshd> {
         .arg("-D")
         .arg("-f")
         .arg(dir.join("sshd_config"))
+        // The log says which cipher each session took (`kex: client->server cipher: ...`).
+        .arg("-E")
+        .arg(dir.join("sshd.log"))
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -86,6 +106,18 @@ async fn sshd() -> Outcome<Sshd> {
         dir,
         port,
     })
+}
+
+/// The cipher of the last session the sshd opened (client to server), from its log.
+fn last_cipher(s: &Sshd) -> Outcome<String> {
+    let log = std::fs::read_to_string(s.dir.join("sshd.log")).map_err(|e| e.to_string())?;
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            let rest = l.split("kex: client->server cipher: ").nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
+        .ok_or_else(|| "the sshd's log names no cipher".to_owned())
 }
 
 /// An echo server in this process: the same for both sides.
@@ -122,11 +154,21 @@ fn described(s: &Sshd, echo: u16) -> String {
 }
 
 /// A local port forwarded to the echo through the sshd, and the process that holds it.
-async fn forward(side: Side, s: &Sshd, echo: u16) -> Outcome<(SocketAddr, Child)> {
+/// `cipher`: OpenSSH's `-c` (its default when `None`; ours always takes its default).
+async fn forward(
+    side: Side,
+    s: &Sshd,
+    echo: u16,
+    cipher: Option<&str>,
+) -> Outcome<(SocketAddr, Child)> {
     match side {
         Side::OpenSsh => {
             let port = crate::free_port();
-            let child = Command::new("ssh")
+            let mut ssh = Command::new("ssh");
+            if let Some(c) = cipher {
+                ssh.args(["-c", c]);
+            }
+            let child = ssh
                 .args(["-N", "-L", &format!("127.0.0.1:{port}:127.0.0.1:{echo}")])
                 .args([
                     "-p",
@@ -191,9 +233,16 @@ async fn forward(side: Side, s: &Sshd, echo: u16) -> Outcome<(SocketAddr, Child)
     }
 }
 
-/// `bytes` echoed through the forward on one connection: Gbit/s of the echo.
-async fn throughput(side: Side, s: &Sshd, echo: u16, bytes: u64) -> Outcome<f64> {
-    let (addr, child) = forward(side, s, echo).await?;
+/// `bytes` echoed through the forward on one connection: Gbit/s of the echo, and the
+/// session's cipher.
+async fn throughput(
+    side: Side,
+    s: &Sshd,
+    echo: u16,
+    bytes: u64,
+    cipher: Option<&str>,
+) -> Outcome<(f64, String)> {
+    let (addr, child) = forward(side, s, echo, cipher).await?;
     let started = Instant::now();
     let run = async {
         let c = TcpStream::connect(addr).await?;
@@ -231,7 +280,7 @@ async fn throughput(side: Side, s: &Sshd, echo: u16, bytes: u64) -> Outcome<f64>
     if got != bytes {
         return Err(format!("{side:?}: {got} of {bytes} bytes came back"));
     }
-    Ok(bytes as f64 * 8.0 / secs / 1e9)
+    Ok((bytes as f64 * 8.0 / secs / 1e9, last_cipher(s)?))
 }
 
 /// New forwards per second on an open session: `conns` one-byte echoes, `concurrency` at a
@@ -251,7 +300,7 @@ async fn forward_rate(
     let addr;
     match side {
         Side::OpenSsh => {
-            let (a, child) = forward(side, s, echo).await?;
+            let (a, child) = forward(side, s, echo, None).await?;
             // Open the session first: one connection through it.
             let mut c = TcpStream::connect(a).await.map_err(|e| e.to_string())?;
             c.write_all(b"x").await.map_err(|e| e.to_string())?;
@@ -338,26 +387,71 @@ pub(crate) async fn figures(quick: bool) -> Outcome<()> {
         );
         return Ok(());
     }
-    let s = sshd().await?;
+    let s = sshd(None).await?;
+    let chacha = sshd(Some("chacha20-poly1305@openssh.com")).await?;
     let echo = echo().await?;
     let bytes: u64 = if quick { 256 << 20 } else { 1 << 30 };
     let runs = if quick { 3 } else { 5 };
     let (conns, concurrency) = if quick { (300, 8) } else { (2_000, 8) };
     let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    let mut theirs_same = Vec::new();
+    let (mut theirs_chacha, mut ours_chacha) = (Vec::new(), Vec::new());
     let (mut theirs_rate, mut ours_rate) = (Vec::new(), Vec::new());
+    let (mut their_cipher, mut our_cipher) = (String::new(), String::new());
+    let mut chacha_ciphers = Vec::new();
     for _ in 0..runs {
-        theirs.push(throughput(Side::OpenSsh, &s, echo, bytes).await?);
-        ours.push(throughput(Side::Endpoints, &s, echo, bytes).await?);
+        // Each client's default cipher.
+        let (g, c) = throughput(Side::OpenSsh, &s, echo, bytes, None).await?;
+        theirs.push(g);
+        their_cipher = c;
+        let (g, c) = throughput(Side::Endpoints, &s, echo, bytes, None).await?;
+        ours.push(g);
+        our_cipher = c;
+        // OpenSSH told to use our cipher.
+        let (g, c) = throughput(Side::OpenSsh, &s, echo, bytes, Some(&our_cipher)).await?;
+        if c != our_cipher {
+            return Err(format!("`ssh -c {our_cipher}` took {c}"));
+        }
+        theirs_same.push(g);
+        // Both on an sshd that offers chacha20-poly1305 only.
+        let (g, c) = throughput(Side::OpenSsh, &chacha, echo, bytes, None).await?;
+        theirs_chacha.push(g);
+        chacha_ciphers.push(c);
+        let (g, c) = throughput(Side::Endpoints, &chacha, echo, bytes, None).await?;
+        ours_chacha.push(g);
+        chacha_ciphers.push(c);
         theirs_rate.push(forward_rate(Side::OpenSsh, &s, echo, conns, concurrency).await?);
         ours_rate.push(forward_rate(Side::Endpoints, &s, echo, conns, concurrency).await?);
+    }
+    if let Some(c) = chacha_ciphers
+        .iter()
+        .find(|c| *c != "chacha20-poly1305@openssh.com")
+    {
+        return Err(format!("the chacha20-poly1305-only sshd took {c}"));
     }
     let mb = bytes >> 20;
     crate::row(
         &format!(
-            "ssh, {mb} MiB echoed through a forward: `endpoints relay tcp: ssh:...:forward=` vs `ssh -N -L` on the same sshd (Gbit/s)"
+            "ssh, {mb} MiB echoed through a forward: `endpoints relay tcp: ssh:...:forward=` vs `ssh -N -L` on the same sshd, each with its default cipher (ours {our_cipher}, OpenSSH {their_cipher}) (Gbit/s)"
         ),
         crate::median(theirs),
+        crate::median(ours.clone()),
+        "≥ 1.0",
+    )?;
+    crate::row(
+        &format!(
+            "ssh, {mb} MiB echoed, the same cipher: ours vs `ssh -c {our_cipher} -N -L` (Gbit/s)"
+        ),
+        crate::median(theirs_same),
         crate::median(ours),
+        "≥ 1.0",
+    )?;
+    crate::row(
+        &format!(
+            "ssh, {mb} MiB echoed, the same cipher: both on an sshd offering only chacha20-poly1305@openssh.com (Gbit/s)"
+        ),
+        crate::median(theirs_chacha),
+        crate::median(ours_chacha),
         "≥ 1.0",
     )?;
     crate::row(
