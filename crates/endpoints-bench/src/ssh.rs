@@ -233,16 +233,58 @@ async fn forward(
     }
 }
 
-/// `bytes` echoed through the forward on one connection: Gbit/s of the echo, and the
-/// session's cipher.
+/// Context switches of process `pid`, all its threads (`/proc/PID/task/*/status`).
+fn switches(pid: u32) -> Option<u64> {
+    let mut n = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(t.ok()?.path().join("status")).ok()?;
+        for l in status.lines() {
+            if let Some(v) = l
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                n += v.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(n)
+}
+
+/// One echo run: Gbit/s, the session's cipher, and the client process's CPU seconds and
+/// context switches per GiB echoed (when /proc says).
+struct Echoed {
+    gbps: f64,
+    cipher: String,
+    cpu_per_gib: Option<f64>,
+    switches_per_gib: Option<f64>,
+}
+
+/// `bytes` echoed through the forward on one connection. Both sessions are open before the
+/// clock starts: `ssh -N -L` opens its own before it listens, ours opens on the first
+/// connection, so a one-byte echo goes through first.
 async fn throughput(
     side: Side,
     s: &Sshd,
     echo: u16,
     bytes: u64,
     cipher: Option<&str>,
-) -> Outcome<(f64, String)> {
+) -> Outcome<Echoed> {
     let (addr, child) = forward(side, s, echo, cipher).await?;
+    let warm = async {
+        let mut c = TcpStream::connect(addr).await?;
+        c.write_all(b"x").await?;
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).await?;
+        std::io::Result::Ok(())
+    };
+    // Bounded: a session opens in well under a second on loopback.
+    match tokio::time::timeout(Duration::from_secs(30), warm).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("{side:?}: the first echo failed: {e}")),
+        Err(_) => return Err(format!("{side:?}: no first echo within 30 s")),
+    }
+    let pid = child.id();
+    let before = (pid.and_then(crate::relay::cpu_secs), pid.and_then(switches));
     let started = Instant::now();
     let run = async {
         let c = TcpStream::connect(addr).await?;
@@ -276,11 +318,25 @@ async fn throughput(
         Err(_) => return Err(format!("{side:?}: the echo did not end within 180 s")),
     };
     let secs = started.elapsed().as_secs_f64();
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    let cpu_per_gib = match (before.0, pid.and_then(crate::relay::cpu_secs)) {
+        (Some(a), Some(b)) => Some((b - a) / gib),
+        _ => None,
+    };
+    let switches_per_gib = match (before.1, pid.and_then(switches)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / gib),
+        _ => None,
+    };
     drop(child);
     if got != bytes {
         return Err(format!("{side:?}: {got} of {bytes} bytes came back"));
     }
-    Ok((bytes as f64 * 8.0 / secs / 1e9, last_cipher(s)?))
+    Ok(Echoed {
+        gbps: bytes as f64 * 8.0 / secs / 1e9,
+        cipher: last_cipher(s)?,
+        cpu_per_gib,
+        switches_per_gib,
+    })
 }
 
 /// New forwards per second on an open session: `conns` one-byte echoes, `concurrency` at a
@@ -399,27 +455,40 @@ pub(crate) async fn figures(quick: bool) -> Outcome<()> {
     let (mut theirs_rate, mut ours_rate) = (Vec::new(), Vec::new());
     let (mut their_cipher, mut our_cipher) = (String::new(), String::new());
     let mut chacha_ciphers = Vec::new();
+    // Per cell (ours default, theirs default, theirs same cipher, ours chacha, theirs chacha):
+    // the client process's CPU and context switches per GiB.
+    let mut usage: [Vec<(f64, f64)>; 5] = Default::default();
+    let mut note = |cell: usize, e: &Echoed| {
+        if let (Some(c), Some(w)) = (e.cpu_per_gib, e.switches_per_gib) {
+            usage[cell].push((c, w));
+        }
+    };
     for _ in 0..runs {
         // Each client's default cipher.
-        let (g, c) = throughput(Side::OpenSsh, &s, echo, bytes, None).await?;
-        theirs.push(g);
-        their_cipher = c;
-        let (g, c) = throughput(Side::Endpoints, &s, echo, bytes, None).await?;
-        ours.push(g);
-        our_cipher = c;
+        let e = throughput(Side::OpenSsh, &s, echo, bytes, None).await?;
+        note(1, &e);
+        theirs.push(e.gbps);
+        their_cipher = e.cipher;
+        let e = throughput(Side::Endpoints, &s, echo, bytes, None).await?;
+        note(0, &e);
+        ours.push(e.gbps);
+        our_cipher = e.cipher;
         // OpenSSH told to use our cipher.
-        let (g, c) = throughput(Side::OpenSsh, &s, echo, bytes, Some(&our_cipher)).await?;
-        if c != our_cipher {
-            return Err(format!("`ssh -c {our_cipher}` took {c}"));
+        let e = throughput(Side::OpenSsh, &s, echo, bytes, Some(&our_cipher)).await?;
+        if e.cipher != our_cipher {
+            return Err(format!("`ssh -c {our_cipher}` took {}", e.cipher));
         }
-        theirs_same.push(g);
+        note(2, &e);
+        theirs_same.push(e.gbps);
         // Both on an sshd that offers chacha20-poly1305 only.
-        let (g, c) = throughput(Side::OpenSsh, &chacha, echo, bytes, None).await?;
-        theirs_chacha.push(g);
-        chacha_ciphers.push(c);
-        let (g, c) = throughput(Side::Endpoints, &chacha, echo, bytes, None).await?;
-        ours_chacha.push(g);
-        chacha_ciphers.push(c);
+        let e = throughput(Side::OpenSsh, &chacha, echo, bytes, None).await?;
+        note(4, &e);
+        theirs_chacha.push(e.gbps);
+        chacha_ciphers.push(e.cipher);
+        let e = throughput(Side::Endpoints, &chacha, echo, bytes, None).await?;
+        note(3, &e);
+        ours_chacha.push(e.gbps);
+        chacha_ciphers.push(e.cipher);
         theirs_rate.push(forward_rate(Side::OpenSsh, &s, echo, conns, concurrency).await?);
         ours_rate.push(forward_rate(Side::Endpoints, &s, echo, conns, concurrency).await?);
     }
@@ -454,6 +523,29 @@ pub(crate) async fn figures(quick: bool) -> Outcome<()> {
         crate::median(ours_chacha),
         "≥ 1.0",
     )?;
+    // What each client process spends per GiB echoed (informative: where the time goes).
+    let med =
+        |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| crate::median(v.iter().map(f).collect());
+    for (what, o, t) in [
+        (format!("{our_cipher} vs OpenSSH's {their_cipher}"), 0, 1),
+        (format!("both {our_cipher}"), 0, 2),
+        ("both chacha20-poly1305@openssh.com".to_owned(), 3, 4),
+    ] {
+        if usage[o].is_empty() || usage[t].is_empty() {
+            println!(
+                "| ssh, client process per GiB echoed, {what} | not measured (no /proc readings) | | | |"
+            );
+            continue;
+        }
+        println!(
+            "| ssh, client process per GiB echoed, {what}: CPU (ms, 10 ms ticks) and context switches | OpenSSH {:.0} ms, {:.0} | endpoints {:.0} ms, {:.0} | {:.2}× the CPU | informative |",
+            med(&usage[t], |u| u.0) * 1e3,
+            med(&usage[t], |u| u.1),
+            med(&usage[o], |u| u.0) * 1e3,
+            med(&usage[o], |u| u.1),
+            med(&usage[o], |u| u.0) / med(&usage[t], |u| u.0),
+        );
+    }
     crate::row(
         &format!(
             "ssh, {conns} new forwards on an open session, {concurrency} at once: `ssh:` connects vs connections through `ssh -N -L` (forwards/s)"
