@@ -533,3 +533,52 @@ async fn the_cipher_is_aes_gcm_with_aes_instructions_and_any_server_choice_works
         assert_eq!(ciphers_in(&s.log()), [cipher], "{}", s.log());
     }
 }
+
+/// TCP_NODELAY of each TCP socket of this process connected to 127.0.0.1:`port` (found in
+/// /proc/self/fd, read on a duplicate).
+#[allow(unsafe_code)] // borrow_raw of a descriptor /proc/self/fd lists, to duplicate it.
+fn nodelay_towards(port: u16) -> Vec<bool> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+    {
+        let Ok(fd) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let is_socket =
+            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().starts_with("socket:"));
+        if !is_socket {
+            continue;
+        }
+        // SAFETY: `fd` was open in this process a moment ago; it is only borrowed to be
+        // duplicated (a descriptor closed since fails the duplication, and is skipped).
+        let Ok(dup) = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+        else {
+            continue;
+        };
+        let s = std::net::TcpStream::from(dup);
+        if s.peer_addr().is_ok_and(|a| a.port() == port) {
+            found.push(s.nodelay().unwrap_or(false));
+        }
+    }
+    found
+}
+
+/// russh's `nodelay` applies only to sockets it opens itself; the session's socket here
+/// comes from the transport endpoint, and gets TCP_NODELAY too (whole SSH packets are
+/// written, so Nagle's algorithm would only hold one back for an acknowledgement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sessions_socket_has_tcp_nodelay() {
+    if !sshd::available() {
+        return;
+    }
+    let s = Sshd::start("nodelay");
+    let port = echo().await;
+    let c = client(&described(&s, &format!("forward=127.0.0.1\\:{port}")));
+    let mut conn = c.connect().await.expect("connects");
+    conn.write_all(b"x").await.expect("write");
+    let mut b = [0u8; 1];
+    conn.read_exact(&mut b).await.expect("echo");
+    assert_eq!(nodelay_towards(s.port), [true]);
+}
