@@ -283,11 +283,13 @@ pub(crate) async fn open(
         "SSH session (transport, handshake and authentication)",
         async {
             let stream = config.transport.connect().await?;
-            no_delay(&stream);
             let mut c = client::Config {
                 keepalive_interval: config.keepalive,
                 keepalive_max: config.keepalive_max,
-                // Read only by russh's own `connect`; see `no_delay` for ours.
+                // Read only by russh's own `connect`, not by `connect_stream`: the session's
+                // socket keeps Nagle's algorithm, as OpenSSH's non-interactive client does.
+                // TCP_NODELAY on it was measured (docs/benchmarks.md): 1.08× the throughput,
+                // but a stall of about 40 ms on every new forward (0.7× OpenSSH's rate).
                 nodelay: true,
                 ..Default::default()
             };
@@ -322,26 +324,6 @@ pub(crate) async fn open(
         },
     )
     .await
-}
-
-/// TCP_NODELAY on the socket under the session (through wrappers that declare a layer),
-/// as russh's `nodelay` would do for a socket of its own: russh writes whole packets, so
-/// Nagle's algorithm only holds one back until the previous one is acknowledged. Measured:
-/// 1.08 to 1.09× the throughput through a forward, in the same run (docs/benchmarks.md).
-fn no_delay(conn: &endpoints_core::Connection) {
-    let mut c = conn;
-    loop {
-        if let Some(tcp) = c.stream_ref::<tokio::net::TcpStream>() {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "ssh: cannot set TCP_NODELAY");
-            }
-            return;
-        }
-        match c.beneath() {
-            Some(b) => c = b,
-            None => return,
-        }
-    }
 }
 
 /// The ciphers offered, first choice first. With the CPU's AES instructions (AES-NI and
