@@ -2,6 +2,11 @@
 //! bytes through `endpoints relay tcp: ssh:...:forward=...` vs `ssh -N -L` to the same echo,
 //! and new forwards per second on an open session (our `ssh:` client's connects vs TCP
 //! connections through `ssh -N -L`'s open session, each a new `direct-tcpip` channel).
+//!
+//! Each client's default cipher differs (OpenSSH's is chacha20-poly1305, ours AES-256-GCM
+//! where the CPU has AES instructions), so the throughput is also compared cipher for cipher:
+//! `ssh -c` told to use ours, and both on an sshd that offers only chacha20-poly1305. The
+//! cipher of each session is read from the sshd's log, not assumed.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,8 +47,17 @@ fn keygen(path: &Path) -> Outcome<()> {
     }
 }
 
-async fn sshd() -> Outcome<Sshd> {
-    let dir = std::env::temp_dir().join(format!("endpoints-bench-sshd-{}", std::process::id()));
+/// `ciphers`: the only ciphers the sshd offers (its `Ciphers`), or its defaults.
+async fn sshd(ciphers: Option<&str>) -> Outcome<Sshd> {
+    let dir = std::env::temp_dir().join(format!(
+        "endpoints-bench-sshd-{}-{}",
+        std::process::id(),
+        if ciphers.is_some() {
+            "ciphers"
+        } else {
+            "default"
+        }
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     keygen(&dir.join("host_key"))?;
@@ -59,7 +73,10 @@ async fn sshd() -> Outcome<Sshd> {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nAllowTcpForwarding yes\n\
-             MaxSessions 1000\nMaxStartups 1000\nLogLevel ERROR\n"
+             MaxSessions 1000\nMaxStartups 1000\nLogLevel DEBUG1\n{}",
+            ciphers
+                .map(|c| format!("Ciphers {c}\n"))
+                .unwrap_or_default()
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -67,6 +84,9 @@ async fn sshd() -> Outcome<Sshd> {
         .arg("-D")
         .arg("-f")
         .arg(dir.join("sshd_config"))
+        // The log says which cipher each session took (`kex: client->server cipher: ...`).
+        .arg("-E")
+        .arg(dir.join("sshd.log"))
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -86,6 +106,18 @@ async fn sshd() -> Outcome<Sshd> {
         dir,
         port,
     })
+}
+
+/// The cipher of the last session the sshd opened (client to server), from its log.
+fn last_cipher(s: &Sshd) -> Outcome<String> {
+    let log = std::fs::read_to_string(s.dir.join("sshd.log")).map_err(|e| e.to_string())?;
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            let rest = l.split("kex: client->server cipher: ").nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
+        .ok_or_else(|| "the sshd's log names no cipher".to_owned())
 }
 
 /// An echo server in this process: the same for both sides.
@@ -122,11 +154,21 @@ fn described(s: &Sshd, echo: u16) -> String {
 }
 
 /// A local port forwarded to the echo through the sshd, and the process that holds it.
-async fn forward(side: Side, s: &Sshd, echo: u16) -> Outcome<(SocketAddr, Child)> {
+/// `cipher`: OpenSSH's `-c` (its default when `None`; ours always takes its default).
+async fn forward(
+    side: Side,
+    s: &Sshd,
+    echo: u16,
+    cipher: Option<&str>,
+) -> Outcome<(SocketAddr, Child)> {
     match side {
         Side::OpenSsh => {
             let port = crate::free_port();
-            let child = Command::new("ssh")
+            let mut ssh = Command::new("ssh");
+            if let Some(c) = cipher {
+                ssh.args(["-c", c]);
+            }
+            let child = ssh
                 .args(["-N", "-L", &format!("127.0.0.1:{port}:127.0.0.1:{echo}")])
                 .args([
                     "-p",
@@ -191,9 +233,58 @@ async fn forward(side: Side, s: &Sshd, echo: u16) -> Outcome<(SocketAddr, Child)
     }
 }
 
-/// `bytes` echoed through the forward on one connection: Gbit/s of the echo.
-async fn throughput(side: Side, s: &Sshd, echo: u16, bytes: u64) -> Outcome<f64> {
-    let (addr, child) = forward(side, s, echo).await?;
+/// Context switches of process `pid`, all its threads (`/proc/PID/task/*/status`).
+fn switches(pid: u32) -> Option<u64> {
+    let mut n = 0;
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = std::fs::read_to_string(t.ok()?.path().join("status")).ok()?;
+        for l in status.lines() {
+            if let Some(v) = l
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| l.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                n += v.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(n)
+}
+
+/// One echo run: Gbit/s, the session's cipher, and the client process's CPU seconds and
+/// context switches per GiB echoed (when /proc says).
+struct Echoed {
+    gbps: f64,
+    cipher: String,
+    cpu_per_gib: Option<f64>,
+    switches_per_gib: Option<f64>,
+}
+
+/// `bytes` echoed through the forward on one connection. Both sessions are open before the
+/// clock starts: `ssh -N -L` opens its own before it listens, ours opens on the first
+/// connection, so a one-byte echo goes through first.
+async fn throughput(
+    side: Side,
+    s: &Sshd,
+    echo: u16,
+    bytes: u64,
+    cipher: Option<&str>,
+) -> Outcome<Echoed> {
+    let (addr, child) = forward(side, s, echo, cipher).await?;
+    let warm = async {
+        let mut c = TcpStream::connect(addr).await?;
+        c.write_all(b"x").await?;
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).await?;
+        std::io::Result::Ok(())
+    };
+    // Bounded: a session opens in well under a second on loopback.
+    match tokio::time::timeout(Duration::from_secs(30), warm).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("{side:?}: the first echo failed: {e}")),
+        Err(_) => return Err(format!("{side:?}: no first echo within 30 s")),
+    }
+    let pid = child.id();
+    let before = (pid.and_then(crate::relay::cpu_secs), pid.and_then(switches));
     let started = Instant::now();
     let run = async {
         let c = TcpStream::connect(addr).await?;
@@ -227,11 +318,25 @@ async fn throughput(side: Side, s: &Sshd, echo: u16, bytes: u64) -> Outcome<f64>
         Err(_) => return Err(format!("{side:?}: the echo did not end within 180 s")),
     };
     let secs = started.elapsed().as_secs_f64();
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    let cpu_per_gib = match (before.0, pid.and_then(crate::relay::cpu_secs)) {
+        (Some(a), Some(b)) => Some((b - a) / gib),
+        _ => None,
+    };
+    let switches_per_gib = match (before.1, pid.and_then(switches)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / gib),
+        _ => None,
+    };
     drop(child);
     if got != bytes {
         return Err(format!("{side:?}: {got} of {bytes} bytes came back"));
     }
-    Ok(bytes as f64 * 8.0 / secs / 1e9)
+    Ok(Echoed {
+        gbps: bytes as f64 * 8.0 / secs / 1e9,
+        cipher: last_cipher(s)?,
+        cpu_per_gib,
+        switches_per_gib,
+    })
 }
 
 /// New forwards per second on an open session: `conns` one-byte echoes, `concurrency` at a
@@ -251,7 +356,7 @@ async fn forward_rate(
     let addr;
     match side {
         Side::OpenSsh => {
-            let (a, child) = forward(side, s, echo).await?;
+            let (a, child) = forward(side, s, echo, None).await?;
             // Open the session first: one connection through it.
             let mut c = TcpStream::connect(a).await.map_err(|e| e.to_string())?;
             c.write_all(b"x").await.map_err(|e| e.to_string())?;
@@ -338,28 +443,109 @@ pub(crate) async fn figures(quick: bool) -> Outcome<()> {
         );
         return Ok(());
     }
-    let s = sshd().await?;
+    let s = sshd(None).await?;
+    let chacha = sshd(Some("chacha20-poly1305@openssh.com")).await?;
     let echo = echo().await?;
     let bytes: u64 = if quick { 256 << 20 } else { 1 << 30 };
     let runs = if quick { 3 } else { 5 };
     let (conns, concurrency) = if quick { (300, 8) } else { (2_000, 8) };
     let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    let mut theirs_same = Vec::new();
+    let (mut theirs_chacha, mut ours_chacha) = (Vec::new(), Vec::new());
     let (mut theirs_rate, mut ours_rate) = (Vec::new(), Vec::new());
+    let (mut their_cipher, mut our_cipher) = (String::new(), String::new());
+    let mut chacha_ciphers = Vec::new();
+    // Per cell (ours default, theirs default, theirs same cipher, ours chacha, theirs chacha):
+    // the client process's CPU and context switches per GiB.
+    let mut usage: [Vec<(f64, f64)>; 5] = Default::default();
+    let mut note = |cell: usize, e: &Echoed| {
+        if let (Some(c), Some(w)) = (e.cpu_per_gib, e.switches_per_gib) {
+            usage[cell].push((c, w));
+        }
+    };
     for _ in 0..runs {
-        theirs.push(throughput(Side::OpenSsh, &s, echo, bytes).await?);
-        ours.push(throughput(Side::Endpoints, &s, echo, bytes).await?);
+        // Each client's default cipher.
+        let e = throughput(Side::OpenSsh, &s, echo, bytes, None).await?;
+        note(1, &e);
+        theirs.push(e.gbps);
+        their_cipher = e.cipher;
+        let e = throughput(Side::Endpoints, &s, echo, bytes, None).await?;
+        note(0, &e);
+        ours.push(e.gbps);
+        our_cipher = e.cipher;
+        // OpenSSH told to use our cipher.
+        let e = throughput(Side::OpenSsh, &s, echo, bytes, Some(&our_cipher)).await?;
+        if e.cipher != our_cipher {
+            return Err(format!("`ssh -c {our_cipher}` took {}", e.cipher));
+        }
+        note(2, &e);
+        theirs_same.push(e.gbps);
+        // Both on an sshd that offers chacha20-poly1305 only.
+        let e = throughput(Side::OpenSsh, &chacha, echo, bytes, None).await?;
+        note(4, &e);
+        theirs_chacha.push(e.gbps);
+        chacha_ciphers.push(e.cipher);
+        let e = throughput(Side::Endpoints, &chacha, echo, bytes, None).await?;
+        note(3, &e);
+        ours_chacha.push(e.gbps);
+        chacha_ciphers.push(e.cipher);
         theirs_rate.push(forward_rate(Side::OpenSsh, &s, echo, conns, concurrency).await?);
         ours_rate.push(forward_rate(Side::Endpoints, &s, echo, conns, concurrency).await?);
+    }
+    if let Some(c) = chacha_ciphers
+        .iter()
+        .find(|c| *c != "chacha20-poly1305@openssh.com")
+    {
+        return Err(format!("the chacha20-poly1305-only sshd took {c}"));
     }
     let mb = bytes >> 20;
     crate::row(
         &format!(
-            "ssh, {mb} MiB echoed through a forward: `endpoints relay tcp: ssh:...:forward=` vs `ssh -N -L` on the same sshd (Gbit/s)"
+            "ssh, {mb} MiB echoed through a forward: `endpoints relay tcp: ssh:...:forward=` vs `ssh -N -L` on the same sshd, each with its default cipher (ours {our_cipher}, OpenSSH {their_cipher}) (Gbit/s)"
         ),
         crate::median(theirs),
+        crate::median(ours.clone()),
+        "≥ 1.0",
+    )?;
+    crate::row(
+        &format!(
+            "ssh, {mb} MiB echoed, the same cipher: ours vs `ssh -c {our_cipher} -N -L` (Gbit/s)"
+        ),
+        crate::median(theirs_same),
         crate::median(ours),
         "≥ 1.0",
     )?;
+    crate::row(
+        &format!(
+            "ssh, {mb} MiB echoed, the same cipher: both on an sshd offering only chacha20-poly1305@openssh.com (Gbit/s)"
+        ),
+        crate::median(theirs_chacha),
+        crate::median(ours_chacha),
+        "≥ 1.0",
+    )?;
+    // What each client process spends per GiB echoed (informative: where the time goes).
+    let med =
+        |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| crate::median(v.iter().map(f).collect());
+    for (what, o, t) in [
+        (format!("{our_cipher} vs OpenSSH's {their_cipher}"), 0, 1),
+        (format!("both {our_cipher}"), 0, 2),
+        ("both chacha20-poly1305@openssh.com".to_owned(), 3, 4),
+    ] {
+        if usage[o].is_empty() || usage[t].is_empty() {
+            println!(
+                "| ssh, client process per GiB echoed, {what} | not measured (no /proc readings) | | | |"
+            );
+            continue;
+        }
+        println!(
+            "| ssh, client process per GiB echoed, {what}: CPU (ms, 10 ms ticks) and context switches | OpenSSH {:.0} ms, {:.0} | endpoints {:.0} ms, {:.0} | {:.2}× the CPU | informative |",
+            med(&usage[t], |u| u.0) * 1e3,
+            med(&usage[t], |u| u.1),
+            med(&usage[o], |u| u.0) * 1e3,
+            med(&usage[o], |u| u.1),
+            med(&usage[o], |u| u.0) / med(&usage[t], |u| u.0),
+        );
+    }
     crate::row(
         &format!(
             "ssh, {conns} new forwards on an open session, {concurrency} at once: `ssh:` connects vs connections through `ssh -N -L` (forwards/s)"

@@ -287,15 +287,25 @@ pub(crate) async fn open(
             let mut c = client::Config {
                 keepalive_interval: config.keepalive,
                 keepalive_max: config.keepalive_max,
+                // Read only by russh's own `connect`, not by `connect_stream`: the session's
+                // socket keeps Nagle's algorithm, as OpenSSH's non-interactive client does.
+                // TCP_NODELAY on it was measured (docs/benchmarks.md): 1.08× the throughput,
+                // but a stall of about 40 ms on every new forward (0.7× OpenSSH's rate).
                 nodelay: true,
                 ..Default::default()
             };
-            // Larger windows and packets than russh's defaults: one window is what a channel
-            // has in flight; OpenSSH uses 2 MiB windows and 32 KiB packets.
+            // One window is what a channel has in flight towards us: 2 MiB, as OpenSSH. The
+            // largest data packet the server may send us: 64 KiB (less one byte, russh's
+            // ceiling), twice OpenSSH's 32 KiB: half the packets for the same bytes, so half
+            // the per-packet work (a turn of the session's loop, a hand-over to the channel's
+            // reader); the measured context switches per GiB fell by a fifth. The server's
+            // own maximum still bounds what we send (32 KiB for OpenSSH's forwards).
             c.window_size = 2 * 1024 * 1024;
             // Host key algorithms: known_hosts' types first, host certificates when a
             // `@cert-authority` line names the host, never `ssh-rsa` (SHA-1).
             c.preferred = trust::preferred(&config.trust, &config.host, config.port);
+            c.maximum_packet_size = 65535;
+            c.preferred.cipher = std::borrow::Cow::Borrowed(cipher_order());
             let refusal = Arc::new(Mutex::new(None));
             let checker = Checker {
                 host: config.host.clone(),
@@ -318,6 +328,54 @@ pub(crate) async fn open(
         },
     )
     .await
+}
+
+/// The ciphers offered, first choice first. With the CPU's AES instructions (AES-NI and
+/// carry-less multiply on x86-64, the AES and PMULL extensions on AArch64) AES-256-GCM comes
+/// first: ring runs it several times faster than chacha20-poly1305, on this side and on the
+/// server's (OpenSSH's libcrypto), and it is as safe (an AEAD, 256-bit key, in OpenSSH's own
+/// list). Without them chacha20-poly1305 comes first, as in russh's and OpenSSH's defaults.
+/// The AES-CTR ciphers (with an HMAC) follow for servers that offer nothing else.
+fn cipher_order() -> &'static [russh::cipher::Name] {
+    use russh::cipher::{AES_128_CTR, AES_192_CTR, AES_256_CTR, AES_256_GCM, CHACHA20_POLY1305};
+    const AES_FIRST: &[russh::cipher::Name] = &[
+        AES_256_GCM,
+        CHACHA20_POLY1305,
+        AES_256_CTR,
+        AES_192_CTR,
+        AES_128_CTR,
+    ];
+    const CHACHA_FIRST: &[russh::cipher::Name] = &[
+        CHACHA20_POLY1305,
+        AES_256_GCM,
+        AES_256_CTR,
+        AES_192_CTR,
+        AES_128_CTR,
+    ];
+    if aes_in_hardware() {
+        AES_FIRST
+    } else {
+        CHACHA_FIRST
+    }
+}
+
+/// Whether the CPU has AES and carry-less multiply instructions (what makes AES-GCM fast and
+/// constant-time).
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
 }
 
 /// russh's error in words, under `what`.
@@ -514,5 +572,27 @@ fn load_key(path: &PathBuf, passphrase: Option<&Passphrase>) -> Result<Option<Pr
         ),
         Err(e) if secret.is_some() => Err(format!("cannot decrypt or read it (wrong passphrase?): {e}")),
         Err(e) => Err(format!("not an OpenSSH private key this client reads: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cipher_order_is_aes_gcm_first_only_with_aes_instructions() {
+        let order = cipher_order();
+        let first = if aes_in_hardware() {
+            russh::cipher::AES_256_GCM
+        } else {
+            russh::cipher::CHACHA20_POLY1305
+        };
+        assert_eq!(order.first(), Some(&first), "{order:?}");
+        // Every one is a cipher russh has, and both AEADs are offered whatever the CPU.
+        for c in order {
+            assert!(russh::cipher::ALL_CIPHERS.contains(&c), "{c:?}");
+        }
+        assert!(order.contains(&russh::cipher::AES_256_GCM));
+        assert!(order.contains(&russh::cipher::CHACHA20_POLY1305));
     }
 }

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use russh::ChannelMsg;
 use russh::client::Msg;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -17,9 +18,10 @@ use crate::session::InUse;
 /// A channel as a stream: bytes written are channel data, shutdown sends `eof`; the read
 /// side ends at the server's `eof` (a forward) or with the command's exit (a command).
 pub struct SshStream {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    pending: Vec<u8>,
-    at: usize,
+    /// The channel's data as russh received it (no copy on the way: `Bytes` are shared).
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    /// The rest of the last message, handed out by `poll_read`.
+    pending: Bytes,
     done: bool,
     tx: Pin<Box<dyn AsyncWrite + Send + Sync>>,
     /// The channel's end, shared with the task that reads it.
@@ -148,7 +150,7 @@ impl Drop for SshStream {
     /// The channel's task ends the channel: gracefully (waiting for the server's close)
     /// when this side was shut down and every byte received was read, else at once.
     fn drop(&mut self) {
-        let mut unread = self.at < self.pending.len();
+        let mut unread = !self.pending.is_empty();
         // No more sends from here on (a send fails: the task sees bytes nobody reads).
         self.rx.close();
         while let Ok(m) = self.rx.try_recv() {
@@ -251,7 +253,7 @@ impl SshStream {
             // The reader has its end (the forward's `eof`), or is gone.
             let mut told = false;
             // Data (and the forward's end, as an empty entry) not yet handed to the stream.
-            let mut backlog: std::collections::VecDeque<Vec<u8>> = Default::default();
+            let mut backlog: std::collections::VecDeque<Bytes> = Default::default();
             let mut backlog_bytes = 0usize;
             // Set when the stream is dropped: the close handshake's bound.
             let mut deadline: Option<tokio::time::Instant> = None;
@@ -317,7 +319,7 @@ impl SshStream {
                             break Closed::Abandoned;
                         }
                         backlog_bytes += data.len();
-                        backlog.push_back(data.to_vec());
+                        backlog.push_back(data);
                     }
                     ChannelMsg::ExtendedData { data, .. } => {
                         partial.extend_from_slice(&data);
@@ -338,7 +340,7 @@ impl SshStream {
                         // server's close (our side may still be sending).
                         if command.is_none() && !told {
                             told = true;
-                            backlog.push_back(Vec::new());
+                            backlog.push_back(Bytes::new());
                         }
                     }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
@@ -391,7 +393,7 @@ impl SshStream {
                 return;
             }
             let end = match &command {
-                None if eof => Ok(Vec::new()),
+                None if eof => Ok(Bytes::new()),
                 None if closed == Closed::SessionEnded => Err(io::Error::new(
                     io::ErrorKind::ConnectionReset,
                     "the SSH session ended under the channel (the forward was cut)",
@@ -401,7 +403,7 @@ impl SshStream {
                     "the SSH server closed the forward without an end of file (the far end \
                      reset or went away)",
                 )),
-                Some(_) if status == Some(0) && signal.is_none() => Ok(Vec::new()),
+                Some(_) if status == Some(0) && signal.is_none() => Ok(Bytes::new()),
                 Some(c) => Err(io::Error::other(ExitError {
                     status,
                     signal,
@@ -413,8 +415,7 @@ impl SshStream {
         });
         Self {
             rx,
-            pending: Vec::new(),
-            at: 0,
+            pending: Bytes::new(),
             done: false,
             tx,
             chan,
@@ -483,10 +484,10 @@ impl AsyncRead for SshStream {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if this.at < this.pending.len() {
-                let n = (this.pending.len() - this.at).min(buf.remaining());
-                buf.put_slice(&this.pending[this.at..this.at + n]);
-                this.at += n;
+            if !this.pending.is_empty() {
+                let n = this.pending.len().min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.advance(n);
                 return Poll::Ready(Ok(()));
             }
             if this.done {
@@ -495,10 +496,7 @@ impl AsyncRead for SshStream {
             match this.rx.poll_recv(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(data))) if data.is_empty() => this.done = true,
-                Poll::Ready(Some(Ok(data))) => {
-                    this.pending = data;
-                    this.at = 0;
-                }
+                Poll::Ready(Some(Ok(data))) => this.pending = data,
                 Poll::Ready(Some(Err(e))) => {
                     this.done = true;
                     return Poll::Ready(Err(e));

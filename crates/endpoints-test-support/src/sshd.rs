@@ -44,6 +44,11 @@ pub struct Options {
     pub certificate: Option<HostCertificate>,
     /// More sshd_config lines, each ending in a newline.
     pub config: Option<&'static str>,
+    /// Lines before the usual config lines (sshd takes a keyword's first value:
+    /// `LogLevel DEBUG1\n`, `Ciphers aes128-ctr\n`), each ending in a newline.
+    pub first: String,
+    /// Its log goes to the file that [`Sshd::log`] reads instead of stderr.
+    pub log: bool,
 }
 
 /// How the host certificate is made: `ssh-keygen -s ca -h -n PRINCIPALS -V VALIDITY`.
@@ -63,6 +68,8 @@ impl Sshd {
 
     /// Start one with `options`; `tag` names its directory.
     pub fn start_with(tag: &str, options: &Options) -> Self {
+        let first = options.first.as_str();
+        let log = options.log;
         let dir = std::env::temp_dir().join(format!("endpoints-sshd-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -104,7 +111,7 @@ impl Sshd {
         };
         let d = dir.display();
         let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+            "{first}Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPermitRootLogin prohibit-password\n\
              StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
              AllowTcpForwarding yes\nAllowStreamLocalForwarding yes\nGatewayPorts no\n\
@@ -113,9 +120,14 @@ impl Sshd {
             options.config.unwrap_or("")
         );
         std::fs::write(dir.join("sshd_config"), config).expect("config");
-        let child = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-e")
+        let mut sshd = Command::new("/usr/sbin/sshd");
+        sshd.arg("-D");
+        if log {
+            sshd.arg("-E").arg(dir.join("sshd.log"));
+        } else {
+            sshd.arg("-e");
+        }
+        let child = sshd
             .arg("-f")
             .arg(dir.join("sshd_config"))
             .stdin(Stdio::null())
@@ -152,6 +164,11 @@ impl Sshd {
     /// `empty_known_hosts`, `host_key.pub`; with a certificate `ca.pub`, `other_ca.pub`).
     pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
+    }
+
+    /// Its log so far (started with `log`; empty otherwise).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sshd.log")).unwrap_or_default()
     }
 
     /// The directory.

@@ -474,3 +474,78 @@ pub(crate) async fn agent_says_hi(s: &Sshd) -> std::io::Result<Vec<u8>> {
     assert!(added.success(), "ssh-add took the key");
     result
 }
+
+/// The cipher each session took, client to server, from an sshd's DEBUG1 log.
+fn ciphers_in(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split("kex: client->server cipher: ").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether this CPU has AES and carry-less multiply instructions (as the client checks).
+fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// With OpenSSH's default ciphers on offer, the client takes AES-256-GCM where the CPU has
+/// AES instructions (ring runs it several times faster than chacha20-poly1305), else
+/// chacha20-poly1305; and a server that insists on any one cipher of OpenSSH's default list
+/// that russh implements still gets a working forward.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cipher_is_aes_gcm_with_aes_instructions_and_any_server_choice_works() {
+    fn logged(first: String) -> sshd::Options {
+        sshd::Options {
+            first,
+            log: true,
+            ..sshd::Options::default()
+        }
+    }
+    if !sshd::available() {
+        return;
+    }
+    let port = echo().await;
+    let s = Sshd::start_with("cipher-default", &logged("LogLevel DEBUG1\n".to_owned()));
+    let c = client(&described(&s, &format!("forward=127.0.0.1\\:{port}")));
+    let (sent, back, n) = round_trip(c.connect().await.expect("connects"), 1 << 20).await;
+    assert_eq!((n, &sent), (1 << 20, &back));
+    let want = if aes_in_hardware() {
+        "aes256-gcm@openssh.com"
+    } else {
+        "chacha20-poly1305@openssh.com"
+    };
+    assert_eq!(ciphers_in(&s.log()), [want], "{}", s.log());
+    for (i, cipher) in [
+        "chacha20-poly1305@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes256-ctr",
+        "aes128-ctr",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = Sshd::start_with(
+            &format!("cipher-{i}"),
+            &logged(format!("LogLevel DEBUG1\nCiphers {cipher}\n")),
+        );
+        let c = client(&described(&s, &format!("forward=127.0.0.1\\:{port}")));
+        let conn = c.connect().await.expect("connects");
+        let (sent, back, n) = round_trip(conn, 1 << 20).await;
+        assert_eq!((n, &sent), (1 << 20, &back), "{cipher}");
+        assert_eq!(ciphers_in(&s.log()), [cipher], "{}", s.log());
+    }
+}
