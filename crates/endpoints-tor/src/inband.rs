@@ -43,7 +43,8 @@ pub struct InBand<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> InBand<S> {
-    /// Wrap `inner` and send the greeting now, so that a side that only reads still greets.
+    /// Wrap `inner` and send the greeting now, so that a side that only reads still greets
+    /// (reads never write).
     pub async fn start(inner: S) -> io::Result<Self> {
         let mut s = Self {
             inner,
@@ -129,11 +130,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for InBand<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        // Send what is queued (the greeting) on the way: a side that only reads must not
-        // hold back its greeting. Errors show on the next write.
-        if this.out_at < this.out.len() {
-            let _ = this.poll_push(cx);
-        }
+        // Reading never writes: with the halves in two tasks, a write from here would take
+        // the writer's wake-up and leave it asleep. The greeting went out in `start`.
         loop {
             if this.greeted < GREETING.len() {
                 let mut got = [0u8; 16];
@@ -187,12 +185,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for InBand<S> {
             this.head_len = 0;
             let len = u32::from_be_bytes(this.head) as usize;
             if len == 0 {
+                // Both ends done: the stream itself ends when it is dropped (or shut down
+                // by the writer); never from here, for the reason above.
                 this.peer_done = true;
-                if this.we_done && this.out.is_empty() {
-                    // Both ends are done: end the stream itself (best effort; dropping it
-                    // closes it too).
-                    let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
-                }
                 return Poll::Ready(Ok(()));
             }
             if len > MAX_FRAME {
@@ -302,6 +297,39 @@ mod tests {
         assert_eq!(got.len(), down.len());
         assert!(got == down, "download exact");
         server.await.expect("server");
+    }
+
+    /// Reader and writer in tasks of their own (as `tokio::io::split` and a relay use them),
+    /// a small buffer: the reader must never take the writer's wake-up (a read that also
+    /// pushed queued bytes stole it, and the writer slept forever: seen on the Tor network).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn split_halves_in_two_tasks_never_stall() {
+        for round in 0..20u64 {
+            let (a, b) = duplex(512);
+            let echo = tokio::spawn(async move {
+                let b = InBand::start(b).await.expect("greets");
+                let (mut r, mut w) = tokio::io::split(b);
+                tokio::io::copy(&mut r, &mut w).await.expect("echo");
+                w.shutdown().await.expect("ends");
+            });
+            let a = InBand::start(a).await.expect("greets");
+            let (mut r, mut w) = tokio::io::split(a);
+            let sent = data(256 * 1024, round + 7);
+            let up = sent.clone();
+            let writer = tokio::spawn(async move {
+                w.write_all(&up).await.expect("writes");
+                w.shutdown().await.expect("half-closes");
+            });
+            let mut back = Vec::new();
+            // Bounded: 256 KiB through an in-memory pipe takes milliseconds; 60 s is stuck.
+            tokio::time::timeout(std::time::Duration::from_secs(60), r.read_to_end(&mut back))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: stalled"))
+                .expect("reads the echo");
+            assert!(back == sent, "round {round}: the same bytes");
+            writer.await.expect("writer");
+            echo.await.expect("echo");
+        }
     }
 
     #[tokio::test]

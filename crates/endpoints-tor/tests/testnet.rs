@@ -188,7 +188,12 @@ async fn parts(net: &TestNet) {
     let inband_client = client(&format!(
         "tor:{inband_host}:81:socksPort={socks}:timeout=60:halfClose=inband"
     ));
-    echo_after_half_close(connect_retrying(inband_client.as_ref()).await, 4 << 20).await;
+    // Bounded: 4 MiB through this network takes seconds; 3 minutes means stuck.
+    tokio::time::timeout(Duration::from_secs(180), async {
+        echo_after_half_close(connect_retrying(inband_client.as_ref()).await, 4 << 20).await
+    })
+    .await
+    .expect("the in-band echo ends within 3 minutes");
     println!("4 MiB echoed through {inband_host} after the client's half-close (inband)");
     let _ = inband_server.1.send(());
     if let Ok(l) = inband_server.0.await {
