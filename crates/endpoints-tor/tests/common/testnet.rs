@@ -10,12 +10,26 @@ use std::time::{Duration, Instant};
 
 use super::TempDir;
 
-/// A free port on 127.0.0.1 (bound, then released).
+/// A free port on 127.0.0.1 (bound, then released), below the kernel's ephemeral range:
+/// a port the kernel picked (`bind(0)`) can be taken again as the source port of one of the
+/// relays' own outgoing connections before Tor binds it (seen in CI: "Could not bind to
+/// 127.0.0.1:41333: Address already in use"); ports below 32768 are never handed out so.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    // Bounded: 2,000 tries over 12,000 ports.
+    for _ in 0..2_000 {
+        let n = NEXT.fetch_add(7_919, Ordering::Relaxed).wrapping_add(seed);
+        let port = 20_000 + (n % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between 20000 and 32000");
 }
 
 struct Node {
